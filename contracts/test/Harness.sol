@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {MPT} from "../MPT.sol";
+import {L2Tx} from "../L2Tx.sol";
+import {Step} from "../Step.sol";
+
+/// @title MPTHarness
+/// @notice Test-only: exposes the account-trie reads and updates of `MPT` / `Step`.
+contract MPTHarness {
+    /// @notice Reads `addr` from the state with root `root` proven by `nodes`.
+    function getAccount(bytes32 root, bytes[] calldata nodes, address addr)
+        external
+        pure
+        returns (bool exists, Step.Account memory account)
+    {
+        MPT.NodeMap memory m = MPT.newMap(nodes, 0);
+        return Step.readAccount(m, root, addr);
+    }
+
+    /// @notice Writes `accounts[i]` to `addrs[i]`, in order, starting from `root`; returns the roots
+    ///         after every write and, finally, each address read back from the last root.
+    function putAccounts(bytes32 root, bytes[] calldata nodes, address[] calldata addrs, Step.Account[] calldata accounts)
+        external
+        pure
+        returns (bytes32[] memory roots, Step.Account[] memory readBack)
+    {
+        require(addrs.length == accounts.length, "length mismatch");
+        MPT.NodeMap memory m = MPT.newMap(nodes, 8);
+        roots = new bytes32[](addrs.length);
+        for (uint256 i = 0; i < addrs.length; i++) {
+            root = Step.writeAccount(m, root, addrs[i], accounts[i]);
+            roots[i] = root;
+        }
+        readBack = new Step.Account[](addrs.length);
+        for (uint256 i = 0; i < addrs.length; i++) {
+            bool exists;
+            (exists, readBack[i]) = Step.readAccount(m, root, addrs[i]);
+            require(exists, "written account not found");
+        }
+    }
+
+    /// @notice Gas used by `putAccounts`-style sequential writes (for the notes).
+    function putGas(bytes32 root, bytes[] calldata nodes, address[] calldata addrs, Step.Account[] calldata accounts)
+        external
+        view
+        returns (bytes32 newRoot, uint256 gasUsed)
+    {
+        uint256 g = gasleft();
+        MPT.NodeMap memory m = MPT.newMap(nodes, 8);
+        for (uint256 i = 0; i < addrs.length; i++) root = Step.writeAccount(m, root, addrs[i], accounts[i]);
+        return (root, g - gasleft());
+    }
+}
+
+/// @title StepHarness
+/// @notice Test-only: exposes transaction decoding / validity and whole-step execution.
+contract StepHarness {
+    /// @notice Rules 1–9 and the decoded fields.
+    function check(bytes calldata raw, uint256 chainId, uint256 baseFee)
+        external
+        pure
+        returns (L2Tx.Reason reason, L2Tx.Tx memory t)
+    {
+        return L2Tx.check(raw, chainId, baseFee);
+    }
+
+    /// @notice One step: rules 1–13 and the effect.
+    function execute(bytes32 preRoot, bytes calldata raw, Step.Context calldata ctx, bytes[] calldata nodes)
+        external
+        view
+        returns (Step.Result memory result, uint256 gasUsed)
+    {
+        uint256 g = gasleft();
+        result = Step.execute(preRoot, raw, ctx, nodes);
+        gasUsed = g - gasleft();
+    }
+}

@@ -1,0 +1,262 @@
+"""The ``watchtower`` command line. Thin: parse, call the core, render, choose the exit status.
+
+Exit statuses: 0 success (all valid / all passed), 1 fraud found or conformance failures,
+2 unusable input (one line on stderr says what is wrong).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from watchtower import __version__
+from watchtower.errors import InputError, WatchtowerError
+
+EXIT_OK = 0
+EXIT_FRAUD = 1
+EXIT_INPUT = 2
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str) -> None:
+    _err.print(f"error: {message}", markup=False, soft_wrap=True)
+    sys.exit(EXIT_INPUT)
+
+
+@contextmanager
+def _progress(enabled: bool, total: int, label: str) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_err, transient=True) as progress:
+        yield (progress, progress.add_task(label, total=total))
+
+
+class _Group(click.Group):
+    """Turn watchtower's input errors into one line and exit status 2, everywhere."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            _fail(str(exc))
+        except WatchtowerError as exc:
+            _fail(str(exc))
+        return None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="watchtower")
+def main() -> None:
+    """watchtower: verify an optimistic rollup and prove fraud.
+
+    \b
+    Offline (no RPC, no keys):
+      watchtower replay fixtures/fraud-wrong-root.json     verify a bundle of batches
+      watchtower conformance ../shared/conformance/ethereum-tests
+                                                          check the EVM engine against
+                                                          Ethereum's state tests
+
+    Exit status: 0 all good, 1 fraud found (or conformance failures), 2 unusable input.
+    """
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the state database here (default: a temporary directory, removed afterwards).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> None:
+    """Re-execute every batch of an offline BUNDLE and report a verdict per batch.
+
+    A BUNDLE is a JSON file with a genesis allocation and the batches a proposer submitted, each
+    with its block context, transactions and the state root it claims after every step
+    (format: docs/protocol.md §6). Nothing is fetched from the network.
+
+    \b
+    Verdicts:
+      valid        every step's root matches the re-execution
+      fraud        first bad step, with the claimed and the computed root
+      skipped      builds on a fraudulent batch (rejected with it, not replayed)
+      undecidable  cannot be judged (the reason says why)
+
+    Exit status: 0 all valid, 1 fraud found, 2 unusable input.
+    """
+    from watchtower.execute.replay import init_genesis, replay_batch
+    from watchtower.execute.statedb import StateDB
+    from watchtower.rollup.bundle import load_bundle
+    from watchtower.rollup.types import Verdict, VerdictKind
+
+    loaded = load_bundle(bundle)
+    total_steps = sum(len(b.steps) for b in loaded.batches)
+    started = time.perf_counter()
+    verdicts: list[Verdict] = []
+    with tempfile.TemporaryDirectory(prefix="wt-replay-") as tmp:
+        store = StateDB(data_dir or Path(tmp), sync=data_dir is not None)
+        try:
+            genesis_root = init_genesis(store, loaded.genesis)
+            if loaded.batches and loaded.batches[0].prev_root != genesis_root:
+                raise InputError(
+                    f"bundle batch 0 builds on 0x{loaded.batches[0].prev_root.hex()}, but the "
+                    f"genesis allocation has root 0x{genesis_root.hex()}"
+                )
+            fraud_at: int | None = None
+            with _progress(not quiet and not as_json, total_steps, "replaying") as bar:
+                for batch in loaded.batches:
+                    if fraud_at is not None:
+                        verdicts.append(
+                            Verdict(
+                                batch=batch.index,
+                                kind=VerdictKind.SKIPPED,
+                                steps=len(batch.steps),
+                                reason=f"builds on fraudulent batch {fraud_at}",
+                            )
+                        )
+                        continue
+                    previous = loaded.batches[batch.index - 1] if batch.index else None
+                    if previous is not None and batch.prev_root != previous.final_root:
+                        raise InputError(
+                            f"bundle batch {batch.index} builds on 0x{batch.prev_root.hex()}, "
+                            f"not on batch {previous.index}'s final root "
+                            f"0x{previous.final_root.hex()}"
+                        )
+                    head = store.head()
+                    if head is not None and head.index >= batch.index:
+                        store.rollback_to(batch.index - 1 if batch.index else None)
+                    on_step = None
+                    if bar is not None:
+                        progress, task = bar
+                        on_step = lambda _k, p=progress, t=task: p.advance(t)  # noqa: E731
+                    verdict = replay_batch(store, batch, on_step=on_step)
+                    verdicts.append(verdict)
+                    if verdict.is_fraud:
+                        fraud_at = batch.index
+        finally:
+            store.close()
+    elapsed = time.perf_counter() - started
+    _render_verdicts(verdicts, elapsed, total_steps, as_json, str(bundle))
+    sys.exit(EXIT_FRAUD if any(v.is_fraud for v in verdicts) else EXIT_OK)
+
+
+def _render_verdicts(
+    verdicts: Sequence[Any], elapsed: float, steps: int, as_json: bool, source: str
+) -> None:
+    fraud = next((v for v in verdicts if v.is_fraud), None)
+    if as_json:
+        document = {
+            "bundle": source,
+            "batches": [v.to_json() for v in verdicts],
+            "fraud": fraud.to_json() if fraud is not None else None,
+            "steps": steps,
+            "seconds": round(elapsed, 3),
+        }
+        click.echo(json.dumps(document, indent=1))
+        return
+    table = Table(title=f"replay of {source}", title_justify="left")
+    for column in ("batch", "steps", "verdict", "invalid txs", "detail"):
+        table.add_column(column, justify="right" if column in ("batch", "steps") else "left")
+    styles = {"valid": "green", "fraud": "bold red", "skipped": "yellow", "undecidable": "magenta"}
+    for v in verdicts:
+        if v.is_fraud:
+            detail = f"step {v.step}: claimed 0x{v.claimed_root.hex()[:16]}…, computed 0x{v.computed_root.hex()[:16]}…"
+        else:
+            detail = v.reason
+        table.add_row(
+            str(v.batch),
+            str(v.steps),
+            f"[{styles[v.kind.value]}]{v.kind.value}[/]",
+            str(len(v.invalid_steps)),
+            detail,
+        )
+    _out.print(table)
+    rate = steps / elapsed if elapsed > 0 else 0.0
+    _out.print(f"{len(verdicts)} batches, {steps} steps in {elapsed:.2f}s ({rate:,.0f} steps/s)")
+    if fraud is not None:
+        _out.print(
+            f"[bold red]FRAUD[/] in batch {fraud.batch} at step {fraud.step}\n"
+            f"  claimed root  0x{fraud.claimed_root.hex()}\n"
+            f"  computed root 0x{fraud.computed_root.hex()}"
+        )
+    else:
+        _out.print("[green]all batches valid[/]")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--fork", default="Cancun", show_default=True, help="Fork key in the test files.")
+@click.option("--quiet", "-q", is_flag=True, help="Only failures and the final line.")
+def conformance(paths: tuple[Path, ...], fork: str, quiet: bool) -> None:
+    """Run Ethereum GeneralStateTests files through watchtower's own engine.
+
+    PATHS are JSON state-test files or directories searched recursively (default:
+    ../shared/conformance/ethereum-tests). Every (test, index) case for FORK runs on the
+    project's state database and transition in Ethereum mode; a failing case prints the
+    expected and computed state root. Ends with the line `N passed, M failed`.
+
+    Exit status: 0 all passed, 1 any failed, 2 no cases found or unreadable files.
+    """
+    from watchtower.conformance.runner import run_paths
+
+    if not paths:
+        paths = (Path("../shared/conformance/ethereum-tests"),)
+    passed = failed = 0
+    for result in run_paths(list(paths), fork):
+        if result.passed:
+            passed += 1
+            if not quiet:
+                click.echo(f"ok    {result.case.label}")
+            continue
+        failed += 1
+        case = result.case
+        click.echo(
+            f"FAIL  {case.label}\n"
+            f"      expected root 0x{case.expected_root.hex()}  logs 0x{case.expected_logs.hex()}\n"
+            f"      computed root 0x{result.computed_root.hex()}  logs 0x{result.computed_logs.hex()}"
+            + (f"\n      tx: {result.detail}" if result.detail else "")
+            + (f"\n      expected exception: {case.expect_exception}" if case.expect_exception else "")
+        )
+    if passed + failed == 0:
+        _fail(f"no {fork} state-test cases found under {', '.join(map(str, paths))}")
+    click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(EXIT_FRAUD if failed else EXIT_OK)
+
+
+@main.command("gen-fixtures")
+@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False), default="fixtures")
+@click.option("--only", multiple=True, help="Generate only these bundles (repeatable).")
+def gen_fixtures(out_dir: Path, only: tuple[str, ...]) -> None:
+    """Regenerate the fixture bundles (deterministic: same bytes every time) into OUT_DIR."""
+    from watchtower.devtools.fixturegen import GENERATORS, generate_all
+
+    unknown = [name for name in only if name not in GENERATORS]
+    if unknown:
+        _fail(f"unknown bundle {unknown[0]!r}; known: {', '.join(GENERATORS)}")
+    for path in generate_all(out_dir, list(only) or None):
+        click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

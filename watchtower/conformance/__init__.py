@@ -1,0 +1,1 @@
+"""Ethereum state-test conformance for the transition engine."""

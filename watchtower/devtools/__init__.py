@@ -1,0 +1,1 @@
+"""Developer tools: deterministic keys and transactions, fixture generation."""

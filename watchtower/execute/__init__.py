@@ -1,0 +1,1 @@
+"""Execution: the persistent state database, the state transition and batch replay."""

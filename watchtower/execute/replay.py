@@ -1,0 +1,142 @@
+"""Replay batches into the persistent state and decide a verdict for each.
+
+A batch is replayed step by step from its ``prev_root``; after every step the computed root is
+compared with the claimed one. A batch whose steps all match is committed to the state database
+(nodes and root pointer in one transaction); the first mismatch gives a ``fraud`` verdict and
+nothing is committed, so the stored chain only ever holds verified roots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from watchtower.errors import StateError, TransitionInvariantError
+from watchtower.execute.state import WatchtowerState, build_genesis, open_state
+from watchtower.execute.statedb import BatchRecord, PendingWrites, StateDB
+from watchtower.execute.transition import Mode, apply_step
+from watchtower.rollup.types import Batch, GenesisAccount, InvalidReason, Verdict, VerdictKind
+
+StepCallback = Callable[[int], None]
+
+
+def init_genesis(store: StateDB, alloc: Mapping[bytes, GenesisAccount]) -> bytes:
+    """Write the genesis state (protocol.md §2) and record its root; idempotent."""
+    pending = PendingWrites(store)
+    root = build_genesis(pending, alloc)
+    store.commit_genesis(pending, root)
+    return root
+
+
+@dataclass(frozen=True)
+class StepTrace:
+    """The computed outcome of one step (for provers and auditors)."""
+
+    step: int
+    valid: bool
+    reason: InvalidReason | None
+    computed_root: bytes
+    claimed_root: bytes
+
+
+def replay_batch(
+    store: StateDB,
+    batch: Batch,
+    *,
+    on_step: StepCallback | None = None,
+    commit: bool = True,
+) -> Verdict:
+    """Replay one batch on top of the stored head and return its verdict.
+
+    The batch must build on the stored head root (``batch.prev_root``); otherwise the verdict is
+    ``undecidable`` with the reason. With ``commit`` a valid batch becomes the new head.
+    """
+    head = store.head_root()
+    if head is None:
+        raise StateError("the state database has no genesis: initialise it first")
+    expected_index = 0 if store.head() is None else store.head().index + 1  # type: ignore[union-attr]
+    if batch.index != expected_index:
+        return Verdict(
+            batch=batch.index,
+            kind=VerdictKind.UNDECIDABLE,
+            steps=len(batch.steps),
+            reason=f"expected batch {expected_index} next, got {batch.index}",
+        )
+    if batch.prev_root != head:
+        return Verdict(
+            batch=batch.index,
+            kind=VerdictKind.UNDECIDABLE,
+            steps=len(batch.steps),
+            reason=(
+                f"batch builds on 0x{batch.prev_root.hex()} but the verified chain ends at "
+                f"0x{head.hex()}"
+            ),
+        )
+    pending = PendingWrites(store)
+    state = open_state(pending, batch.prev_root, batch.context)
+    fraud: Verdict | None = None
+    invalid: list[tuple[int, InvalidReason]] = []
+    try:
+        for trace in iter_steps(state, batch):
+            if on_step is not None:
+                on_step(trace.step)
+            if not trace.valid and trace.reason is not None:
+                invalid.append((trace.step, trace.reason))
+            if trace.computed_root != trace.claimed_root:
+                fraud = Verdict(
+                    batch=batch.index,
+                    kind=VerdictKind.FRAUD,
+                    steps=len(batch.steps),
+                    step=trace.step,
+                    claimed_root=trace.claimed_root,
+                    computed_root=trace.computed_root,
+                    reason=(
+                        f"step {trace.step} "
+                        + ("valid transfer" if trace.valid else f"invalid ({trace.reason})")
+                        + " gives a different root"
+                    ),
+                    invalid_steps=tuple(invalid),
+                )
+                break
+    except TransitionInvariantError as exc:
+        pending.discard()
+        return Verdict(
+            batch=batch.index,
+            kind=VerdictKind.UNDECIDABLE,
+            steps=len(batch.steps),
+            reason=str(exc),
+        )
+    if fraud is not None:
+        pending.discard()
+        return fraud
+    if commit:
+        state.persist()
+        store.commit_batch(
+            pending,
+            BatchRecord(index=batch.index, prev_root=batch.prev_root, final_root=batch.final_root),
+        )
+    return Verdict(
+        batch=batch.index,
+        kind=VerdictKind.VALID,
+        steps=len(batch.steps),
+        final_root=batch.final_root,
+        invalid_steps=tuple(invalid),
+    )
+
+
+def iter_steps(state: WatchtowerState, batch: Batch, until: int | None = None) -> Iterator[StepTrace]:
+    """Apply the batch's steps to ``state`` (at ``batch.prev_root``), yielding each outcome.
+
+    Stops after step ``until`` if given. The caller decides whether to persist the state.
+    """
+    last = len(batch.steps) - 1 if until is None else min(until, len(batch.steps) - 1)
+    for k in range(last + 1):
+        step = batch.steps[k]
+        outcome = apply_step(state, step.tx, Mode.ROLLUP, batch=batch.index, step=k)
+        yield StepTrace(
+            step=k,
+            valid=outcome.valid,
+            reason=outcome.reason,
+            computed_root=outcome.root,
+            claimed_root=step.root,
+        )

@@ -1,0 +1,103 @@
+"""The EVM state the transition runs on: py-evm's Cancun state over the project's state database."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from eth.db.account import AccountDB
+from eth.vm.execution_context import ExecutionContext
+from eth.vm.forks.cancun.state import CancunState
+from eth_hash.auto import keccak
+
+from watchtower.errors import GenesisError
+from watchtower.execute.trie import FastAccountDB
+from watchtower.rollup.params import BLANK_ROOT, UINT256_MAX
+from watchtower.rollup.types import BlockContext, GenesisAccount
+
+
+class WatchtowerState(CancunState):  # type: ignore[misc]
+    """py-evm's Cancun state on :class:`FastAccountDB`, without system contracts.
+
+    The rollup has no beacon-roots contract, and Ethereum's state tests run without
+    system calls, so ``set_system_contracts`` does nothing.
+    """
+
+    account_db_class = FastAccountDB
+
+    def set_system_contracts(self) -> None:
+        return None
+
+    def has_code_or_nonce(self, address: bytes) -> bool:
+        """Whether deploying to ``address`` collides with an existing account.
+
+        py-evm 0.12 looks at code and nonce only; Ethereum (EIP-7610, applied retroactively by
+        geth and EELS) also refuses an address whose storage is not empty. Emptiness for EIP-161
+        is unchanged: it is decided by the account DB, not here.
+        """
+        if super().has_code_or_nonce(address):
+            return True
+        storage_root = self._account_db._get_storage_root(address)
+        return bool(storage_root != BLANK_ROOT)
+
+
+def _blockhash_for(number: int) -> bytes:
+    # The convention of Ethereum's state tests, also used for L2 blocks: no real chain of headers.
+    return bytes(keccak(str(number).encode()))
+
+
+def execution_context(ctx: BlockContext) -> ExecutionContext:
+    prev_hashes = [_blockhash_for(n) for n in range(ctx.number - 1, max(-1, ctx.number - 257), -1)]
+    return ExecutionContext(
+        coinbase=ctx.coinbase,
+        timestamp=ctx.timestamp,
+        block_number=ctx.number,
+        difficulty=ctx.difficulty,
+        mix_hash=ctx.prev_randao,
+        gas_limit=ctx.gas_limit,
+        prev_hashes=prev_hashes,
+        chain_id=ctx.chain_id,
+        base_fee_per_gas=ctx.base_fee,
+        excess_blob_gas=ctx.excess_blob_gas,
+    )
+
+
+def open_state(db: Any, root: bytes, ctx: BlockContext) -> WatchtowerState:
+    """A py-evm state at ``root`` over ``db`` (a py-evm ``AtomicDatabaseAPI``)."""
+    return WatchtowerState(db, execution_context(ctx), root)
+
+
+def build_genesis(
+    db: Any, alloc: Mapping[bytes, GenesisAccount], *, rollup_rules: bool = True
+) -> bytes:
+    """Write a genesis allocation into ``db`` and return its state root.
+
+    With ``rollup_rules`` the allocation must satisfy protocol.md §2 (no empty account, total
+    balance below 2^256); Ethereum state tests may contain anything.
+    """
+    if rollup_rules:
+        total = 0
+        for address, account in alloc.items():
+            if account.is_empty:
+                raise GenesisError(
+                    f"genesis account 0x{address.hex()} is empty (nonce 0, balance 0, no code): "
+                    "protocol.md §2 forbids it"
+                )
+            total += account.balance
+        if total > UINT256_MAX:
+            raise GenesisError("genesis balances add up to 2^256 or more (protocol.md §2)")
+    accounts = AccountDB(db, BLANK_ROOT)
+    for address, account in alloc.items():
+        if len(address) != 20:
+            raise GenesisError(f"genesis address 0x{address.hex()} is not 20 bytes")
+        if account.balance:
+            accounts.set_balance(address, account.balance)
+        if account.nonce:
+            accounts.set_nonce(address, account.nonce)
+        if account.code:
+            accounts.set_code(address, account.code)
+        for slot, value in account.storage.items():
+            if value:
+                accounts.set_storage(address, slot, value)
+    accounts.persist()
+    return bytes(accounts.state_root)

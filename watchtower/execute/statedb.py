@@ -1,0 +1,307 @@
+"""The persistent state database: trie nodes and root pointers in LMDB.
+
+Why LMDB: it is an embedded, memory-mapped B+tree with ACID write transactions and copy-on-write
+pages. A write transaction becomes visible atomically at commit; a process killed at any moment
+(SIGKILL included) reopens at the last committed transaction with no recovery step and no
+compaction stalls. The python binding (`lmdb`) ships the C library in its wheel. LevelDB
+(plyvel) would also do, but needs a write-ahead log replay on open and compacts in the background.
+
+Layout (one LMDB environment, two named databases):
+
+* ``nodes``: ``keccak(value) -> value`` for trie nodes and contract code (what py-evm stores);
+* ``meta``: root pointers and bookkeeping, keys below.
+
+Every batch commit writes its new nodes *and* its root pointer in one LMDB transaction, so the
+pointer never refers to nodes that are not on disk.
+
+Writes during replay go to a :class:`PendingWrites` overlay (py-evm writes nodes as it computes
+roots); :meth:`StateDB.commit` moves the overlay to disk together with the pointer.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lmdb
+from eth.abc import AtomicWriteBatchAPI
+from eth.db.backends.base import BaseAtomicDB
+
+from watchtower.errors import MissingStateError, StateCorruptionError
+
+_GENESIS_KEY = b"genesis"
+_HEAD_KEY = b"head"
+_BATCH_PREFIX = b"batch/"
+_SCHEMA_KEY = b"schema"
+SCHEMA_VERSION = 1
+
+#: Initial map size. LMDB reserves address space, not disk; the map grows on demand.
+_INITIAL_MAP_SIZE = 1 << 30
+
+
+def _batch_key(index: int) -> bytes:
+    return _BATCH_PREFIX + struct.pack(">Q", index)
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """The root pointer stored for one verified batch."""
+
+    index: int
+    prev_root: bytes
+    final_root: bytes
+
+    def encode(self) -> bytes:
+        return self.prev_root + self.final_root
+
+    @classmethod
+    def decode(cls, index: int, raw: bytes) -> BatchRecord:
+        if len(raw) != 64:
+            raise StateCorruptionError(f"batch {index} record has {len(raw)} bytes, expected 64")
+        return cls(index=index, prev_root=raw[:32], final_root=raw[32:])
+
+
+class StateDB:
+    """An on-disk trie-node store with one root pointer per verified batch."""
+
+    def __init__(self, path: Path | str, *, sync: bool = True) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._env = lmdb.open(
+            str(self.path),
+            map_size=_INITIAL_MAP_SIZE,
+            max_dbs=4,
+            subdir=True,
+            sync=sync,
+            metasync=sync,
+            readahead=False,
+        )
+        self._nodes = self._env.open_db(b"nodes")
+        self._meta = self._env.open_db(b"meta")
+        with self._env.begin(write=True) as txn:
+            schema = txn.get(_SCHEMA_KEY, db=self._meta)
+            if schema is None:
+                txn.put(_SCHEMA_KEY, str(SCHEMA_VERSION).encode(), db=self._meta)
+            elif int(schema) != SCHEMA_VERSION:
+                raise StateCorruptionError(
+                    f"state database {self.path} has schema {schema.decode()}, "
+                    f"this watchtower reads schema {SCHEMA_VERSION}"
+                )
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._env.close()
+
+    def __enter__(self) -> StateDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- nodes ----------------------------------------------------------------------------------
+    def get_node(self, key: bytes) -> bytes | None:
+        with self._env.begin(db=self._nodes, buffers=False) as txn:
+            value = txn.get(key)
+        return None if value is None else bytes(value)
+
+    def has_node(self, key: bytes) -> bool:
+        return self.get_node(key) is not None
+
+    def node_count(self) -> int:
+        with self._env.begin(db=self._nodes) as txn:
+            return int(txn.stat(self._nodes)["entries"])
+
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+    # -- pointers -------------------------------------------------------------------------------
+    def genesis_root(self) -> bytes | None:
+        with self._env.begin(db=self._meta) as txn:
+            value = txn.get(_GENESIS_KEY)
+        return None if value is None else bytes(value)
+
+    def head(self) -> BatchRecord | None:
+        """The last committed batch, or ``None`` if only genesis (or nothing) is stored."""
+        with self._env.begin(db=self._meta) as txn:
+            raw = txn.get(_HEAD_KEY)
+            if raw is None:
+                return None
+            index = struct.unpack(">Q", raw)[0]
+            record = txn.get(_batch_key(index))
+        if record is None:
+            raise StateCorruptionError(f"head points at batch {index}, which has no record")
+        return BatchRecord.decode(index, bytes(record))
+
+    def head_root(self) -> bytes | None:
+        head = self.head()
+        return head.final_root if head is not None else self.genesis_root()
+
+    def batch(self, index: int) -> BatchRecord | None:
+        with self._env.begin(db=self._meta) as txn:
+            raw = txn.get(_batch_key(index))
+        return None if raw is None else BatchRecord.decode(index, bytes(raw))
+
+    def batches(self) -> Iterator[BatchRecord]:
+        with self._env.begin(db=self._meta) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(_BATCH_PREFIX):
+                return
+            for key, value in cursor:
+                if not key.startswith(_BATCH_PREFIX):
+                    break
+                index = struct.unpack(">Q", key[len(_BATCH_PREFIX) :])[0]
+                yield BatchRecord.decode(index, bytes(value))
+
+    # -- commits --------------------------------------------------------------------------------
+    def commit_genesis(self, pending: PendingWrites, root: bytes) -> None:
+        existing = self.genesis_root()
+        if existing is not None and existing != root:
+            raise StateCorruptionError(
+                f"state database {self.path} holds genesis 0x{existing.hex()}, "
+                f"not 0x{root.hex()}: use another data directory"
+            )
+        self._write(pending, [(_GENESIS_KEY, root)])
+
+    def commit_nodes(self, pending: PendingWrites) -> None:
+        """Write nodes with no root pointer (scratch states such as conformance pre-states)."""
+        self._write(pending, [])
+
+    def commit_batch(self, pending: PendingWrites, record: BatchRecord) -> None:
+        """Write the batch's nodes and its root pointer in one atomic transaction."""
+        expected_prev = self._expected_prev_root(record.index)
+        if expected_prev != record.prev_root:
+            raise StateCorruptionError(
+                f"batch {record.index} starts from 0x{record.prev_root.hex()} but the stored "
+                f"chain ends at 0x{(expected_prev or b'').hex()}"
+            )
+        self._write(
+            pending,
+            [
+                (_batch_key(record.index), record.encode()),
+                (_HEAD_KEY, struct.pack(">Q", record.index)),
+            ],
+        )
+
+    def rollback_to(self, index: int | None) -> bytes:
+        """Forget every batch after ``index`` (``None``: back to genesis); return the new head root.
+
+        Nodes are kept: they are content-addressed and harmless, and pruning is a separate policy.
+        """
+        with self._env.begin(write=True, db=self._meta) as txn:
+            for record in list(self.batches()):
+                if index is None or record.index > index:
+                    txn.delete(_batch_key(record.index))
+            if index is None:
+                txn.delete(_HEAD_KEY)
+            else:
+                if txn.get(_batch_key(index)) is None:
+                    raise MissingStateError(b"", f"no batch {index} to roll back to")
+                txn.put(_HEAD_KEY, struct.pack(">Q", index))
+        root = self.head_root()
+        if root is None:
+            raise StateCorruptionError(f"state database {self.path} has no genesis")
+        return root
+
+    def _expected_prev_root(self, index: int) -> bytes | None:
+        if index == 0:
+            return self.genesis_root()
+        previous = self.batch(index - 1)
+        return None if previous is None else previous.final_root
+
+    def _write(self, pending: PendingWrites, meta: list[tuple[bytes, bytes]]) -> None:
+        items = pending.drain()
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    node_cursor = txn.cursor(db=self._nodes)
+                    node_cursor.putmulti(items, overwrite=True)
+                    for key, value in meta:
+                        txn.put(key, value, db=self._meta)
+                return
+            except lmdb.MapFullError:
+                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+
+
+class PendingWrites(BaseAtomicDB):
+    """py-evm's database interface over a :class:`StateDB`, buffering writes in memory.
+
+    Reads see the buffer first, then disk. Nothing reaches disk until
+    :meth:`StateDB.commit_batch` drains the buffer, so an aborted replay leaves no trace.
+    Deletes are ignored: nodes are content-addressed, and another root may still use them.
+    """
+
+    def __init__(self, store: StateDB) -> None:
+        self._store = store
+        self._pending: dict[bytes, bytes] = {}
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self._pending.get(key)
+        if value is not None:
+            return value
+        stored = self._store.get_node(key)
+        if stored is None:
+            raise KeyError(key)
+        return stored
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._pending[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        # Content-addressed nodes may be shared by other roots; pruning is a separate policy.
+        return None
+
+    def _exists(self, key: bytes) -> bool:
+        return key in self._pending or self._store.has_node(key)
+
+    @contextmanager
+    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
+        batch = _OverlayBatch(self)
+        yield batch
+        batch.flush()
+
+    def drain(self) -> list[tuple[bytes, bytes]]:
+        items = sorted(self._pending.items())
+        self._pending = {}
+        return items
+
+    def discard(self) -> None:
+        self._pending = {}
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+
+class _OverlayBatch(BaseAtomicDB):
+    """The write batch py-evm asks for in ``persist()``: staged, then moved to the overlay."""
+
+    def __init__(self, parent: PendingWrites) -> None:
+        self._parent = parent
+        self._staged: dict[bytes, bytes] = {}
+
+    def __getitem__(self, key: bytes) -> bytes:
+        if key in self._staged:
+            return self._staged[key]
+        return self._parent[key]
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._staged[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        self._staged.pop(key, None)
+
+    def _exists(self, key: bytes) -> bool:
+        return key in self._staged or self._parent.exists(key)
+
+    @contextmanager
+    def atomic_batch(self) -> Iterator[Any]:
+        yield self
+
+    def flush(self) -> None:
+        for key, value in self._staged.items():
+            self._parent[key] = value
+        self._staged = {}

@@ -1,0 +1,1 @@
+"""The rollup protocol (docs/protocol.md): parameters, types, transaction rules, batch codec."""

@@ -1,0 +1,183 @@
+"""The offline bundle: genesis plus batches, as JSON (docs/protocol.md §6)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from watchtower.errors import BundleError
+from watchtower.rollup.params import MAX_STEPS, MAX_TX_BYTES, RollupParams
+from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, Step, hex0x
+
+BUNDLE_FORMAT = "watchtower-bundle"
+BUNDLE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Bundle:
+    params: RollupParams
+    genesis: Mapping[bytes, GenesisAccount]
+    batches: tuple[Batch, ...]
+
+
+def _hexbytes(where: str, value: Any, length: int | None = None) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise BundleError(where, f"expected a 0x-prefixed hex string, got {value!r:.60}")
+    try:
+        raw = bytes.fromhex(value[2:])
+    except ValueError:
+        raise BundleError(where, f"not valid hex: {value!r:.60}") from None
+    if length is not None and len(raw) != length:
+        raise BundleError(where, f"expected {length} bytes, got {len(raw)}")
+    return raw
+
+
+def _quantity(where: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise BundleError(where, "expected a number, got a boolean")
+    if isinstance(value, int):
+        result = value
+    elif isinstance(value, str):
+        try:
+            result = int(value, 16) if value.startswith("0x") else int(value)
+        except ValueError:
+            raise BundleError(where, f"not a number: {value!r:.60}") from None
+    else:
+        raise BundleError(where, f"expected a number, got {type(value).__name__}")
+    if result < 0:
+        raise BundleError(where, "must not be negative")
+    return result
+
+
+def _field(obj: Any, key: str, where: str) -> Any:
+    if not isinstance(obj, dict):
+        raise BundleError(where, "expected an object")
+    if key not in obj:
+        raise BundleError(where, f"missing field {key!r}")
+    return obj[key]
+
+
+def parse_bundle(document: Any) -> Bundle:
+    """Validate and convert a decoded JSON document into a :class:`Bundle`."""
+    if _field(document, "format", "top level") != BUNDLE_FORMAT:
+        raise BundleError("format", f"expected {BUNDLE_FORMAT!r}")
+    version = _field(document, "version", "top level")
+    if version != BUNDLE_VERSION:
+        raise BundleError("version", f"version {version!r} is not supported (expected 1)")
+    raw_params = document.get("params", {})
+    try:
+        params = RollupParams(
+            chain_id=_quantity("params.chain_id", raw_params.get("chain_id", 42069)),
+            base_fee=_quantity("params.base_fee", raw_params.get("base_fee", 10**9)),
+            gas_limit=_quantity("params.gas_limit", raw_params.get("gas_limit", 30_000_000)),
+        )
+    except (ValueError, AttributeError) as exc:
+        raise BundleError("params", str(exc)) from None
+
+    raw_genesis = _field(document, "genesis", "top level")
+    if not isinstance(raw_genesis, dict):
+        raise BundleError("genesis", "expected an object of accounts")
+    genesis: dict[bytes, GenesisAccount] = {}
+    for addr, acc in raw_genesis.items():
+        where = f"genesis[{addr}]"
+        if not isinstance(acc, dict):
+            raise BundleError(where, "expected an object")
+        storage_raw = acc.get("storage", {})
+        if not isinstance(storage_raw, dict):
+            raise BundleError(f"{where}.storage", "expected an object")
+        genesis[_hexbytes(where, addr, 20)] = GenesisAccount(
+            balance=_quantity(f"{where}.balance", acc.get("balance", 0)),
+            nonce=_quantity(f"{where}.nonce", acc.get("nonce", 0)),
+            code=_hexbytes(f"{where}.code", acc.get("code", "0x")),
+            storage={
+                _quantity(f"{where}.storage", k): _quantity(f"{where}.storage[{k}]", v)
+                for k, v in storage_raw.items()
+            },
+        )
+
+    raw_batches = _field(document, "batches", "top level")
+    if not isinstance(raw_batches, list):
+        raise BundleError("batches", "expected a list")
+    batches = []
+    for position, raw in enumerate(raw_batches):
+        where = f"batches[{position}]"
+        index = _quantity(f"{where}.index", _field(raw, "index", where))
+        if index != position:
+            raise BundleError(f"{where}.index", f"is {index}, expected {position} (consecutive)")
+        ctx_raw = _field(raw, "context", where)
+        context = BlockContext(
+            number=_quantity(f"{where}.context.number", _field(ctx_raw, "number", where)),
+            timestamp=_quantity(f"{where}.context.timestamp", _field(ctx_raw, "timestamp", where)),
+            coinbase=_hexbytes(f"{where}.context.coinbase", _field(ctx_raw, "coinbase", where), 20),
+            base_fee=params.base_fee,
+            gas_limit=params.gas_limit,
+            chain_id=params.chain_id,
+        )
+        raw_steps = _field(raw, "steps", where)
+        if not isinstance(raw_steps, list) or not 1 <= len(raw_steps) <= MAX_STEPS:
+            raise BundleError(f"{where}.steps", f"expected a list of 1..{MAX_STEPS} steps")
+        steps = []
+        for k, s in enumerate(raw_steps):
+            tx = _hexbytes(f"{where}.steps[{k}].tx", _field(s, "tx", f"{where}.steps[{k}]"))
+            if len(tx) > MAX_TX_BYTES:
+                raise BundleError(f"{where}.steps[{k}].tx", f"{len(tx)} bytes > {MAX_TX_BYTES}")
+            root = _hexbytes(f"{where}.steps[{k}].root", _field(s, "root", f"{where}.steps[{k}]"), 32)
+            steps.append(Step(tx=tx, root=root))
+        prev_root = _hexbytes(f"{where}.prev_root", _field(raw, "prev_root", where), 32)
+        batches.append(Batch(index=index, prev_root=prev_root, context=context, steps=tuple(steps)))
+    return Bundle(params=params, genesis=genesis, batches=tuple(batches))
+
+
+def load_bundle(path: Path) -> Bundle:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BundleError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise BundleError(str(path), "is not UTF-8 text") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BundleError(str(path), f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    return parse_bundle(document)
+
+
+def bundle_to_json(bundle: Bundle) -> dict[str, Any]:
+    genesis = {}
+    for address, acc in bundle.genesis.items():
+        entry: dict[str, Any] = {"balance": hex(acc.balance), "nonce": hex(acc.nonce)}
+        if acc.code:
+            entry["code"] = hex0x(acc.code)
+        if acc.storage:
+            entry["storage"] = {hex(k): hex(v) for k, v in acc.storage.items()}
+        genesis[hex0x(address)] = entry
+    return {
+        "format": BUNDLE_FORMAT,
+        "version": BUNDLE_VERSION,
+        "params": {
+            "chain_id": bundle.params.chain_id,
+            "base_fee": bundle.params.base_fee,
+            "gas_limit": bundle.params.gas_limit,
+        },
+        "genesis": genesis,
+        "batches": [
+            {
+                "index": b.index,
+                "context": {
+                    "number": b.context.number,
+                    "timestamp": b.context.timestamp,
+                    "coinbase": hex0x(b.context.coinbase),
+                },
+                "prev_root": hex0x(b.prev_root),
+                "steps": [{"tx": hex0x(s.tx), "root": hex0x(s.root)} for s in b.steps],
+            }
+            for b in bundle.batches
+        ],
+    }
+
+
+def write_bundle(bundle: Bundle, path: Path) -> None:
+    path.write_text(json.dumps(bundle_to_json(bundle), indent=1) + "\n", encoding="utf-8")

@@ -1,0 +1,36 @@
+"""Protocol parameters and constants (docs/protocol.md §1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BLANK_ROOT = bytes.fromhex("56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421")
+EMPTY_CODE_HASH = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
+
+DEFAULT_CHAIN_ID = 42069
+DEFAULT_BASE_FEE = 10**9
+L2_GAS_LIMIT = 30_000_000
+MAX_STEPS = 4096
+MAX_TX_BYTES = 4096
+TRANSFER_GAS = 21_000
+BATCH_VERSION = 1
+
+UINT256_MAX = 2**256 - 1
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@dataclass(frozen=True)
+class RollupParams:
+    """The parameters fixed by the rollup contract at deployment."""
+
+    chain_id: int = DEFAULT_CHAIN_ID
+    base_fee: int = DEFAULT_BASE_FEE
+    gas_limit: int = L2_GAS_LIMIT
+
+    def __post_init__(self) -> None:
+        if not 0 < self.chain_id < 2**64:
+            raise ValueError(f"chain_id {self.chain_id} is out of range (1 .. 2^64-1)")
+        if not 0 <= self.base_fee <= UINT256_MAX:
+            raise ValueError(f"base_fee {self.base_fee} is out of range")
+        if not TRANSFER_GAS <= self.gas_limit < 2**63:
+            raise ValueError(f"gas_limit {self.gas_limit} is out of range")

@@ -1,0 +1,1 @@
+"""The reference proposer: builds batches with the project's own state transition."""
