@@ -50,16 +50,28 @@ def main() -> None:
         for i in range(args.steps):
             s = (i * 7919 + b * 104729) % len(accts)
             r = (i * 6007 + b * 7) % len(accts)
-            txs.append(transfer(accts[s], accts[r].address, nonce=nonces[s], value=10**12,
-                                chain_id=params.chain_id))
+            txs.append(
+                transfer(
+                    accts[s],
+                    accts[r].address,
+                    nonce=nonces[s],
+                    value=10**12,
+                    chain_id=params.chain_id,
+                )
+            )
             nonces[s] += 1
         txs_per_batch.append(txs)
     coinbase = b"\xc0" * 20
 
     def ctx(n: int) -> BlockContext:
-        return BlockContext(number=n, timestamp=1_700_000_000 + n, coinbase=coinbase,
-                            base_fee=params.base_fee, gas_limit=params.gas_limit,
-                            chain_id=params.chain_id)
+        return BlockContext(
+            number=n,
+            timestamp=1_700_000_000 + n,
+            coinbase=coinbase,
+            base_fee=params.base_fee,
+            gas_limit=params.gas_limit,
+            chain_id=params.chain_id,
+        )
 
     with tempfile.TemporaryDirectory(prefix="wt-bench-") as tmp:
         # The proposer's honest batches (their claimed roots), built in a scratch store.
@@ -102,8 +114,10 @@ def main() -> None:
     assert root == batches[-1].final_root, "baseline and watchtower disagree on the final root"
 
     n = args.batches * args.steps
-    print(f"{args.batches} batches x {args.steps} transfers over {args.accounts} accounts, "
-          f"root after every step")
+    print(
+        f"{args.batches} batches x {args.steps} transfers over {args.accounts} accounts, "
+        f"root after every step"
+    )
     print(f"watchtower replay (LMDB, fsync per batch): {n / ours:8.0f} tx/s  ({ours:.2f} s)")
     print(f"naive py-evm baseline (in-memory):        {n / naive:8.0f} tx/s  ({naive:.2f} s)")
     print(f"speed-up: {naive / ours:.2f}x; state database on disk: {disk / 2**20:.1f} MiB")

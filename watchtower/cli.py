@@ -181,7 +181,8 @@ def _render_verdicts(
     styles = {"valid": "green", "fraud": "bold red", "skipped": "yellow", "undecidable": "magenta"}
     for v in verdicts:
         if v.is_fraud:
-            detail = f"step {v.step}: claimed 0x{v.claimed_root.hex()[:16]}…, computed 0x{v.computed_root.hex()[:16]}…"
+            claimed, computed = v.claimed_root.hex()[:16], v.computed_root.hex()[:16]
+            detail = f"step {v.step}: claimed 0x{claimed}…, computed 0x{computed}…"
         else:
             detail = v.reason
         table.add_row(
@@ -234,9 +235,14 @@ def conformance(paths: tuple[Path, ...], fork: str, quiet: bool) -> None:
         click.echo(
             f"FAIL  {case.label}\n"
             f"      expected root 0x{case.expected_root.hex()}  logs 0x{case.expected_logs.hex()}\n"
-            f"      computed root 0x{result.computed_root.hex()}  logs 0x{result.computed_logs.hex()}"
+            f"      computed root 0x{result.computed_root.hex()}"
+            f"  logs 0x{result.computed_logs.hex()}"
             + (f"\n      tx: {result.detail}" if result.detail else "")
-            + (f"\n      expected exception: {case.expect_exception}" if case.expect_exception else "")
+            + (
+                f"\n      expected exception: {case.expect_exception}"
+                if case.expect_exception
+                else ""
+            )
         )
     if passed + failed == 0:
         _fail(f"no {fork} state-test cases found under {', '.join(map(str, paths))}")

@@ -17,6 +17,7 @@ from typing import Any
 
 import rlp
 from eth_hash.auto import keccak
+from eth_typing import Address
 
 from watchtower.errors import ConformanceFixtureError
 from watchtower.execute.state import build_genesis, open_state
@@ -174,7 +175,7 @@ def run_case(store: StateDB, case: StateTestCase) -> CaseResult:
     outcome = apply_step(state, case.tx_bytes, Mode.ETHEREUM)
     if outcome.valid:
         logs_hash = _logs_hash(outcome.logs)
-    coinbase = case.env.coinbase
+    coinbase = Address(case.env.coinbase)
     if state.account_exists(coinbase) and state.account_is_empty(coinbase):
         state.delete_account(coinbase)
     root = bytes(state.make_state_root())

@@ -176,14 +176,16 @@ def gen_invalid_kinds(tmp: Path) -> tuple[Bundle, dict[str, object]]:
     fresh = bytes.fromhex("00000000000000000000000000000000000fee11")
     fresh_zero = bytes.fromhex("00000000000000000000000000000000000fee22")
 
-    def ok(sender: Account, to: bytes, value: int = 10**15, **kw: int) -> bytes:
-        return transfer(sender, to, nonce=chain.next_nonce(sender), value=value, chain_id=cid, **kw)
+    def ok(
+        sender: Account, to: bytes, value: int = 10**15, tip: int = DEFAULT_BASE_FEE // 10
+    ) -> bytes:
+        nonce = chain.next_nonce(sender)
+        return transfer(sender, to, nonce=nonce, value=value, chain_id=cid, tip=tip)
 
     def peek(sender: Account) -> int:
         return chain.nonces.get(sender.address, 0)
 
-    Case = tuple[str, Callable[[], bytes]]
-    cases: list[Case] = [
+    cases: list[tuple[str, Callable[[], bytes]]] = [
         ("valid", lambda: ok(a, b.address)),
         ("undecodable", lambda: b"\x02\xde\xad\xbe\xef"),
         ("undecodable", lambda: b""),
@@ -197,27 +199,73 @@ def gen_invalid_kinds(tmp: Path) -> tuple[Bundle, dict[str, object]]:
                 legacy_transfer(b, a.address, nonce=peek(b), value=1, chain_id=cid)
             ),
         ),
-        ("wrong_chain_id", lambda: transfer(a, b.address, nonce=peek(a), value=1, chain_id=cid + 1)),
-        ("wrong_chain_id", lambda: legacy_transfer(a, b.address, nonce=peek(a), value=1, chain_id=None)),
-        ("bad_signature", lambda: with_high_s(transfer(a, b.address, nonce=peek(a), value=1, chain_id=cid))),
-        ("contract_creation", lambda: transfer(a, b"", nonce=peek(a), value=1, chain_id=cid, gas=100_000)),
-        ("nonempty_data", lambda: transfer(a, b.address, nonce=peek(a), value=1, chain_id=cid, gas=30_000, data=b"\x01")),
+        (
+            "wrong_chain_id",
+            lambda: transfer(a, b.address, nonce=peek(a), value=1, chain_id=cid + 1),
+        ),
+        (
+            "wrong_chain_id",
+            lambda: legacy_transfer(a, b.address, nonce=peek(a), value=1, chain_id=None),
+        ),
+        (
+            "bad_signature",
+            lambda: with_high_s(transfer(a, b.address, nonce=peek(a), value=1, chain_id=cid)),
+        ),
+        (
+            "contract_creation",
+            lambda: transfer(a, b"", nonce=peek(a), value=1, chain_id=cid, gas=100_000),
+        ),
+        (
+            "nonempty_data",
+            lambda: transfer(
+                a, b.address, nonce=peek(a), value=1, chain_id=cid, gas=30_000, data=b"\x01"
+            ),
+        ),
         (
             "nonempty_access_list",
             lambda: transfer(
-                a, b.address, nonce=peek(a), value=1, chain_id=cid, gas=30_000,
+                a,
+                b.address,
+                nonce=peek(a),
+                value=1,
+                chain_id=cid,
+                gas=30_000,
                 access_list=((b.address, ()),),
             ),
         ),
-        ("bad_gas_limit", lambda: transfer(a, b.address, nonce=peek(a), value=1, chain_id=cid, gas=20_999)),
-        ("bad_gas_limit", lambda: transfer(a, b.address, nonce=peek(a), value=1, chain_id=cid, gas=PARAMS.gas_limit + 1)),
+        (
+            "bad_gas_limit",
+            lambda: transfer(a, b.address, nonce=peek(a), value=1, chain_id=cid, gas=20_999),
+        ),
+        (
+            "bad_gas_limit",
+            lambda: transfer(
+                a, b.address, nonce=peek(a), value=1, chain_id=cid, gas=PARAMS.gas_limit + 1
+            ),
+        ),
         (
             "tip_above_fee_cap",
-            lambda: transfer(a, b.address, nonce=peek(a), value=1, chain_id=cid, max_fee=2 * DEFAULT_BASE_FEE, tip=3 * DEFAULT_BASE_FEE),
+            lambda: transfer(
+                a,
+                b.address,
+                nonce=peek(a),
+                value=1,
+                chain_id=cid,
+                max_fee=2 * DEFAULT_BASE_FEE,
+                tip=3 * DEFAULT_BASE_FEE,
+            ),
         ),
         (
             "fee_cap_below_base_fee",
-            lambda: transfer(a, b.address, nonce=peek(a), value=1, chain_id=cid, max_fee=DEFAULT_BASE_FEE - 1, tip=0),
+            lambda: transfer(
+                a,
+                b.address,
+                nonce=peek(a),
+                value=1,
+                chain_id=cid,
+                max_fee=DEFAULT_BASE_FEE - 1,
+                tip=0,
+            ),
         ),
         ("sender_has_code", lambda: transfer(coder, a.address, nonce=0, value=1, chain_id=cid)),
         ("bad_nonce", lambda: transfer(a, b.address, nonce=peek(a) + 5, value=1, chain_id=cid)),
@@ -229,7 +277,10 @@ def gen_invalid_kinds(tmp: Path) -> tuple[Bundle, dict[str, object]]:
         ("valid", lambda: ok(c, fresh)),  # a new account is inserted
         ("valid", lambda: ok(c, fresh_zero, value=0)),  # zero value to a new account: not created
         ("valid", lambda: ok(d, b.address, tip=0)),  # zero tip: coinbase untouched
-        ("valid", lambda: legacy_transfer(d, c.address, nonce=chain.next_nonce(d), value=5, chain_id=cid)),
+        (
+            "valid",
+            lambda: legacy_transfer(d, c.address, nonce=chain.next_nonce(d), value=5, chain_id=cid),
+        ),
         ("valid", lambda: ok(cb, a.address)),  # sender = coinbase (second batch's coinbase)
     ]
     txs = [make() for _, make in cases]

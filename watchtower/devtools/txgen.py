@@ -8,7 +8,8 @@ from functools import cached_property
 import rlp
 from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
 from eth_hash.auto import keccak
-from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
+from eth_typing import Address
 
 from watchtower.rollup.params import DEFAULT_BASE_FEE, SECP256K1_N, TRANSFER_GAS
 
@@ -21,9 +22,9 @@ class Account:
     index: int
 
     @cached_property
-    def key(self) -> keys.PrivateKey:
+    def key(self) -> PrivateKey:
         secret = int.from_bytes(keccak(self.seed + self.index.to_bytes(8, "big")), "big")
-        return keys.PrivateKey(((secret % (SECP256K1_N - 1)) + 1).to_bytes(32, "big"))
+        return PrivateKey(((secret % (SECP256K1_N - 1)) + 1).to_bytes(32, "big"))
 
     @cached_property
     def address(self) -> bytes:
@@ -54,10 +55,10 @@ def transfer(
         max_priority_fee_per_gas=tip,
         max_fee_per_gas=max_fee,
         gas=gas,
-        to=to,
+        to=Address(to),
         value=value,
         data=data,
-        access_list=access_list,
+        access_list=[(Address(a), list(slots)) for a, slots in access_list],
     )
     return bytes(unsigned.as_signed_transaction(sender.key).encode())
 
@@ -75,9 +76,9 @@ def legacy_transfer(
 ) -> bytes:
     """A signed legacy transfer (EIP-155 with ``chain_id``, pre-EIP-155 without)."""
     unsigned = CancunTransactionBuilder.create_unsigned_transaction(
-        nonce=nonce, gas_price=gas_price, gas=gas, to=to, value=value, data=data
+        nonce=nonce, gas_price=gas_price, gas=gas, to=Address(to), value=value, data=data
     )
-    signed = unsigned.as_signed_transaction(sender.key, chain_id=chain_id)
+    signed = unsigned.as_signed_transaction(sender.key, chain_id=chain_id)  # type: ignore[arg-type]
     return bytes(rlp.encode(signed))
 
 
@@ -92,4 +93,4 @@ def with_high_s(tx_bytes: bytes) -> bytes:
     s = int.from_bytes(fields[11], "big")
     fields[9] = rlp.sedes.big_endian_int.serialize(1 - y_parity)
     fields[11] = rlp.sedes.big_endian_int.serialize(SECP256K1_N - s)
-    return b"\x02" + rlp.encode(fields)
+    return b"\x02" + bytes(rlp.encode(fields))

@@ -124,7 +124,9 @@ def replay_batch(
     )
 
 
-def iter_steps(state: WatchtowerState, batch: Batch, until: int | None = None) -> Iterator[StepTrace]:
+def iter_steps(
+    state: WatchtowerState, batch: Batch, until: int | None = None
+) -> Iterator[StepTrace]:
     """Apply the batch's steps to ``state`` (at ``batch.prev_root``), yielding each outcome.
 
     Stops after step ``until`` if given. The caller decides whether to persist the state.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from eth.db.account import AccountDB
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.cancun.state import CancunState
 from eth_hash.auto import keccak
+from eth_typing import Address, BlockNumber, Hash32
 
 from watchtower.errors import GenesisError
 from watchtower.execute.trie import FastAccountDB
@@ -16,7 +17,7 @@ from watchtower.rollup.params import BLANK_ROOT, UINT256_MAX
 from watchtower.rollup.types import BlockContext, GenesisAccount
 
 
-class WatchtowerState(CancunState):  # type: ignore[misc]
+class WatchtowerState(CancunState):
     """py-evm's Cancun state on :class:`FastAccountDB`, without system contracts.
 
     The rollup has no beacon-roots contract, and Ethereum's state tests run without
@@ -28,7 +29,7 @@ class WatchtowerState(CancunState):  # type: ignore[misc]
     def set_system_contracts(self) -> None:
         return None
 
-    def has_code_or_nonce(self, address: bytes) -> bool:
+    def has_code_or_nonce(self, address: Address) -> bool:
         """Whether deploying to ``address`` collides with an existing account.
 
         py-evm 0.12 looks at code and nonce only; Ethereum (EIP-7610, applied retroactively by
@@ -37,8 +38,8 @@ class WatchtowerState(CancunState):  # type: ignore[misc]
         """
         if super().has_code_or_nonce(address):
             return True
-        storage_root = self._account_db._get_storage_root(address)
-        return bool(storage_root != BLANK_ROOT)
+        account_db = cast(FastAccountDB, self._account_db)
+        return account_db.storage_root_of(address) != BLANK_ROOT
 
 
 def _blockhash_for(number: int) -> bytes:
@@ -47,13 +48,15 @@ def _blockhash_for(number: int) -> bytes:
 
 
 def execution_context(ctx: BlockContext) -> ExecutionContext:
-    prev_hashes = [_blockhash_for(n) for n in range(ctx.number - 1, max(-1, ctx.number - 257), -1)]
+    prev_hashes = [
+        Hash32(_blockhash_for(n)) for n in range(ctx.number - 1, max(-1, ctx.number - 257), -1)
+    ]
     return ExecutionContext(
-        coinbase=ctx.coinbase,
+        coinbase=Address(ctx.coinbase),
         timestamp=ctx.timestamp,
-        block_number=ctx.number,
+        block_number=BlockNumber(ctx.number),
         difficulty=ctx.difficulty,
-        mix_hash=ctx.prev_randao,
+        mix_hash=Hash32(ctx.prev_randao),
         gas_limit=ctx.gas_limit,
         prev_hashes=prev_hashes,
         chain_id=ctx.chain_id,
@@ -64,7 +67,7 @@ def execution_context(ctx: BlockContext) -> ExecutionContext:
 
 def open_state(db: Any, root: bytes, ctx: BlockContext) -> WatchtowerState:
     """A py-evm state at ``root`` over ``db`` (a py-evm ``AtomicDatabaseAPI``)."""
-    return WatchtowerState(db, execution_context(ctx), root)
+    return WatchtowerState(db, execution_context(ctx), Hash32(root))
 
 
 def build_genesis(
@@ -86,8 +89,9 @@ def build_genesis(
             total += account.balance
         if total > UINT256_MAX:
             raise GenesisError("genesis balances add up to 2^256 or more (protocol.md §2)")
-    accounts = AccountDB(db, BLANK_ROOT)
-    for address, account in alloc.items():
+    accounts = AccountDB(db, Hash32(BLANK_ROOT))
+    for raw_address, account in alloc.items():
+        address = Address(raw_address)
         if len(address) != 20:
             raise GenesisError(f"genesis address 0x{address.hex()} is not 20 bytes")
         if account.balance:

@@ -276,7 +276,7 @@ class PendingWrites(BaseAtomicDB):
         return len(self._pending)
 
 
-class _OverlayBatch(BaseAtomicDB):
+class _OverlayBatch(BaseAtomicDB, AtomicWriteBatchAPI):
     """The write batch py-evm asks for in ``persist()``: staged, then moved to the overlay."""
 
     def __init__(self, parent: PendingWrites) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.vm.forks.cancun.constants import GAS_PER_BLOB
 from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
-from eth_utils import ValidationError
+from eth_typing import Address
+from eth_utils.exceptions import ValidationError
 
 from watchtower.errors import TransitionInvariantError
 from watchtower.execute.state import WatchtowerState
@@ -37,7 +38,9 @@ class Mode(enum.StrEnum):
 
 def params_of(state: WatchtowerState) -> RollupParams:
     ctx = state.execution_context
-    return RollupParams(chain_id=ctx.chain_id, base_fee=ctx.base_fee_per_gas, gas_limit=ctx.gas_limit)
+    return RollupParams(
+        chain_id=ctx.chain_id, base_fee=ctx.base_fee_per_gas or 0, gas_limit=ctx.gas_limit
+    )
 
 
 def apply_step(
@@ -68,19 +71,23 @@ def _apply_rollup(
     checked = check_transfer(tx_bytes, params_of(state))
     if isinstance(checked, Rejected):
         return _invalid(state, checked.reason, checked.detail)
-    sender = checked.sender
+    sender, to = Address(checked.sender), Address(checked.to)
     if state.get_code_hash(sender) != EMPTY_CODE_HASH:
         return _invalid(state, InvalidReason.SENDER_HAS_CODE)
     nonce = state.get_nonce(sender)
     if checked.nonce != nonce or nonce >= _NONCE_LIMIT:
-        return _invalid(state, InvalidReason.BAD_NONCE, f"tx nonce {checked.nonce}, account {nonce}")
+        return _invalid(
+            state, InvalidReason.BAD_NONCE, f"tx nonce {checked.nonce}, account {nonce}"
+        )
     balance = state.get_balance(sender)
     cost = checked.gas * checked.max_fee + checked.value
     if balance < cost:
         return _invalid(
-            state, InvalidReason.INSUFFICIENT_BALANCE, f"balance {balance} < gas·fee cap+value {cost}"
+            state,
+            InvalidReason.INSUFFICIENT_BALANCE,
+            f"balance {balance} < gas·fee cap+value {cost}",
         )
-    if state.get_code_hash(checked.to) != EMPTY_CODE_HASH:
+    if state.get_code_hash(to) != EMPTY_CODE_HASH:
         return _invalid(state, InvalidReason.RECIPIENT_HAS_CODE)
 
     state.lock_changes()
@@ -125,7 +132,7 @@ def _apply_ethereum(state: WatchtowerState, tx_bytes: bytes) -> StepOutcome:
     try:
         tx = CancunTransactionBuilder.decode(tx_bytes)
         tx.sender  # noqa: B018  (recover now: a bad signature makes the transaction undecodable)
-    except Exception as exc:  # noqa: BLE001  (any decoding failure of untrusted bytes)
+    except Exception as exc:  # any decoding failure of untrusted bytes
         return _invalid(state, InvalidReason.UNDECODABLE, f"{type(exc).__name__}: {exc}"[:200])
     try:
         tx.validate()

@@ -124,7 +124,9 @@ def parse_bundle(document: Any) -> Bundle:
             tx = _hexbytes(f"{where}.steps[{k}].tx", _field(s, "tx", f"{where}.steps[{k}]"))
             if len(tx) > MAX_TX_BYTES:
                 raise BundleError(f"{where}.steps[{k}].tx", f"{len(tx)} bytes > {MAX_TX_BYTES}")
-            root = _hexbytes(f"{where}.steps[{k}].root", _field(s, "root", f"{where}.steps[{k}]"), 32)
+            root = _hexbytes(
+                f"{where}.steps[{k}].root", _field(s, "root", f"{where}.steps[{k}]"), 32
+            )
             steps.append(Step(tx=tx, root=root))
         prev_root = _hexbytes(f"{where}.prev_root", _field(raw, "prev_root", where), 32)
         batches.append(Batch(index=index, prev_root=prev_root, context=context, steps=tuple(steps)))

@@ -64,7 +64,9 @@ def decode_batch(data: bytes) -> EncodedBatch:
         steps.append(Step(tx=data[offset : offset + tx_len], root=data[offset + tx_len : end]))
         offset = end
     if offset != len(data):
-        raise MalformedBatchError(offset, f"{len(data) - offset} trailing bytes after step {count - 1}")
+        raise MalformedBatchError(
+            offset, f"{len(data) - offset} trailing bytes after step {count - 1}"
+        )
     return EncodedBatch(index=index, prev_root=prev_root, steps=tuple(steps))
 
 

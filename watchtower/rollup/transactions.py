@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import coincurve
 import rlp
 from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
-from eth_keys.exceptions import BadSignature
-from eth_utils import ValidationError
+from eth_hash.auto import keccak
+from eth_utils.exceptions import ValidationError
 
 from watchtower.rollup.params import (
     MAX_TX_BYTES,
@@ -106,10 +107,12 @@ def check_transfer(tx_bytes: bytes, params: RollupParams) -> Transfer | Rejected
 
     if not (1 <= tx.r < SECP256K1_N and 1 <= tx.s <= SECP256K1_N // 2):
         return Rejected(InvalidReason.BAD_SIGNATURE, "r or s out of range (EIP-2 low s)")
-    try:
-        sender = bytes(tx.sender)
-    except (BadSignature, ValidationError, ValueError) as exc:
-        return Rejected(InvalidReason.BAD_SIGNATURE, _one_line(exc))
+    y_parity = tx.y_parity if tx_type == DYNAMIC_FEE_TYPE else tx.v - (2 * params.chain_id + 35)
+    sender = recover_sender(tx.get_message_for_signing(), y_parity, tx.r, tx.s)
+    if sender is None:
+        return Rejected(InvalidReason.BAD_SIGNATURE, "public key recovery failed")
+    # py-evm caches the sender on the transaction; give it the one recovered here.
+    tx.__dict__["sender"] = sender
 
     if tx.to == b"":
         return Rejected(InvalidReason.CONTRACT_CREATION)
@@ -140,6 +143,18 @@ def check_transfer(tx_bytes: bytes, params: RollupParams) -> Transfer | Rejected
         value=tx.value,
         tx_hash=bytes(tx.hash),
     )
+
+
+def recover_sender(message: bytes, y_parity: int, r: int, s: int) -> bytes | None:
+    """The address that signed ``keccak(message)``, via libsecp256k1; ``None`` if unrecoverable."""
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y_parity,))
+    try:
+        public_key = coincurve.PublicKey.from_signature_and_message(
+            signature, keccak(message), hasher=None
+        )
+    except ValueError:
+        return None
+    return bytes(keccak(public_key.format(compressed=False)[1:])[12:])
 
 
 def _one_line(exc: BaseException) -> str:

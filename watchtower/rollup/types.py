@@ -129,7 +129,11 @@ class Verdict:
         return self.kind is VerdictKind.FRAUD
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"batch": self.batch, "verdict": self.kind.value, "steps": self.steps}
+        out: dict[str, object] = {
+            "batch": self.batch,
+            "verdict": self.kind.value,
+            "steps": self.steps,
+        }
         if self.final_root is not None:
             out["final_root"] = hex0x(self.final_root)
         if self.step is not None:
