@@ -28,7 +28,7 @@ EXIT_FRAUD = 1
 EXIT_INPUT = 2
 
 _out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str) -> None:
@@ -72,6 +72,9 @@ def main() -> None:
     \b
     Offline (no RPC, no keys):
       watchtower replay fixtures/fraud-wrong-root.json     verify a bundle of batches
+      watchtower prove fixtures/fraud-wrong-root.json --batch 1 -o proof.json
+                                                          build a fraud proof
+      watchtower check-proof proof.json                   check it from its witness alone
       watchtower conformance ../shared/conformance/ethereum-tests
                                                           check the EVM engine against
                                                           Ethereum's state tests
@@ -248,6 +251,112 @@ def conformance(paths: tuple[Path, ...], fork: str, quiet: bool) -> None:
         _fail(f"no {fork} state-test cases found under {', '.join(map(str, paths))}")
     click.echo(f"{passed} passed, {failed} failed")
     sys.exit(EXIT_FRAUD if failed else EXIT_OK)
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--batch", "batch_index", type=int, required=True, help="The fraudulent batch.")
+@click.option("--step", type=int, help="The step to prove (default: the first bad step).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the proof here (default: standard output).",
+)
+def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) -> None:
+    """Build the fraud proof for a batch of BUNDLE, offline, and check it before writing it.
+
+    Batches before --batch are replayed (they must all be valid); the proof holds exactly the
+    arguments of the rollup contract's `challenge` (inclusion proofs of the step and the one
+    before it, Merkle-Patricia witnesses of every account the step touches) and the batch facts
+    needed to check it. `watchtower check-proof FILE` checks it again with no state at all.
+
+    Exit status: 0 proof written, 1 the batch (or step) is not fraudulent, 2 unusable input.
+    """
+    from watchtower.execute.replay import init_genesis, replay_batch
+    from watchtower.execute.statedb import StateDB
+    from watchtower.proof.fraud import NoFraudError, build_fraud_proof, check_fraud_proof
+    from watchtower.rollup.bundle import load_bundle
+
+    loaded = load_bundle(bundle)
+    if not 0 <= batch_index < len(loaded.batches):
+        raise InputError(f"bundle has batches 0..{len(loaded.batches) - 1}, not {batch_index}")
+    target = loaded.batches[batch_index]
+    with tempfile.TemporaryDirectory(prefix="wt-prove-") as tmp, StateDB(Path(tmp)) as store:
+        init_genesis(store, loaded.genesis)
+        for batch in loaded.batches[:batch_index]:
+            verdict = replay_batch(store, batch)
+            if verdict.kind.value != "valid":
+                raise InputError(
+                    f"batch {batch.index} before the target is {verdict.kind.value}: "
+                    f"prove batch {batch.index} instead"
+                )
+        if target.prev_root != store.head_root():
+            raise InputError(f"batch {batch_index} does not build on the verified chain")
+        if step is None:
+            verdict = replay_batch(store, target, commit=False)
+            if not verdict.is_fraud or verdict.step is None:
+                _err.print(f"batch {batch_index} is {verdict.kind.value}: nothing to prove")
+                sys.exit(EXIT_FRAUD)
+            step = verdict.step
+        try:
+            proof = build_fraud_proof(store, target, step, loaded.params)
+        except NoFraudError as exc:
+            _err.print(str(exc))
+            sys.exit(EXIT_FRAUD)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+    check = check_fraud_proof(proof)
+    if not check.fraud:  # pragma: no cover - would be a bug in the builder
+        raise WatchtowerError(f"built proof does not check: {check}")
+    text = json.dumps(proof.to_json(), indent=1) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        _err.print(
+            f"proof for batch {batch_index} step {step} written to {out} "
+            f"({len(proof.state_nodes)} state nodes, checked locally)"
+        )
+
+
+@main.command("check-proof")
+@click.argument("proof_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def check_proof(proof_file: Path, as_json: bool) -> None:
+    """Check a fraud proof file with no state at all, using only its witness.
+
+    Verifies the step inclusion proofs against the batch's steps root, then re-executes the step
+    over a database holding nothing but the proof's trie nodes (a missing node is an error).
+
+    Exit status: 0 the proof shows fraud, 1 the claimed root is in fact correct, 2 unusable proof.
+    """
+    from watchtower.proof.fraud import FraudProof, check_fraud_proof
+
+    proof = FraudProof.read(proof_file)
+    result = check_fraud_proof(proof)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "fraud": result.fraud,
+                    "batch": proof.batch,
+                    "step": proof.step,
+                    "claimed_root": "0x" + result.claimed_root.hex(),
+                    "computed_root": "0x" + result.computed_root.hex(),
+                    "transaction": result.reason,
+                }
+            )
+        )
+    elif result.fraud:
+        _out.print(
+            f"[bold red]FRAUD PROVEN[/] batch {proof.batch} step {proof.step} ({result.reason})\n"
+            f"  claimed root  0x{result.claimed_root.hex()}\n"
+            f"  computed root 0x{result.computed_root.hex()}"
+        )
+    else:
+        _out.print(f"no fraud: batch {proof.batch} step {proof.step} claims the correct root")
+    sys.exit(EXIT_OK if result.fraud else EXIT_FRAUD)
 
 
 @main.command("gen-fixtures")

@@ -24,7 +24,7 @@ class WatchtowerState(CancunState):
     system calls, so ``set_system_contracts`` does nothing.
     """
 
-    account_db_class = FastAccountDB
+    account_db_class: type[AccountDB] = FastAccountDB
 
     def set_system_contracts(self) -> None:
         return None
@@ -40,6 +40,15 @@ class WatchtowerState(CancunState):
             return True
         account_db = cast(FastAccountDB, self._account_db)
         return account_db.storage_root_of(address) != BLANK_ROOT
+
+
+class StockTrieState(WatchtowerState):
+    """The same state on py-evm's stock ``AccountDB`` and py-trie: no node cache, no fast path.
+
+    Used where only the database's own contents may be visible (checking a proof's witness).
+    """
+
+    account_db_class = AccountDB
 
 
 def _blockhash_for(number: int) -> bytes:
@@ -65,9 +74,12 @@ def execution_context(ctx: BlockContext) -> ExecutionContext:
     )
 
 
-def open_state(db: Any, root: bytes, ctx: BlockContext) -> WatchtowerState:
+def open_state(
+    db: Any, root: bytes, ctx: BlockContext, *, stock_trie: bool = False
+) -> WatchtowerState:
     """A py-evm state at ``root`` over ``db`` (a py-evm ``AtomicDatabaseAPI``)."""
-    return WatchtowerState(db, execution_context(ctx), Hash32(root))
+    state_class = StockTrieState if stock_trie else WatchtowerState
+    return state_class(db, execution_context(ctx), Hash32(root))
 
 
 def build_genesis(

@@ -71,7 +71,12 @@ def decode_batch(data: bytes) -> EncodedBatch:
 
 
 def step_leaf(k: int, step: Step) -> bytes:
-    return bytes(keccak(_U32.pack(k) + keccak(step.tx) + step.root))
+    return leaf_from_hash(k, bytes(keccak(step.tx)), step.root)
+
+
+def leaf_from_hash(k: int, tx_hash: bytes, root: bytes) -> bytes:
+    """``leaf_k`` from the transaction's hash (all a proof of the previous step carries)."""
+    return bytes(keccak(_U32.pack(k) + tx_hash + root))
 
 
 def _levels(leaves: list[bytes]) -> list[list[bytes]]:
@@ -105,7 +110,11 @@ def step_proof(steps: tuple[Step, ...] | list[Step], k: int) -> list[bytes]:
 
 
 def verify_step_proof(root: bytes, k: int, step: Step, proof: list[bytes]) -> bool:
-    node = step_leaf(k, step)
+    return verify_leaf_proof(root, k, step_leaf(k, step), proof)
+
+
+def verify_leaf_proof(root: bytes, k: int, leaf: bytes, proof: list[bytes]) -> bool:
+    node = leaf
     index = k
     for sibling in proof:
         node = bytes(keccak(sibling + node if index & 1 else node + sibling))
