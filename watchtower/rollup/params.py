@@ -30,7 +30,9 @@ class RollupParams:
     def __post_init__(self) -> None:
         if not 0 < self.chain_id < 2**64:
             raise ValueError(f"chain_id {self.chain_id} is out of range (1 .. 2^64-1)")
-        if not 0 <= self.base_fee <= UINT256_MAX:
-            raise ValueError(f"base_fee {self.base_fee} is out of range")
+        if not 0 < self.base_fee <= UINT256_MAX:
+            # A zero base fee would let a sender that does not exist pay 0 and be created
+            # (protocol.md §1); the rollup requires at least 1 wei.
+            raise ValueError(f"base_fee {self.base_fee} is out of range (1 .. 2^256-1)")
         if not TRANSFER_GAS <= self.gas_limit < 2**63:
             raise ValueError(f"gas_limit {self.gas_limit} is out of range")
