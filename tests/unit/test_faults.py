@@ -41,7 +41,9 @@ def test_fault_is_detected_at_its_step_and_provable(tmp_path: Path, kind: FaultK
     with StateDB(tmp_path / "s", sync=False) as store:
         root = init_genesis(store, bundle.genesis)
         txs = _txs(bundle.params.chain_id)
-        faulty = build_faulty_batch(PendingWrites(store), 0, root, context, txs, Fault(kind, step))
+        faulty = build_faulty_batch(
+            PendingWrites(store), 0, root, context, txs, fault=Fault(kind, step)
+        )
         honest = build_batch(PendingWrites(store), 0, root, context, txs)
         assert faulty.steps[:step] == honest.steps[:step]
         verdict = replay_batch(store, faulty, commit=False)
@@ -61,9 +63,9 @@ def test_faults_refuse_steps_they_cannot_apply_to(tmp_path: Path) -> None:
         context = bundle.batches[0].context
         with pytest.raises(FaultNotApplicableError, match="new recipient"):
             build_faulty_batch(
-                PendingWrites(store), 0, root, context, txs, Fault(FaultKind.WRONG_INSERT, 1)
+                PendingWrites(store), 0, root, context, txs, fault=Fault(FaultKind.WRONG_INSERT, 1)
             )
         with pytest.raises(FaultNotApplicableError, match="outside"):
             build_faulty_batch(
-                PendingWrites(store), 0, root, context, txs, Fault(FaultKind.SKIP_TX, 99)
+                PendingWrites(store), 0, root, context, txs, fault=Fault(FaultKind.SKIP_TX, 99)
             )

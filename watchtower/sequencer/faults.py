@@ -56,6 +56,7 @@ def build_faulty_batch(
     prev_root: bytes,
     context: BlockContext,
     txs: Sequence[bytes],
+    *,
     fault: Fault,
 ) -> Batch:
     """Like :func:`~watchtower.sequencer.builder.build_batch`, with ``fault`` at its step.
@@ -83,7 +84,7 @@ def build_faulty_batch(
             diverged = True
             steps.append(Step(tx=tx, root=ARBITRARY_ROOT))
         elif kind is FaultKind.SKIP_TX:
-            probe = _would_be_valid(pending, state, tx, context, index, k)
+            probe = _would_be_valid(pending, state, tx, context, index=index, k=k)
             if not probe:
                 raise FaultNotApplicableError(f"step {k}: skip-tx needs a valid transaction")
             steps.append(Step(tx=tx, root=bytes(state.make_state_root())))
@@ -128,6 +129,7 @@ def _would_be_valid(
     state: WatchtowerState,
     tx: bytes,
     context: BlockContext,
+    *,
     index: int,
     k: int,
 ) -> bool:
