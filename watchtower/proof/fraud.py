@@ -210,11 +210,19 @@ def account_witness(db: Any, root: bytes, addresses: list[bytes]) -> tuple[bytes
     return tuple(nodes)
 
 
-def build_fraud_proof(store: StateDB, batch: Batch, step: int, params: RollupParams) -> FraudProof:
+def build_fraud_proof(
+    store: StateDB,
+    batch: Batch,
+    step: int,
+    params: RollupParams,
+    *,
+    allow_correct: bool = False,
+) -> FraudProof:
     """The proof that ``step`` of ``batch`` claims a wrong root.
 
     Replays the batch from its ``prev_root`` (which must be in ``store``) up to the step, in a
-    scratch overlay that is discarded. Raises :class:`NoFraudError` if the step is correct, and
+    scratch overlay that is discarded. Raises :class:`NoFraudError` if the step is correct (unless
+    ``allow_correct``: tests use such proofs to check that the contract refuses them), and
     ``ValueError`` if an earlier step is already wrong (then ``step`` is not the one to prove).
     """
     if not 0 <= step < len(batch.steps):
@@ -233,7 +241,7 @@ def build_fraud_proof(store: StateDB, batch: Batch, step: int, params: RollupPar
     witness = account_witness(scratch, pre_root, touched_accounts(claimed.tx, coinbase, params))
     outcome = apply_step(state, claimed.tx, Mode.ROLLUP, batch=batch.index, step=step)
     scratch.discard()
-    if outcome.root == claimed.root:
+    if outcome.root == claimed.root and not allow_correct:
         raise NoFraudError(batch.index, step, claimed.root)
     previous = batch.steps[step - 1] if step else None
     return FraudProof(

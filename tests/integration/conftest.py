@@ -1,0 +1,30 @@
+"""Integration fixtures: a devnet on each L1 (in-process py-evm chain, and a real anvil node)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from watchtower.l1.devchain import find_anvil
+from watchtower.sequencer.devnet import Devnet, start_devnet
+
+
+def require_anvil() -> None:
+    if find_anvil() is None:
+        message = "anvil not installed (run `npm ci`; the test command does)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " - CI=true: a failure, not a skip")
+        pytest.skip(message)
+
+
+@pytest.fixture(params=["embedded", "anvil"])
+def devnet(request: pytest.FixtureRequest) -> Iterator[Devnet]:
+    if request.param == "anvil":
+        require_anvil()
+    net = start_devnet(request.param)
+    try:
+        yield net
+    finally:
+        net.close()

@@ -1,0 +1,1 @@
+"""The L1 edge: development chains, and the rollup contract's client."""

@@ -1,0 +1,287 @@
+"""A typed client of the rollup contract (contracts/Rollup.sol) over web3.py.
+
+Transactions are signed locally (eth-account) and sent raw, so the same code runs against anvil,
+the embedded chain and a production node. Reverts are raised as :class:`L1TransactionError` with
+the contract's reason string.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, cast
+
+from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed
+from eth_typing import ChecksumAddress, HexStr
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError
+from web3.types import TxParams, TxReceipt, Wei
+
+from watchtower.errors import WatchtowerError
+from watchtower.proof.fraud import FraudProof
+from watchtower.rollup.artifacts import load_artifact
+from watchtower.rollup.codec import decode_batch
+from watchtower.rollup.params import L2_GAS_LIMIT, RollupParams
+from watchtower.rollup.types import Batch, BlockContext
+
+DAY = 24 * 3600
+#: How a revert surfaces: from a JSON-RPC node, and from the in-process eth-tester chain.
+REVERTS = (ContractLogicError, TransactionFailed)
+
+
+class L1TransactionError(WatchtowerError):
+    """An L1 transaction reverted or could not be sent."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        self.action = action
+        self.reason = reason
+        super().__init__(f"{action}: {reason}")
+
+
+class BatchStatus(enum.IntEnum):
+    NONE = 0
+    PENDING = 1
+    FINALIZED = 2
+    REJECTED = 3
+
+
+@dataclass(frozen=True)
+class RollupConfig:
+    """Constructor parameters of the rollup contract."""
+
+    genesis_root: bytes
+    chain_id: int = 42069
+    base_fee: int = 10**9
+    challenge_period: int = 7 * DAY
+    min_stake: int = 10**18
+    proposer_bond: int = 10**18
+
+
+@dataclass(frozen=True)
+class OnChainBatch:
+    index: int
+    prev_root: bytes
+    final_root: bytes
+    steps_root: bytes
+    proposer: str
+    count: int
+    coinbase: bytes
+    timestamp: int
+    deadline: int
+    status: BatchStatus
+
+
+@dataclass(frozen=True)
+class BatchSubmitted:
+    """A ``BatchSubmitted`` event with where it was logged."""
+
+    index: int
+    proposer: str
+    prev_root: bytes
+    final_root: bytes
+    steps_root: bytes
+    count: int
+    coinbase: bytes
+    timestamp: int
+    deadline: int
+    block_number: int
+    block_hash: bytes
+    tx_hash: bytes
+
+
+class RollupClient:
+    """Read and write the rollup contract at ``address``."""
+
+    def __init__(self, w3: Web3, address: str) -> None:
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(
+            address=self.address, abi=load_artifact("Rollup")["abi"]
+        )
+
+    # -- deployment -----------------------------------------------------------------------------
+    @classmethod
+    def deploy(cls, w3: Web3, deployer: LocalAccount, config: RollupConfig) -> RollupClient:
+        artifact = load_artifact("Rollup")
+        factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        constructor = factory.constructor(
+            config.challenge_period,
+            config.min_stake,
+            config.proposer_bond,
+            config.chain_id,
+            config.base_fee,
+            config.genesis_root,
+        )
+        tx = constructor.build_transaction(_base_tx(w3, deployer))
+        receipt = _sign_and_send(w3, deployer, tx, "deploy Rollup")
+        address = receipt["contractAddress"]
+        if address is None:
+            raise L1TransactionError("deploy Rollup", "no contract address in the receipt")
+        return cls(w3, address)
+
+    # -- writes ---------------------------------------------------------------------------------
+    def register(self, proposer: LocalAccount, coinbase: bytes, bond: int) -> TxReceipt:
+        fn = self.contract.functions.register(Web3.to_checksum_address(coinbase))
+        return self._send(proposer, fn, "register proposer", value=bond)
+
+    def deposit_bond(self, proposer: LocalAccount, amount: int) -> TxReceipt:
+        return self._send(proposer, self.contract.functions.depositBond(), "deposit bond", amount)
+
+    def submit_batch(self, proposer: LocalAccount, data: bytes) -> TxReceipt:
+        return self._send(proposer, self.contract.functions.submitBatch(data), "submit batch")
+
+    def challenge(self, challenger: LocalAccount, proof: FraudProof, stake: int) -> TxReceipt:
+        fn = self.contract.functions.challenge(*proof.challenge_args())
+        return self._send(
+            challenger, fn, f"challenge batch {proof.batch} step {proof.step}", value=stake
+        )
+
+    def simulate_challenge(self, sender: str, proof: FraudProof, stake: int) -> None:
+        """``eth_call`` the challenge; raises :class:`L1TransactionError` with the revert reason."""
+        fn = self.contract.functions.challenge(*proof.challenge_args())
+        try:
+            fn.call({"from": Web3.to_checksum_address(sender), "value": Wei(stake)})
+        except REVERTS as exc:
+            raise L1TransactionError(
+                f"challenge batch {proof.batch} step {proof.step}", _reason(exc)
+            ) from None
+
+    def finalize(self, sender: LocalAccount, index: int) -> TxReceipt:
+        return self._send(sender, self.contract.functions.finalize(index), f"finalize {index}")
+
+    def withdraw(self, sender: LocalAccount) -> TxReceipt:
+        return self._send(sender, self.contract.functions.withdraw(), "withdraw")
+
+    # -- reads ----------------------------------------------------------------------------------
+    def next_index(self) -> int:
+        return int(self.contract.functions.nextIndex().call())
+
+    def tip_root(self) -> bytes:
+        return bytes(self.contract.functions.tipRoot().call())
+
+    def owed(self, account: str) -> int:
+        return int(self.contract.functions.owed(Web3.to_checksum_address(account)).call())
+
+    def min_stake(self) -> int:
+        return int(self.contract.functions.minStake().call())
+
+    def params(self) -> RollupParams:
+        functions = self.contract.functions
+        return RollupParams(
+            chain_id=int(functions.l2ChainId().call()),
+            base_fee=int(functions.l2BaseFee().call()),
+            gas_limit=L2_GAS_LIMIT,
+        )
+
+    def genesis_root(self) -> bytes:
+        return bytes(self.contract.functions.genesisRoot().call())
+
+    def batch(self, index: int) -> OnChainBatch:
+        raw = self.contract.functions.getBatch(index).call()
+        prev_root, final_root, steps_root, proposer, count, coinbase, ts, deadline, status = raw
+        return OnChainBatch(
+            index=index,
+            prev_root=bytes(prev_root),
+            final_root=bytes(final_root),
+            steps_root=bytes(steps_root),
+            proposer=str(proposer),
+            count=int(count),
+            coinbase=bytes.fromhex(str(coinbase)[2:]),
+            timestamp=int(ts),
+            deadline=int(deadline),
+            status=BatchStatus(int(status)),
+        )
+
+    def batches_submitted(self, from_block: int, to_block: int) -> list[BatchSubmitted]:
+        event = self.contract.events.BatchSubmitted()
+        logs = event.get_logs(from_block=from_block, to_block=to_block)
+        out = []
+        for log in logs:
+            a = log["args"]
+            out.append(
+                BatchSubmitted(
+                    index=int(a["index"]),
+                    proposer=str(a["proposer"]),
+                    prev_root=bytes(a["prevRoot"]),
+                    final_root=bytes(a["finalRoot"]),
+                    steps_root=bytes(a["stepsRoot"]),
+                    count=int(a["count"]),
+                    coinbase=bytes.fromhex(str(a["coinbase"])[2:]),
+                    timestamp=int(a["timestamp"]),
+                    deadline=int(a["deadline"]),
+                    block_number=int(log["blockNumber"]),
+                    block_hash=bytes(log["blockHash"]),
+                    tx_hash=bytes(log["transactionHash"]),
+                )
+            )
+        return out
+
+    def batch_calldata(self, tx_hash: bytes) -> bytes:
+        """The ``batchData`` argument of the ``submitBatch`` transaction ``tx_hash``."""
+        tx = self.w3.eth.get_transaction(HexStr("0x" + tx_hash.hex()))
+        fn, args = self.contract.decode_function_input(tx["input"])
+        if fn.fn_name != "submitBatch":
+            raise L1TransactionError("read batch", f"transaction calls {fn.fn_name}")
+        return bytes(args["batchData"])
+
+    def fetch_batch(self, event: BatchSubmitted, params: RollupParams) -> Batch:
+        """The full batch behind an event: calldata decoded, checked against the event."""
+        encoded = decode_batch(self.batch_calldata(event.tx_hash))
+        if encoded.index != event.index or encoded.prev_root != event.prev_root:
+            raise L1TransactionError(
+                f"read batch {event.index}", "calldata does not match the BatchSubmitted event"
+            )
+        context = BlockContext(
+            number=event.index,
+            timestamp=event.timestamp,
+            coinbase=event.coinbase,
+            base_fee=params.base_fee,
+            gas_limit=params.gas_limit,
+            chain_id=params.chain_id,
+        )
+        return Batch(event.index, encoded.prev_root, context, encoded.steps)
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _send(
+        self, sender: LocalAccount, fn: ContractFunction, action: str, value: int = 0
+    ) -> TxReceipt:
+        params = _base_tx(self.w3, sender)
+        params["value"] = Wei(value)
+        try:
+            tx = fn.build_transaction(params)
+        except REVERTS as exc:
+            raise L1TransactionError(action, _reason(exc)) from None
+        return _sign_and_send(self.w3, sender, tx, action)
+
+
+def _base_tx(w3: Web3, sender: LocalAccount) -> TxParams:
+    return {
+        "from": sender.address,
+        "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
+    }
+
+
+def _sign_and_send(w3: Web3, sender: LocalAccount, tx: TxParams, action: str) -> TxReceipt:
+    signed = sender.sign_transaction(cast(dict[str, Any], tx))
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    if receipt["status"] != 1:
+        raise L1TransactionError(action, f"reverted in block {receipt['blockNumber']}")
+    return receipt
+
+
+def _reason(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    return str(message).removeprefix("execution reverted: ")
+
+
+def fund(w3: Web3, to: str, amount: int) -> None:
+    """Send ``amount`` wei from the dev chain's first unlocked account (anvil, eth-tester)."""
+    funder: ChecksumAddress = w3.eth.accounts[0]
+    tx_hash = w3.eth.send_transaction(
+        {"from": funder, "to": Web3.to_checksum_address(to), "value": Wei(amount)}
+    )
+    w3.eth.wait_for_transaction_receipt(tx_hash)
