@@ -183,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, help="write package artifacts here instead")
-    parser.add_argument("--test-out-dir", type=Path, help="write test-harness artifacts here instead")
-    parser.add_argument("--check", action="store_true", help="only compare with committed artifacts")
+    parser.add_argument(
+        "--test-out-dir", type=Path, help="write test-harness artifacts here instead"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only compare with committed artifacts"
+    )
     args = parser.parse_args(argv)
     try:
         files = build(args.out_dir, args.test_out_dir)
@@ -192,17 +196,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build_contracts: {exc}", file=sys.stderr)
         return 2
     if args.check:
-        stale = [str(p.relative_to(ROOT)) for p, text in files.items() if
-                 not p.is_file() or p.read_text() != text]
+        stale = [
+            str(p.relative_to(ROOT))
+            for p, text in files.items()
+            if not p.is_file() or p.read_text() != text
+        ]
         for directory in (ARTIFACTS_DIR, TEST_ARTIFACTS_DIR):
             expected = {p.name for p in files if p.parent == directory}
-            stale += [f"{directory.relative_to(ROOT)}/{n} (no source)"
-                      for n in existing_artifacts(directory) if n not in expected]
+            stale += [
+                f"{directory.relative_to(ROOT)}/{n} (no source)"
+                for n in existing_artifacts(directory)
+                if n not in expected
+            ]
         for s in stale:
             print(f"stale: {s}", file=sys.stderr)
         return 1 if stale else 0
-    written_dirs = {p.parent for p in files}
-    for directory in written_dirs:
+    for directory in (args.out_dir or ARTIFACTS_DIR, args.test_out_dir or TEST_ARTIFACTS_DIR):
         directory.mkdir(parents=True, exist_ok=True)
         expected = {p.name for p in files if p.parent == directory}
         for old in directory.glob("*.json"):

@@ -419,6 +419,7 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 @click.option("--keep-running", is_flag=True, help="anvil only: keep proposing until Ctrl-C.")
 @click.option("--interval", type=click.FloatRange(0.1), default=5.0, show_default=True)
 def devnet(
+    *,
     l1: str,
     batches: int,
     txs: int,
@@ -487,6 +488,7 @@ def devnet(
 @click.option("--fault", type=click.Choice(_FAULTS), help="Make the last batch faulty this way.")
 @click.option("--fault-step", type=click.IntRange(0), default=2, show_default=True)
 def propose(
+    *,
     l1_rpc: str,
     rollup_address: str,
     data_dir: Path,

@@ -40,6 +40,30 @@ contract MPTHarness {
         }
     }
 
+    /// @notice Raw trie access with caller-chosen 32-byte keys (to force long shared prefixes).
+    function putRaw(bytes32 root, bytes[] calldata nodes, bytes32[] calldata keys, bytes[] calldata values)
+        external
+        pure
+        returns (bytes32[] memory roots, bool[] memory found, bytes[] memory readBack)
+    {
+        require(keys.length == values.length, "length mismatch");
+        MPT.NodeMap memory m = MPT.newMap(nodes, 0);
+        roots = new bytes32[](keys.length);
+        for (uint256 i = 0; i < keys.length; i++) {
+            root = MPT.put(m, root, keys[i], values[i]);
+            roots[i] = root;
+        }
+        found = new bool[](keys.length);
+        readBack = new bytes[](keys.length);
+        for (uint256 i = 0; i < keys.length; i++) (found[i], readBack[i]) = MPT.get(m, root, keys[i]);
+    }
+
+    /// @notice Raw lookup of `key`.
+    function getRaw(bytes32 root, bytes[] calldata nodes, bytes32 key) external pure returns (bool found, bytes memory value) {
+        MPT.NodeMap memory m = MPT.newMap(nodes, 0);
+        return MPT.get(m, root, key);
+    }
+
     /// @notice Gas used by `putAccounts`-style sequential writes (for the notes).
     function putGas(bytes32 root, bytes[] calldata nodes, address[] calldata addrs, Step.Account[] calldata accounts)
         external

@@ -86,7 +86,8 @@ class AnvilNode:
             args += ["--block-time", str(self.block_time)]
         log = self.log_path.open("wb") if self.log_path else subprocess.DEVNULL
         try:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            # A fixed argument list for a resolved binary, no shell.
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
         except OSError as exc:
             raise ChainUnavailableError(f"cannot start anvil at {self.binary}: {exc}") from exc
         finally:
