@@ -81,7 +81,7 @@ def model_apply(
         return "bad_nonce", state
     if s.balance < spec.gas * max_fee + spec.value:
         return "insufficient_balance", state
-    if state.get(spec.to, Acct()).code:
+    if state.get(spec.to, Acct()).code or 1 <= int.from_bytes(spec.to, "big") <= 10:
         return "recipient_has_code", state
     tip = min(tip_cap, max_fee - PARAMS.base_fee)
     price = PARAMS.base_fee + tip
@@ -99,7 +99,8 @@ def model_apply(
     return None, new
 
 
-targets = st.sampled_from([k.address for k in KEYS] + [CODE_HOLDER, NEW, b"\xcb" * 20])
+PRECOMPILES = [n.to_bytes(20, "big") for n in (1, 2, 4, 10)]
+targets = st.sampled_from([k.address for k in KEYS] + [CODE_HOLDER, NEW, b"\xcb" * 20, *PRECOMPILES])
 specs = st.builds(
     TxSpec,
     sender=st.integers(0, len(KEYS) - 1),

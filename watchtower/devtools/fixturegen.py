@@ -30,6 +30,7 @@ GENESIS_TIME = 1_700_000_000
 PARAMS = RollupParams()
 COINBASE = bytes.fromhex("c0ffee00000000000000000000000000000000c0")
 CONTRACT = bytes.fromhex("00000000000000000000000000000000c0de0001")
+PRECOMPILE = (4).to_bytes(20, "big")  # identity: the EVM would run it
 
 
 @dataclass
@@ -271,6 +272,10 @@ def gen_invalid_kinds(tmp: Path) -> tuple[Bundle, dict[str, object]]:
         ("bad_nonce", lambda: transfer(a, b.address, nonce=peek(a) + 5, value=1, chain_id=cid)),
         ("insufficient_balance", lambda: transfer(poor, a.address, nonce=0, value=1, chain_id=cid)),
         ("recipient_has_code", lambda: transfer(a, CONTRACT, nonce=peek(a), value=1, chain_id=cid)),
+        (
+            "recipient_has_code",
+            lambda: transfer(a, PRECOMPILE, nonce=peek(a), value=1, chain_id=cid),
+        ),
         # Valid aliasing and edge cases.
         ("valid", lambda: ok(a, a.address)),  # sender = recipient
         ("valid", lambda: ok(b, COINBASE)),  # recipient = coinbase

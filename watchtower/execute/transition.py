@@ -23,7 +23,7 @@ from eth_utils.exceptions import ValidationError
 
 from watchtower.errors import TransitionInvariantError
 from watchtower.execute.state import WatchtowerState
-from watchtower.rollup.params import EMPTY_CODE_HASH, TRANSFER_GAS, RollupParams
+from watchtower.rollup.params import EMPTY_CODE_HASH, TRANSFER_GAS, RollupParams, is_precompile
 from watchtower.rollup.transactions import Rejected, check_transfer
 from watchtower.rollup.types import InvalidReason, StepOutcome
 
@@ -87,7 +87,7 @@ def _apply_rollup(
             InvalidReason.INSUFFICIENT_BALANCE,
             f"balance {balance} < gas·fee cap+value {cost}",
         )
-    if state.get_code_hash(to) != EMPTY_CODE_HASH:
+    if state.get_code_hash(to) != EMPTY_CODE_HASH or is_precompile(to):
         return _invalid(state, InvalidReason.RECIPIENT_HAS_CODE)
 
     state.lock_changes()

@@ -16,6 +16,15 @@ TRANSFER_GAS = 21_000
 BATCH_VERSION = 1
 
 UINT256_MAX = 2**256 - 1
+#: Cancun's precompiled contracts, 0x…01 to 0x…0a: the EVM runs code for them although they
+#: have none, so a transfer to one is not a plain transfer (protocol.md §3.1 rule 13).
+PRECOMPILE_LAST = 0x0A
+
+
+def is_precompile(address: bytes) -> bool:
+    return 1 <= int.from_bytes(address, "big") <= PRECOMPILE_LAST
+
+
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 

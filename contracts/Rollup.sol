@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {L2Tx} from "./L2Tx.sol";
+import {Step} from "./Step.sol";
+import {StepTree} from "./StepTree.sol";
+
+/// @title Rollup
+/// @notice The L1 contract of the watchtower reference rollup (protocol.md). Bonded proposers submit
+///         batches (encoding v1, §4.1); the contract commits to every step (§4.2); anyone may prove a
+///         step wrong within the challenge period by re-executing it here (§3, §5), which rejects the
+///         batch and every later one and slashes the proposer.
+/// @dev Money moves by the pull pattern: amounts owed are credited to `owed` and paid by `withdraw`.
+///      Rejection of the batches after a fraudulent one is lazy: `nextIndex` rolls back, and a stored
+///      batch at an index >= `nextIndex` is reported as `Rejected` until a new batch replaces it, so a
+///      challenge costs the same however many batches follow the fraudulent one.
+contract Rollup {
+    // ------------------------------------------------------------------------------------------
+    // Types, constants, parameters
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice Life cycle of a batch.
+    enum Status {
+        None,
+        Pending,
+        Finalized,
+        Rejected
+    }
+
+    /// @notice A submitted batch.
+    struct Batch {
+        bytes32 prevRoot;
+        bytes32 finalRoot;
+        bytes32 stepsRoot;
+        address proposer;
+        uint32 count;
+        address coinbase;
+        uint64 timestamp;
+        uint64 deadline;
+        Status status;
+    }
+
+    /// @notice A proposer's bond and fee recipient.
+    struct Proposer {
+        uint256 bond;
+        address coinbase;
+        uint64 unlockTime; // the deadline of the proposer's latest batch
+        bool registered;
+    }
+
+    /// @notice What a challenger proves about step `step` of a batch.
+    /// @param tx the transaction bytes of the step
+    /// @param postRoot the root the proposer claimed after the step
+    /// @param postProof inclusion proof of leaf(step, keccak(tx), postRoot)
+    /// @param prevTxHash keccak of the previous step's transaction (ignored for step 0)
+    /// @param prevRoot the root claimed after the previous step (ignored for step 0)
+    /// @param prevProof inclusion proof of leaf(step - 1, prevTxHash, prevRoot) (empty for step 0)
+    struct StepWitness {
+        bytes tx;
+        bytes32 postRoot;
+        bytes32[] postProof;
+        bytes32 prevTxHash;
+        bytes32 prevRoot;
+        bytes32[] prevProof;
+    }
+
+    /// @notice MAX_STEPS of protocol.md §1.
+    uint256 public constant MAX_STEPS = 4096;
+    /// @notice MAX_TX_BYTES of protocol.md §1.
+    uint256 public constant MAX_TX_BYTES = 4096;
+    /// @notice L2_GAS_LIMIT of protocol.md §1.
+    uint256 public constant L2_GAS_LIMIT = 30_000_000;
+    /// @notice The batch encoding version accepted by `submitBatch`.
+    uint8 public constant BATCH_VERSION = 1;
+
+    /// @notice Seconds after submission during which a batch can be challenged.
+    uint256 public immutable challengePeriod;
+    /// @notice Minimum stake sent with `challenge`.
+    uint256 public immutable minStake;
+    /// @notice Bond a proposer must hold to submit a batch.
+    uint256 public immutable proposerBond;
+    /// @notice L2_CHAIN_ID.
+    uint256 public immutable l2ChainId;
+    /// @notice L2_BASE_FEE.
+    uint256 public immutable l2BaseFee;
+    /// @notice The state root before batch 0.
+    bytes32 public immutable genesisRoot;
+
+    // ------------------------------------------------------------------------------------------
+    // State
+    // ------------------------------------------------------------------------------------------
+
+    mapping(uint256 => Batch) private _batches;
+    /// @notice Index the next batch must have; batches below it are pending or finalized.
+    uint256 public nextIndex;
+    /// @notice Number of finalized batches (they are finalized in order).
+    uint256 public finalizedCount;
+    /// @notice Proposers by address.
+    mapping(address => Proposer) public proposers;
+    /// @notice Amounts withdrawable by `withdraw`.
+    mapping(address => uint256) public owed;
+    /// @notice Total of slashed bonds not paid to challengers (locked in this contract forever).
+    uint256 public burned;
+
+    // ------------------------------------------------------------------------------------------
+    // Events
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice A proposer registered, or changed its fee recipient.
+    event ProposerRegistered(address indexed proposer, address coinbase);
+    /// @notice A proposer's bond increased by `amount` to `bond`.
+    event BondDeposited(address indexed proposer, uint256 amount, uint256 bond);
+    /// @notice A proposer's bond was released to `owed`.
+    event BondReleased(address indexed proposer, uint256 amount);
+    /// @notice A batch was accepted as pending; the batch bytes are the calldata of the transaction.
+    event BatchSubmitted(
+        uint256 indexed index,
+        address indexed proposer,
+        bytes32 prevRoot,
+        bytes32 finalRoot,
+        bytes32 stepsRoot,
+        uint32 count,
+        address coinbase,
+        uint64 timestamp,
+        uint64 deadline
+    );
+    /// @notice A batch is final.
+    event BatchFinalized(uint256 indexed index, bytes32 finalRoot);
+    /// @notice Step `step` of batch `index` was proven wrong by `challenger`.
+    /// @param reason the validity reason code (protocol.md §3.1 row, 0 = valid) of the step's tx
+    event FraudProven(
+        uint256 indexed index,
+        uint256 indexed step,
+        address indexed challenger,
+        bytes32 claimedRoot,
+        bytes32 computedRoot,
+        uint8 reason
+    );
+    /// @notice Batches `fromIndex` .. `toIndex` (inclusive) are rejected; the tip is `fromIndex - 1`.
+    event BatchesRejected(uint256 indexed fromIndex, uint256 toIndex, bytes32 tipRoot);
+    /// @notice `proposer` lost its bond `amount`: `reward` went to the challenger, the rest is burned.
+    event BondSlashed(address indexed proposer, uint256 amount, uint256 reward, address indexed challenger);
+    /// @notice `account` withdrew `amount`.
+    event Withdrawn(address indexed account, uint256 amount);
+
+    // ------------------------------------------------------------------------------------------
+    // Construction
+    // ------------------------------------------------------------------------------------------
+
+    /// @param challengePeriod_ seconds a batch stays challengeable; 0 selects the default, 7 days
+    /// @param minStake_ minimum challenge stake; 0 selects the default, 1 ether
+    /// @param proposerBond_ bond required to submit batches (must be > 0)
+    /// @param l2ChainId_ L2_CHAIN_ID, 1 .. 2^64 - 1
+    /// @param l2BaseFee_ L2_BASE_FEE, at least 1 wei (protocol.md §1)
+    /// @param genesisRoot_ the state root of the genesis allocation
+    constructor(
+        uint256 challengePeriod_,
+        uint256 minStake_,
+        uint256 proposerBond_,
+        uint256 l2ChainId_,
+        uint256 l2BaseFee_,
+        bytes32 genesisRoot_
+    ) {
+        require(proposerBond_ > 0, "Rollup: proposer bond must be positive");
+        require(l2ChainId_ > 0 && l2ChainId_ < 2 ** 64, "Rollup: l2ChainId out of range (1 .. 2^64-1)");
+        require(l2BaseFee_ > 0, "Rollup: l2BaseFee must be at least 1 wei");
+        challengePeriod = challengePeriod_ == 0 ? 7 days : challengePeriod_;
+        minStake = minStake_ == 0 ? 1 ether : minStake_;
+        proposerBond = proposerBond_;
+        l2ChainId = l2ChainId_;
+        l2BaseFee = l2BaseFee_;
+        genesisRoot = genesisRoot_;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Proposers
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice Registers the caller as a proposer with fee recipient `coinbase` (or changes the fee
+    ///         recipient of an already registered proposer, for later batches), adding any value
+    ///         sent to the bond.
+    function register(address coinbase) external payable {
+        Proposer storage p = proposers[msg.sender];
+        p.registered = true;
+        p.coinbase = coinbase;
+        emit ProposerRegistered(msg.sender, coinbase);
+        if (msg.value > 0) _deposit(p);
+    }
+
+    /// @notice Adds the value sent to the caller's bond.
+    function depositBond() external payable {
+        Proposer storage p = proposers[msg.sender];
+        require(p.registered, "Rollup: not a registered proposer");
+        require(msg.value > 0, "Rollup: no value sent");
+        _deposit(p);
+    }
+
+    function _deposit(Proposer storage p) private {
+        p.bond += msg.value;
+        emit BondDeposited(msg.sender, msg.value, p.bond);
+    }
+
+    /// @notice Releases the caller's whole bond to `owed`, once none of its batches can be
+    ///         challenged any more. The proposer stays registered but cannot submit until it
+    ///         deposits again.
+    function releaseBond() external {
+        Proposer storage p = proposers[msg.sender];
+        require(p.bond > 0, "Rollup: no bond");
+        require(block.timestamp > p.unlockTime, "Rollup: bond locked until the last batch's deadline");
+        uint256 amount = p.bond;
+        p.bond = 0;
+        owed[msg.sender] += amount;
+        emit BondReleased(msg.sender, amount);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Batches
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice Submits a batch in encoding v1 (protocol.md §4.1). Reverts with
+    ///         "Rollup: malformed batch: ..." if the bytes break the encoding.
+    function submitBatch(bytes calldata batchData) external {
+        Proposer storage p = proposers[msg.sender];
+        require(p.registered, "Rollup: not a registered proposer");
+        require(p.bond >= proposerBond, "Rollup: bond below proposerBond");
+
+        require(batchData.length >= 45, "Rollup: malformed batch: shorter than the header");
+        require(uint8(batchData[0]) == BATCH_VERSION, "Rollup: malformed batch: unknown version");
+        uint256 index = uint64(bytes8(batchData[1:9]));
+        bytes32 prevRoot = bytes32(batchData[9:41]);
+        uint256 count = uint32(bytes4(batchData[41:45]));
+        require(count >= 1 && count <= MAX_STEPS, "Rollup: malformed batch: count out of range");
+        require(index == nextIndex, "Rollup: wrong batch index");
+        require(prevRoot == tipRoot(), "Rollup: prev_root is not the tip's final root");
+
+        bytes32[] memory leaves = new bytes32[](count);
+        bytes32 root;
+        uint256 off = 45;
+        for (uint256 k = 0; k < count; k++) {
+            require(off + 4 <= batchData.length, "Rollup: malformed batch: truncated tx length");
+            uint256 txLen = uint32(bytes4(batchData[off:off + 4]));
+            require(txLen <= MAX_TX_BYTES, "Rollup: malformed batch: tx longer than MAX_TX_BYTES");
+            off += 4;
+            require(off + txLen + 32 <= batchData.length, "Rollup: malformed batch: truncated step");
+            bytes32 txHash = keccak256(batchData[off:off + txLen]);
+            off += txLen;
+            root = bytes32(batchData[off:off + 32]);
+            off += 32;
+            leaves[k] = StepTree.leaf(k, txHash, root);
+        }
+        require(off == batchData.length, "Rollup: malformed batch: trailing bytes");
+
+        uint64 deadline = uint64(block.timestamp + challengePeriod);
+        Batch storage b = _batches[index];
+        b.prevRoot = prevRoot;
+        b.finalRoot = root;
+        b.stepsRoot = StepTree.root(leaves);
+        b.proposer = msg.sender;
+        b.count = uint32(count);
+        b.coinbase = p.coinbase;
+        b.timestamp = uint64(block.timestamp);
+        b.deadline = deadline;
+        b.status = Status.Pending;
+        nextIndex = index + 1;
+        p.unlockTime = deadline;
+        emit BatchSubmitted(
+            index, msg.sender, prevRoot, root, b.stepsRoot, uint32(count), b.coinbase, uint64(block.timestamp), deadline
+        );
+    }
+
+    /// @notice Finalizes batch `index` once its challenge period is over. Batches finalize in order.
+    function finalize(uint256 index) external {
+        require(index < nextIndex, "Rollup: no such batch");
+        require(index == finalizedCount, "Rollup: finalize batches in order");
+        Batch storage b = _batches[index];
+        require(b.status == Status.Pending, "Rollup: batch is not pending");
+        require(block.timestamp > b.deadline, "Rollup: challenge period not over");
+        b.status = Status.Finalized;
+        finalizedCount = index + 1;
+        emit BatchFinalized(index, b.finalRoot);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Fraud proofs
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice Proves that step `step` of pending batch `index` claims a wrong root.
+    /// @dev Verifies the step and the previous step against the batch's step commitment, re-executes
+    ///      the step on the proven pre-step state (`stateNodes`: trie nodes proving the sender, `to`
+    ///      and coinbase accounts at the pre-step root; extra nodes are ignored) and compares roots.
+    ///      On success the batch and all later ones are rejected, the proposer's bond is slashed
+    ///      (half to the caller) and the stake is credited back to the caller. Reverts, changing
+    ///      nothing, if the step is correct or a proof is wrong.
+    /// @param index the batch
+    /// @param step the 0-based step
+    /// @param w the step data and inclusion proofs
+    /// @param stateNodes RLP-encoded state trie nodes
+    function challenge(uint256 index, uint256 step, StepWitness calldata w, bytes[] calldata stateNodes)
+        external
+        payable
+    {
+        require(msg.value >= minStake, "Rollup: stake below minStake");
+        require(index < nextIndex, "Rollup: no such pending batch");
+        Batch storage b = _batches[index];
+        require(b.status == Status.Pending, "Rollup: batch is not pending");
+        require(block.timestamp <= b.deadline, "Rollup: challenge period over");
+        require(step < b.count, "Rollup: step out of range");
+        require(
+            StepTree.verify(b.stepsRoot, b.count, step, StepTree.leaf(step, keccak256(w.tx), w.postRoot), w.postProof),
+            "Rollup: bad step inclusion proof"
+        );
+        bytes32 preRoot = b.prevRoot;
+        if (step > 0) {
+            require(
+                StepTree.verify(b.stepsRoot, b.count, step - 1, StepTree.leaf(step - 1, w.prevTxHash, w.prevRoot), w.prevProof),
+                "Rollup: bad previous step inclusion proof"
+            );
+            preRoot = w.prevRoot;
+        }
+        Step.Result memory r =
+            Step.execute(preRoot, w.tx, Step.Context(l2ChainId, l2BaseFee, b.coinbase), stateNodes);
+        require(r.postRoot != w.postRoot, "Rollup: no fraud: the claimed root is correct");
+
+        emit FraudProven(index, step, msg.sender, w.postRoot, r.postRoot, uint8(r.reason));
+        uint256 last = nextIndex - 1;
+        b.status = Status.Rejected;
+        nextIndex = index;
+        emit BatchesRejected(index, last, tipRoot());
+
+        Proposer storage p = proposers[b.proposer];
+        uint256 slashed = p.bond;
+        uint256 reward = slashed / 2;
+        p.bond = 0;
+        burned += slashed - reward;
+        owed[msg.sender] += msg.value + reward;
+        emit BondSlashed(b.proposer, slashed, reward, msg.sender);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Withdrawals
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice Pays the caller everything it is owed.
+    function withdraw() external {
+        uint256 amount = owed[msg.sender];
+        require(amount > 0, "Rollup: nothing owed");
+        owed[msg.sender] = 0;
+        emit Withdrawn(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        require(ok, "Rollup: transfer failed");
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice The final root of the latest pending or finalized batch (the genesis root if none).
+    function tipRoot() public view returns (bytes32) {
+        return nextIndex == 0 ? genesisRoot : _batches[nextIndex - 1].finalRoot;
+    }
+
+    /// @notice The batch stored at `index`, with its effective status: a batch above the tip that
+    ///         has not been replaced is `Rejected`.
+    function getBatch(uint256 index) external view returns (Batch memory b) {
+        b = _batches[index];
+        if (index >= nextIndex && b.status != Status.None) b.status = Status.Rejected;
+    }
+
+    /// @notice The step leaf of protocol.md §4.2 (for off-chain tools).
+    function stepLeaf(uint256 k, bytes32 txHash, bytes32 root) external pure returns (bytes32) {
+        return StepTree.leaf(k, txHash, root);
+    }
+
+    /// @notice Re-executes a step without any effect (for off-chain tools and gas estimates).
+    /// @return reason the validity reason code of the transaction (0 = valid)
+    /// @return sender the recovered sender, if rule 3 was reached and passed
+    /// @return postRoot the state root after the step
+    function executeStep(bytes32 preRoot, bytes calldata txBytes, address coinbase, bytes[] calldata stateNodes)
+        external
+        view
+        returns (L2Tx.Reason reason, address sender, bytes32 postRoot)
+    {
+        Step.Result memory r = Step.execute(preRoot, txBytes, Step.Context(l2ChainId, l2BaseFee, coinbase), stateNodes);
+        return (r.reason, r.sender, r.postRoot);
+    }
+}

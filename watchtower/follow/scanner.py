@@ -1,0 +1,227 @@
+"""Scan the rollup contract's events on L1 and keep the store's view of them consistent.
+
+* ``eth_getLogs`` over bounded block ranges, halving the range when a node refuses a large one;
+* each batch's calldata fetched by transaction hash, decoded, and checked against the commitment
+  the contract emitted (index, previous root, step count, steps root, final root);
+* with several endpoints, a batch is recorded only when all of them agree on the block hash and
+  the calldata; otherwise nothing of the range is recorded and :class:`DisagreementError` says
+  what differs;
+* recent block hashes are stored; a stored hash that is no longer canonical (also after a
+  restart) is a reorg, and the store is rewound to the common ancestor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_hash.auto import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import Web3RPCError
+
+from watchtower.errors import MalformedBatchError, WatchtowerError
+from watchtower.l1.rollup import RollupClient
+from watchtower.rollup.codec import decode_batch, steps_root
+from watchtower.store.db import BatchRow, BatchStatus, Store
+
+_TOO_MANY = ("too many", "more than", "limit", "range", "exceed", "response size")
+
+
+class DisagreementError(WatchtowerError):
+    """L1 endpoints disagree about data watchtower would act on."""
+
+
+class CommitmentMismatchError(WatchtowerError):
+    """A batch's calldata does not match what the contract committed to."""
+
+
+@dataclass
+class ScanOutcome:
+    scanned_from: int
+    scanned_to: int
+    batches: list[BatchRow] = field(default_factory=list)
+    rejections: list[tuple[int, int, int, int]] = field(default_factory=list)
+    reorg_from: int | None = None
+    removed: list[BatchRow] = field(default_factory=list)
+
+
+@dataclass
+class Follower:
+    """Scans ``clients[0]`` and cross-checks with the others."""
+
+    clients: Sequence[RollupClient]
+    store: Store
+    start_block: int = 0
+    chunk: int = 2000
+    min_chunk: int = 1
+
+    @property
+    def primary(self) -> RollupClient:
+        return self.clients[0]
+
+    def head(self) -> int:
+        return int(self.primary.w3.eth.block_number)
+
+    def confirmed_head(self, confirmations: int | str) -> int:
+        """The highest block considered final enough to act on."""
+        if isinstance(confirmations, str):
+            block = self.primary.w3.eth.get_block(confirmations)  # type: ignore[arg-type]
+            return int(block["number"])
+        return self.head() - confirmations
+
+    # -- reorgs ---------------------------------------------------------------------------------
+    def find_reorg(self) -> int | None:
+        """The first block number whose stored hash is no longer canonical, or ``None``."""
+        stored = self.store.recent_blocks()  # newest first
+        if not stored:
+            return None
+        if self._canonical(*stored[0]):
+            return None
+        first_bad = stored[0][0]
+        for number, block_hash in stored[1:]:
+            if self._canonical(number, block_hash):
+                return first_bad
+            first_bad = number
+        return first_bad  # nothing stored is canonical any more: rewind over the whole window
+
+    def _canonical(self, number: int, block_hash: bytes) -> bool:
+        block = self.primary.w3.eth.get_block(number) if number <= self.head() else None
+        return block is not None and bytes(block["hash"]) == block_hash
+
+    # -- scanning -------------------------------------------------------------------------------
+    def scan(self, to_block: int | None = None) -> ScanOutcome | None:
+        """Scan the next range up to ``to_block`` (default: the head); ``None`` if up to date."""
+        first = self.store.next_block(self.start_block)
+        last = self.head() if to_block is None else to_block
+        if first > last:
+            return None
+        last = min(last, first + self.chunk - 1)
+        logs = self._get_logs(first, last)
+        outcome = ScanOutcome(scanned_from=first, scanned_to=last)
+        blocks: dict[int, bytes] = {}
+        contract = self.primary.contract
+        submitted = contract.events.BatchSubmitted()
+        rejected = contract.events.BatchesRejected()
+        for log in sorted(logs, key=lambda entry: (entry["blockNumber"], entry["logIndex"])):
+            topic = bytes(log["topics"][0])
+            number, block_hash = int(log["blockNumber"]), bytes(log["blockHash"])
+            blocks[number] = block_hash
+            if topic == _topic(submitted):
+                outcome.batches.append(self._batch_row(submitted.process_log(log)))
+            elif topic == _topic(rejected):
+                args = rejected.process_log(log)["args"]
+                outcome.rejections.append(
+                    (int(args["fromIndex"]), int(args["toIndex"]), number, int(log["logIndex"]))
+                )
+        end = self.primary.w3.eth.get_block(last)
+        blocks[last] = bytes(end["hash"])
+        self._cross_check(outcome.batches, blocks)
+        self.store.record_scan(
+            last + 1, sorted(blocks.items()), outcome.batches, outcome.rejections
+        )
+        return outcome
+
+    def _get_logs(self, first: int, last: int) -> list[Any]:
+        address = self.primary.address
+        topics = [
+            [
+                _topic(self.primary.contract.events.BatchSubmitted()),
+                _topic(self.primary.contract.events.BatchesRejected()),
+            ]
+        ]
+        while True:
+            try:
+                return list(
+                    self.primary.w3.eth.get_logs(
+                        {
+                            "address": address,
+                            "fromBlock": first,
+                            "toBlock": last,
+                            "topics": [[HexBytes(t) for t in topics[0]]],
+                        }
+                    )
+                )
+            except (Web3RPCError, ValueError) as exc:
+                text = str(exc).lower()
+                if last > first and any(word in text for word in _TOO_MANY):
+                    self.chunk = max(self.min_chunk, (last - first + 1) // 2)
+                    last = first + self.chunk - 1
+                    continue
+                raise
+
+    def _batch_row(self, event: Any) -> BatchRow:
+        args = event["args"]
+        tx_hash = bytes(event["transactionHash"])
+        data = self.primary.batch_calldata(tx_hash)
+        index = int(args["index"])
+        try:
+            encoded = decode_batch(data)
+        except MalformedBatchError as exc:
+            raise CommitmentMismatchError(
+                f"batch {index}: calldata does not decode: {exc}"
+            ) from exc
+        committed = (
+            encoded.index == index
+            and encoded.prev_root == bytes(args["prevRoot"])
+            and len(encoded.steps) == int(args["count"])
+            and encoded.steps[-1].root == bytes(args["finalRoot"])
+            and steps_root(encoded.steps) == bytes(args["stepsRoot"])
+        )
+        if not committed:
+            raise CommitmentMismatchError(
+                f"batch {index} tx 0x{tx_hash.hex()}: calldata does not match the commitment"
+            )
+        return BatchRow(
+            id=0,
+            idx=index,
+            tx_hash=tx_hash,
+            l1_block=int(event["blockNumber"]),
+            l1_block_hash=bytes(event["blockHash"]),
+            log_index=int(event["logIndex"]),
+            prev_root=bytes(args["prevRoot"]),
+            final_root=bytes(args["finalRoot"]),
+            steps_root=bytes(args["stepsRoot"]),
+            count=int(args["count"]),
+            coinbase=bytes.fromhex(str(args["coinbase"])[2:]),
+            timestamp=int(args["timestamp"]),
+            deadline=int(args["deadline"]),
+            status=BatchStatus.PENDING,
+            verdict=None,
+            fraud_step=None,
+            claimed_root=None,
+            computed_root=None,
+            reason="",
+            data=data,
+        )
+
+    def _cross_check(self, batches: list[BatchRow], blocks: dict[int, bytes]) -> None:
+        for other in self.clients[1:]:
+            for number, block_hash in blocks.items():
+                theirs = other.w3.eth.get_block(number)
+                if bytes(theirs["hash"]) != block_hash:
+                    raise DisagreementError(
+                        f"block {number}: {_endpoint(self.primary)} has 0x{block_hash.hex()[:16]}…, "
+                        f"{_endpoint(other)} has 0x{bytes(theirs['hash']).hex()[:16]}…"
+                    )
+            for row in batches:
+                data = other.batch_calldata(row.tx_hash)
+                if keccak(data) != keccak(row.data):
+                    raise DisagreementError(
+                        f"batch {row.idx} tx 0x{row.tx_hash.hex()}: calldata differs between "
+                        f"{_endpoint(self.primary)} and {_endpoint(other)}"
+                    )
+
+
+def _topic(event: Any) -> bytes:
+    return bytes(Web3.keccak(text=_signature(event.abi)))
+
+
+def _signature(abi: Any) -> str:
+    return f"{abi['name']}({','.join(i['type'] for i in abi['inputs'])})"
+
+
+def _endpoint(client: RollupClient) -> str:
+    provider = client.w3.provider
+    return str(getattr(provider, "endpoint_uri", None) or type(provider).__name__)

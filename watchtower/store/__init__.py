@@ -1,0 +1,1 @@
+"""The service's persistent store (SQLite): progress, verdicts, the challenge journal."""

@@ -1,0 +1,490 @@
+"""The service's store: progress, batches and verdicts, recent L1 block hashes, the challenge journal.
+
+SQLite (WAL, ``synchronous=FULL``) in the data directory beside the state database. Every change
+of a step of the pipeline is one transaction, so a crash leaves either the old or the new record.
+The schema is versioned: :data:`MIGRATIONS` are applied in order on open and recorded in
+``PRAGMA user_version``; a store newer than this code is refused.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchtower.errors import StateCorruptionError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: initial schema
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE scan (id INTEGER PRIMARY KEY CHECK (id = 1), next_block INTEGER NOT NULL);
+    CREATE TABLE blocks (number INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+    CREATE TABLE batches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        idx INTEGER NOT NULL,
+        tx_hash BLOB NOT NULL UNIQUE,
+        l1_block INTEGER NOT NULL,
+        l1_block_hash BLOB NOT NULL,
+        log_index INTEGER NOT NULL,
+        prev_root BLOB NOT NULL,
+        final_root BLOB NOT NULL,
+        steps_root BLOB NOT NULL,
+        count INTEGER NOT NULL,
+        coinbase BLOB NOT NULL,
+        timestamp INTEGER NOT NULL,
+        deadline INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        verdict TEXT,
+        fraud_step INTEGER,
+        claimed_root BLOB,
+        computed_root BLOB,
+        reason TEXT NOT NULL DEFAULT '',
+        verified_at REAL,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX batches_by_idx ON batches (idx, status);
+    CREATE TABLE challenges (
+        batch_id INTEGER PRIMARY KEY REFERENCES batches (id),
+        step INTEGER NOT NULL,
+        nonce INTEGER,
+        stake TEXT NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE submissions (
+        tx_hash BLOB PRIMARY KEY,
+        batch_id INTEGER NOT NULL REFERENCES challenges (batch_id),
+        nonce INTEGER NOT NULL,
+        max_fee TEXT NOT NULL,
+        max_priority_fee TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        sent_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'sent',
+        l1_block INTEGER,
+        gas_used INTEGER
+    );
+    CREATE TABLE withdrawals (
+        tx_hash BLOB PRIMARY KEY,
+        amount TEXT NOT NULL,
+        l1_block INTEGER NOT NULL,
+        at REAL NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class BatchStatus(enum.StrEnum):
+    PENDING = "pending"  # on chain, inside its window
+    FINALIZED = "finalized"
+    REJECTED = "rejected"  # rejected on chain by a fraud proof (ours or someone else's)
+    REMOVED = "removed"  # its L1 block was reorged out
+
+
+class ChallengeState(enum.StrEnum):
+    PREPARED = "prepared"  # proof built and checked; no transaction signed yet
+    SENT = "sent"  # at least one transaction (same nonce) broadcast
+    SUCCEEDED = "succeeded"  # our challenge was mined and rejected the batch
+    ALREADY_REJECTED = "already_rejected"  # someone else rejected it first: nothing staked
+    FAILED = "failed"  # could not be sent in time or reverted; reason in detail
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    id: int
+    idx: int
+    tx_hash: bytes
+    l1_block: int
+    l1_block_hash: bytes
+    log_index: int
+    prev_root: bytes
+    final_root: bytes
+    steps_root: bytes
+    count: int
+    coinbase: bytes
+    timestamp: int
+    deadline: int
+    status: BatchStatus
+    verdict: str | None
+    fraud_step: int | None
+    claimed_root: bytes | None
+    computed_root: bytes | None
+    reason: str
+    data: bytes = b""
+
+
+@dataclass(frozen=True)
+class ChallengeRow:
+    batch_id: int
+    step: int
+    nonce: int | None
+    stake: int
+    state: ChallengeState
+    detail: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class SubmissionRow:
+    tx_hash: bytes
+    batch_id: int
+    nonce: int
+    max_fee: int
+    max_priority_fee: int
+    raw: bytes
+    sent_at: float
+    state: str
+    l1_block: int | None
+    gas_used: int | None
+
+
+class Store:
+    """The service's SQLite store."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StateCorruptionError(
+                f"store {self.path} has schema {version}; this watchtower knows {SCHEMA_VERSION}"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                self._apply(number)
+
+    def _apply(self, number: int) -> None:
+        for statement in MIGRATIONS[number].split(";"):
+            if statement.strip():
+                self._db.execute(statement)
+        self._db.execute(f"PRAGMA user_version={number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- meta -----------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def bind(self, key: str, value: str) -> None:
+        """Record ``value`` under ``key`` once; refuse a different value later (wrong data dir)."""
+        existing = self.get_meta(key)
+        if existing is None:
+            with self.transaction() as db:
+                db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+        elif existing != value:
+            raise StateCorruptionError(
+                f"data directory belongs to {key}={existing}, not {value}: use another --data-dir"
+            )
+
+    # -- scanning -------------------------------------------------------------------------------
+    def next_block(self, default: int) -> int:
+        row = self._db.execute("SELECT next_block FROM scan WHERE id = 1").fetchone()
+        return default if row is None else int(row[0])
+
+    def recent_blocks(self) -> list[tuple[int, bytes]]:
+        rows = self._db.execute("SELECT number, hash FROM blocks ORDER BY number DESC").fetchall()
+        return [(int(n), bytes(h)) for n, h in rows]
+
+    def record_scan(
+        self,
+        next_block: int,
+        blocks: list[tuple[int, bytes]],
+        batches: list[BatchRow],
+        rejections: list[tuple[int, int, int, int]],
+        keep_blocks: int = 256,
+    ) -> None:
+        """One scanned range, atomically: new position, block hashes, batches and rejections.
+
+        ``rejections`` are ``(from_idx, to_idx, l1_block, log_index)`` of ``BatchesRejected``.
+        """
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO scan (id, next_block) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET next_block = excluded.next_block",
+                (next_block,),
+            )
+            db.executemany("INSERT OR REPLACE INTO blocks (number, hash) VALUES (?, ?)", blocks)
+            db.execute(
+                "DELETE FROM blocks WHERE number < (SELECT MAX(number) FROM blocks) - ?",
+                (keep_blocks,),
+            )
+            for b in batches:
+                db.execute(
+                    "INSERT OR IGNORE INTO batches (idx, tx_hash, l1_block, l1_block_hash, "
+                    "log_index, prev_root, final_root, steps_root, count, coinbase, timestamp, "
+                    "deadline, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        b.idx,
+                        b.tx_hash,
+                        b.l1_block,
+                        b.l1_block_hash,
+                        b.log_index,
+                        b.prev_root,
+                        b.final_root,
+                        b.steps_root,
+                        b.count,
+                        b.coinbase,
+                        b.timestamp,
+                        b.deadline,
+                        b.data,
+                    ),
+                )
+            for first, last, block, log_index in rejections:
+                db.execute(
+                    "UPDATE batches SET status = 'rejected' WHERE idx BETWEEN ? AND ? "
+                    "AND status = 'pending' AND (l1_block < ? OR (l1_block = ? AND log_index < ?))",
+                    (first, last, block, block, log_index),
+                )
+
+    def rewind(self, to_block: int) -> list[BatchRow]:
+        """Forget everything seen at or after L1 block ``to_block`` (a reorg); return the batches
+        that were removed."""
+        removed = [
+            self._batch(r)
+            for r in self._db.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE l1_block >= ? AND status != 'removed'",
+                (to_block,),
+            )
+        ]
+        with self.transaction() as db:
+            db.execute("DELETE FROM blocks WHERE number >= ?", (to_block,))
+            db.execute(
+                "UPDATE batches SET status = 'removed' WHERE l1_block >= ? AND status != 'removed'",
+                (to_block,),
+            )
+            db.execute("UPDATE scan SET next_block = MIN(next_block, ?) WHERE id = 1", (to_block,))
+        return removed
+
+    # -- batches --------------------------------------------------------------------------------
+    def batches(self, statuses: tuple[BatchStatus, ...] | None = None) -> list[BatchRow]:
+        query = f"SELECT {_BATCH_COLUMNS} FROM batches"
+        args: tuple[str, ...] = ()
+        if statuses:
+            query += f" WHERE status IN ({', '.join('?' * len(statuses))})"
+            args = tuple(s.value for s in statuses)
+        return [self._batch(r) for r in self._db.execute(query + " ORDER BY idx, id", args)]
+
+    def batch_by_id(self, batch_id: int) -> BatchRow:
+        row = self._db.execute(
+            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)
+        ).fetchone()
+        if row is None:
+            raise StateCorruptionError(f"no batch record {batch_id}")
+        return self._batch(row)
+
+    def set_verdict(
+        self,
+        batch_id: int,
+        verdict: str,
+        *,
+        fraud_step: int | None = None,
+        claimed_root: bytes | None = None,
+        computed_root: bytes | None = None,
+        reason: str = "",
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE batches SET verdict = ?, fraud_step = ?, claimed_root = ?, "
+                "computed_root = ?, reason = ?, verified_at = ? WHERE id = ?",
+                (verdict, fraud_step, claimed_root, computed_root, reason, time.time(), batch_id),
+            )
+
+    def clear_verdict(self, batch_id: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE batches SET verdict = NULL, fraud_step = NULL, claimed_root = NULL, "
+                "computed_root = NULL, reason = '', verified_at = NULL WHERE id = ?",
+                (batch_id,),
+            )
+
+    def set_status(self, batch_id: int, status: BatchStatus) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE batches SET status = ? WHERE id = ?", (status.value, batch_id))
+
+    @staticmethod
+    def _batch(row: tuple[object, ...]) -> BatchRow:
+        values = list(row)
+        for i in (3, 4, 6, 7, 8, 10):
+            values[i] = bytes(values[i])  # type: ignore[call-overload]
+        for i in (16, 17):
+            values[i] = None if values[i] is None else bytes(values[i])  # type: ignore[call-overload]
+        values[19] = bytes(values[19])  # type: ignore[call-overload]
+        values[13] = BatchStatus(str(values[13]))
+        return BatchRow(*values)  # type: ignore[arg-type]
+
+    # -- challenges -----------------------------------------------------------------------------
+    def challenge(self, batch_id: int) -> ChallengeRow | None:
+        row = self._db.execute(
+            f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        return None if row is None else _challenge(row)
+
+    def challenges(self) -> list[ChallengeRow]:
+        rows = self._db.execute(f"SELECT {_CHALLENGE_COLUMNS} FROM challenges ORDER BY batch_id")
+        return [_challenge(r) for r in rows]
+
+    def open_challenge(self, batch_id: int, step: int, stake: int) -> ChallengeRow:
+        """Create the challenge record for a batch, once: later calls return the existing one."""
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO challenges (batch_id, step, stake, state, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (batch_id, step, str(stake), ChallengeState.PREPARED.value, now, now),
+            )
+        found = self.challenge(batch_id)
+        assert found is not None
+        return found
+
+    def update_challenge(
+        self,
+        batch_id: int,
+        state: ChallengeState,
+        detail: str = "",
+        nonce: int | None = None,
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE challenges SET state = ?, detail = ?, nonce = COALESCE(?, nonce), "
+                "updated_at = ? WHERE batch_id = ?",
+                (state.value, detail, nonce, time.time(), batch_id),
+            )
+
+    def record_submission(self, sub: SubmissionRow) -> None:
+        """Write-ahead: recorded *before* the raw transaction is broadcast."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO submissions (tx_hash, batch_id, nonce, max_fee, "
+                "max_priority_fee, raw, sent_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sub.tx_hash,
+                    sub.batch_id,
+                    sub.nonce,
+                    str(sub.max_fee),
+                    str(sub.max_priority_fee),
+                    sub.raw,
+                    sub.sent_at,
+                    sub.state,
+                ),
+            )
+            db.execute(
+                "UPDATE challenges SET nonce = ?, state = ?, updated_at = ? WHERE batch_id = ?",
+                (sub.nonce, ChallengeState.SENT.value, sub.sent_at, sub.batch_id),
+            )
+
+    def submissions(self, batch_id: int | None = None) -> list[SubmissionRow]:
+        query = f"SELECT {_SUBMISSION_COLUMNS} FROM submissions"
+        args: tuple[int, ...] = ()
+        if batch_id is not None:
+            query += " WHERE batch_id = ?"
+            args = (batch_id,)
+        rows = self._db.execute(query + " ORDER BY sent_at", args).fetchall()
+        return [_submission(r) for r in rows]
+
+    def mark_submission(
+        self, tx_hash: bytes, state: str, l1_block: int | None, gas_used: int | None
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE submissions SET state = ?, l1_block = ?, gas_used = ? WHERE tx_hash = ?",
+                (state, l1_block, gas_used, tx_hash),
+            )
+
+    def record_withdrawal(self, tx_hash: bytes, amount: int, l1_block: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO withdrawals (tx_hash, amount, l1_block, at) "
+                "VALUES (?, ?, ?, ?)",
+                (tx_hash, str(amount), l1_block, time.time()),
+            )
+
+    def withdrawn_total(self) -> int:
+        return sum(int(r[0]) for r in self._db.execute("SELECT amount FROM withdrawals"))
+
+    def integrity_check(self) -> list[str]:
+        """``PRAGMA integrity_check`` plus the store's own invariants; empty when all is well."""
+        problems = [str(r[0]) for r in self._db.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        for (batch_id,) in self._db.execute(
+            "SELECT batch_id FROM submissions WHERE state = 'mined' GROUP BY batch_id "
+            "HAVING COUNT(*) > 1"
+        ):
+            problems.append(f"batch record {batch_id} has more than one mined challenge")
+        return problems
+
+
+_BATCH_COLUMNS = (
+    "id, idx, tx_hash, l1_block, l1_block_hash, log_index, prev_root, final_root, steps_root, "
+    "count, coinbase, timestamp, deadline, status, verdict, fraud_step, claimed_root, "
+    "computed_root, reason, data"
+)
+_CHALLENGE_COLUMNS = "batch_id, step, nonce, stake, state, detail, created_at, updated_at"
+_SUBMISSION_COLUMNS = (
+    "tx_hash, batch_id, nonce, max_fee, max_priority_fee, raw, sent_at, state, l1_block, gas_used"
+)
+
+
+def _challenge(row: tuple[object, ...]) -> ChallengeRow:
+    batch_id, step, nonce, stake, state, detail, created, updated = row
+    return ChallengeRow(
+        batch_id=int(batch_id),  # type: ignore[call-overload]
+        step=int(step),  # type: ignore[call-overload]
+        nonce=None if nonce is None else int(nonce),  # type: ignore[call-overload]
+        stake=int(str(stake)),
+        state=ChallengeState(str(state)),
+        detail=str(detail),
+        created_at=float(created),  # type: ignore[arg-type]
+        updated_at=float(updated),  # type: ignore[arg-type]
+    )
+
+
+def _submission(row: tuple[object, ...]) -> SubmissionRow:
+    tx_hash, batch_id, nonce, max_fee, tip, raw, sent_at, state, block, gas = row
+    return SubmissionRow(
+        tx_hash=bytes(tx_hash),  # type: ignore[call-overload]
+        batch_id=int(batch_id),  # type: ignore[call-overload]
+        nonce=int(nonce),  # type: ignore[call-overload]
+        max_fee=int(str(max_fee)),
+        max_priority_fee=int(str(tip)),
+        raw=bytes(raw),  # type: ignore[call-overload]
+        sent_at=float(sent_at),  # type: ignore[arg-type]
+        state=str(state),
+        l1_block=None if block is None else int(block),  # type: ignore[call-overload]
+        gas_used=None if gas is None else int(gas),  # type: ignore[call-overload]
+    )
