@@ -100,7 +100,9 @@ def model_apply(
 
 
 PRECOMPILES = [n.to_bytes(20, "big") for n in (1, 2, 4, 10)]
-targets = st.sampled_from([k.address for k in KEYS] + [CODE_HOLDER, NEW, b"\xcb" * 20, *PRECOMPILES])
+targets = st.sampled_from(
+    [k.address for k in KEYS] + [CODE_HOLDER, NEW, b"\xcb" * 20, *PRECOMPILES]
+)
 specs = st.builds(
     TxSpec,
     sender=st.integers(0, len(KEYS) - 1),

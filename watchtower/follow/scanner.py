@@ -202,8 +202,9 @@ class Follower:
                 theirs = other.w3.eth.get_block(number)
                 if bytes(theirs["hash"]) != block_hash:
                     raise DisagreementError(
-                        f"block {number}: {_endpoint(self.primary)} has 0x{block_hash.hex()[:16]}…, "
-                        f"{_endpoint(other)} has 0x{bytes(theirs['hash']).hex()[:16]}…"
+                        f"block {number}: {_endpoint(self.primary)} has "
+                        f"0x{block_hash.hex()[:16]}…, {_endpoint(other)} has "
+                        f"0x{bytes(theirs['hash']).hex()[:16]}…"
                     )
             for row in batches:
                 data = other.batch_calldata(row.tx_hash)

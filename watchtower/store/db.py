@@ -1,4 +1,4 @@
-"""The service's store: progress, batches and verdicts, recent L1 block hashes, the challenge journal.
+"""The service's store: progress, verdicts, recent L1 block hashes, the challenge journal.
 
 SQLite (WAL, ``synchronous=FULL``) in the data directory beside the state database. Every change
 of a step of the pipeline is one transaction, so a crash leaves either the old or the new record.

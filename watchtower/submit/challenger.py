@@ -15,17 +15,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
-from web3.types import TxParams, Wei
+from web3.types import Nonce, TxParams, Wei
 
-from watchtower.l1.rollup import L1TransactionError, RollupClient
 from watchtower.l1.rollup import BatchStatus as OnChainStatus
+from watchtower.l1.rollup import L1TransactionError, RollupClient
 from watchtower.proof.fraud import FraudProof
 from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store, SubmissionRow
 
@@ -95,7 +95,7 @@ class Challenger:
         fn = self.client.contract.functions.challenge(*proof.challenge_args())
         params: TxParams = {
             "from": self.account.address,
-            "nonce": nonce,
+            "nonce": Nonce(nonce),
             "value": Wei(stake),
             "maxFeePerGas": Wei(max_fee),
             "maxPriorityFeePerGas": Wei(tip),
@@ -104,7 +104,7 @@ class Challenger:
         gas = self._gas(fn, params, previous)
         params["gas"] = gas
         tx = fn.build_transaction(params)
-        signed = self.account.sign_transaction(dict(tx))
+        signed = self.account.sign_transaction(cast(dict[str, Any], tx))
         sub = SubmissionRow(
             tx_hash=bytes(signed.hash),
             batch_id=row.id,
@@ -157,7 +157,7 @@ class Challenger:
     def _gas(self, fn: Any, params: TxParams, previous: list[SubmissionRow]) -> int:
         try:
             estimate = int(fn.estimate_gas({k: v for k, v in params.items() if k != "nonce"}))
-        except Exception:  # noqa: BLE001  (a replacement keeps its gas when estimation fails)
+        except Exception:  # a replacement keeps going when estimation fails
             estimate = 3_000_000
         return estimate * (100 + self.policy.gas_margin_percent) // 100
 
