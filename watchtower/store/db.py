@@ -341,7 +341,7 @@ class Store:
     @staticmethod
     def _batch(row: tuple[object, ...]) -> BatchRow:
         values = list(row)
-        for i in (3, 4, 6, 7, 8, 10):
+        for i in (2, 4, 6, 7, 8, 10):
             values[i] = bytes(values[i])  # type: ignore[call-overload]
         for i in (16, 17):
             values[i] = None if values[i] is None else bytes(values[i])  # type: ignore[call-overload]

@@ -235,6 +235,9 @@ class Challenger:
             return True  # the index now holds another batch: ours was rejected
         return on_chain.status is OnChainStatus.REJECTED
 
+    def record_already_rejected(self, row: BatchRow, detail: str) -> ChallengeState:
+        return self._already_rejected(row, detail)
+
     def _already_rejected(self, row: BatchRow, detail: str) -> ChallengeState:
         self.store.open_challenge(row.id, row.fraud_step or 0, 0)
         self.store.update_challenge(row.id, ChallengeState.ALREADY_REJECTED, detail)

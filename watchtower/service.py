@@ -1,0 +1,266 @@
+"""The watchtower service: follow L1, replay every batch, prove and challenge fraud.
+
+One :meth:`Watchtower.tick` runs the pipeline once; ``watchtower run`` calls it on a schedule
+(apscheduler) and the demo calls it inline. Each stage reads and writes the store, so a tick
+interrupted anywhere (SIGKILL included) is simply run again after a restart:
+
+    follow    reorg check against stored block hashes; scan new logs (cross-checked)
+    replay    batches in index order into the state DB; a verdict per batch
+    challenge (challenge mode) for each fraudulent batch once it is confirmed: build the proof,
+              check it locally and with eth_call, send it with the stake; follow the journal
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from eth_account.signers.local import LocalAccount
+
+from watchtower.errors import InputError, WatchtowerError
+from watchtower.execute.replay import init_genesis, replay_batch
+from watchtower.execute.statedb import StateDB
+from watchtower.follow.scanner import Follower
+from watchtower.l1.rollup import RollupClient
+from watchtower.proof.fraud import FraudProof, build_fraud_proof, check_fraud_proof
+from watchtower.rollup.codec import decode_batch
+from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
+from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store
+from watchtower.submit.challenger import Challenger, FeePolicy
+
+log = structlog.get_logger("watchtower.service")
+
+Alert = Callable[..., None]
+
+
+class Mode(enum.StrEnum):
+    WATCH = "watch"
+    CHALLENGE = "challenge"
+
+
+def log_alert(kind: str, **fields: Any) -> None:
+    log.warning(kind, alert=True, **fields)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    data_dir: Path
+    mode: Mode = Mode.CHALLENGE
+    confirmations: int | str = 2
+    start_block: int = 0
+    chunk: int = 2000
+    max_chunks_per_tick: int = 50
+    stake: int | None = None  # default: the contract's minimum stake
+    fee_policy: FeePolicy = field(default_factory=FeePolicy)
+
+
+@dataclass
+class TickReport:
+    scanned_to: int | None = None
+    reorg_from: int | None = None
+    verdicts: list[tuple[int, str]] = field(default_factory=list)
+    challenges: list[tuple[int, str]] = field(default_factory=list)
+
+
+class Watchtower:
+    """The service. Construct with the L1 clients (first = primary) and, to challenge, a signer."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        clients: Sequence[RollupClient],
+        genesis: Mapping[bytes, GenesisAccount],
+        signer: LocalAccount | None = None,
+        alert: Alert = log_alert,
+    ) -> None:
+        if config.mode is Mode.CHALLENGE and signer is None:
+            raise InputError("challenge mode needs a signer key (see --key-env / --keystore)")
+        self.config = config
+        self.clients = list(clients)
+        self.client = self.clients[0]
+        self.alert = alert
+        self.signer = signer
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(config.data_dir / "watchtower.sqlite")
+        self.state = StateDB(config.data_dir / "state")
+        self.params = self.client.params()
+        self.store.bind("rollup", self.client.address)
+        self.store.bind("l1_chain_id", str(self.client.w3.eth.chain_id))
+        genesis_root = init_genesis(self.state, genesis)
+        if genesis_root != self.client.genesis_root():
+            raise InputError(
+                f"the genesis allocation has root 0x{genesis_root.hex()}, but the rollup "
+                f"contract was deployed with 0x{self.client.genesis_root().hex()}"
+            )
+        self.follower = Follower(
+            self.clients, self.store, start_block=config.start_block, chunk=config.chunk
+        )
+        self.challenger = (
+            Challenger(self.client, signer, self.store, config.fee_policy, alert)
+            if signer is not None and config.mode is Mode.CHALLENGE
+            else None
+        )
+
+    def close(self) -> None:
+        self.store.close()
+        self.state.close()
+
+    # -- the pipeline ---------------------------------------------------------------------------
+    def tick(self) -> TickReport:
+        report = TickReport()
+        self.follow(report)
+        self.replay(report)
+        if self.challenger is not None:
+            self.challenge(report)
+        return report
+
+    def follow(self, report: TickReport) -> None:
+        reorg = self.follower.find_reorg()
+        if reorg is not None:
+            removed = self.store.rewind(reorg)
+            report.reorg_from = reorg
+            log.warning("reorg_detected", l1_block=reorg, removed=[row.idx for row in removed])
+        for _ in range(self.config.max_chunks_per_tick):
+            outcome = self.follower.scan()
+            if outcome is None:
+                break
+            report.scanned_to = outcome.scanned_to
+            for row in outcome.batches:
+                log.info("batch_seen", batch=row.idx, l1_block=row.l1_block, steps=row.count)
+
+    def _current_batches(self) -> list[BatchRow]:
+        """The live batch at each index (pending or finalized), in index order."""
+        live: dict[int, BatchRow] = {}
+        for row in self.store.batches((BatchStatus.PENDING, BatchStatus.FINALIZED)):
+            live[row.idx] = row  # ordered by id: a later submission at an index supersedes
+        return [live[i] for i in sorted(live)]
+
+    def replay(self, report: TickReport) -> None:
+        blocked_by: int | None = None
+        for row in self._current_batches():
+            if blocked_by is not None:
+                if row.verdict is None:
+                    self.store.set_verdict(
+                        row.id, VerdictKind.SKIPPED.value, reason=f"builds on batch {blocked_by}"
+                    )
+                continue
+            record = self.state.batch(row.idx)
+            if record is not None and (record.prev_root, record.final_root) == (
+                row.prev_root,
+                row.final_root,
+            ):
+                if row.verdict != VerdictKind.VALID.value:
+                    self.store.set_verdict(row.id, VerdictKind.VALID.value)  # after a crash
+                continue
+            if row.verdict is not None and row.verdict != VerdictKind.VALID.value:
+                blocked_by = row.idx
+                continue
+            head = self.state.head()
+            if head is not None and head.index >= row.idx:
+                self.state.rollback_to(row.idx - 1 if row.idx else None)
+            verdict = replay_batch(self.state, self.batch_of(row))
+            bound = log.bind(batch=row.idx, l1_block=row.l1_block)
+            self.store.set_verdict(
+                row.id,
+                verdict.kind.value,
+                fraud_step=verdict.step,
+                claimed_root=verdict.claimed_root,
+                computed_root=verdict.computed_root,
+                reason=verdict.reason,
+            )
+            report.verdicts.append((row.idx, verdict.kind.value))
+            if verdict.is_fraud:
+                bound.warning(
+                    "fraud_detected",
+                    step=verdict.step,
+                    claimed_root=_hex(verdict.claimed_root),
+                    computed_root=_hex(verdict.computed_root),
+                )
+                self.alert(
+                    "fraud_detected",
+                    batch=row.idx,
+                    step=verdict.step,
+                    l1_block=row.l1_block,
+                    deadline=row.deadline,
+                )
+                blocked_by = row.idx
+            elif verdict.kind is VerdictKind.VALID:
+                bound.info("batch_verified", steps=row.count, root=_hex(row.final_root))
+            else:
+                bound.warning("batch_undecidable", reason=verdict.reason)
+                blocked_by = row.idx
+
+    def batch_of(self, row: BatchRow) -> Batch:
+        encoded = decode_batch(row.data)
+        context = BlockContext(
+            number=row.idx,
+            timestamp=row.timestamp,
+            coinbase=row.coinbase,
+            base_fee=self.params.base_fee,
+            gas_limit=self.params.gas_limit,
+            chain_id=self.params.chain_id,
+        )
+        return Batch(row.idx, encoded.prev_root, context, encoded.steps)
+
+    def proof_for(self, row: BatchRow) -> FraudProof:
+        if row.fraud_step is None:
+            raise WatchtowerError(f"batch {row.idx} has no fraudulent step recorded")
+        proof = build_fraud_proof(self.state, self.batch_of(row), row.fraud_step, self.params)
+        checked = check_fraud_proof(proof)
+        if not checked.fraud:
+            raise WatchtowerError(f"batch {row.idx} step {row.fraud_step}: proof does not check")
+        return proof
+
+    def challenge(self, report: TickReport) -> None:
+        assert self.challenger is not None
+        confirmed = self.follower.confirmed_head(self.config.confirmations)
+        stake = self.config.stake or self.client.min_stake()
+        for row in self.store.batches((BatchStatus.PENDING, BatchStatus.REJECTED)):
+            if row.verdict != VerdictKind.FRAUD.value:
+                continue
+            existing = self.store.challenge(row.id)
+            if existing is not None and existing.state not in (
+                ChallengeState.PREPARED,
+                ChallengeState.SENT,
+            ):
+                continue
+            if row.status is BatchStatus.REJECTED and (
+                existing is None or existing.state is ChallengeState.PREPARED
+            ):
+                # Rejected on chain before we sent anything: someone else proved it.
+                self.challenger.record_already_rejected(row, "rejected on chain by another party")
+                report.challenges.append((row.idx, ChallengeState.ALREADY_REJECTED.value))
+                continue
+            if existing is None and row.l1_block > confirmed:
+                continue  # not deep enough yet to act on
+            bound = log.bind(batch=row.idx, step=row.fraud_step, l1_block=row.l1_block)
+            try:
+                if existing is None or existing.state is ChallengeState.PREPARED:
+                    self._check_balance(stake)
+                    state = self.challenger.start(row, self.proof_for(row), stake)
+                else:
+                    state = self.challenger.poll(row, lambda r=row: (self.proof_for(r), stake))
+            except WatchtowerError as exc:
+                bound.error("challenge_error", error=str(exc))
+                continue
+            report.challenges.append((row.idx, state.value))
+
+    def _check_balance(self, stake: int) -> None:
+        assert self.signer is not None
+        balance = int(self.client.w3.eth.get_balance(self.signer.address))
+        needed = (
+            stake
+            + 3_000_000
+            * int(self.client.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+            * 2
+        )
+        if balance < needed:
+            self.alert("low_balance", balance=balance, needed=needed, signer=self.signer.address)
+
+
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else "0x" + value.hex()
