@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -243,11 +244,14 @@ class Watchtower:
                     self._check_balance(stake)
                     state = self.challenger.start(row, self.proof_for(row), stake)
                 else:
-                    state = self.challenger.poll(row, lambda r=row: (self.proof_for(r), stake))
+                    state = self.challenger.poll(row, partial(self._proof_and_stake, row, stake))
             except WatchtowerError as exc:
                 bound.error("challenge_error", error=str(exc))
                 continue
             report.challenges.append((row.idx, state.value))
+
+    def _proof_and_stake(self, row: BatchRow, stake: int) -> tuple[FraudProof, int]:
+        return self.proof_for(row), stake
 
     def _check_balance(self, stake: int) -> None:
         assert self.signer is not None

@@ -1,8 +1,4 @@
-"""The ``watchtower`` command line. Thin: parse, call the core, render, choose the exit status.
-
-Exit statuses: 0 success (all valid / all passed), 1 fraud found or conformance failures,
-2 unusable input (one line on stderr says what is wrong).
-"""
+"""Offline commands: replay, conformance, prove, check-proof, gen-fixtures."""
 
 from __future__ import annotations
 
@@ -10,77 +6,23 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from watchtower import __version__
+from watchtower.cli import (
+    EXIT_FRAUD,
+    EXIT_OK,
+    _err,
+    _fail,
+    _out,
+    _progress,
+    main,
+)
 from watchtower.errors import InputError, WatchtowerError
-
-EXIT_OK = 0
-EXIT_FRAUD = 1
-EXIT_INPUT = 2
-
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _fail(message: str) -> None:
-    _err.print(f"error: {message}", markup=False, soft_wrap=True)
-    sys.exit(EXIT_INPUT)
-
-
-@contextmanager
-def _progress(enabled: bool, total: int, label: str) -> Iterator[Any]:
-    if not enabled:
-        yield None
-        return
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=_err, transient=True) as progress:
-        yield (progress, progress.add_task(label, total=total))
-
-
-class _Group(click.Group):
-    """Turn watchtower's input errors into one line and exit status 2, everywhere."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except InputError as exc:
-            _fail(str(exc))
-        except WatchtowerError as exc:
-            _fail(str(exc))
-        return None
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="watchtower")
-def main() -> None:
-    """watchtower: verify an optimistic rollup and prove fraud.
-
-    \b
-    Offline (no RPC, no keys):
-      watchtower replay fixtures/fraud-wrong-root.json     verify a bundle of batches
-      watchtower prove fixtures/fraud-wrong-root.json --batch 1 -o proof.json
-                                                          build a fraud proof
-      watchtower check-proof proof.json                   check it from its witness alone
-      watchtower conformance ../shared/conformance/ethereum-tests
-                                                          check the EVM engine against
-                                                          Ethereum's state tests
-
-    Exit status: 0 all good, 1 fraud found (or conformance failures), 2 unusable input.
-    """
 
 
 @main.command()
@@ -359,180 +301,6 @@ def check_proof(proof_file: Path, as_json: bool) -> None:
     sys.exit(EXIT_OK if result.fraud else EXIT_FRAUD)
 
 
-_FAULTS = ["wrong-root", "skip-tx", "wrong-fee", "wrong-insert", "copy-prev-root", "garbage-valid"]
-
-
-def _fault_option(kind: str | None, step: int) -> Any:
-    from watchtower.sequencer.faults import Fault, FaultKind
-
-    return None if kind is None else Fault(FaultKind(kind), step)
-
-
-def _post_batches(proposer: Any, batches: int, txs: int, fault: Any) -> list[dict[str, Any]]:
-    """Post ``batches`` batches (the last one with ``fault``, if any); one row per batch."""
-    rows = []
-    with _progress(True, batches, "proposing") as bar:
-        for n in range(batches):
-            this_fault = fault if n == batches - 1 else None
-            batch, receipt = proposer.propose(txs, this_fault)
-            rows.append(
-                {
-                    "batch": batch.index,
-                    "steps": len(batch.steps),
-                    "fault": f"{this_fault.kind.value}@{this_fault.step}" if this_fault else "",
-                    "l1_block": receipt["blockNumber"],
-                    "gas": receipt["gasUsed"],
-                    "final_root": "0x" + batch.final_root.hex(),
-                }
-            )
-            if bar is not None:
-                bar[0].advance(bar[1])
-    return rows
-
-
-def _print_rows(rows: list[dict[str, Any]]) -> None:
-    table = Table(title="batches posted", title_justify="left")
-    for column in ("batch", "steps", "fault", "l1_block", "gas", "final_root"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(row[c])[:20] + ("…" if c == "final_root" else "") for c in row))
-    _out.print(table)
-
-
-@main.command()
-@click.option(
-    "--l1",
-    type=click.Choice(["embedded", "anvil"]),
-    default="embedded",
-    show_default=True,
-    help="embedded: in-process py-evm chain; anvil: a real node from node_modules.",
-)
-@click.option("--batches", type=click.IntRange(0, 10_000), default=3, show_default=True)
-@click.option(
-    "--txs", type=click.IntRange(1, 4096), default=10, show_default=True, help="Per batch."
-)
-@click.option("--fault", type=click.Choice(_FAULTS), help="Make the last batch faulty this way.")
-@click.option("--fault-step", type=click.IntRange(0), default=2, show_default=True)
-@click.option(
-    "--challenge-period", type=click.IntRange(1), default=7 * 24 * 3600, show_default=True
-)
-@click.option("--keep-running", is_flag=True, help="anvil only: keep proposing until Ctrl-C.")
-@click.option("--interval", type=click.FloatRange(0.1), default=5.0, show_default=True)
-def devnet(
-    *,
-    l1: str,
-    batches: int,
-    txs: int,
-    fault: str | None,
-    fault_step: int,
-    challenge_period: int,
-    keep_running: bool,
-    interval: float,
-) -> None:
-    """Start a development rollup: an L1, the contract deployed, a proposer posting batches.
-
-    The L2 genesis has 64 deterministic users with 1,000 ether each; the proposer and the
-    challenger use deterministic development keys (public: devnets only). With --fault the last
-    batch is faulty in the named way at --fault-step:
-
-    \b
-      wrong-root      an arbitrary root from that step on
-      skip-tx         a valid transaction not applied
-      wrong-fee       one wei too much credited to the fee recipient
-      wrong-insert    a new account created with nonce 1
-      copy-prev-root  the previous step's root claimed again
-      garbage-valid   garbage bytes claimed to change the state
-    """
-    from watchtower.sequencer.devnet import start_devnet
-
-    if keep_running and l1 != "anvil":
-        raise InputError(
-            "--keep-running needs --l1 anvil: nothing else can reach an in-process chain"
-        )
-    with start_devnet(l1, challenge_period=challenge_period) as net:
-        _out.print(
-            f"L1 {l1}{' at ' + net.rpc_url if net.rpc_url else ''}; rollup contract "
-            f"{net.client.address}; proposer {net.proposer.account.address}"
-        )
-        rows = _post_batches(net.proposer, batches, txs, _fault_option(fault, fault_step))
-        _print_rows(rows)
-        if keep_running:
-            _out.print(f"proposing {txs} transfers every {interval}s; Ctrl-C to stop")
-            try:
-                while True:
-                    time.sleep(interval)
-                    _print_rows(_post_batches(net.proposer, 1, txs, None))
-            except KeyboardInterrupt:
-                _out.print("stopped")
-
-
-@main.command()
-@click.option("--l1-rpc", required=True, help="JSON-RPC URL of the L1 node.")
-@click.option("--rollup", "rollup_address", required=True, help="Address of the rollup contract.")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("proposer-data"),
-    show_default=True,
-    help="The proposer's own L2 state.",
-)
-@click.option(
-    "--key-env",
-    default="WATCHTOWER_PROPOSER_KEY",
-    show_default=True,
-    help="Environment variable holding the proposer's hex private key "
-    "(unset: the devnet development key).",
-)
-@click.option("--batches", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--txs", type=click.IntRange(1, 4096), default=10, show_default=True)
-@click.option("--fault", type=click.Choice(_FAULTS), help="Make the last batch faulty this way.")
-@click.option("--fault-step", type=click.IntRange(0), default=2, show_default=True)
-def propose(
-    *,
-    l1_rpc: str,
-    rollup_address: str,
-    data_dir: Path,
-    key_env: str,
-    batches: int,
-    txs: int,
-    fault: str | None,
-    fault_step: int,
-) -> None:
-    """Post batches of devnet transfers to an existing rollup deployment (see `devnet`).
-
-    The proposer builds every batch with watchtower's own state transition on the contract's
-    current tip, keeping its L2 state in --data-dir; it must be registered with a bond.
-    """
-    import os
-
-    from eth_account import Account as EthAccount
-    from web3 import HTTPProvider, Web3
-
-    from watchtower.execute.replay import init_genesis
-    from watchtower.execute.statedb import StateDB
-    from watchtower.l1.rollup import RollupClient
-    from watchtower.sequencer.devnet import dev_key
-    from watchtower.sequencer.proposer import Proposer, devnet_genesis
-
-    raw_key = os.environ.get(key_env)
-    try:
-        account = EthAccount.from_key(raw_key) if raw_key else dev_key("proposer")
-    except (ValueError, TypeError):
-        raise InputError(f"${key_env} is not a valid hex private key") from None
-    w3 = Web3(HTTPProvider(l1_rpc, request_kwargs={"timeout": 60}))
-    if not w3.is_connected():
-        raise InputError(f"cannot reach the L1 node at {l1_rpc}")
-    if not Web3.is_address(rollup_address):
-        raise InputError(f"--rollup {rollup_address!r} is not an address")
-    client = RollupClient(w3, rollup_address)
-    with StateDB(data_dir / "state") as store:
-        genesis = init_genesis(store, devnet_genesis())
-        if client.genesis_root() != genesis:
-            raise InputError("the rollup's genesis root is not the devnet genesis")
-        proposer = Proposer(client=client, account=account, store=store, params=client.params())
-        _print_rows(_post_batches(proposer, batches, txs, _fault_option(fault, fault_step)))
-
-
 @main.command("gen-fixtures")
 @click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False), default="fixtures")
 @click.option("--only", multiple=True, help="Generate only these bundles (repeatable).")
@@ -545,7 +313,3 @@ def gen_fixtures(out_dir: Path, only: tuple[str, ...]) -> None:
         _fail(f"unknown bundle {unknown[0]!r}; known: {', '.join(GENERATORS)}")
     for path in generate_all(out_dir, list(only) or None):
         click.echo(f"wrote {path}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -1,0 +1,3 @@
+"""Service commands: run, status, withdraw, demo."""
+
+from __future__ import annotations
