@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   set up (virtualenv + pinned Python deps) and run the main job on fixture bundles
+#   make demo   set up (virtualenv + pinned Python deps) and run the end-to-end demo (in-process L1)
 #   make test   set up (also the pinned anvil and solc from npm) and run lint, types and tests
 PYTHON ?= python3
 VENV   := .venv
@@ -18,8 +18,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/watchtower replay fixtures/honest.json
-	$(BIN)/watchtower replay fixtures/fraud-wrong-root.json; test $$? -eq 1
+	$(BIN)/watchtower demo
 
 test: $(STAMP) node_modules/.installed lint typecheck pytest
 

@@ -1,3 +1,387 @@
 """Service commands: run, status, withdraw, demo."""
 
 from __future__ import annotations
+
+import json
+import signal
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+from rich.table import Table
+
+from watchtower.cli import _err, _out, _progress, main
+from watchtower.errors import InputError, WatchtowerError
+from watchtower.rollup.types import GenesisAccount
+
+log = structlog.get_logger("watchtower.cli")
+
+
+class Confirmations(click.ParamType):  # type: ignore[type-arg]
+    name = "N|safe|finalized"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | str:  # noqa: RET503  (fail raises)
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text in ("safe", "finalized"):
+            return text
+        if text.isdigit():
+            return int(text)
+        self.fail(f"{value!r} is not a number of blocks, 'safe' or 'finalized'", param, ctx)
+
+
+def _genesis(path: Path | None) -> dict[bytes, GenesisAccount]:
+    from watchtower.rollup.bundle import parse_genesis
+    from watchtower.sequencer.proposer import devnet_genesis
+
+    if path is None:
+        return devnet_genesis()
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"genesis file {path}: {exc}") from None
+    if isinstance(document, dict) and "genesis" in document:
+        document = document["genesis"]  # a bundle: use its genesis
+    return parse_genesis(document)
+
+
+def _clients(urls: tuple[str, ...], rollup: str) -> list[Any]:
+    from web3 import HTTPProvider, Web3
+
+    from watchtower.l1.rollup import RollupClient
+
+    if not Web3.is_address(rollup):
+        raise InputError(f"--rollup {rollup!r} is not an address")
+    clients = []
+    for url in urls:
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}))
+        try:
+            if not w3.is_connected():
+                raise InputError(f"cannot reach the L1 node at {url}")
+            code = w3.eth.get_code(Web3.to_checksum_address(rollup))
+        except InputError:
+            raise
+        except Exception as exc:  # any transport failure: say which endpoint, in one line
+            raise InputError(f"L1 node at {url}: {type(exc).__name__}: {exc}") from None
+        if not code:
+            raise InputError(f"no contract at {rollup} on {url}")
+        clients.append(RollupClient(w3, rollup))
+    return clients
+
+
+@main.command()
+@click.option(
+    "--l1-rpc",
+    "rpc_urls",
+    multiple=True,
+    required=True,
+    help="L1 JSON-RPC URL; repeat it to cross-check endpoints (only agreed data is acted on).",
+)
+@click.option("--rollup", "rollup_address", required=True, help="The rollup contract's address.")
+@click.option(
+    "--mode",
+    type=click.Choice(["watch", "challenge"]),
+    default="challenge",
+    show_default=True,
+    help="watch: verify, log and alert only; challenge: also submit fraud proofs with a stake.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("watchtower-data"),
+    show_default=True,
+    help="State database (LMDB) and store (SQLite) live here.",
+)
+@click.option(
+    "--genesis",
+    "genesis_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The rollup's L2 genesis (a bundle or an allocation JSON; default: the devnet's).",
+)
+@click.option("--key-env", help="Environment variable holding the challenger's hex key.")
+@click.option("--keystore", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--password-env", help="Environment variable holding the keystore password.")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--confirmations",
+    type=Confirmations(),
+    default="2",
+    show_default=True,
+    help="Blocks a batch must be buried under before it is challenged; or safe/finalized.",
+)
+@click.option("--poll-interval", type=click.FloatRange(0.05), default=4.0, show_default=True)
+@click.option("--start-block", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--chunk",
+    type=click.IntRange(1),
+    default=2000,
+    show_default=True,
+    help="Blocks per eth_getLogs request (halved on 'too many results').",
+)
+@click.option("--stake", type=click.IntRange(0), help="Stake in wei (default: the minimum).")
+@click.option(
+    "--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True
+)
+def run(
+    *,
+    rpc_urls: tuple[str, ...],
+    rollup_address: str,
+    mode: str,
+    data_dir: Path,
+    genesis_file: Path | None,
+    key_env: str | None,
+    keystore: Path | None,
+    password_env: str | None,
+    password_file: Path | None,
+    confirmations: int | str,
+    poll_interval: float,
+    start_block: int,
+    chunk: int,
+    stake: int | None,
+    log_format: str,
+) -> None:
+    """Run the watchtower service: follow the rollup on L1, verify every batch, challenge fraud.
+
+    Progress is stored in --data-dir; a restart (even after SIGKILL) resumes where it stopped,
+    notices reorgs that happened meanwhile, and never stakes twice on a batch. SIGTERM or
+    Ctrl-C stops it cleanly after the current step.
+    """
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from watchtower.log import configure_logging
+    from watchtower.service import Mode, ServiceConfig, Watchtower
+    from watchtower.submit.signer import load_signer
+
+    configure_logging(json_output=log_format == "json")
+    signer = load_signer(
+        key_env=key_env, keystore=keystore, password_env=password_env, password_file=password_file
+    )
+    config = ServiceConfig(
+        data_dir=data_dir,
+        mode=Mode(mode),
+        confirmations=confirmations,
+        start_block=start_block,
+        chunk=chunk,
+        stake=stake,
+    )
+    tower = Watchtower(config, _clients(rpc_urls, rollup_address), _genesis(genesis_file), signer)
+    lock = threading.Lock()
+
+    def tick() -> None:
+        with lock:
+            try:
+                report = tower.tick()
+            except WatchtowerError as exc:
+                log.error("tick_failed", error=str(exc))
+                return
+            except Exception as exc:  # the service keeps running: say what broke, in one line
+                log.error("tick_failed", error=f"{type(exc).__name__}: {exc}"[:500])
+                return
+            if report.verdicts or report.challenges or report.reorg_from is not None:
+                log.info(
+                    "tick",
+                    scanned_to=report.scanned_to,
+                    verdicts=report.verdicts,
+                    challenges=report.challenges,
+                    reorg_from=report.reorg_from,
+                )
+
+    scheduler = BlockingScheduler(
+        executors={"default": ThreadPoolExecutor(1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+    )
+    scheduler.add_job(tick, "interval", seconds=poll_interval, next_run_time=datetime.now(UTC))
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("shutdown", signal=signal.Signals(signum).name)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "started",
+        rollup=rollup_address,
+        endpoints=len(rpc_urls),
+        mode=mode,
+        signer=signer.address if signer else None,
+        data_dir=str(data_dir),
+    )
+    scheduler.start()
+    with lock:  # let the running tick finish before closing the databases
+        tower.close()
+    log.info("stopped")
+
+
+@main.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path("watchtower-data"),
+    show_default=True,
+)
+@click.option("--l1-rpc", help="Also read stakes owed and the L1 time from this node.")
+@click.option("--signer", "signer_address", help="Address whose stakes and rewards to show.")
+@click.option("--json", "as_json", is_flag=True)
+def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_json: bool) -> None:
+    """What the service has done: scan position, verified batches, open challenges, money owed."""
+    from watchtower.store.db import ChallengeState, Store
+
+    with Store(data_dir / "watchtower.sqlite") as store:
+        batches = store.batches()
+        challenges = store.challenges()
+        rollup = store.get_meta("rollup")
+        next_block = store.next_block(0)
+        withdrawn = store.withdrawn_total()
+        by_id = {b.id: b for b in batches}
+        subs = {c.batch_id: store.submissions(c.batch_id) for c in challenges}
+    l1_time = owed = None
+    if l1_rpc is not None and rollup is not None:
+        client = _clients((l1_rpc,), rollup)[0]
+        l1_time = int(client.w3.eth.get_block("latest")["timestamp"])
+        if signer_address:
+            owed = client.owed(signer_address)
+    verified = [b for b in batches if b.verdict == "valid" and b.status.value != "removed"]
+    document: dict[str, Any] = {
+        "rollup": rollup,
+        "last_scanned_block": next_block - 1,
+        "last_verified_batch": max((b.idx for b in verified), default=None),
+        "batches_verified": len(verified),
+        "fraud_found": [
+            {"batch": b.idx, "step": b.fraud_step, "status": b.status.value}
+            for b in batches
+            if b.verdict == "fraud"
+        ],
+        "challenges": [],
+        "stakes_owed_wei": owed,
+        "withdrawn_wei": withdrawn,
+    }
+    for c in challenges:
+        row = by_id[c.batch_id]
+        mined = [s for s in subs[c.batch_id] if s.state == "mined"]
+        document["challenges"].append(
+            {
+                "batch": row.idx,
+                "step": c.step,
+                "state": c.state.value,
+                "stake_wei": c.stake if c.state is not ChallengeState.ALREADY_REJECTED else 0,
+                "transactions": len(subs[c.batch_id]),
+                "mined_tx": "0x" + mined[0].tx_hash.hex() if mined else None,
+                "seconds_to_deadline": None if l1_time is None else row.deadline - l1_time,
+                "detail": c.detail,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(document, indent=1))
+        return
+    _out.print(f"rollup {rollup}; last scanned L1 block {document['last_scanned_block']}")
+    _out.print(
+        f"batches verified: {document['batches_verified']} "
+        f"(last {document['last_verified_batch']}); fraud found: {len(document['fraud_found'])}"
+    )
+    table = Table(title="challenges", title_justify="left")
+    for column in ("batch", "step", "state", "txs", "to deadline", "detail"):
+        table.add_column(column)
+    for c in document["challenges"]:
+        left = c["seconds_to_deadline"]
+        table.add_row(
+            str(c["batch"]),
+            str(c["step"]),
+            c["state"],
+            str(c["transactions"]),
+            "-" if left is None else f"{left}s",
+            c["detail"],
+        )
+    _out.print(table)
+    _out.print(
+        f"owed on chain: {owed if owed is not None else '(pass --l1-rpc and --signer)'} wei;"
+        f" withdrawn: {withdrawn} wei"
+    )
+
+
+@main.command()
+@click.option("--l1-rpc", required=True)
+@click.option("--rollup", "rollup_address", required=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("watchtower-data"),
+    show_default=True,
+)
+@click.option("--key-env", help="Environment variable holding the challenger's hex key.")
+@click.option("--keystore", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--password-env")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
+def withdraw(
+    *,
+    l1_rpc: str,
+    rollup_address: str,
+    data_dir: Path,
+    key_env: str | None,
+    keystore: Path | None,
+    password_env: str | None,
+    password_file: Path | None,
+) -> None:
+    """Claim every stake and reward the rollup contract owes the signer."""
+    from watchtower.store.db import Store
+    from watchtower.submit.signer import load_signer
+
+    signer = load_signer(
+        key_env=key_env, keystore=keystore, password_env=password_env, password_file=password_file
+    )
+    if signer is None:
+        raise InputError("withdraw needs a signer (--key-env or --keystore)")
+    client = _clients((l1_rpc,), rollup_address)[0]
+    owed = client.owed(signer.address)
+    if owed == 0:
+        _out.print(f"nothing owed to {signer.address}")
+        return
+    receipt = client.withdraw(signer)
+    with Store(data_dir / "watchtower.sqlite") as store:
+        store.record_withdrawal(bytes(receipt["transactionHash"]), owed, receipt["blockNumber"])
+    _out.print(f"withdrew {owed} wei to {signer.address} in L1 block {receipt['blockNumber']}")
+
+
+@main.command()
+@click.option(
+    "--honest",
+    type=click.IntRange(1, 100),
+    default=5,
+    show_default=True,
+    help="Honest batches before the faulty one.",
+)
+@click.option("--txs", type=click.IntRange(1, 4096), default=20, show_default=True)
+@click.option(
+    "--fault",
+    type=click.Choice(
+        ["wrong-root", "skip-tx", "wrong-fee", "wrong-insert", "copy-prev-root", "garbage-valid"]
+    ),
+    default="wrong-fee",
+    show_default=True,
+)
+@click.option("--fault-step", type=click.IntRange(0), default=7, show_default=True)
+def demo(honest: int, txs: int, fault: str, fault_step: int) -> None:
+    """The whole story in one process, no servers: an in-process L1, the rollup contract, an
+    honest proposer and then a faulty one, and the watchtower catching the fraud and getting
+    the batch rejected on chain. Ends with a summary."""
+    from watchtower.demo import run_demo
+    from watchtower.log import configure_logging
+    from watchtower.sequencer.faults import Fault, FaultKind
+
+    configure_logging(json_output=False, level="warning")
+    with _progress(True, honest + 2, "demo") as bar:
+        result = run_demo(
+            honest=honest,
+            txs=txs,
+            fault=Fault(FaultKind(fault), fault_step),
+            on_progress=(lambda: bar[0].advance(bar[1])) if bar else None,
+        )
+    table = Table(title="watchtower demo", title_justify="left", show_header=False)
+    for label, value in result.summary_rows():
+        table.add_row(label, value)
+    _out.print(table)
+    _err.print("demo finished: the fraudulent batch was rejected on chain")

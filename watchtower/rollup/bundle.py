@@ -60,24 +60,8 @@ def _field(obj: Any, key: str, where: str) -> Any:
     return obj[key]
 
 
-def parse_bundle(document: Any) -> Bundle:
-    """Validate and convert a decoded JSON document into a :class:`Bundle`."""
-    if _field(document, "format", "top level") != BUNDLE_FORMAT:
-        raise BundleError("format", f"expected {BUNDLE_FORMAT!r}")
-    version = _field(document, "version", "top level")
-    if version != BUNDLE_VERSION:
-        raise BundleError("version", f"version {version!r} is not supported (expected 1)")
-    raw_params = document.get("params", {})
-    try:
-        params = RollupParams(
-            chain_id=_quantity("params.chain_id", raw_params.get("chain_id", 42069)),
-            base_fee=_quantity("params.base_fee", raw_params.get("base_fee", 10**9)),
-            gas_limit=_quantity("params.gas_limit", raw_params.get("gas_limit", 30_000_000)),
-        )
-    except (ValueError, AttributeError) as exc:
-        raise BundleError("params", str(exc)) from None
-
-    raw_genesis = _field(document, "genesis", "top level")
+def parse_genesis(raw_genesis: Any) -> dict[bytes, GenesisAccount]:
+    """A genesis allocation: ``{"0x<address>": {"balance", "nonce", "code", "storage"}}``."""
     if not isinstance(raw_genesis, dict):
         raise BundleError("genesis", "expected an object of accounts")
     genesis: dict[bytes, GenesisAccount] = {}
@@ -97,6 +81,27 @@ def parse_bundle(document: Any) -> Bundle:
                 for k, v in storage_raw.items()
             },
         )
+    return genesis
+
+
+def parse_bundle(document: Any) -> Bundle:
+    """Validate and convert a decoded JSON document into a :class:`Bundle`."""
+    if _field(document, "format", "top level") != BUNDLE_FORMAT:
+        raise BundleError("format", f"expected {BUNDLE_FORMAT!r}")
+    version = _field(document, "version", "top level")
+    if version != BUNDLE_VERSION:
+        raise BundleError("version", f"version {version!r} is not supported (expected 1)")
+    raw_params = document.get("params", {})
+    try:
+        params = RollupParams(
+            chain_id=_quantity("params.chain_id", raw_params.get("chain_id", 42069)),
+            base_fee=_quantity("params.base_fee", raw_params.get("base_fee", 10**9)),
+            gas_limit=_quantity("params.gas_limit", raw_params.get("gas_limit", 30_000_000)),
+        )
+    except (ValueError, AttributeError) as exc:
+        raise BundleError("params", str(exc)) from None
+
+    genesis = parse_genesis(_field(document, "genesis", "top level"))
 
     raw_batches = _field(document, "batches", "top level")
     if not isinstance(raw_batches, list):

@@ -1,0 +1,61 @@
+"""Loading the challenger's key: an encrypted keystore (password from env or file), or a raw key
+from an environment variable. Key and password files readable by others are refused. No error
+message ever contains key material."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from watchtower.errors import InputError
+
+
+def _private_file(path: Path, what: str) -> bytes:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise InputError(f"{what} {path}: cannot read ({exc.strerror})") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InputError(
+            f"{what} {path} is readable by other users (mode {stat.S_IMODE(mode):o}): "
+            f"run `chmod 600 {path}`"
+        )
+    return path.read_bytes()
+
+
+def load_signer(
+    *,
+    key_env: str | None = None,
+    keystore: Path | None = None,
+    password_env: str | None = None,
+    password_file: Path | None = None,
+) -> LocalAccount | None:
+    """The signer described by the options, or ``None`` when none is given."""
+    if keystore is not None:
+        document = _private_file(keystore, "keystore")
+        if password_file is not None:
+            password = _private_file(password_file, "password file").decode().rstrip("\n")
+        elif password_env is not None and password_env in os.environ:
+            password = os.environ[password_env]
+        else:
+            raise InputError("a keystore needs --password-env or --password-file")
+        try:
+            key = Account.decrypt(json.loads(document), password)
+        except (ValueError, KeyError, json.JSONDecodeError):
+            raise InputError(
+                f"keystore {keystore}: cannot decrypt (wrong password or not a keystore)"
+            ) from None
+        account: LocalAccount = Account.from_key(key)
+        return account
+    if key_env is not None and os.environ.get(key_env):
+        try:
+            account = Account.from_key(os.environ[key_env].strip())
+        except (ValueError, TypeError):
+            raise InputError(f"${key_env} does not hold a valid hex private key") from None
+        return account
+    return None
