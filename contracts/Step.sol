@@ -40,6 +40,15 @@ library Step {
         bytes32 postRoot;
     }
 
+    /// @notice The last precompiled contract address of Cancun (0x…0a, the KZG point evaluation).
+    uint160 internal constant PRECOMPILE_LAST = 0x0a;
+
+    /// @notice Whether `a` is a precompile address of Cancun, 0x…01 to 0x…0a (protocol.md §3.1
+    ///         rule 13): they hold no code, but the EVM executes them.
+    function isPrecompile(address a) internal pure returns (bool) {
+        return uint160(a) >= 1 && uint160(a) <= PRECOMPILE_LAST;
+    }
+
     /// @notice Decodes an account leaf value: RLP([nonce, balance, storageRoot, codeHash]).
     function decodeAccount(bytes memory raw) internal pure returns (Account memory a) {
         (bool ok, RLP.Item memory item) = RLP.fromBytes(raw);
@@ -129,7 +138,11 @@ library Step {
             res.reason = L2Tx.Reason.InsufficientBalance;
             return res;
         }
-        // Rule 13
+        // Rule 13: `to` has no code and is not a precompile (the EVM runs code for those)
+        if (isPrecompile(t.to)) {
+            res.reason = L2Tx.Reason.RecipientHasCode;
+            return res;
+        }
         (, Account memory to) = readAccount(m, preRoot, t.to);
         if (to.codeHash != EMPTY_CODE_HASH) {
             res.reason = L2Tx.Reason.RecipientHasCode;

@@ -21,6 +21,8 @@ TX_GAS = 21_000
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 EMPTY_ROOT = keccak(rlp.encode(b""))
 EMPTY_CODE_HASH = keccak(b"")
+#: Cancun's precompiles are 0x…01 to 0x…0a; rule 13 refuses them as recipients.
+PRECOMPILE_LAST = 0x0A
 
 
 class Reason(IntEnum):
@@ -288,7 +290,10 @@ def execute(
         return Reason.BAD_NONCE, sender, state
     if s.balance < tx.gas * tx.max_fee + tx.value:
         return Reason.INSUFFICIENT_BALANCE, sender, state
-    if state.get(tx.to, Account()).code_hash != EMPTY_CODE_HASH:
+    if (
+        state.get(tx.to, Account()).code_hash != EMPTY_CODE_HASH
+        or 1 <= int.from_bytes(tx.to, "big") <= PRECOMPILE_LAST
+    ):
         return Reason.RECIPIENT_HAS_CODE, sender, state
     tip = min(tx.max_priority_fee, tx.max_fee - base_fee)
     price = base_fee + tip

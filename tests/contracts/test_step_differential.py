@@ -30,6 +30,9 @@ BASE_FEE = 10**9
 KEYS = [coincurve.PrivateKey(keccak(bytes([i]))) for i in range(1, 4)]
 ADDRS = [keccak(k.public_key.format(compressed=False)[1:])[12:] for k in KEYS]
 OTHER = [bytes([0xA0 + i]) * 20 for i in range(3)]
+#: Cancun precompile addresses (rule 13 refuses them) and the addresses just outside the range.
+PRECOMPILES = [n.to_bytes(20, "big") for n in (1, 2, 5, 10)]
+NEAR_PRECOMPILES = [n.to_bytes(20, "big") for n in (0, 11)]
 GAS_SAMPLES: list[int] = []
 
 _BASE = settings(
@@ -95,7 +98,11 @@ def transactions(draw: st.DrawFn, well_formed: bool = False) -> tuple[bytes, int
     )
     prio = pick(st.integers(0, max_fee), st.one_of(st.integers(0, max_fee + 2), u256))
     to = pick(
-        st.sampled_from(ADDRS + OTHER), st.one_of(st.just(b""), st.binary(min_size=20, max_size=20))
+        st.one_of(
+            st.sampled_from(ADDRS + OTHER),
+            st.sampled_from(PRECOMPILES + NEAR_PRECOMPILES),
+        ),
+        st.one_of(st.just(b""), st.binary(min_size=20, max_size=20)),
     )
     value = pick(st.one_of(st.just(0), st.integers(0, 10**18)), u256)
     data = pick(st.just(b""), st.binary(min_size=1, max_size=70))
@@ -417,13 +424,38 @@ def test_empty_state(step_harness: Contract) -> None:
     run_step(step_harness, {}, signed_transfer(0, 0, ADDRS[1], 1), BASE_FEE, OTHER[0])
 
 
-@pytest.mark.parametrize("precompile", [1, 2, 4, 10])
-def test_transfer_to_precompile_address_is_plain_transfer(
-    step_harness: Contract, precompile: int
+@pytest.mark.parametrize("typed", [True, False])
+@pytest.mark.parametrize("value", [5, 0])
+@pytest.mark.parametrize("precompile", [1, 2, 4, 9, 10])
+def test_transfer_to_precompile_address_is_refused(
+    step_harness: Contract, precompile: int, value: int, typed: bool
 ) -> None:
-    """§3.2 as written: a precompile address is an ordinary recipient (notes Q8)."""
+    """Rule 13 (Q8): a precompile address 0x…01-0x…0a is refused like a recipient with code."""
+    to = precompile.to_bytes(20, "big")
     state: State = {ADDRS[0]: Account(0, 10**19)}
-    raw = signed_transfer(0, 0, precompile.to_bytes(20, "big"), 5)
+    if precompile == 4:
+        state[to] = Account(0, 7)  # a precompile that holds a balance (no code) is still refused
+    raw = signed_transfer(0, 0, to, value, typed=typed)
     reason, _, post = execute(state, raw, CHAIN_ID, BASE_FEE, OTHER[0])
-    assert reason == Reason.VALID and post[precompile.to_bytes(20, "big")] == Account(0, 5)
+    assert reason == Reason.RECIPIENT_HAS_CODE and post == state
+    run_step(step_harness, state, raw, BASE_FEE, OTHER[0])
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        bytes(20),  # the zero address is not a precompile
+        (11).to_bytes(20, "big"),  # 0x…0b: first address after the Cancun precompiles
+        (0x100).to_bytes(20, "big"),  # P-256 verification (RIP-7212) is not in Cancun
+        (1).to_bytes(20, "little"),  # 0x01000…0: only the low end counts
+    ],
+    ids=["zero", "0x0b", "0x100", "high-byte-1"],
+)
+def test_transfer_next_to_precompile_range_is_plain_transfer(
+    step_harness: Contract, to: bytes
+) -> None:
+    state: State = {ADDRS[0]: Account(0, 10**19)}
+    raw = signed_transfer(0, 0, to, 5)
+    reason, _, post = execute(state, raw, CHAIN_ID, BASE_FEE, OTHER[0])
+    assert reason == Reason.VALID and post[to] == Account(0, 5)
     run_step(step_harness, state, raw, BASE_FEE, OTHER[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 from datetime import UTC, datetime
@@ -124,6 +125,13 @@ def _clients(urls: tuple[str, ...], rollup: str) -> list[Any]:
 )
 @click.option("--stake", type=click.IntRange(0), help="Stake in wei (default: the minimum).")
 @click.option(
+    "--bump-after",
+    type=click.FloatRange(0.1),
+    default=24.0,
+    show_default=True,
+    help="Seconds without a receipt before a challenge is re-sent with higher fees.",
+)
+@click.option(
     "--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True
 )
 def run(
@@ -142,6 +150,7 @@ def run(
     start_block: int,
     chunk: int,
     stake: int | None,
+    bump_after: float,
     log_format: str,
 ) -> None:
     """Run the watchtower service: follow the rollup on L1, verify every batch, challenge fraud.
@@ -155,9 +164,12 @@ def run(
 
     from watchtower.log import configure_logging
     from watchtower.service import Mode, ServiceConfig, Watchtower
+    from watchtower.submit.challenger import FeePolicy
     from watchtower.submit.signer import load_signer
 
     configure_logging(json_output=log_format == "json")
+    # A tick longer than the poll interval is normal (a large batch): not worth a warning.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     signer = load_signer(
         key_env=key_env, keystore=keystore, password_env=password_env, password_file=password_file
     )
@@ -168,6 +180,7 @@ def run(
         start_block=start_block,
         chunk=chunk,
         stake=stake,
+        fee_policy=FeePolicy(bump_after=bump_after),
     )
     tower = Watchtower(config, _clients(rpc_urls, rollup_address), _genesis(genesis_file), signer)
     lock = threading.Lock()

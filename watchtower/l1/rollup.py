@@ -251,6 +251,9 @@ class RollupClient:
         params = _base_tx(self.w3, sender)
         params["value"] = Wei(value)
         try:
+            # A margin over the estimate: the state may change between estimate and inclusion
+            # (a storage slot going from zero to non-zero costs 17,100 more).
+            params["gas"] = int(fn.estimate_gas(params)) * 5 // 4 + 25_000
             tx = fn.build_transaction(params)
         except REVERTS as exc:
             raise L1TransactionError(action, _reason(exc)) from None
@@ -269,8 +272,22 @@ def _sign_and_send(w3: Web3, sender: LocalAccount, tx: TxParams, action: str) ->
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
     if receipt["status"] != 1:
-        raise L1TransactionError(action, f"reverted in block {receipt['blockNumber']}")
+        raise L1TransactionError(
+            action, f"reverted in block {receipt['blockNumber']}: {_replay_reason(w3, tx, receipt)}"
+        )
     return receipt
+
+
+def _replay_reason(w3: Web3, tx: TxParams, receipt: TxReceipt) -> str:
+    """The revert reason, by re-running the transaction on the state before its block."""
+    call: TxParams = {k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}  # type: ignore[assignment]
+    try:
+        w3.eth.call(call, int(receipt["blockNumber"]) - 1)
+    except REVERTS as exc:
+        return _reason(exc)
+    except Exception as exc:  # the node may not keep old state: say so instead
+        return f"reason unavailable ({type(exc).__name__})"
+    return f"out of gas? used {receipt['gasUsed']} of {tx.get('gas')}"
 
 
 def _reason(exc: Exception) -> str:

@@ -30,6 +30,8 @@ from watchtower.proof.fraud import FraudProof
 from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store, SubmissionRow
 
 log = structlog.get_logger("watchtower.submit")
+#: How nodes say that a transaction (or one with the same nonce) is already pending or mined.
+_ALREADY_THERE = ("already known", "already imported", "known transaction", "nonce too low")
 
 Alert = Callable[..., None]
 
@@ -162,13 +164,16 @@ class Challenger:
         return estimate * (100 + self.policy.gas_margin_percent) // 100
 
     def _broadcast(self, sub: SubmissionRow) -> None:
+        """Best effort: the journal, not the broadcast, is the source of truth. A node that
+        already has the transaction, or has mined a sibling with the same nonce, says so in
+        its own words; any other refusal is logged and the next poll re-broadcasts or bumps."""
         try:
             self.w3.eth.send_raw_transaction(HexBytes(sub.raw))
         except (Web3RPCError, ValueError) as exc:
             text = str(exc).lower()
-            if "already known" in text or "nonce too low" in text or "known transaction" in text:
-                return  # it (or a sibling with the same nonce) is already in the pool or mined
-            raise
+            if any(word in text for word in _ALREADY_THERE):
+                return
+            log.warning("broadcast_refused", tx=sub.tx_hash.hex(), nonce=sub.nonce, error=str(exc))
 
     # -- following a sent challenge -------------------------------------------------------------
     def poll(

@@ -1,0 +1,179 @@
+"""The service in-process: reorgs (live and while stopped), restarts, watch mode, two watchtowers
+racing on the same fraud. The subprocess canary and SIGKILL tests are in test_canary.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import require_anvil
+from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import fund
+from watchtower.sequencer.devnet import Devnet, dev_key, start_devnet
+from watchtower.sequencer.faults import Fault, FaultKind
+from watchtower.sequencer.proposer import devnet_genesis
+from watchtower.service import Mode, ServiceConfig, Watchtower
+from watchtower.store.db import BatchStatus, ChallengeState
+
+pytestmark = pytest.mark.integration
+
+
+def _tower(net: Devnet, data: Path, confirmations: int = 0) -> Watchtower:
+    config = ServiceConfig(data, confirmations=confirmations)
+    return Watchtower(config, [net.client], devnet_genesis(), net.challenger)
+
+
+@pytest.fixture
+def anvil_net() -> Devnet:
+    require_anvil()
+    net = start_devnet("anvil")
+    yield net  # type: ignore[misc]
+    net.close()
+
+
+def _rpc(net: Devnet, method: str, *params: object) -> object:
+    return net.w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
+
+
+def test_reorg_forgets_the_batch_and_verifies_its_replacement(
+    anvil_net: Devnet, tmp_path: Path
+) -> None:
+    net = anvil_net
+    tower = _tower(net, tmp_path)
+    net.proposer.propose(4)
+    tower.tick()
+    snapshot = _rpc(net, "evm_snapshot")
+    first, _ = net.proposer.propose(4)
+    report = tower.tick()
+    assert report.verdicts == [(1, "valid")]
+    assert tower.state.head_root() == first.final_root
+
+    _rpc(net, "evm_revert", snapshot)
+    replacement, _ = net.proposer.propose(6)  # another batch at the same index
+    for _ in range(3):
+        _rpc(net, "evm_mine")
+    report = tower.tick()
+    assert report.reorg_from is not None
+    assert report.verdicts == [(1, "valid")]
+    rows = {(r.idx, r.final_root): r for r in tower.store.batches()}
+    assert rows[(1, first.final_root)].status is BatchStatus.REMOVED
+    assert rows[(1, replacement.final_root)].verdict == "valid"
+    assert tower.state.head_root() == replacement.final_root
+    tower.close()
+
+
+def test_reorg_while_the_service_was_stopped(anvil_net: Devnet, tmp_path: Path) -> None:
+    net = anvil_net
+    tower = _tower(net, tmp_path)
+    snapshot = _rpc(net, "evm_snapshot")
+    gone, _ = net.proposer.propose(3)
+    tower.tick()
+    tower.close()
+
+    _rpc(net, "evm_revert", snapshot)
+    kept, _ = net.proposer.propose(5)
+    for _ in range(2):
+        _rpc(net, "evm_mine")
+
+    tower = _tower(net, tmp_path)
+    report = tower.tick()
+    assert report.reorg_from is not None
+    statuses = {r.final_root: (r.status, r.verdict) for r in tower.store.batches()}
+    assert statuses[gone.final_root][0] is BatchStatus.REMOVED
+    assert statuses[kept.final_root] == (BatchStatus.PENDING, "valid")
+    tower.close()
+
+
+def test_restart_resumes_without_redoing_work(tmp_path: Path) -> None:
+    with start_devnet("embedded") as net:
+        tower = _tower(net, tmp_path)
+        for _ in range(3):
+            net.proposer.propose(3)
+        tower.tick()
+        before = [(r.idx, r.verdict) for r in tower.store.batches()]
+        tower.close()
+        tower = _tower(net, tmp_path)
+        net.proposer.propose(3)
+        report = tower.tick()
+        assert report.verdicts == [(3, "valid")]  # only the new batch was replayed
+        assert [(r.idx, r.verdict) for r in tower.store.batches()][:3] == before
+        assert tower.store.integrity_check() == []
+        tower.close()
+
+
+def test_watch_mode_alerts_but_never_sends(tmp_path: Path) -> None:
+    alerts: list[str] = []
+    with start_devnet("embedded") as net:
+        config = ServiceConfig(tmp_path, mode=Mode.WATCH, confirmations=0)
+        tower = Watchtower(
+            config, [net.client], devnet_genesis(), None, alert=lambda k, **_: alerts.append(k)
+        )
+        net.proposer.propose(3)
+        net.proposer.propose(4, Fault(FaultKind.SKIP_TX, 1))
+        tower.tick()
+        tower.tick()
+        assert "fraud_detected" in alerts
+        assert tower.store.challenges() == []
+        assert net.client.batch(1).status is OnChain.PENDING
+        tower.close()
+
+
+def _other_tower(net: Devnet, data: Path, confirmations: int) -> Watchtower:
+    other_key = dev_key("other-challenger")
+    fund(net.w3, other_key.address, 10 * 10**18)
+    config = ServiceConfig(data, confirmations=confirmations)
+    return Watchtower(config, [net.client], devnet_genesis(), other_key)
+
+
+def test_a_batch_proven_by_someone_else_first_costs_nothing(tmp_path: Path) -> None:
+    with start_devnet("embedded") as net:
+        ours = _tower(net, tmp_path / "a", confirmations=1)
+        theirs = _other_tower(net, tmp_path / "b", confirmations=1)
+        net.proposer.propose(3)
+        net.proposer.propose(4, Fault(FaultKind.WRONG_ROOT, 2))
+        ours.tick()
+        theirs.tick()  # both detect the fraud; neither acts before one confirmation
+        net.w3.provider.ethereum_tester.mine_blocks(1)  # type: ignore[attr-defined]
+        theirs.tick()  # the other one is first
+        theirs.tick()
+        ours.tick()
+        (mine,) = ours.store.challenges()
+        assert mine.state is ChallengeState.ALREADY_REJECTED
+        assert ours.store.submissions() == []  # nothing sent, nothing staked
+        (winner,) = theirs.store.challenges()
+        assert winner.state is ChallengeState.SUCCEEDED
+        assert net.client.owed(net.challenger.address) == 0
+        ours.close()
+        theirs.close()
+
+
+def test_two_challenges_in_the_same_block_one_stake(anvil_net: Devnet, tmp_path: Path) -> None:
+    """Both watchtowers send before either is mined: one wins, the other's transaction reverts
+    (its stake comes back with the revert; only gas is lost) and it records the batch as
+    already proven."""
+    net = anvil_net
+    ours = _tower(net, tmp_path / "a")
+    theirs = _other_tower(net, tmp_path / "b", confirmations=0)
+    net.proposer.propose(3)
+    net.proposer.propose(4, Fault(FaultKind.WRONG_FEE, 1))
+    _rpc(net, "evm_setAutomine", False)
+    try:
+        ours.tick()
+        theirs.tick()
+        assert len(ours.store.submissions()) == 1 and len(theirs.store.submissions()) == 1
+    finally:
+        _rpc(net, "evm_setAutomine", True)
+    _rpc(net, "evm_mine")
+    ours.tick()
+    theirs.tick()
+    states = {ours.store.challenges()[0].state, theirs.store.challenges()[0].state}
+    assert states == {ChallengeState.SUCCEEDED, ChallengeState.ALREADY_REJECTED}
+    owed = [
+        net.client.owed(net.challenger.address),
+        net.client.owed(dev_key("other-challenger").address),
+    ]
+    stake, reward = net.config.min_stake, net.config.proposer_bond // 2
+    assert sorted(owed) == [0, stake + reward]
+    ours.close()
+    theirs.close()

@@ -1,0 +1,5 @@
+"""``python -m watchtower``: the command line."""
+
+from watchtower.cli import main
+
+main()
