@@ -25,7 +25,7 @@ from eth_account.signers.local import LocalAccount
 from watchtower.errors import InputError, WatchtowerError
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.statedb import StateDB
-from watchtower.follow.scanner import Follower
+from watchtower.follow.scanner import DisagreementError, Follower
 from watchtower.l1.rollup import RollupClient
 from watchtower.proof.fraud import FraudProof, build_fraud_proof, check_fraud_proof
 from watchtower.rollup.codec import decode_batch
@@ -65,6 +65,7 @@ class TickReport:
     reorg_from: int | None = None
     verdicts: list[tuple[int, str]] = field(default_factory=list)
     challenges: list[tuple[int, str]] = field(default_factory=list)
+    disagreement: str | None = None
 
 
 class Watchtower:
@@ -126,7 +127,14 @@ class Watchtower:
             report.reorg_from = reorg
             log.warning("reorg_detected", l1_block=reorg, removed=[row.idx for row in removed])
         for _ in range(self.config.max_chunks_per_tick):
-            outcome = self.follower.scan()
+            try:
+                outcome = self.follower.scan()
+            except DisagreementError as exc:
+                # Never act on disputed data: nothing of the range is recorded; retried next tick.
+                report.disagreement = str(exc)
+                log.warning("rpc_disagreement", detail=str(exc))
+                self.alert("rpc_disagreement", detail=str(exc))
+                break
             if outcome is None:
                 break
             report.scanned_to = outcome.scanned_to

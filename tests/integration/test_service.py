@@ -177,3 +177,73 @@ def test_two_challenges_in_the_same_block_one_stake(anvil_net: Devnet, tmp_path:
     assert sorted(owed) == [0, stake + reward]
     ours.close()
     theirs.close()
+
+
+def test_endpoints_that_disagree_are_never_acted_on(tmp_path: Path) -> None:
+    """Two anvil nodes with the same deployment (same deployer, same address) but different
+    batches: the service records nothing from the disputed range and raises rpc_disagreement."""
+    require_anvil()
+    alerts: list[str] = []
+    with start_devnet("anvil") as honest, start_devnet("anvil") as lying:
+        assert honest.client.address == lying.client.address
+        honest.proposer.propose(3)
+        lying.proposer.propose(3, Fault(FaultKind.WRONG_ROOT, 0))  # the same index, other data
+        config = ServiceConfig(tmp_path, confirmations=0)
+        tower = Watchtower(
+            config,
+            [honest.client, lying.client],
+            devnet_genesis(),
+            honest.challenger,
+            alert=lambda kind, **_: alerts.append(kind),
+        )
+        report = tower.tick()
+        assert report.disagreement is not None
+        assert "rpc_disagreement" in alerts
+        assert tower.store.batches() == []
+        assert tower.store.challenges() == []
+        assert lying.client.batch(0).status is OnChain.PENDING
+        tower.close()
+
+
+def test_a_challenge_is_never_sent_after_the_deadline(tmp_path: Path) -> None:
+    require_anvil()
+    alerts: list[str] = []
+    with start_devnet("anvil", challenge_period=100) as net:
+        config = ServiceConfig(tmp_path, confirmations=3)
+        tower = Watchtower(
+            config,
+            [net.client],
+            devnet_genesis(),
+            net.challenger,
+            alert=lambda kind, **_: alerts.append(kind),
+        )
+        net.proposer.propose(3, Fault(FaultKind.WRONG_FEE, 1))
+        tower.tick()  # fraud found, not yet confirmed
+        assert tower.store.challenges() == []
+        _rpc(net, "evm_increaseTime", 500)
+        for _ in range(3):
+            _rpc(net, "evm_mine")
+        tower.tick()
+        (challenge,) = tower.store.challenges()
+        assert challenge.state is ChallengeState.FAILED
+        assert "challenge period over" in challenge.detail or "deadline" in challenge.detail
+        assert tower.store.submissions() == []
+        assert "challenge_failed" in alerts
+        tower.close()
+
+
+def test_after_a_rejection_the_new_chain_is_followed(tmp_path: Path) -> None:
+    with start_devnet("embedded") as net:
+        tower = _tower(net, tmp_path)
+        net.proposer.propose(3)
+        bad, _ = net.proposer.propose(3, Fault(FaultKind.GARBAGE_VALID, 1))
+        tower.tick()
+        tower.tick()
+        assert net.client.batch(bad.index).status is OnChain.REJECTED
+        net.client.deposit_bond(net.proposer.account, net.config.proposer_bond)
+        good, _ = net.proposer.propose(4)
+        assert good.index == bad.index
+        report = tower.tick()
+        assert report.verdicts == [(good.index, "valid")]
+        assert tower.state.head_root() == good.final_root
+        tower.close()

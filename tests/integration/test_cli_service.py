@@ -1,0 +1,89 @@
+"""The service commands: demo, status, withdraw, and run's refusal of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.integration.conftest import require_anvil
+from watchtower.cli import main
+from watchtower.sequencer.devnet import start_devnet
+from watchtower.sequencer.faults import Fault, FaultKind
+from watchtower.sequencer.proposer import devnet_genesis
+from watchtower.service import ServiceConfig, Watchtower
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_tells_the_whole_story() -> None:
+    result = CliRunner().invoke(main, ["demo", "--honest", "3", "--txs", "8", "--fault-step", "4"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "batches verified" in out and "batch 3, step 4 (wrong-fee)" in out
+    assert "challenge gas" in out and "stake returned" in out and "1 ETH" in out
+
+
+def test_status_and_withdraw(tmp_path: Path) -> None:
+    require_anvil()
+    with start_devnet("anvil") as net:
+        tower = Watchtower(
+            ServiceConfig(tmp_path, confirmations=0), [net.client], devnet_genesis(), net.challenger
+        )
+        net.proposer.propose(3)
+        net.proposer.propose(3, Fault(FaultKind.SKIP_TX, 0))
+        tower.tick()
+        tower.tick()
+        tower.close()
+        url, rollup = str(net.rpc_url), net.client.address
+        runner = CliRunner()
+        result = runner.invoke(
+            main,
+            ["status", "--data-dir", str(tmp_path), "--json", "--l1-rpc", url,
+             "--signer", net.challenger.address],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        status = json.loads(result.stdout)
+        assert status["batches_verified"] == 1 and status["last_verified_batch"] == 0
+        (challenge,) = status["challenges"]
+        assert challenge["state"] == "succeeded" and challenge["seconds_to_deadline"] > 0
+        owed = status["stakes_owed_wei"]
+        assert owed == net.config.min_stake + net.config.proposer_bond // 2
+
+        env = {"WT_KEY": net.challenger.key.hex()}
+        args = ["withdraw", "--l1-rpc", url, "--rollup", rollup, "--data-dir", str(tmp_path)]
+        result = runner.invoke(main, [*args, "--key-env", "WT_KEY"], env=env)
+        assert result.exit_code == 0, result.output
+        assert f"withdrew {owed} wei" in result.stdout
+        result = runner.invoke(main, ["status", "--data-dir", str(tmp_path), "--json"])
+        assert json.loads(result.stdout)["withdrawn_wei"] == owed
+        result = runner.invoke(main, [*args, "--key-env", "WT_KEY"], env=env)
+        assert "nothing owed" in result.stdout
+
+
+def test_run_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["run", "--data-dir", str(tmp_path), "--log-format", "console"]
+    result = runner.invoke(
+        main, [*base, "--l1-rpc", "http://127.0.0.1:9", "--rollup", "0x" + "11" * 20]
+    )
+    assert result.exit_code == 2 and "cannot reach the L1 node" in result.stderr
+    result = runner.invoke(main, [*base, "--l1-rpc", "http://x", "--rollup", "nope"])
+    assert result.exit_code == 2 and "is not an address" in result.stderr
+    result = runner.invoke(main, [*base, "--l1-rpc", "http://x", "--rollup", "0x" + "11" * 20,
+                                  "--confirmations", "soon"])  # fmt: skip
+    assert result.exit_code == 2 and "'soon' is not a number of blocks" in result.stderr
+
+    key = tmp_path / "keystore.json"
+    key.write_text("{}")
+    os.chmod(key, 0o644)
+    result = runner.invoke(main, [*base, "--l1-rpc", "http://x", "--rollup", "0x" + "11" * 20,
+                                  "--keystore", str(key), "--password-env", "P"])  # fmt: skip
+    assert result.exit_code == 2 and "readable by other users" in result.stderr
+    result = runner.invoke(main, [*base, "--l1-rpc", "http://x", "--rollup", "0x" + "11" * 20,
+                                  "--key-env", "WT_BAD"], env={"WT_BAD": "0xnot-a-key"})  # fmt: skip
+    assert result.exit_code == 2 and "not hold a valid hex private key" in result.stderr
+    assert "not-a-key" not in result.stderr
