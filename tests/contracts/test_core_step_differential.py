@@ -313,7 +313,7 @@ def compare(rollups: Mapping[RollupParams, Contract], case: Case) -> Outcome:
 
 # ---- deterministic cases ------------------------------------------------------------------------
 
-S, T, U = POOL[0], POOL[1], POOL[2]
+S, T = POOL[0], POOL[1]
 RICH = 10**21
 BASE = {
     S.address: GenesisAccount(balance=RICH, nonce=3),

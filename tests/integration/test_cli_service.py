@@ -83,7 +83,8 @@ def test_run_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     result = runner.invoke(main, [*base, "--l1-rpc", "http://x", "--rollup", "0x" + "11" * 20,
                                   "--keystore", str(key), "--password-env", "P"])  # fmt: skip
     assert result.exit_code == 2 and "readable by other users" in result.stderr
+    bad_key = {"WT_BAD": "0xnot-a-key"}
     result = runner.invoke(main, [*base, "--l1-rpc", "http://x", "--rollup", "0x" + "11" * 20,
-                                  "--key-env", "WT_BAD"], env={"WT_BAD": "0xnot-a-key"})  # fmt: skip
+                                  "--key-env", "WT_BAD"], env=bad_key)  # fmt: skip
     assert result.exit_code == 2 and "not hold a valid hex private key" in result.stderr
     assert "not-a-key" not in result.stderr
