@@ -111,6 +111,10 @@ def devnet(
             f"L1 {l1}{' at ' + net.rpc_url if net.rpc_url else ''}; rollup contract "
             f"{net.client.address}; proposer {net.proposer.account.address}"
         )
+        _out.print(
+            f"funded development challenger {net.challenger.address} "
+            f"(public devnet key: CHALLENGER_KEY=0x{net.challenger.key.hex().removeprefix('0x')})"
+        )
         rows = _post_batches(net.proposer, batches, txs, _fault_option(fault, fault_step))
         _print_rows(rows)
         if keep_running:
