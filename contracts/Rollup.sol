@@ -219,7 +219,12 @@ contract Rollup {
 
     /// @notice Submits a batch in encoding v1 (protocol.md §4.1). Reverts with
     ///         "Rollup: malformed batch: ..." if the bytes break the encoding.
+    /// @dev Only a direct call from an account without code is accepted, so that the batch bytes
+    ///      are always the top-level calldata of the submitting transaction: watchers read them
+    ///      from there. A call through a contract (or an EIP-7702 delegated account) could hide
+    ///      them, and a batch nobody can read would never be challenged.
     function submitBatch(bytes calldata batchData) external {
+        require(msg.sender == tx.origin && msg.sender.code.length == 0, "Rollup: submitBatch must be a direct call from an account without code");
         Proposer storage p = proposers[msg.sender];
         require(p.registered, "Rollup: not a registered proposer");
         require(p.bond >= proposerBond, "Rollup: bond below proposerBond");

@@ -100,3 +100,15 @@ contract StepHarness {
         gasUsed = g - gasleft();
     }
 }
+
+/// @notice Forwards a batch to the rollup from a contract: `submitBatch` must refuse it.
+contract BatchForwarder {
+    function forward(address rollup, bytes calldata batchData) external {
+        (bool ok, bytes memory ret) = rollup.call(abi.encodeWithSignature("submitBatch(bytes)", batchData));
+        if (!ok) {
+            assembly {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+    }
+}

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from watchtower.l1.devchain import find_anvil
 from watchtower.sequencer.devnet import Devnet, start_devnet
+
+TEST_ARTIFACTS = Path(__file__).resolve().parents[1] / "contracts" / "artifacts"
 
 
 def require_anvil() -> None:

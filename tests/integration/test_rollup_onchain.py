@@ -80,3 +80,30 @@ def test_every_step_challenge_of_an_honest_batch_reverts(devnet: Devnet, tmp_pat
             net.client.challenge(net.challenger, proof, stake)
         assert net.client.batch(batch.index).status is BatchStatus.PENDING
         assert replay_batch(store, batch).kind is VerdictKind.VALID
+
+
+def test_batches_must_be_top_level_calls(devnet: Devnet) -> None:
+    """Watchers read batch bytes from the submitting transaction's calldata, so a batch sent
+    through a contract (where the bytes could differ or hide) is refused (protocol.md §7)."""
+    import json
+
+    from tests.integration.conftest import TEST_ARTIFACTS
+    from watchtower.l1.rollup import _sign_and_send
+    from watchtower.rollup.codec import encode_batch
+
+    net = devnet
+    artifact = json.loads((TEST_ARTIFACTS / "BatchForwarder.json").read_text())
+    factory = net.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    sender = net.proposer.account
+    nonce = net.w3.eth.get_transaction_count(sender.address)
+    tx = factory.constructor().build_transaction({"from": sender.address, "nonce": nonce})
+    forwarder = net.w3.eth.contract(
+        address=_sign_and_send(net.w3, sender, tx, "deploy")["contractAddress"],
+        abi=artifact["abi"],
+    )
+    txs = net.proposer.transfers(net.client.tip_root(), 2, 0)
+    batch = net.proposer.build(txs)
+    data = encode_batch(batch.index, batch.prev_root, batch.steps)
+    with pytest.raises(Exception, match="direct call from an account without code"):
+        forwarder.functions.forward(net.client.address, data).call({"from": sender.address})
+    assert net.client.next_index() == 0
