@@ -13,6 +13,7 @@ interrupted anywhere (SIGKILL included) is simply run again after a restart:
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,6 +28,7 @@ from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.statedb import StateDB
 from watchtower.follow.scanner import DisagreementError, Follower
 from watchtower.l1.rollup import RollupClient
+from watchtower.metrics import Metrics
 from watchtower.proof.fraud import FraudProof, build_fraud_proof, check_fraud_proof
 from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
@@ -57,6 +59,7 @@ class ServiceConfig:
     max_chunks_per_tick: int = 50
     stake: int | None = None  # default: the contract's minimum stake
     fee_policy: FeePolicy = field(default_factory=FeePolicy)
+    stall_after: float = 300.0  # seconds without a new L1 block before a 'stalled' alert
 
 
 @dataclass
@@ -77,7 +80,9 @@ class Watchtower:
         clients: Sequence[RollupClient],
         genesis: Mapping[bytes, GenesisAccount],
         signer: LocalAccount | None = None,
+        *,
         alert: Alert = log_alert,
+        metrics: Metrics | None = None,
     ) -> None:
         if config.mode is Mode.CHALLENGE and signer is None:
             raise InputError("challenge mode needs a signer key (see --key-env / --keystore)")
@@ -86,6 +91,10 @@ class Watchtower:
         self.client = self.clients[0]
         self.alert = alert
         self.signer = signer
+        self.metrics = metrics
+        self.ready = (False, "starting")
+        self._head_seen: tuple[int, float] = (-1, time.monotonic())
+        self._stalled = False
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.data_dir / "watchtower.sqlite")
         self.state = StateDB(config.data_dir / "state")
@@ -118,7 +127,56 @@ class Watchtower:
         self.replay(report)
         if self.challenger is not None:
             self.challenge(report)
+        self._observe(report)
         return report
+
+    def _observe(self, report: TickReport) -> None:
+        """Update readiness, the stall detector and the metrics after a tick."""
+        head = self.follower.head()
+        now = time.monotonic()
+        if head != self._head_seen[0]:
+            self._head_seen = (head, now)
+            self._stalled = False
+        elif now - self._head_seen[1] > self.config.stall_after and not self._stalled:
+            self._stalled = True
+            self.alert("stalled", l1_block=head, seconds=round(now - self._head_seen[1]))
+        scanned = self.store.next_block(self.config.start_block) - 1
+        if report.disagreement is not None:
+            self.ready = (False, f"L1 endpoints disagree: {report.disagreement}")
+        elif scanned < head - 1:
+            self.ready = (False, f"catching up: scanned to {scanned}, head {head}")
+        elif self._stalled:
+            self.ready = (False, f"L1 head stuck at {head}")
+        else:
+            self.ready = (True, f"caught up at L1 block {scanned}")
+        if self.metrics is None:
+            return
+        m = self.metrics
+        m.last_scanned_block.set(scanned)
+        m.head_block.set(head)
+        m.safe_block.set(self.follower.confirmed_head(self.config.confirmations))
+        m.ready.set(1 if self.ready[0] else 0)
+        m.last_tick.set(time.time())
+        if self.signer is not None:
+            m.signer_balance.set(int(self.client.w3.eth.get_balance(self.signer.address)))
+        depth = getattr(self.alert, "depth", None)
+        if callable(depth):
+            m.outbox_depth.set(depth())
+        open_deadlines = []
+        for row in self.store.batches((BatchStatus.PENDING,)):
+            if row.verdict != VerdictKind.FRAUD.value:
+                continue
+            challenge = self.store.challenge(row.id)
+            if challenge is None or challenge.state in (
+                ChallengeState.PREPARED,
+                ChallengeState.SENT,
+            ):
+                open_deadlines.append(row.deadline)
+        if open_deadlines:
+            l1_time = int(self.client.w3.eth.get_block("latest")["timestamp"])
+            m.seconds_to_deadline.set(min(open_deadlines) - l1_time)
+        else:
+            m.seconds_to_deadline.set(float("inf"))
 
     def follow(self, report: TickReport) -> None:
         reorg = self.follower.find_reorg()
@@ -171,7 +229,15 @@ class Watchtower:
             head = self.state.head()
             if head is not None and head.index >= row.idx:
                 self.state.rollback_to(row.idx - 1 if row.idx else None)
+            started = time.perf_counter()
             verdict = replay_batch(self.state, self.batch_of(row))
+            if self.metrics is not None:
+                elapsed = time.perf_counter() - started
+                self.metrics.replay_speed.set(row.count / elapsed if elapsed > 0 else 0.0)
+                if verdict.kind is VerdictKind.VALID:
+                    self.metrics.batches_verified.inc()
+                elif verdict.is_fraud:
+                    self.metrics.batches_fraudulent.inc()
             bound = log.bind(batch=row.idx, l1_block=row.l1_block)
             self.store.set_verdict(
                 row.id,
@@ -243,6 +309,8 @@ class Watchtower:
                 # Rejected on chain before we sent anything: someone else proved it.
                 self.challenger.record_already_rejected(row, "rejected on chain by another party")
                 report.challenges.append((row.idx, ChallengeState.ALREADY_REJECTED.value))
+                if self.metrics is not None:
+                    self.metrics.challenges.labels(state="already_rejected").inc()
                 continue
             if existing is None and row.l1_block > confirmed:
                 continue  # not deep enough yet to act on
@@ -257,6 +325,9 @@ class Watchtower:
                 bound.error("challenge_error", error=str(exc))
                 continue
             report.challenges.append((row.idx, state.value))
+            before = None if existing is None else existing.state
+            if self.metrics is not None and state is not before:
+                self.metrics.challenges.labels(state=state.value).inc()
 
     def _proof_and_stake(self, row: BatchRow, stake: int) -> tuple[FraudProof, int]:
         return self.proof_for(row), stake

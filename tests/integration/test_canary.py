@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import random
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import require_anvil
 from tests.integration.service_process import ServiceProcess
+from watchtower.l1.devchain import free_port
 from watchtower.l1.rollup import BatchStatus as OnChain
 from watchtower.sequencer.devnet import Devnet, start_devnet
 from watchtower.sequencer.faults import Fault, FaultKind
@@ -52,10 +55,32 @@ def _mine_until_rejected(net: Devnet, index: int, blocks: int = 60) -> None:
     raise AssertionError(f"batch {index} was not rejected after {blocks} blocks")
 
 
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
 def test_canary(net: Devnet, tmp_path: Path) -> None:
-    service = ServiceProcess(net, tmp_path / "wt", "--confirmations", str(CONFIRMATIONS))
+    port = free_port()
+    service = ServiceProcess(
+        net,
+        tmp_path / "wt",
+        "--confirmations", str(CONFIRMATIONS),
+        "--metrics-listen", f"127.0.0.1:{port}",
+    )  # fmt: skip
     try:
         service.wait_for("started", timeout=30)
+        assert _get(port, "/healthz") == (200, "ok\n")
         for _ in range(20):
             net.proposer.propose(5)
         fraud, receipt = net.proposer.propose(5, Fault(FaultKind.WRONG_INSERT, 2))
@@ -72,6 +97,16 @@ def test_canary(net: Devnet, tmp_path: Path) -> None:
             assert net.client.batch(index).status is OnChain.PENDING
         service.wait_for("challenge_succeeded", batch=fraud.index)
         assert service.count("batch_verified") == 20
+        time.sleep(0.5)  # one more tick: the metrics of the last one
+        status, metrics = _get(port, "/metrics")
+        assert status == 200
+        assert _metric(metrics, "watchtower_batches_fraudulent_total") == 1
+        assert _metric(metrics, "watchtower_batches_verified_total") == 20
+        assert 'watchtower_challenges_total{state="succeeded"} 1.0' in metrics
+        assert 'watchtower_challenges_total{state="sent"} 1.0' in metrics
+        assert _metric(metrics, "watchtower_l1_last_scanned_block") >= challenge_block
+        assert 'watchtower_rpc_latency_seconds_count{endpoint="127.0.0.1:' in metrics
+        assert _get(port, "/readyz")[0] == 200
     finally:
         code = service.terminate()
     assert code == 0

@@ -72,7 +72,7 @@ def test_run_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and "cannot reach the L1 node" in result.stderr
     result = runner.invoke(main, [*base, "--l1-rpc", "http://x", "--rollup", "nope"])
-    assert result.exit_code == 2 and "is not an address" in result.stderr
+    assert result.exit_code == 2 and "expected a 0x-prefixed 20-byte address" in result.stderr
     result = runner.invoke(main, [*base, "--l1-rpc", "http://x", "--rollup", "0x" + "11" * 20,
                                   "--confirmations", "soon"])  # fmt: skip
     assert result.exit_code == 2 and "'soon' is not a number of blocks" in result.stderr

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import signal
-import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +11,7 @@ import structlog
 from rich.table import Table
 
 from watchtower.cli import _err, _out, _progress, main
-from watchtower.errors import InputError, WatchtowerError
+from watchtower.errors import InputError
 from watchtower.rollup.types import GenesisAccount
 
 log = structlog.get_logger("watchtower.cli")
@@ -50,16 +46,23 @@ def _genesis(path: Path | None) -> dict[bytes, GenesisAccount]:
     return parse_genesis(document)
 
 
-def _clients(urls: tuple[str, ...], rollup: str) -> list[Any]:
+def _clients(urls: tuple[str, ...], rollup: str, metrics: Any = None) -> list[Any]:
     from web3 import HTTPProvider, Web3
 
+    from watchtower.l1.instrumented import InstrumentedHTTPProvider
     from watchtower.l1.rollup import RollupClient
 
     if not Web3.is_address(rollup):
         raise InputError(f"--rollup {rollup!r} is not an address")
     clients = []
     for url in urls:
-        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}))
+        kwargs: dict[str, Any] = {"request_kwargs": {"timeout": 30}}
+        provider = (
+            HTTPProvider(url, **kwargs)
+            if metrics is None
+            else InstrumentedHTTPProvider(url, metrics, **kwargs)
+        )
+        w3 = Web3(provider)
         try:
             if not w3.is_connected():
                 raise InputError(f"cannot reach the L1 node at {url}")
@@ -74,28 +77,70 @@ def _clients(urls: tuple[str, ...], rollup: str) -> list[Any]:
     return clients
 
 
+_RUN_FLAGS = {
+    "rpc_urls": "l1.rpc",
+    "rollup_address": "l1.rollup",
+    "confirmations": "l1.confirmations",
+    "poll_interval": "l1.poll_interval",
+    "chunk": "l1.chunk",
+    "start_block": "l1.start_block",
+    "mode": "service.mode",
+    "data_dir": "service.data_dir",
+    "genesis_file": "service.genesis",
+    "key_env": "signer.key_env",
+    "keystore": "signer.keystore",
+    "password_env": "signer.password_env",
+    "password_file": "signer.password_file",
+    "stake": "challenge.stake_wei",
+    "bump_after": "challenge.bump_after",
+    "metrics_listen": "metrics.listen",
+    "log_format": "log.format",
+}
+
+
+def _settings(config: Path | None, given: dict[str, Any]) -> Any:
+    from watchtower.config import load_settings
+
+    flags = {}
+    for option, name in _RUN_FLAGS.items():
+        value = given.get(option)
+        if value is None or value == ():
+            continue
+        flags[name] = (
+            list(value)
+            if isinstance(value, tuple)
+            else (str(value) if isinstance(value, Path) else value)
+        )
+    return load_settings(config, flags=flags)
+
+
+_CONFIG_OPTION = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML configuration file (see `watchtower config check --help`).",
+)
+
+
 @main.command()
+@_CONFIG_OPTION
 @click.option(
     "--l1-rpc",
     "rpc_urls",
     multiple=True,
-    required=True,
     help="L1 JSON-RPC URL; repeat it to cross-check endpoints (only agreed data is acted on).",
 )
-@click.option("--rollup", "rollup_address", required=True, help="The rollup contract's address.")
+@click.option("--rollup", "rollup_address", help="The rollup contract's address.")
 @click.option(
     "--mode",
     type=click.Choice(["watch", "challenge"]),
-    default="challenge",
-    show_default=True,
-    help="watch: verify, log and alert only; challenge: also submit fraud proofs with a stake.",
+    help="watch: verify, log and alert only; challenge (default): also submit fraud "
+    "proofs with a stake.",
 )
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path("watchtower-data"),
-    show_default=True,
-    help="State database (LMDB) and store (SQLite) live here.",
+    help="State database (LMDB) and store (SQLite) live here [default: watchtower-data].",
 )
 @click.option(
     "--genesis",
@@ -110,124 +155,79 @@ def _clients(urls: tuple[str, ...], rollup: str) -> list[Any]:
 @click.option(
     "--confirmations",
     type=Confirmations(),
-    default="2",
-    show_default=True,
-    help="Blocks a batch must be buried under before it is challenged; or safe/finalized.",
+    help="Blocks a batch must be buried under before it is challenged, or "
+    "safe/finalized [default: 2].",
 )
-@click.option("--poll-interval", type=click.FloatRange(0.05), default=4.0, show_default=True)
-@click.option("--start-block", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--poll-interval", type=click.FloatRange(0.05), help="Seconds per tick [default: 4].")
+@click.option("--start-block", type=click.IntRange(0), help="First L1 block to scan [default: 0].")
 @click.option(
     "--chunk",
     type=click.IntRange(1),
-    default=2000,
-    show_default=True,
-    help="Blocks per eth_getLogs request (halved on 'too many results').",
+    help="Blocks per eth_getLogs request, halved on 'too many results' [default: 2000].",
 )
 @click.option("--stake", type=click.IntRange(0), help="Stake in wei (default: the minimum).")
 @click.option(
     "--bump-after",
     type=click.FloatRange(0.1),
-    default=24.0,
-    show_default=True,
-    help="Seconds without a receipt before a challenge is re-sent with higher fees.",
+    help="Seconds without a receipt before a fee bump [default: 24].",
 )
-@click.option(
-    "--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True
-)
-def run(
-    *,
-    rpc_urls: tuple[str, ...],
-    rollup_address: str,
-    mode: str,
-    data_dir: Path,
-    genesis_file: Path | None,
-    key_env: str | None,
-    keystore: Path | None,
-    password_env: str | None,
-    password_file: Path | None,
-    confirmations: int | str,
-    poll_interval: float,
-    start_block: int,
-    chunk: int,
-    stake: int | None,
-    bump_after: float,
-    log_format: str,
-) -> None:
+@click.option("--metrics-listen", help="HOST:PORT serving /metrics, /healthz and /readyz.")
+@click.option("--log-format", type=click.Choice(["json", "console"]), help="[default: json]")
+def run(config_file: Path | None, **given: Any) -> None:
     """Run the watchtower service: follow the rollup on L1, verify every batch, challenge fraud.
 
-    Progress is stored in --data-dir; a restart (even after SIGKILL) resumes where it stopped,
-    notices reorgs that happened meanwhile, and never stakes twice on a batch. SIGTERM or
-    Ctrl-C stops it cleanly after the current step.
+    Settings come from flags, then WATCHTOWER_* environment variables, then the --config file,
+    then defaults (`watchtower config check` shows the result). Progress is stored in the data
+    directory; a restart (even after SIGKILL) resumes where it stopped, notices reorgs that
+    happened meanwhile, and never stakes twice on a batch. SIGTERM or Ctrl-C stops it cleanly
+    after the current step.
     """
-    from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    from watchtower.runner import run_service
 
-    from watchtower.log import configure_logging
-    from watchtower.service import Mode, ServiceConfig, Watchtower
-    from watchtower.submit.challenger import FeePolicy
-    from watchtower.submit.signer import load_signer
+    settings = _settings(config_file, given)
+    if not settings["l1.rpc"]:
+        raise InputError("no L1 endpoint: give --l1-rpc, WATCHTOWER_L1_RPC or [l1] rpc")
+    if settings["l1.rollup"] is None:
+        raise InputError("no rollup address: give --rollup, WATCHTOWER_L1_ROLLUP or [l1] rollup")
+    run_service(settings, _clients, _genesis)
 
-    configure_logging(json_output=log_format == "json")
-    # A tick longer than the poll interval is normal (a large batch): not worth a warning.
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    signer = load_signer(
-        key_env=key_env, keystore=keystore, password_env=password_env, password_file=password_file
-    )
-    config = ServiceConfig(
-        data_dir=data_dir,
-        mode=Mode(mode),
-        confirmations=confirmations,
-        start_block=start_block,
-        chunk=chunk,
-        stake=stake,
-        fee_policy=FeePolicy(bump_after=bump_after),
-    )
-    tower = Watchtower(config, _clients(rpc_urls, rollup_address), _genesis(genesis_file), signer)
-    lock = threading.Lock()
 
-    def tick() -> None:
-        with lock:
-            try:
-                report = tower.tick()
-            except WatchtowerError as exc:
-                log.error("tick_failed", error=str(exc))
-                return
-            except Exception as exc:  # the service keeps running: say what broke, in one line
-                log.error("tick_failed", error=f"{type(exc).__name__}: {exc}"[:500])
-                return
-            if report.verdicts or report.challenges or report.reorg_from is not None:
-                log.info(
-                    "tick",
-                    scanned_to=report.scanned_to,
-                    verdicts=report.verdicts,
-                    challenges=report.challenges,
-                    reorg_from=report.reorg_from,
-                )
+@main.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
 
-    scheduler = BlockingScheduler(
-        executors={"default": ThreadPoolExecutor(1)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-    )
-    scheduler.add_job(tick, "interval", seconds=poll_interval, next_run_time=datetime.now(UTC))
 
-    def stop(signum: int, _frame: object) -> None:
-        log.info("shutdown", signal=signal.Signals(signum).name)
-        scheduler.shutdown(wait=False)
+@config_group.command("check")
+@_CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True)
+def config_check(config_file: Path | None, as_json: bool) -> None:
+    """Print the effective configuration (secrets redacted) and where each value came from.
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info(
-        "started",
-        rollup=rollup_address,
-        endpoints=len(rpc_urls),
-        mode=mode,
-        signer=signer.address if signer else None,
-        data_dir=str(data_dir),
-    )
-    scheduler.start()
-    with lock:  # let the running tick finish before closing the databases
-        tower.close()
-    log.info("stopped")
+    \b
+    Precedence: flags > WATCHTOWER_<SECTION>_<KEY> environment variables > file > defaults.
+    Sections and keys:
+      [l1]        rpc (list), rollup, confirmations (N|safe|finalized), poll_interval, chunk,
+                  start_block
+      [service]   mode (watch|challenge), data_dir, genesis, stall_after
+      [signer]    key_env | keystore + (password_env | password_file)
+      [challenge] stake_wei, bump_after
+      [metrics]   listen (HOST:PORT)
+      [log]       format (json|console), level
+      [alerts]    silence_kinds, silence_batches, [[alerts.webhook]] url secret_env timeout,
+                  [[alerts.slack]] url_env, [[alerts.pagerduty]] routing_key_env
+    Exit status: 0 valid, 2 invalid (one line names the key).
+    """
+    settings = _settings(config_file, {})
+    document = settings.redacted()
+    if as_json:
+        click.echo(json.dumps({"config": document, "sources": settings.sources}, indent=1))
+        return
+    for section, table in document.items():
+        _out.print(f"[{section}]", markup=False)
+        for key, value in table.items():
+            source = settings.sources.get(f"{section}.{key}", "file")
+            _out.print(f"{key} = {json.dumps(value)}   # {source}", markup=False)
+    _out.print("configuration is valid")
 
 
 @main.command()

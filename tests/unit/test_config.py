@@ -1,0 +1,111 @@
+"""Configuration: file, environment and flags; refusals name the key; secrets stay hidden."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from watchtower.cli import main
+from watchtower.config import ConfigError, load_settings
+
+GOOD = """
+[l1]
+rpc = ["https://mainnet.example.org/v3/SECRET-API-KEY", "http://127.0.0.1:8545"]
+rollup = "0x1111111111111111111111111111111111111111"
+confirmations = "safe"
+
+[service]
+mode = "watch"
+data_dir = "/var/lib/watchtower"
+
+[signer]
+keystore = "/etc/watchtower/keystore.json"
+password_file = "/run/secrets/password"
+
+[metrics]
+listen = "0.0.0.0:9108"
+
+[alerts]
+silence_kinds = ["low_balance"]
+
+[[alerts.webhook]]
+url = "https://hooks.example.org/services/T000/B000/XXXXSECRETXXXX"
+secret_env = "WT_WEBHOOK_SECRET"
+
+[[alerts.pagerduty]]
+routing_key_env = "WT_PD_KEY"
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "watchtower.toml"
+    path.write_text(text)
+    return path
+
+
+def test_file_values_and_defaults(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, GOOD), env={})
+    assert settings["l1.confirmations"] == "safe"
+    assert settings["service.mode"] == "watch"
+    assert settings["l1.poll_interval"] == 4.0  # default
+    assert settings.sources["l1.rpc"] == "file" and settings.sources["l1.chunk"] == "default"
+    assert settings.sinks["webhook"][0]["secret_env"] == "WT_WEBHOOK_SECRET"
+    assert settings.sinks["pagerduty"][0]["url"].startswith("https://events.pagerduty.com")
+
+
+def test_precedence_flags_over_env_over_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD)
+    env = {"WATCHTOWER_L1_CONFIRMATIONS": "5", "WATCHTOWER_SERVICE_MODE": "challenge"}
+    settings = load_settings(path, env=env, flags={"l1.confirmations": 7})
+    assert settings["l1.confirmations"] == 7 and settings.sources["l1.confirmations"] == "flag"
+    assert settings["service.mode"] == "challenge" and settings.sources["service.mode"] == "env"
+    env_list = {"WATCHTOWER_L1_RPC": "http://a:1, http://b:2"}
+    assert load_settings(None, env=env_list)["l1.rpc"] == ["http://a:1", "http://b:2"]
+    # Other WATCHTOWER_* variables (secrets named by settings) are not settings.
+    assert load_settings(None, env={"WATCHTOWER_KEY": "0xabc"})["signer.key_env"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[l1]\nrcp = ["http://x"]\n', "unknown key in [l1] 'rcp' (did you mean 'rpc'?)"),
+        ("[servce]\nmode = 'watch'\n", "unknown section 'servce' (did you mean 'service'?)"),
+        ('[l1]\nconfirmations = "soon"\n', "l1.confirmations = 'soon'"),
+        ("[l1]\npoll_interval = -1\n", "l1.poll_interval = -1: must be positive"),
+        ('[service]\nmode = "attack"\n', "expected one of watch, challenge"),
+        ('[metrics]\nlisten = "9108"\n', "expected HOST:PORT"),
+        ("[[alerts.webhook]]\nsecret_env = 'X'\n", "alerts.webhook[0] needs url"),
+        ("[[alerts.slack]]\nurl_env = 'X'\nchannel = 'y'\n", "unknown key in [[alerts.slack]]"),
+        ("[l1\n", "not valid TOML"),
+    ],
+)
+def test_bad_files_are_refused_in_one_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(_write(tmp_path, text), env={})
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_environment_variable_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'WATCHTOWER_L1_RPC'"):
+        load_settings(None, env={"WATCHTOWER_L1_RCP": "http://x"})
+
+
+def test_config_check_command(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["config", "check", "--config", str(_write(tmp_path, GOOD))])
+    assert result.exit_code == 0, result.output
+    assert "configuration is valid" in result.stdout
+    assert "SECRET-API-KEY" not in result.stdout and "XXXXSECRETXXXX" not in result.stdout
+    assert "https://mainnet.example.org/<redacted>" in result.stdout
+    result = runner.invoke(
+        main, ["config", "check", "--json", "--config", str(_write(tmp_path, GOOD))],
+        env={"WATCHTOWER_L1_CHUNK": "100"},
+    )  # fmt: skip
+    document = json.loads(result.stdout)
+    assert document["config"]["l1"]["chunk"] == 100 and document["sources"]["l1.chunk"] == "env"
+    bad = runner.invoke(main, ["config", "check", "--config", str(_write(tmp_path, "[l1]\nx=1\n"))])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1

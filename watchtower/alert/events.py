@@ -1,0 +1,183 @@
+"""Alert kinds, their severities, and the :class:`Alert` value with its deduplication key."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+JSONValue = Any
+"""A value that :func:`json.dumps` accepts (``None``, bool, int, float, str, list, dict)."""
+
+IDENTIFYING_FIELDS: tuple[str, ...] = ("batch", "step", "tx")
+"""Fields that name *which* event happened; with the kind they form the deduplication key."""
+
+MAX_KEY_LENGTH = 200
+"""Longer readable keys are replaced by a hash (PagerDuty allows at most 255 characters)."""
+
+_SUMMARY_VALUE_LIMIT = 80
+
+
+class AlertKind(enum.StrEnum):
+    FRAUD_DETECTED = "fraud_detected"
+    CHALLENGE_SUBMITTED = "challenge_submitted"
+    CHALLENGE_SUCCEEDED = "challenge_succeeded"
+    CHALLENGE_FAILED = "challenge_failed"
+    DEADLINE_AT_RISK = "deadline_at_risk"
+    STALLED = "stalled"
+    RPC_DISAGREEMENT = "rpc_disagreement"
+    LOW_BALANCE = "low_balance"
+    PROPOSER_SLASHED = "proposer_slashed"
+
+    @classmethod
+    def parse(cls, kind: str) -> AlertKind:
+        """The kind named ``kind``; :class:`ValueError` (one line, listing the known kinds)."""
+        try:
+            return cls(kind)
+        except ValueError:
+            known = ", ".join(k.value for k in cls)
+            raise ValueError(f"unknown alert kind {kind!r}; known kinds: {known}") from None
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITY[self]
+
+
+class Severity(enum.StrEnum):
+    """Ordered like PagerDuty's Events API v2 severities (which use the same names)."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+# The one severity table (repeated in the package docstring).
+SEVERITY: Mapping[AlertKind, Severity] = {
+    AlertKind.FRAUD_DETECTED: Severity.CRITICAL,
+    AlertKind.CHALLENGE_FAILED: Severity.CRITICAL,
+    AlertKind.DEADLINE_AT_RISK: Severity.CRITICAL,
+    AlertKind.STALLED: Severity.ERROR,
+    AlertKind.RPC_DISAGREEMENT: Severity.ERROR,
+    AlertKind.LOW_BALANCE: Severity.ERROR,
+    AlertKind.CHALLENGE_SUBMITTED: Severity.INFO,
+    AlertKind.CHALLENGE_SUCCEEDED: Severity.INFO,
+    AlertKind.PROPOSER_SLASHED: Severity.INFO,
+}
+assert set(SEVERITY) == set(AlertKind)
+
+
+def _clean(value: object) -> JSONValue:
+    if isinstance(value, enum.Enum):
+        return _clean(value.value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(v) for v in value]
+    return str(value)
+
+
+def normalize_fields(fields: Mapping[str, object]) -> dict[str, JSONValue]:
+    """``fields`` made JSON-pure: bytes become ``0x`` hex, enums their value, NaN/inf and any
+    other object their ``str``. Key order is kept (it is the order the summary shows)."""
+    return {str(k): _clean(v) for k, v in fields.items()}
+
+
+def _key_part(value: JSONValue) -> str:
+    if isinstance(value, str):
+        return " ".join(value.split())
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def dedup_key(
+    kind: AlertKind, fields: Mapping[str, JSONValue], created_at: float, window: float
+) -> str:
+    """The deduplication key: the kind plus the identifying fields present (batch, step, tx),
+    e.g. ``fraud_detected:batch=3:step=7``. A kind raised without any identifying field is
+    keyed by the ``window``-second period it was raised in (``low_balance:window=1767225600``),
+    so a condition raised on every tick is sent at most once per window."""
+    parts = [f"{name}={_key_part(fields[name])}" for name in IDENTIFYING_FIELDS if name in fields]
+    if not parts:
+        start = int(math.floor(created_at / window) * window) if window > 0 else 0
+        parts = [f"window={start}"]
+    key = ":".join([kind.value, *parts])
+    if len(key) > MAX_KEY_LENGTH:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:40]
+        key = f"{kind.value}:sha256={digest}"
+    return key
+
+
+def _summary_value(value: JSONValue) -> str:
+    text = _key_part(value)
+    if len(text) > _SUMMARY_VALUE_LIMIT:
+        text = text[: _SUMMARY_VALUE_LIMIT - 1] + "…"
+    return text
+
+
+def iso_utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z"
+    )
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One raised event. ``fields`` is JSON-serialisable; ``dedup_key`` names the logical event
+    (the same event raised again, e.g. after a restart, has the same key)."""
+
+    kind: AlertKind
+    fields: dict[str, JSONValue] = field(hash=False)
+    created_at: float
+    dedup_key: str
+
+    @classmethod
+    def create(
+        cls,
+        kind: AlertKind | str,
+        fields: Mapping[str, object],
+        created_at: float,
+        window: float = 3600.0,
+    ) -> Alert:
+        """A new alert; ``kind`` is checked (:class:`ValueError`) and ``fields`` normalised."""
+        parsed = kind if isinstance(kind, AlertKind) else AlertKind.parse(kind)
+        clean = normalize_fields(fields)
+        return cls(parsed, clean, float(created_at), dedup_key(parsed, clean, created_at, window))
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITY[self.kind]
+
+    def summary(self) -> str:
+        """One readable line: ``[CRITICAL] fraud_detected: batch=3 step=7 l1_block=12``."""
+        names = [n for n in IDENTIFYING_FIELDS if n in self.fields]
+        names += [n for n in self.fields if n not in IDENTIFYING_FIELDS]
+        details = " ".join(f"{n}={_summary_value(self.fields[n])}" for n in names)
+        head = f"[{self.severity.value.upper()}] {self.kind.value}"
+        return f"{head}: {details}" if details else head
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """The alert as a JSON object (the webhook body adds ``sent_at``)."""
+        return {
+            "kind": self.kind.value,
+            "severity": self.severity.value,
+            "summary": self.summary(),
+            "dedup_key": self.dedup_key,
+            "created_at": self.created_at,
+            "created_at_iso": iso_utc(self.created_at),
+            "fields": self.fields,
+        }

@@ -1,0 +1,297 @@
+"""Configuration: a TOML file, environment variables and command-line flags.
+
+Precedence, highest first: **flags > environment > file > defaults**. Every setting has a
+dotted name (``l1.rpc``); its environment variable is ``WATCHTOWER_`` + the name in upper case
+with the dot replaced by ``_`` (``WATCHTOWER_L1_RPC``; lists are comma-separated). Unknown keys
+and bad values are refused with one line that names the key (and a "did you mean" when a known
+key is close). Secrets are never values of the configuration: it holds the *names* of the
+environment variables or the *paths* of the files that carry them, and URLs are shown with their
+path and query redacted (RPC and webhook URLs often embed tokens).
+
+The alert sinks are the one nested part: ``[[alerts.webhook]]`` (``url``, ``secret_env``,
+``timeout``), ``[[alerts.slack]]`` (``url_env``), ``[[alerts.pagerduty]]`` (``routing_key_env``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from watchtower.errors import InputError
+
+
+class ConfigError(InputError):
+    """A configuration value or key cannot be used."""
+
+
+def _int(value: Any, *, minimum: int = 0) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    number = int(value)
+    if number < minimum:
+        raise ValueError(f"must be at least {minimum}")
+    return number
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be positive")
+    return number
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return str(value)
+
+    return convert
+
+
+def _confirmations(value: Any) -> int | str:
+    if isinstance(value, str) and value.strip().lower() in ("safe", "finalized"):
+        return value.strip().lower()
+    return _int(value)
+
+
+def _address(value: Any) -> str:
+    text = _str(value)
+    if not (text.startswith("0x") and len(text) == 42):
+        raise ValueError("expected a 0x-prefixed 20-byte address")
+    int(text, 16)
+    return text
+
+
+def _list(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
+    def convert(value: Any) -> list[Any]:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ValueError("expected a list")
+        return [item(v) for v in value]
+
+    return convert
+
+
+def _listen(value: Any) -> str:
+    host, _, port = _str(value).rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError("expected HOST:PORT")
+    return str(value)
+
+
+def _path(value: Any) -> str:
+    return _str(value)
+
+
+@dataclass(frozen=True)
+class Setting:
+    convert: Callable[[Any], Any]
+    default: Any
+    help: str
+    url: bool = False  # shown redacted
+
+
+SCHEMA: dict[str, dict[str, Setting]] = {
+    "l1": {
+        "rpc": Setting(_list(_str), [], "L1 JSON-RPC URLs; several are cross-checked", url=True),
+        "rollup": Setting(_address, None, "the rollup contract's address"),
+        "confirmations": Setting(_confirmations, 2, "blocks before acting, or safe/finalized"),
+        "poll_interval": Setting(_float, 4.0, "seconds between ticks"),
+        "chunk": Setting(lambda v: _int(v, minimum=1), 2000, "blocks per eth_getLogs"),
+        "start_block": Setting(_int, 0, "first L1 block to scan"),
+    },
+    "service": {
+        "mode": Setting(_choice("watch", "challenge"), "challenge", "watch or challenge"),
+        "data_dir": Setting(_path, "watchtower-data", "state database and store"),
+        "genesis": Setting(_path, None, "L2 genesis file (default: the devnet's)"),
+        "stall_after": Setting(_float, 300.0, "seconds without L1 progress before 'stalled'"),
+    },
+    "signer": {
+        "key_env": Setting(_str, None, "environment variable holding a hex key"),
+        "keystore": Setting(_path, None, "encrypted keystore file"),
+        "password_env": Setting(_str, None, "environment variable holding its password"),
+        "password_file": Setting(_path, None, "file holding its password"),
+    },
+    "challenge": {
+        "stake_wei": Setting(_int, None, "stake per challenge (default: the minimum)"),
+        "bump_after": Setting(_float, 24.0, "seconds before a fee bump"),
+    },
+    "metrics": {
+        "listen": Setting(_listen, None, "HOST:PORT for /metrics, /healthz, /readyz"),
+    },
+    "log": {
+        "format": Setting(_choice("json", "console"), "json", "json or console"),
+        "level": Setting(_choice("debug", "info", "warning", "error"), "info", "log level"),
+    },
+    "alerts": {
+        "silence_kinds": Setting(_list(_str), [], "alert kinds never sent"),
+        "silence_batches": Setting(_list(_int), [], "batches whose alerts are never sent"),
+    },
+}
+_SINKS: dict[str, dict[str, Setting]] = {
+    "webhook": {
+        "url": Setting(_str, None, "receiver URL", url=True),
+        "secret_env": Setting(_str, None, "environment variable with the HMAC secret"),
+        "timeout": Setting(_float, 5.0, "seconds"),
+    },
+    "slack": {
+        "url_env": Setting(_str, None, "environment variable with the incoming-webhook URL"),
+        "timeout": Setting(_float, 5.0, "seconds"),
+    },
+    "pagerduty": {
+        "routing_key_env": Setting(_str, None, "environment variable with the routing key"),
+        "url": Setting(_str, "https://events.pagerduty.com/v2/enqueue", "Events v2 URL", url=True),
+        "timeout": Setting(_float, 5.0, "seconds"),
+    },
+}
+ENV_PREFIX = "WATCHTOWER_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration: ``values["l1.rpc"]`` etc., and the alert sinks."""
+
+    values: dict[str, Any]
+    sinks: dict[str, list[dict[str, Any]]]
+    sources: dict[str, str]  # where each value came from: default, file, env, flag
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def redacted(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in self.values.items():
+            section, key = name.split(".")
+            setting = SCHEMA[section][key]
+            shown = _redact(value) if setting.url else value
+            out.setdefault(section, {})[key] = shown
+        for kind, entries in self.sinks.items():
+            out.setdefault("alerts", {})[kind] = [
+                {k: _redact(v) if _SINKS[kind][k].url else v for k, v in entry.items()}
+                for entry in entries
+            ]
+        return out
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    parts = urlsplit(value)
+    if not parts.scheme or not parts.netloc:
+        return "<redacted>"
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    tail = "/<redacted>" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{host}{port}{tail}"
+
+
+def _unknown(kind: str, name: str, known: list[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"{where}: unknown {kind} {name!r}{hint}")
+
+
+def _convert(name: str, setting: Setting, raw: Any, where: str) -> Any:
+    try:
+        return setting.convert(raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: {name} = {raw!r:.60}: {exc}") from None
+
+
+def load_settings(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge defaults, the TOML file, the environment and flags (dotted names), in that order."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for section, settings in SCHEMA.items():
+        for key, setting in settings.items():
+            values[f"{section}.{key}"] = setting.default
+            sources[f"{section}.{key}"] = "default"
+    sinks: dict[str, list[dict[str, Any]]] = {kind: [] for kind in _SINKS}
+
+    if path is not None:
+        where = str(path)
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read ({exc.strerror or exc})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+        for section, table in document.items():
+            if section not in SCHEMA:
+                raise _unknown("section", section, list(SCHEMA), where)
+            if not isinstance(table, dict):
+                raise ConfigError(f"{where}: [{section}] must be a table")
+            for key, raw in table.items():
+                if section == "alerts" and key in _SINKS:
+                    sinks[key] = _parse_sinks(key, raw, where)
+                    continue
+                if key not in SCHEMA[section]:
+                    known = list(SCHEMA[section]) + (list(_SINKS) if section == "alerts" else [])
+                    raise _unknown(f"key in [{section}]", key, known, where)
+                name = f"{section}.{key}"
+                values[name] = _convert(name, SCHEMA[section][key], raw, where)
+                sources[name] = "file"
+
+    for variable, raw in sorted(env.items()):
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        rest = variable[len(ENV_PREFIX) :].lower()
+        section, _, key = rest.partition("_")
+        if section not in SCHEMA:
+            continue  # e.g. WATCHTOWER_KEY: a secret named by a setting, not a setting
+        if key not in SCHEMA[section]:
+            candidates = [f"{ENV_PREFIX}{section}_{k}".upper() for k in SCHEMA[section]]
+            raise _unknown("environment variable", variable, candidates, "environment")
+        name = f"{section}.{key}"
+        values[name] = _convert(name, SCHEMA[section][key], raw, f"${variable}")
+        sources[name] = "env"
+
+    for name, raw in (flags or {}).items():
+        section, _, key = name.partition(".")
+        values[name] = _convert(name, SCHEMA[section][key], raw, f"--{key.replace('_', '-')}")
+        sources[name] = "flag"
+    return Settings(values=values, sinks=sinks, sources=sources)
+
+
+def _parse_sinks(kind: str, raw: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: [[alerts.{kind}]] must be an array of tables")
+    entries = []
+    for position, table in enumerate(raw):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: alerts.{kind}[{position}] must be a table")
+        entry = {}
+        for key, setting in _SINKS[kind].items():
+            entry[key] = setting.default
+        for key, value in table.items():
+            if key not in _SINKS[kind]:
+                raise _unknown(f"key in [[alerts.{kind}]]", key, list(_SINKS[kind]), where)
+            entry[key] = _convert(f"alerts.{kind}.{key}", _SINKS[kind][key], value, where)
+        missing = [k for k, s in _SINKS[kind].items() if s.default is None and entry[k] is None]
+        if missing:
+            raise ConfigError(f"{where}: alerts.{kind}[{position}] needs {', '.join(missing)}")
+        entries.append(entry)
+    return entries

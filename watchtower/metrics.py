@@ -1,0 +1,143 @@
+"""Prometheus metrics and the health endpoints: ``/metrics``, ``/healthz``, ``/readyz``.
+
+The metric names are part of the operator interface (deploy/prometheus/alerts.yml and the Grafana
+dashboard use them; tests/deploy checks that they exist in :data:`METRIC_NAMES`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+
+class Metrics:
+    """Every metric of the service, in a registry of its own."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.last_scanned_block = Gauge(
+            "watchtower_l1_last_scanned_block",
+            "Last L1 block scanned for rollup events",
+            registry=r,
+        )
+        self.head_block = Gauge("watchtower_l1_head_block", "Latest L1 block seen", registry=r)
+        self.safe_block = Gauge(
+            "watchtower_l1_safe_block", "L1 block deep enough to act on", registry=r
+        )
+        self.batches_verified = Counter(
+            "watchtower_batches_verified", "Batches replayed and found valid", registry=r
+        )
+        self.batches_fraudulent = Counter(
+            "watchtower_batches_fraudulent", "Batches replayed and found fraudulent", registry=r
+        )
+        self.challenges = Counter(
+            "watchtower_challenges", "Challenges by outcome", ["state"], registry=r
+        )
+        self.replay_speed = Gauge(
+            "watchtower_replay_steps_per_second", "Replay speed of the last batch", registry=r
+        )
+        self.seconds_to_deadline = Gauge(
+            "watchtower_seconds_to_nearest_deadline",
+            "Seconds until the nearest deadline of an open challenge (+Inf when none)",
+            registry=r,
+        )
+        self.signer_balance = Gauge(
+            "watchtower_signer_balance_wei", "Balance of the challenger account", registry=r
+        )
+        self.rpc_errors = Counter(
+            "watchtower_rpc_errors", "Failed L1 requests", ["endpoint"], registry=r
+        )
+        self.rpc_latency = Histogram(
+            "watchtower_rpc_latency_seconds",
+            "L1 request latency",
+            ["endpoint"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "watchtower_alert_outbox_depth", "Alerts waiting for delivery", registry=r
+        )
+        self.last_tick = Gauge(
+            "watchtower_last_tick_timestamp_seconds", "When the last tick completed", registry=r
+        )
+        self.ready = Gauge("watchtower_ready", "1 when caught up and endpoints agree", registry=r)
+        self.seconds_to_deadline.set(float("inf"))
+
+    def render(self) -> bytes:
+        return bytes(generate_latest(self.registry))
+
+
+METRIC_NAMES = (
+    "watchtower_l1_last_scanned_block",
+    "watchtower_l1_head_block",
+    "watchtower_l1_safe_block",
+    "watchtower_batches_verified_total",
+    "watchtower_batches_fraudulent_total",
+    "watchtower_challenges_total",
+    "watchtower_replay_steps_per_second",
+    "watchtower_seconds_to_nearest_deadline",
+    "watchtower_signer_balance_wei",
+    "watchtower_rpc_errors_total",
+    "watchtower_rpc_latency_seconds",
+    "watchtower_alert_outbox_depth",
+    "watchtower_last_tick_timestamp_seconds",
+    "watchtower_ready",
+)
+
+
+class HealthServer:
+    """``/metrics``, ``/healthz`` (the process answers) and ``/readyz`` (``ready()`` is true)."""
+
+    def __init__(
+        self, listen: str, metrics: Metrics, ready: Callable[[], tuple[bool, str]]
+    ) -> None:
+        host, _, port = listen.rpartition(":")
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.startswith("/metrics"):
+                    self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
+                elif self.path.startswith("/healthz"):
+                    self._reply(200, b"ok\n", "text/plain")
+                elif self.path.startswith("/readyz"):
+                    is_ready, why = ready()
+                    self._reply(200 if is_ready else 503, (why + "\n").encode(), "text/plain")
+                else:
+                    self._reply(404, b"not found\n", "text/plain")
+
+            def _reply(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return None  # scrapes are not worth a log line each
+
+        self.server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)  # noqa: S104
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._started = time.time()
+        del outer
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

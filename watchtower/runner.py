@@ -1,0 +1,167 @@
+"""Assemble and run the long-lived service from its settings (``watchtower run``).
+
+Scheduled jobs (apscheduler, one worker, never overlapping themselves):
+
+* ``tick`` every ``l1.poll_interval``: the pipeline (:meth:`Watchtower.tick`);
+* ``deliver`` every second: alerts from the persistent outbox to their sinks.
+
+SIGTERM and SIGINT stop the scheduler; the running job finishes before the databases close.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from watchtower.config import Settings
+from watchtower.errors import WatchtowerError
+from watchtower.log import configure_logging
+from watchtower.metrics import HealthServer, Metrics
+from watchtower.service import Mode, ServiceConfig, Watchtower, log_alert
+from watchtower.submit.challenger import FeePolicy
+from watchtower.submit.signer import load_signer
+
+log = structlog.get_logger("watchtower.runner")
+
+ClientsFactory = Callable[..., list[Any]]
+GenesisFactory = Callable[[Path | None], Any]
+
+
+def _optional_path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def build_alerter(settings: Settings, data_dir: Path) -> Any:
+    """The alert function for the service: the persistent outbox with the configured sinks."""
+    return None  # wired to watchtower.alert once it lands
+
+
+def build_service(
+    settings: Settings, clients: ClientsFactory, genesis: GenesisFactory
+) -> tuple[Watchtower, Any, Metrics]:
+    """The service, its alerter (or ``None``) and its metrics, from the settings."""
+    signer = load_signer(
+        key_env=settings["signer.key_env"],
+        keystore=_optional_path(settings["signer.keystore"]),
+        password_env=settings["signer.password_env"],
+        password_file=_optional_path(settings["signer.password_file"]),
+    )
+    data_dir = Path(settings["service.data_dir"])
+    config = ServiceConfig(
+        data_dir=data_dir,
+        mode=Mode(settings["service.mode"]),
+        confirmations=settings["l1.confirmations"],
+        start_block=settings["l1.start_block"],
+        chunk=settings["l1.chunk"],
+        stake=settings["challenge.stake_wei"],
+        fee_policy=FeePolicy(bump_after=settings["challenge.bump_after"]),
+        stall_after=settings["service.stall_after"],
+    )
+    metrics = Metrics()
+    endpoints = clients(tuple(settings["l1.rpc"]), settings["l1.rollup"], metrics)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    alerter = build_alerter(settings, data_dir)
+    tower = Watchtower(
+        config,
+        endpoints,
+        genesis(_optional_path(settings["service.genesis"])),
+        signer,
+        alert=alerter if alerter is not None else log_alert,
+        metrics=metrics,
+    )
+    return tower, alerter, metrics
+
+
+def _tick_job(tower: Watchtower, metrics: Metrics, lock: threading.Lock) -> Callable[[], None]:
+    """One pipeline tick; any failure is logged in one line and the service keeps running."""
+
+    def tick() -> None:
+        with lock:
+            try:
+                report = tower.tick()
+            except WatchtowerError as exc:
+                log.error("tick_failed", error=str(exc))
+                metrics.ready.set(0)
+                tower.ready = (False, str(exc))
+                return
+            except Exception as exc:  # the service keeps running: say what broke, in one line
+                log.error("tick_failed", error=f"{type(exc).__name__}: {exc}"[:500])
+                metrics.ready.set(0)
+                tower.ready = (False, f"{type(exc).__name__}")
+                return
+            if report.verdicts or report.challenges or report.reorg_from is not None:
+                log.info(
+                    "tick",
+                    scanned_to=report.scanned_to,
+                    verdicts=report.verdicts,
+                    challenges=report.challenges,
+                    reorg_from=report.reorg_from,
+                )
+
+    return tick
+
+
+def run_service(settings: Settings, clients: ClientsFactory, genesis: GenesisFactory) -> None:
+    configure_logging(json_output=settings["log.format"] == "json", level=settings["log.level"])
+    # A tick longer than the poll interval is normal (a large batch): not worth a warning.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    tower, alerter, metrics = build_service(settings, clients, genesis)
+    signer = tower.signer
+    data_dir = tower.config.data_dir
+    health = None
+    if settings["metrics.listen"]:
+        health = HealthServer(settings["metrics.listen"], metrics, lambda: tower.ready).start()
+    lock = threading.Lock()
+
+    tick = _tick_job(tower, metrics, lock)
+
+    def deliver() -> None:
+        if alerter is None:
+            return
+        try:
+            alerter.deliver()
+            metrics.outbox_depth.set(alerter.depth())
+        except Exception as exc:  # delivery problems never stop the service
+            log.error("alert_delivery_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = BlockingScheduler(
+        executors={"default": ThreadPoolExecutor(2)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+    )
+    now = datetime.now(UTC)
+    scheduler.add_job(tick, "interval", seconds=settings["l1.poll_interval"], next_run_time=now)
+    scheduler.add_job(deliver, "interval", seconds=1.0, next_run_time=now)
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("shutdown", signal=signal.Signals(signum).name)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "started",
+        rollup=settings["l1.rollup"],
+        endpoints=len(settings["l1.rpc"]),
+        mode=settings["service.mode"],
+        signer=signer.address if signer else None,
+        data_dir=str(data_dir),
+        metrics=settings["metrics.listen"],
+    )
+    scheduler.start()
+    with lock:  # let the running tick finish before closing the databases
+        tower.close()
+        if alerter is not None:
+            alerter.close()
+        if health is not None:
+            health.stop()
+    log.info("stopped")
