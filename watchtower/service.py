@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 from eth_account.signers.local import LocalAccount
+from structlog.contextvars import bound_contextvars
 
 from watchtower.errors import InputError, WatchtowerError
 from watchtower.execute.replay import init_genesis, replay_batch
@@ -197,7 +198,9 @@ class Watchtower:
                 break
             report.scanned_to = outcome.scanned_to
             for row in outcome.batches:
-                log.info("batch_seen", batch=row.idx, l1_block=row.l1_block, steps=row.count)
+                log.info(
+                    "batch_seen", batch=row.idx, step=None, l1_block=row.l1_block, steps=row.count
+                )
 
     def _current_batches(self) -> list[BatchRow]:
         """The live batch at each index (pending or finalized), in index order."""
@@ -229,45 +232,50 @@ class Watchtower:
             head = self.state.head()
             if head is not None and head.index >= row.idx:
                 self.state.rollback_to(row.idx - 1 if row.idx else None)
-            started = time.perf_counter()
-            verdict = replay_batch(self.state, self.batch_of(row))
-            if self.metrics is not None:
-                elapsed = time.perf_counter() - started
-                self.metrics.replay_speed.set(row.count / elapsed if elapsed > 0 else 0.0)
-                if verdict.kind is VerdictKind.VALID:
-                    self.metrics.batches_verified.inc()
-                elif verdict.is_fraud:
-                    self.metrics.batches_fraudulent.inc()
-            bound = log.bind(batch=row.idx, l1_block=row.l1_block)
-            self.store.set_verdict(
-                row.id,
-                verdict.kind.value,
-                fraud_step=verdict.step,
-                claimed_root=verdict.claimed_root,
-                computed_root=verdict.computed_root,
-                reason=verdict.reason,
+            with bound_contextvars(batch=row.idx, step=None, l1_block=row.l1_block):
+                self._replay_one(row, report)
+            last = self.store.batch_by_id(row.id)
+            if last.verdict != VerdictKind.VALID.value:
+                blocked_by = row.idx
+
+    def _replay_one(self, row: BatchRow, report: TickReport) -> None:
+        """Replay one batch (context variables name it in every log line) and record it."""
+        started = time.perf_counter()
+        verdict = replay_batch(self.state, self.batch_of(row))
+        if self.metrics is not None:
+            elapsed = time.perf_counter() - started
+            self.metrics.replay_speed.set(row.count / elapsed if elapsed > 0 else 0.0)
+            if verdict.kind is VerdictKind.VALID:
+                self.metrics.batches_verified.inc()
+            elif verdict.is_fraud:
+                self.metrics.batches_fraudulent.inc()
+        bound = log.bind(batch=row.idx, step=verdict.step, l1_block=row.l1_block)
+        self.store.set_verdict(
+            row.id,
+            verdict.kind.value,
+            fraud_step=verdict.step,
+            claimed_root=verdict.claimed_root,
+            computed_root=verdict.computed_root,
+            reason=verdict.reason,
+        )
+        report.verdicts.append((row.idx, verdict.kind.value))
+        if verdict.is_fraud:
+            bound.warning(
+                "fraud_detected",
+                claimed_root=_hex(verdict.claimed_root),
+                computed_root=_hex(verdict.computed_root),
             )
-            report.verdicts.append((row.idx, verdict.kind.value))
-            if verdict.is_fraud:
-                bound.warning(
-                    "fraud_detected",
-                    step=verdict.step,
-                    claimed_root=_hex(verdict.claimed_root),
-                    computed_root=_hex(verdict.computed_root),
-                )
-                self.alert(
-                    "fraud_detected",
-                    batch=row.idx,
-                    step=verdict.step,
-                    l1_block=row.l1_block,
-                    deadline=row.deadline,
-                )
-                blocked_by = row.idx
-            elif verdict.kind is VerdictKind.VALID:
-                bound.info("batch_verified", steps=row.count, root=_hex(row.final_root))
-            else:
-                bound.warning("batch_undecidable", reason=verdict.reason)
-                blocked_by = row.idx
+            self.alert(
+                "fraud_detected",
+                batch=row.idx,
+                step=verdict.step,
+                l1_block=row.l1_block,
+                deadline=row.deadline,
+            )
+        elif verdict.kind is VerdictKind.VALID:
+            bound.info("batch_verified", steps=row.count, root=_hex(row.final_root))
+        else:
+            bound.warning("batch_undecidable", reason=verdict.reason)
 
     def batch_of(self, row: BatchRow) -> Batch:
         encoded = decode_batch(row.data)
@@ -314,15 +322,23 @@ class Watchtower:
                 continue
             if existing is None and row.l1_block > confirmed:
                 continue  # not deep enough yet to act on
-            bound = log.bind(batch=row.idx, step=row.fraud_step, l1_block=row.l1_block)
             try:
-                if existing is None or existing.state is ChallengeState.PREPARED:
-                    self._check_balance(stake)
-                    state = self.challenger.start(row, self.proof_for(row), stake)
-                else:
-                    state = self.challenger.poll(row, partial(self._proof_and_stake, row, stake))
+                with bound_contextvars(batch=row.idx, step=row.fraud_step, l1_block=row.l1_block):
+                    if existing is None or existing.state is ChallengeState.PREPARED:
+                        self._check_balance(stake)
+                        state = self.challenger.start(row, self.proof_for(row), stake)
+                    else:
+                        state = self.challenger.poll(
+                            row, partial(self._proof_and_stake, row, stake)
+                        )
             except WatchtowerError as exc:
-                bound.error("challenge_error", error=str(exc))
+                log.error(
+                    "challenge_error",
+                    batch=row.idx,
+                    step=row.fraud_step,
+                    l1_block=row.l1_block,
+                    error=str(exc),
+                )
                 continue
             report.challenges.append((row.idx, state.value))
             before = None if existing is None else existing.state

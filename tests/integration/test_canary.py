@@ -65,7 +65,7 @@ def _get(port: int, path: str) -> tuple[int, str]:
 
 def _metric(text: str, name: str) -> float:
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
+        if line.startswith((name + " ", name + "{")):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{name} not in /metrics")
 
@@ -107,6 +107,10 @@ def test_canary(net: Devnet, tmp_path: Path) -> None:
         assert _metric(metrics, "watchtower_l1_last_scanned_block") >= challenge_block
         assert 'watchtower_rpc_latency_seconds_count{endpoint="127.0.0.1:' in metrics
         assert _get(port, "/readyz")[0] == 200
+        about_batches = [e for e in service.events if "batch" in e and not e.get("alert")]
+        assert about_batches
+        for entry in about_batches:  # every log line about a batch names batch, step, L1 block
+            assert {"batch", "step", "l1_block"} <= entry.keys(), entry
     finally:
         code = service.terminate()
     assert code == 0
