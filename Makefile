@@ -25,8 +25,8 @@ test: $(STAMP) node_modules/.installed tools lint typecheck pytest
 # promtool (Debian's prometheus package) checks deploy/prometheus/alerts.yml. Installed when
 # missing and we are root (CI); elsewhere tests/deploy skips that check with a message.
 tools:
-	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
-		(apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
+	@command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null) \
 		|| echo "promtool not installed (needs root): the promtool check will be skipped"; }
 
 lint: $(STAMP)

@@ -18,8 +18,12 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
+
+# No `*_created` series: they double the series count and no rule or panel uses them.
+disable_created_metrics()
 
 
 class Metrics:
