@@ -11,6 +11,7 @@ SIGTERM and SIGINT stop the scheduler; the running job finishes before the datab
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -20,8 +21,17 @@ from typing import Any
 
 import structlog
 
+from watchtower.alert import (
+    Alerter,
+    AlertKind,
+    PagerDutySink,
+    Silences,
+    Sink,
+    SlackSink,
+    WebhookSink,
+)
 from watchtower.config import Settings
-from watchtower.errors import WatchtowerError
+from watchtower.errors import InputError, WatchtowerError
 from watchtower.log import configure_logging
 from watchtower.metrics import HealthServer, Metrics
 from watchtower.service import Mode, ServiceConfig, Watchtower, log_alert
@@ -38,9 +48,38 @@ def _optional_path(value: str | None) -> Path | None:
     return None if value is None else Path(value)
 
 
-def build_alerter(settings: Settings, data_dir: Path) -> Any:
-    """The alert function for the service: the persistent outbox with the configured sinks."""
-    return None  # wired to watchtower.alert once it lands
+def _secret(variable: str, what: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        raise InputError(f"{what}: environment variable ${variable} is not set")
+    return value
+
+
+def build_alerter(settings: Settings, data_dir: Path) -> Alerter:
+    """The alert function for the service: the persistent outbox with the configured sinks.
+
+    Alerts are always recorded in ``<data_dir>/alerts.sqlite`` (and logged), with or without
+    sinks, so nothing is lost while a receiver is down or before one is configured.
+    """
+    sinks: list[Sink] = []
+    for n, entry in enumerate(settings.sinks["webhook"]):
+        secret = _secret(entry["secret_env"], f"alerts.webhook[{n}]")
+        sinks.append(
+            WebhookSink(entry["url"], secret.encode(), entry["timeout"], name=f"webhook-{n}")
+        )
+    for n, entry in enumerate(settings.sinks["slack"]):
+        url = _secret(entry["url_env"], f"alerts.slack[{n}]")
+        sinks.append(SlackSink(url, entry["timeout"], name=f"slack-{n}"))
+    for n, entry in enumerate(settings.sinks["pagerduty"]):
+        key = _secret(entry["routing_key_env"], f"alerts.pagerduty[{n}]")
+        sinks.append(PagerDutySink(key, entry["url"], entry["timeout"], name=f"pagerduty-{n}"))
+    silences = Silences()
+    for kind in settings["alerts.silence_kinds"]:
+        AlertKind.parse(kind)  # refuse unknown kinds at start, in one line
+        silences.add(kind=kind, reason="configured")
+    for batch in settings["alerts.silence_batches"]:
+        silences.add(batch=batch, reason="configured")
+    return Alerter(data_dir / "alerts.sqlite", sinks, silences)
 
 
 def build_service(
@@ -73,7 +112,7 @@ def build_service(
         endpoints,
         genesis(_optional_path(settings["service.genesis"])),
         signer,
-        alert=alerter if alerter is not None else log_alert,
+        alert=_logged(alerter),
         metrics=metrics,
     )
     return tower, alerter, metrics
@@ -106,6 +145,17 @@ def _tick_job(tower: Watchtower, metrics: Metrics, lock: threading.Lock) -> Call
                 )
 
     return tick
+
+
+def _logged(alerter: Alerter) -> Callable[..., None]:
+    """Every alert is logged (with ``alert: true``) and queued for the sinks."""
+
+    def alert(kind: str, **fields: Any) -> None:
+        log_alert(kind, **fields)
+        alerter(kind, **fields)
+
+    alert.depth = alerter.depth  # type: ignore[attr-defined]
+    return alert
 
 
 def run_service(settings: Settings, clients: ClientsFactory, genesis: GenesisFactory) -> None:

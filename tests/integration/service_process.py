@@ -29,6 +29,16 @@ class ServiceProcess:
             "--log-format", "json",
             *extra,
         ]  # fmt: skip
+        self._start(args, env)
+
+    @classmethod
+    def with_args(cls, args: list[str], env: dict[str, str] | None = None) -> ServiceProcess:
+        """``python -m watchtower ARGS`` (e.g. ``run --config FILE``)."""
+        process = cls.__new__(cls)
+        process._start([sys.executable, "-m", "watchtower", *args], env or dict(os.environ))
+        return process
+
+    def _start(self, args: list[str], env: dict[str, str]) -> None:
         self.events: list[dict[str, Any]] = []
         self.raw: list[str] = []
         self.proc = subprocess.Popen(

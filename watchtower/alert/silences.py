@@ -27,8 +27,6 @@ class Silence:
     def __post_init__(self) -> None:
         if self.kind is None and self.batch is None:
             raise ValueError("a silence needs a kind, a batch, or both")
-        if self.kind is not None and not isinstance(self.kind, AlertKind):
-            object.__setattr__(self, "kind", AlertKind.parse(self.kind))
 
     def active(self, now: float) -> bool:
         return self.until is None or now < self.until

@@ -31,6 +31,7 @@ PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 
 _USER_AGENT = "watchtower-alert/1"
 _MAX_RESPONSE = 64 * 1024
+_ERROR_READ = 4096
 _ERROR_SNIPPET = 120
 _REDACTED = "[redacted]"
 
@@ -76,7 +77,7 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(
+    def redirect_request(  # noqa: PLR0917 - urllib's signature
         self,
         req: urllib.request.Request,
         fp: object,
@@ -119,6 +120,7 @@ def post_json(
     sink: str,
     url: str,
     body: bytes,
+    *,
     headers: Mapping[str, str],
     timeout: float,
     secrets: Iterable[str] = (),
@@ -140,15 +142,15 @@ def post_json(
             return int(response.status)
     except urllib.error.HTTPError as exc:
         try:
-            snippet = exc.read(_ERROR_SNIPPET).decode("utf-8", "replace")
+            answer = exc.read(_ERROR_READ).decode("utf-8", "replace")
         except (OSError, http.client.HTTPException):
-            snippet = ""
+            answer = ""
         finally:
             exc.close()
-        detail = f"HTTP {exc.code}"
-        if snippet.strip():
-            detail += f": {snippet.strip()}"
-        raise DeliveryError(sink, _redact(detail, secret_list), exc.code) from None
+        # Redact before cutting, so that a secret is never shown cut in half.
+        snippet = _redact(answer, secret_list)[:_ERROR_SNIPPET].strip()
+        detail = f"HTTP {exc.code}: {snippet}" if snippet else f"HTTP {exc.code}"
+        raise DeliveryError(sink, detail, exc.code) from None
     except TimeoutError:
         raise DeliveryError(sink, f"timed out after {timeout:g} s") from None
     except urllib.error.URLError as exc:
@@ -220,7 +222,14 @@ class WebhookSink:
             EVENT_HEADER: alert.kind.value,
             IDEMPOTENCY_HEADER: alert.dedup_key,
         }
-        post_json(self._name, self._url, body, headers, self.timeout, self._secrets)
+        post_json(
+            self._name,
+            self._url,
+            body,
+            headers=headers,
+            timeout=self.timeout,
+            secrets=self._secrets,
+        )
 
 
 _SLACK_FIELDS = 10  # Slack's limit on fields in one section block
@@ -284,7 +293,9 @@ class SlackSink:
 
     def send(self, alert: Alert) -> None:
         body = _dumps(self.payload(alert))
-        post_json(self._name, self._url, body, {}, self.timeout, self._secrets)
+        post_json(
+            self._name, self._url, body, headers={}, timeout=self.timeout, secrets=self._secrets
+        )
 
 
 def _plain(value: JSONValue) -> str:
@@ -341,4 +352,6 @@ class PagerDutySink:
 
     def send(self, alert: Alert) -> None:
         body = _dumps(self.payload(alert))
-        post_json(self._name, self._url, body, {}, self.timeout, self._secrets)
+        post_json(
+            self._name, self._url, body, headers={}, timeout=self.timeout, secrets=self._secrets
+        )

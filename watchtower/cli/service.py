@@ -49,13 +49,14 @@ def _genesis(path: Path | None) -> dict[bytes, GenesisAccount]:
 def _clients(urls: tuple[str, ...], rollup: str, metrics: Any = None) -> list[Any]:
     from web3 import HTTPProvider, Web3
 
-    from watchtower.l1.instrumented import InstrumentedHTTPProvider
+    from watchtower.l1.instrumented import InstrumentedHTTPProvider, endpoint_label
     from watchtower.l1.rollup import RollupClient
 
     if not Web3.is_address(rollup):
         raise InputError(f"--rollup {rollup!r} is not an address")
     clients = []
     for url in urls:
+        where = endpoint_label(url)  # never the path or query: they often carry an API key
         kwargs: dict[str, Any] = {"request_kwargs": {"timeout": 30}}
         provider = (
             HTTPProvider(url, **kwargs)
@@ -65,14 +66,14 @@ def _clients(urls: tuple[str, ...], rollup: str, metrics: Any = None) -> list[An
         w3 = Web3(provider)
         try:
             if not w3.is_connected():
-                raise InputError(f"cannot reach the L1 node at {url}")
+                raise InputError(f"cannot reach the L1 node at {where}")
             code = w3.eth.get_code(Web3.to_checksum_address(rollup))
         except InputError:
             raise
         except Exception as exc:  # any transport failure: say which endpoint, in one line
-            raise InputError(f"L1 node at {url}: {type(exc).__name__}: {exc}") from None
+            raise InputError(f"L1 node at {where}: {type(exc).__name__}") from None
         if not code:
-            raise InputError(f"no contract at {rollup} on {url}")
+            raise InputError(f"no contract at {rollup} on {where}")
         clients.append(RollupClient(w3, rollup))
     return clients
 

@@ -21,6 +21,7 @@ from web3 import Web3
 from web3.exceptions import Web3RPCError
 
 from watchtower.errors import MalformedBatchError, WatchtowerError
+from watchtower.l1.instrumented import endpoint_label
 from watchtower.l1.rollup import RollupClient
 from watchtower.rollup.codec import decode_batch, steps_root
 from watchtower.store.db import BatchRow, BatchStatus, Store
@@ -216,5 +217,7 @@ def _signature(abi: Any) -> str:
 
 
 def _endpoint(client: RollupClient) -> str:
+    """host:port of the endpoint: never the path, which often carries an API key."""
     provider = client.w3.provider
-    return str(getattr(provider, "endpoint_uri", None) or type(provider).__name__)
+    uri = getattr(provider, "endpoint_uri", None)
+    return endpoint_label(str(uri)) if uri else type(provider).__name__
