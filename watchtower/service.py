@@ -197,6 +197,11 @@ class Watchtower:
             if outcome is None:
                 break
             report.scanned_to = outcome.scanned_to
+            for first, last, l1_block, _ in outcome.rejections:
+                log.warning(
+                    "batches_rejected", batch=first, step=None, l1_block=l1_block, last=last
+                )
+                self.alert("proposer_slashed", batch=first, l1_block=l1_block, last_batch=last)
             for row in outcome.batches:
                 log.info(
                     "batch_seen", batch=row.idx, step=None, l1_block=row.l1_block, steps=row.count

@@ -3,6 +3,7 @@ racing on the same fraud. The subprocess canary and SIGKILL tests are in test_ca
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -246,4 +247,38 @@ def test_after_a_rejection_the_new_chain_is_followed(tmp_path: Path) -> None:
         report = tower.tick()
         assert report.verdicts == [(good.index, "valid")]
         assert tower.state.head_root() == good.final_root
+        tower.close()
+
+
+def test_stalled_low_balance_and_slashed_alerts(tmp_path: Path) -> None:
+    alerts: list[tuple[str, dict[str, object]]] = []
+    with start_devnet("embedded") as net:
+        poor = dev_key("poor-challenger")
+        fund(net.w3, poor.address, net.config.min_stake // 2)  # less than one stake
+        config = ServiceConfig(tmp_path, confirmations=0, stall_after=0.05)
+        tower = Watchtower(
+            config, [net.client], devnet_genesis(), poor,
+            alert=lambda kind, **fields: alerts.append((kind, fields)),
+        )  # fmt: skip
+        net.proposer.propose(3, Fault(FaultKind.WRONG_ROOT, 0))
+        tower.tick()
+        kinds = [kind for kind, _ in alerts]
+        assert "fraud_detected" in kinds and "low_balance" in kinds
+        assert "challenge_failed" in kinds  # the eth_call fails: it cannot pay the stake
+        assert tower.store.submissions() == []
+
+        time.sleep(0.1)
+        tower.tick()  # no new L1 block for longer than stall_after
+        assert [kind for kind, _ in alerts].count("stalled") == 1
+        assert tower.ready[0] is False
+        tower.tick()
+        assert [kind for kind, _ in alerts].count("stalled") == 1  # once per episode
+
+        # Someone else proves the fraud: the proposer is slashed, and we hear about it.
+        rich = _other_tower(net, tmp_path / "other", confirmations=0)
+        rich.tick()
+        rich.close()
+        tower.tick()
+        slashed = [fields for kind, fields in alerts if kind == "proposer_slashed"]
+        assert slashed and slashed[0]["batch"] == 0
         tower.close()

@@ -14,10 +14,11 @@ from typing import Any, cast
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress, HexStr
+from eth_utils.exceptions import ValidationError
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import TxParams, TxReceipt, Wei
 
 from watchtower.errors import WatchtowerError
@@ -144,7 +145,7 @@ class RollupClient:
         fn = self.contract.functions.challenge(*proof.challenge_args())
         try:
             fn.call({"from": Web3.to_checksum_address(sender), "value": Wei(stake)})
-        except REVERTS as exc:
+        except (*REVERTS, ValidationError, Web3RPCError) as exc:  # a revert, or cannot pay
             raise L1TransactionError(
                 f"challenge batch {proof.batch} step {proof.step}", _reason(exc)
             ) from None
