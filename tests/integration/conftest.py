@@ -31,3 +31,19 @@ def devnet(request: pytest.FixtureRequest) -> Iterator[Devnet]:
         yield net
     finally:
         net.close()
+
+
+@pytest.fixture
+def anvil_net() -> Iterator[Devnet]:
+    """A devnet on a real anvil node (skipped locally without anvil, a failure in CI)."""
+    require_anvil()
+    net = start_devnet("anvil")
+    try:
+        yield net
+    finally:
+        net.close()
+
+
+def rpc(net: Devnet, method: str, *params: object) -> object:
+    """A raw JSON-RPC call (anvil's evm_* and friends)."""
+    return net.w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]

@@ -17,28 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import require_anvil
+from tests.integration.conftest import rpc
 from tests.integration.service_process import ServiceProcess
 from watchtower.l1.devchain import free_port
 from watchtower.l1.rollup import BatchStatus as OnChain
-from watchtower.sequencer.devnet import Devnet, start_devnet
+from watchtower.sequencer.devnet import Devnet
 from watchtower.sequencer.faults import Fault, FaultKind
 from watchtower.store.db import ChallengeState, Store
 
 pytestmark = pytest.mark.integration
 CONFIRMATIONS = 2
-
-
-@pytest.fixture
-def net() -> Devnet:
-    require_anvil()
-    devnet = start_devnet("anvil")
-    yield devnet  # type: ignore[misc]
-    devnet.close()
-
-
-def _rpc(net: Devnet, method: str, *params: object) -> object:
-    return net.w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
 
 
 def _fraud_proven(net: Devnet) -> list[dict]:  # type: ignore[type-arg]
@@ -50,7 +38,7 @@ def _mine_until_rejected(net: Devnet, index: int, blocks: int = 60) -> None:
     for _ in range(blocks):
         if net.client.batch(index).status is OnChain.REJECTED:
             return
-        _rpc(net, "evm_mine")
+        rpc(net, "evm_mine")
         time.sleep(0.25)
     raise AssertionError(f"batch {index} was not rejected after {blocks} blocks")
 
@@ -70,7 +58,8 @@ def _metric(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-def test_canary(net: Devnet, tmp_path: Path) -> None:
+def test_canary(anvil_net: Devnet, tmp_path: Path) -> None:
+    net = anvil_net
     port = free_port()
     service = ServiceProcess(
         net,
@@ -126,7 +115,8 @@ def _store_summary(data: Path) -> tuple[list[tuple[int, str | None]], list[Chall
     return verdicts, states, mined
 
 
-def test_sigkill_during_replay_and_submission(net: Devnet, tmp_path: Path) -> None:
+def test_sigkill_during_replay_and_submission(anvil_net: Devnet, tmp_path: Path) -> None:
+    net = anvil_net
     data = tmp_path / "wt"
     rng = random.Random(11)
     stake, reward = net.config.min_stake, net.config.proposer_bond // 2
@@ -144,11 +134,11 @@ def test_sigkill_during_replay_and_submission(net: Devnet, tmp_path: Path) -> No
         kills += 1
 
     fraud, _ = net.proposer.propose(300, Fault(FaultKind.COPY_PREV_ROOT, 150))
-    _rpc(net, "evm_setAutomine", False)
+    rpc(net, "evm_setAutomine", False)
     try:
         service = ServiceProcess(net, data, *extra)
         service.wait_for("fraud_detected", batch=fraud.index, alert=True, timeout=60)
-        _rpc(net, "evm_mine")  # one confirmation: the challenge goes out, and stays unmined
+        rpc(net, "evm_mine")  # one confirmation: the challenge goes out, and stays unmined
         service.wait_for("challenge_submitted", batch=fraud.index, timeout=60)
         service.kill()  # killed right after sending, before any receipt
         kills += 1
@@ -157,8 +147,8 @@ def test_sigkill_during_replay_and_submission(net: Devnet, tmp_path: Path) -> No
         service.kill()  # killed again after a fee bump with the same nonce
         kills += 1
     finally:
-        _rpc(net, "evm_setAutomine", True)
-    _rpc(net, "evm_mine")
+        rpc(net, "evm_setAutomine", True)
+    rpc(net, "evm_mine")
 
     service = ServiceProcess(net, data, *extra)
     try:

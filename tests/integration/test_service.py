@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import require_anvil
+from tests.integration.conftest import require_anvil, rpc
 from watchtower.l1.rollup import BatchStatus as OnChain
 from watchtower.l1.rollup import fund
 from watchtower.sequencer.devnet import Devnet, dev_key, start_devnet
@@ -25,18 +25,6 @@ def _tower(net: Devnet, data: Path, confirmations: int = 0) -> Watchtower:
     return Watchtower(config, [net.client], devnet_genesis(), net.challenger)
 
 
-@pytest.fixture
-def anvil_net() -> Devnet:
-    require_anvil()
-    net = start_devnet("anvil")
-    yield net  # type: ignore[misc]
-    net.close()
-
-
-def _rpc(net: Devnet, method: str, *params: object) -> object:
-    return net.w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
-
-
 def test_reorg_forgets_the_batch_and_verifies_its_replacement(
     anvil_net: Devnet, tmp_path: Path
 ) -> None:
@@ -44,16 +32,16 @@ def test_reorg_forgets_the_batch_and_verifies_its_replacement(
     tower = _tower(net, tmp_path)
     net.proposer.propose(4)
     tower.tick()
-    snapshot = _rpc(net, "evm_snapshot")
+    snapshot = rpc(net, "evm_snapshot")
     first, _ = net.proposer.propose(4)
     report = tower.tick()
     assert report.verdicts == [(1, "valid")]
     assert tower.state.head_root() == first.final_root
 
-    _rpc(net, "evm_revert", snapshot)
+    rpc(net, "evm_revert", snapshot)
     replacement, _ = net.proposer.propose(6)  # another batch at the same index
     for _ in range(3):
-        _rpc(net, "evm_mine")
+        rpc(net, "evm_mine")
     report = tower.tick()
     assert report.reorg_from is not None
     assert report.verdicts == [(1, "valid")]
@@ -67,15 +55,15 @@ def test_reorg_forgets_the_batch_and_verifies_its_replacement(
 def test_reorg_while_the_service_was_stopped(anvil_net: Devnet, tmp_path: Path) -> None:
     net = anvil_net
     tower = _tower(net, tmp_path)
-    snapshot = _rpc(net, "evm_snapshot")
+    snapshot = rpc(net, "evm_snapshot")
     gone, _ = net.proposer.propose(3)
     tower.tick()
     tower.close()
 
-    _rpc(net, "evm_revert", snapshot)
+    rpc(net, "evm_revert", snapshot)
     kept, _ = net.proposer.propose(5)
     for _ in range(2):
-        _rpc(net, "evm_mine")
+        rpc(net, "evm_mine")
 
     tower = _tower(net, tmp_path)
     report = tower.tick()
@@ -158,14 +146,14 @@ def test_two_challenges_in_the_same_block_one_stake(anvil_net: Devnet, tmp_path:
     theirs = _other_tower(net, tmp_path / "b", confirmations=0)
     net.proposer.propose(3)
     net.proposer.propose(4, Fault(FaultKind.WRONG_FEE, 1))
-    _rpc(net, "evm_setAutomine", False)
+    rpc(net, "evm_setAutomine", False)
     try:
         ours.tick()
         theirs.tick()
         assert len(ours.store.submissions()) == 1 and len(theirs.store.submissions()) == 1
     finally:
-        _rpc(net, "evm_setAutomine", True)
-    _rpc(net, "evm_mine")
+        rpc(net, "evm_setAutomine", True)
+    rpc(net, "evm_mine")
     ours.tick()
     theirs.tick()
     states = {ours.store.challenges()[0].state, theirs.store.challenges()[0].state}
@@ -221,9 +209,9 @@ def test_a_challenge_is_never_sent_after_the_deadline(tmp_path: Path) -> None:
         net.proposer.propose(3, Fault(FaultKind.WRONG_FEE, 1))
         tower.tick()  # fraud found, not yet confirmed
         assert tower.store.challenges() == []
-        _rpc(net, "evm_increaseTime", 500)
+        rpc(net, "evm_increaseTime", 500)
         for _ in range(3):
-            _rpc(net, "evm_mine")
+            rpc(net, "evm_mine")
         tower.tick()
         (challenge,) = tower.store.challenges()
         assert challenge.state is ChallengeState.FAILED
