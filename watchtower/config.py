@@ -64,9 +64,14 @@ def _choice(*choices: str) -> Callable[[Any], str]:
 
 
 def _confirmations(value: Any) -> int | str:
-    if isinstance(value, str) and value.strip().lower() in ("safe", "finalized"):
-        return value.strip().lower()
-    return _int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _int(value)
+    text = str(value).strip().lower()
+    if text in ("safe", "finalized"):
+        return text
+    if not text.isdigit():
+        raise ValueError(f"{value!r} is not a number of blocks, 'safe' or 'finalized'")
+    return int(text)
 
 
 def _address(value: Any) -> str:

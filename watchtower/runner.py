@@ -32,6 +32,7 @@ from watchtower.alert import (
 )
 from watchtower.config import Settings
 from watchtower.errors import InputError, WatchtowerError
+from watchtower.l1.rollup import connect
 from watchtower.log import configure_logging
 from watchtower.metrics import HealthServer, Metrics
 from watchtower.service import Mode, ServiceConfig, Watchtower, log_alert
@@ -40,7 +41,6 @@ from watchtower.submit.signer import load_signer
 
 log = structlog.get_logger("watchtower.runner")
 
-ClientsFactory = Callable[..., list[Any]]
 GenesisFactory = Callable[[Path | None], Any]
 
 
@@ -82,9 +82,7 @@ def build_alerter(settings: Settings, data_dir: Path) -> Alerter:
     return Alerter(data_dir / "alerts.sqlite", sinks, silences)
 
 
-def build_service(
-    settings: Settings, clients: ClientsFactory, genesis: GenesisFactory
-) -> tuple[Watchtower, Any, Metrics]:
+def build_service(settings: Settings, genesis: GenesisFactory) -> tuple[Watchtower, Any, Metrics]:
     """The service, its alerter (or ``None``) and its metrics, from the settings."""
     signer = load_signer(
         key_env=settings["signer.key_env"],
@@ -104,7 +102,7 @@ def build_service(
         stall_after=settings["service.stall_after"],
     )
     metrics = Metrics()
-    endpoints = clients(tuple(settings["l1.rpc"]), settings["l1.rollup"], metrics)
+    endpoints = connect(tuple(settings["l1.rpc"]), settings["l1.rollup"], metrics)
     data_dir.mkdir(parents=True, exist_ok=True)
     alerter = build_alerter(settings, data_dir)
     tower = Watchtower(
@@ -158,11 +156,11 @@ def _logged(alerter: Alerter) -> Callable[..., None]:
     return alert
 
 
-def run_service(settings: Settings, clients: ClientsFactory, genesis: GenesisFactory) -> None:
+def run_service(settings: Settings, genesis: GenesisFactory) -> None:
     configure_logging(json_output=settings["log.format"] == "json", level=settings["log.level"])
     # A tick longer than the poll interval is normal (a large batch): not worth a warning.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    tower, alerter, metrics = build_service(settings, clients, genesis)
+    tower, alerter, metrics = build_service(settings, genesis)
     signer = tower.signer
     data_dir = tower.config.data_dir
     health = None

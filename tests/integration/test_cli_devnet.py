@@ -37,6 +37,14 @@ def test_propose_against_a_running_anvil_devnet(tmp_path: Path) -> None:
         assert net.client.next_index() == 3
 
         bad = CliRunner().invoke(
-            main, ["propose", "--l1-rpc", "http://127.0.0.1:9", "--rollup", net.client.address]
+            main,
+            [
+                "propose",
+                "--l1-rpc",
+                "http://127.0.0.1:9/v3/APITOKEN",
+                "--rollup",
+                net.client.address,
+            ],
         )
         assert bad.exit_code == 2 and "cannot reach the L1 node" in bad.stderr
+        assert "APITOKEN" not in bad.stderr  # endpoints are named by host:port only

@@ -164,28 +164,15 @@ def propose(
     The proposer builds every batch with watchtower's own state transition on the contract's
     current tip, keeping its L2 state in --data-dir; it must be registered with a bond.
     """
-    import os
-
-    from eth_account import Account as EthAccount
-    from web3 import HTTPProvider, Web3
-
     from watchtower.execute.replay import init_genesis
     from watchtower.execute.statedb import StateDB
-    from watchtower.l1.rollup import RollupClient
+    from watchtower.l1.rollup import connect
     from watchtower.sequencer.devnet import dev_key
     from watchtower.sequencer.proposer import Proposer, devnet_genesis
+    from watchtower.submit.signer import load_signer
 
-    raw_key = os.environ.get(key_env)
-    try:
-        account = EthAccount.from_key(raw_key) if raw_key else dev_key("proposer")
-    except (ValueError, TypeError):
-        raise InputError(f"${key_env} is not a valid hex private key") from None
-    w3 = Web3(HTTPProvider(l1_rpc, request_kwargs={"timeout": 60}))
-    if not w3.is_connected():
-        raise InputError(f"cannot reach the L1 node at {l1_rpc}")
-    if not Web3.is_address(rollup_address):
-        raise InputError(f"--rollup {rollup_address!r} is not an address")
-    client = RollupClient(w3, rollup_address)
+    account = load_signer(key_env=key_env) or dev_key("proposer")
+    (client,) = connect((l1_rpc,), rollup_address)
     with StateDB(data_dir / "state") as store:
         genesis = init_genesis(store, devnet_genesis())
         if client.genesis_root() != genesis:

@@ -7,28 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import structlog
 from rich.table import Table
 
 from watchtower.cli import _err, _out, _progress, main
 from watchtower.errors import InputError
 from watchtower.rollup.types import GenesisAccount
-
-log = structlog.get_logger("watchtower.cli")
-
-
-class Confirmations(click.ParamType):  # type: ignore[type-arg]
-    name = "N|safe|finalized"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> int | str:  # noqa: RET503  (fail raises)
-        if isinstance(value, int):
-            return value
-        text = str(value).strip().lower()
-        if text in ("safe", "finalized"):
-            return text
-        if text.isdigit():
-            return int(text)
-        self.fail(f"{value!r} is not a number of blocks, 'safe' or 'finalized'", param, ctx)
 
 
 def _genesis(path: Path | None) -> dict[bytes, GenesisAccount]:
@@ -44,38 +27,6 @@ def _genesis(path: Path | None) -> dict[bytes, GenesisAccount]:
     if isinstance(document, dict) and "genesis" in document:
         document = document["genesis"]  # a bundle: use its genesis
     return parse_genesis(document)
-
-
-def _clients(urls: tuple[str, ...], rollup: str, metrics: Any = None) -> list[Any]:
-    from web3 import HTTPProvider, Web3
-
-    from watchtower.l1.instrumented import InstrumentedHTTPProvider, endpoint_label
-    from watchtower.l1.rollup import RollupClient
-
-    if not Web3.is_address(rollup):
-        raise InputError(f"--rollup {rollup!r} is not an address")
-    clients = []
-    for url in urls:
-        where = endpoint_label(url)  # never the path or query: they often carry an API key
-        kwargs: dict[str, Any] = {"request_kwargs": {"timeout": 30}}
-        provider = (
-            HTTPProvider(url, **kwargs)
-            if metrics is None
-            else InstrumentedHTTPProvider(url, metrics, **kwargs)
-        )
-        w3 = Web3(provider)
-        try:
-            if not w3.is_connected():
-                raise InputError(f"cannot reach the L1 node at {where}")
-            code = w3.eth.get_code(Web3.to_checksum_address(rollup))
-        except InputError:
-            raise
-        except Exception as exc:  # any transport failure: say which endpoint, in one line
-            raise InputError(f"L1 node at {where}: {type(exc).__name__}") from None
-        if not code:
-            raise InputError(f"no contract at {rollup} on {where}")
-        clients.append(RollupClient(w3, rollup))
-    return clients
 
 
 _RUN_FLAGS = {
@@ -155,7 +106,6 @@ _CONFIG_OPTION = click.option(
 @click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--confirmations",
-    type=Confirmations(),
     help="Blocks a batch must be buried under before it is challenged, or "
     "safe/finalized [default: 2].",
 )
@@ -190,7 +140,7 @@ def run(config_file: Path | None, **given: Any) -> None:
         raise InputError("no L1 endpoint: give --l1-rpc, WATCHTOWER_L1_RPC or [l1] rpc")
     if settings["l1.rollup"] is None:
         raise InputError("no rollup address: give --rollup, WATCHTOWER_L1_ROLLUP or [l1] rollup")
-    run_service(settings, _clients, _genesis)
+    run_service(settings, _genesis)
 
 
 @main.group("config")
@@ -255,7 +205,9 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
         subs = {c.batch_id: store.submissions(c.batch_id) for c in challenges}
     l1_time = owed = None
     if l1_rpc is not None and rollup is not None:
-        client = _clients((l1_rpc,), rollup)[0]
+        from watchtower.l1.rollup import connect
+
+        client = connect((l1_rpc,), rollup)[0]
         l1_time = int(client.w3.eth.get_block("latest")["timestamp"])
         if signer_address:
             owed = client.owed(signer_address)
@@ -349,7 +301,9 @@ def withdraw(
     )
     if signer is None:
         raise InputError("withdraw needs a signer (--key-env or --keystore)")
-    client = _clients((l1_rpc,), rollup_address)[0]
+    from watchtower.l1.rollup import connect
+
+    client = connect((l1_rpc,), rollup_address)[0]
     owed = client.owed(signer.address)
     if owed == 0:
         _out.print(f"nothing owed to {signer.address}")

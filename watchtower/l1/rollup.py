@@ -15,13 +15,15 @@ from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress, HexStr
 from eth_utils.exceptions import ValidationError
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import TxParams, TxReceipt, Wei
 
-from watchtower.errors import WatchtowerError
+from watchtower.errors import InputError, WatchtowerError
+from watchtower.l1.instrumented import InstrumentedHTTPProvider, endpoint_label
+from watchtower.metrics import Metrics
 from watchtower.proof.fraud import FraudProof
 from watchtower.rollup.artifacts import load_artifact
 from watchtower.rollup.codec import decode_batch
@@ -294,6 +296,38 @@ def _replay_reason(w3: Web3, tx: TxParams, receipt: TxReceipt) -> str:
 def _reason(exc: Exception) -> str:
     message = getattr(exc, "message", None) or str(exc)
     return str(message).removeprefix("execution reverted: ")
+
+
+def connect(
+    urls: tuple[str, ...], rollup: str, metrics: Metrics | None = None
+) -> list[RollupClient]:
+    """Clients of the rollup at ``rollup`` on each endpoint, checked: the node answers and the
+    contract has code. Errors name an endpoint by host:port only (paths often carry API keys).
+    With ``metrics`` every request is timed and errors are counted per endpoint."""
+    if not Web3.is_address(rollup):
+        raise InputError(f"--rollup {rollup!r} is not an address")
+    clients = []
+    for url in urls:
+        where = endpoint_label(url)
+        kwargs: dict[str, Any] = {"request_kwargs": {"timeout": 30}}
+        provider = (
+            HTTPProvider(url, **kwargs)
+            if metrics is None
+            else InstrumentedHTTPProvider(url, metrics, **kwargs)
+        )
+        w3 = Web3(provider)
+        try:
+            if not w3.is_connected():
+                raise InputError(f"cannot reach the L1 node at {where}")
+            code = w3.eth.get_code(Web3.to_checksum_address(rollup))
+        except InputError:
+            raise
+        except Exception as exc:  # any transport failure: say which endpoint, in one line
+            raise InputError(f"L1 node at {where}: {type(exc).__name__}") from None
+        if not code:
+            raise InputError(f"no contract at {rollup} on {where}")
+        clients.append(RollupClient(w3, rollup))
+    return clients
 
 
 def fund(w3: Web3, to: str, amount: int) -> None:
