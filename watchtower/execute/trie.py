@@ -161,13 +161,11 @@ def update_existing_keys(trie: CachedHexaryTrie, updates: dict[bytes, bytes]) ->
         items.append((_key_nibbles(key), value))
 
     def put(node: list[Any]) -> bytes:
-        encoded = encode_node(node)
-        if len(encoded) < 32:
+        node_hash, encoded = trie._node_to_db_mapping(node)  # encodes, hashes and caches
+        if encoded is None:
             raise NeedsRestructure("embedded node")
-        node_hash = keccak(encoded)
         trie.db[node_hash] = encoded
-        NODE_CACHE.put(node_hash, _copy_node(node))
-        return node_hash
+        return bytes(node_hash)
 
     def visit(ref: Any, depth: int, group: list[tuple[bytes, bytes]]) -> bytes:
         if not (isinstance(ref, bytes) and len(ref) == 32):

@@ -89,17 +89,16 @@ class Proposer:
 
     def build(self, txs: list[bytes], fault: Fault | None = None) -> Batch:
         """A batch on the contract's current tip (honest, or with ``fault``)."""
-        index = self.client.next_index()
-        root = self.client.tip_root()
+        return self._build(txs, fault, self.client.next_index(), self.client.tip_root())
+
+    def _build(self, txs: list[bytes], fault: Fault | None, index: int, root: bytes) -> Batch:
         pending = PendingWrites(self.store)
         context = self._context(index)
-        if fault is None:
-            batch = build_batch(pending, index, root, context, txs)
-        else:
-            batch = build_faulty_batch(pending, index, root, context, txs, fault=fault)
-        if fault is None:
-            # Only honest states are kept: the proposer continues from good roots.
-            self.store.commit_nodes(pending)
+        if fault is not None:
+            return build_faulty_batch(pending, index, root, context, txs, fault=fault)
+        batch = build_batch(pending, index, root, context, txs)
+        # Only honest states are kept: the proposer continues from good roots.
+        self.store.commit_nodes(pending)
         return batch
 
     def post(self, batch: Batch) -> TxReceipt:
@@ -107,7 +106,6 @@ class Proposer:
         return self.client.submit_batch(self.account, data)
 
     def propose(self, count: int, fault: Fault | None = None) -> tuple[Batch, Any]:
-        index = self.client.next_index()
-        txs = self.transfers(self.client.tip_root(), count, index)
-        batch = self.build(txs, fault)
+        index, root = self.client.next_index(), self.client.tip_root()
+        batch = self._build(self.transfers(root, count, index), fault, index, root)
         return batch, self.post(batch)
