@@ -104,3 +104,13 @@ def test_prove_and_check_proof_commands(tmp_path: Path) -> None:
     out.write_text('{"format": "something else", "version": 1}')
     result = runner.invoke(main, ["check-proof", str(out)])
     assert result.exit_code == 2 and "not a watchtower-fraud-proof" in result.stderr
+
+
+def test_prove_refuses_a_bundle_whose_batches_do_not_chain(tmp_path: Path) -> None:
+    document = json.loads((FIXTURES / "fraud-wrong-root.json").read_text())
+    document["batches"][1]["prev_root"] = "0x" + "ab" * 32
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(document))
+    result = CliRunner().invoke(main, ["prove", str(broken), "--batch", "1"])
+    assert result.exit_code == 2
+    assert "bundle batch 1 builds on 0xabab" in result.stderr

@@ -50,7 +50,7 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
 
     Exit status: 0 all valid, 1 fraud found, 2 unusable input.
     """
-    from watchtower.execute.replay import init_genesis, replay_batch
+    from watchtower.execute.replay import init_bundle, replay_batch
     from watchtower.execute.statedb import StateDB
     from watchtower.rollup.bundle import load_bundle
     from watchtower.rollup.types import Verdict, VerdictKind
@@ -62,12 +62,7 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
     with tempfile.TemporaryDirectory(prefix="wt-replay-") as tmp:
         store = StateDB(data_dir or Path(tmp), sync=data_dir is not None)
         try:
-            genesis_root = init_genesis(store, loaded.genesis)
-            if loaded.batches and loaded.batches[0].prev_root != genesis_root:
-                raise InputError(
-                    f"bundle batch 0 builds on 0x{loaded.batches[0].prev_root.hex()}, but the "
-                    f"genesis allocation has root 0x{genesis_root.hex()}"
-                )
+            init_bundle(store, loaded)
             fraud_at: int | None = None
             with _progress(not quiet and not as_json, total_steps, "replaying") as bar:
                 for batch in loaded.batches:
@@ -81,13 +76,6 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
                             )
                         )
                         continue
-                    previous = loaded.batches[batch.index - 1] if batch.index else None
-                    if previous is not None and batch.prev_root != previous.final_root:
-                        raise InputError(
-                            f"bundle batch {batch.index} builds on 0x{batch.prev_root.hex()}, "
-                            f"not on batch {previous.index}'s final root "
-                            f"0x{previous.final_root.hex()}"
-                        )
                     head = store.head()
                     if head is not None and head.index >= batch.index:
                         store.rollback_to(batch.index - 1 if batch.index else None)
@@ -215,7 +203,7 @@ def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) ->
 
     Exit status: 0 proof written, 1 the batch (or step) is not fraudulent, 2 unusable input.
     """
-    from watchtower.execute.replay import init_genesis, replay_batch
+    from watchtower.execute.replay import init_bundle, replay_batch
     from watchtower.execute.statedb import StateDB
     from watchtower.proof.fraud import NoFraudError, build_fraud_proof, check_fraud_proof
     from watchtower.rollup.bundle import load_bundle
@@ -225,7 +213,7 @@ def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) ->
         raise InputError(f"bundle has batches 0..{len(loaded.batches) - 1}, not {batch_index}")
     target = loaded.batches[batch_index]
     with tempfile.TemporaryDirectory(prefix="wt-prove-") as tmp, StateDB(Path(tmp)) as store:
-        init_genesis(store, loaded.genesis)
+        init_bundle(store, loaded)
         for batch in loaded.batches[:batch_index]:
             verdict = replay_batch(store, batch)
             if verdict.kind.value != "valid":

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from watchtower.errors import StateError, TransitionInvariantError
+from watchtower.errors import InputError, StateError, TransitionInvariantError
 from watchtower.execute.state import WatchtowerState, build_genesis, open_state
 from watchtower.execute.statedb import BatchRecord, PendingWrites, StateDB
 from watchtower.execute.transition import Mode, apply_step
+from watchtower.rollup.bundle import Bundle
 from watchtower.rollup.types import Batch, GenesisAccount, InvalidReason, Verdict, VerdictKind
 
 StepCallback = Callable[[int], None]
@@ -25,6 +26,17 @@ def init_genesis(store: StateDB, alloc: Mapping[bytes, GenesisAccount]) -> bytes
     pending = PendingWrites(store)
     root = build_genesis(pending, alloc)
     store.commit_genesis(pending, root)
+    return root
+
+
+def init_bundle(store: StateDB, bundle: Bundle) -> bytes:
+    """Write a bundle's genesis and check that its first batch builds on it (protocol.md §6)."""
+    root = init_genesis(store, bundle.genesis)
+    if bundle.batches and bundle.batches[0].prev_root != root:
+        raise InputError(
+            f"bundle batch 0 builds on 0x{bundle.batches[0].prev_root.hex()}, but the "
+            f"genesis allocation has root 0x{root.hex()}"
+        )
     return root
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watchtower.errors import BundleError
+from watchtower.errors import BundleError, InputError
 from watchtower.rollup.params import MAX_STEPS, MAX_TX_BYTES, RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, Step, hex0x
 
@@ -106,7 +106,7 @@ def parse_bundle(document: Any) -> Bundle:
     raw_batches = _field(document, "batches", "top level")
     if not isinstance(raw_batches, list):
         raise BundleError("batches", "expected a list")
-    batches = []
+    batches: list[Batch] = []
     for position, raw in enumerate(raw_batches):
         where = f"batches[{position}]"
         index = _quantity(f"{where}.index", _field(raw, "index", where))
@@ -134,6 +134,12 @@ def parse_bundle(document: Any) -> Bundle:
             )
             steps.append(Step(tx=tx, root=root))
         prev_root = _hexbytes(f"{where}.prev_root", _field(raw, "prev_root", where), 32)
+        if batches and prev_root != batches[-1].final_root:
+            previous = batches[-1]
+            raise InputError(  # protocol.md §6: the batches of a bundle form one chain
+                f"bundle batch {index} builds on 0x{prev_root.hex()}, not on batch "
+                f"{previous.index}'s final root 0x{previous.final_root.hex()}"
+            )
         batches.append(Batch(index=index, prev_root=prev_root, context=context, steps=tuple(steps)))
     return Bundle(params=params, genesis=genesis, batches=tuple(batches))
 
