@@ -21,8 +21,8 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import structlog
 
 from watchtower.alert.events import Alert, AlertKind
 from watchtower.alert.sinks import DeliveryError, Sink
-from watchtower.errors import StateCorruptionError
+from watchtower.store.sqlite import open_database, schema_version, transaction
 
 log = structlog.get_logger("watchtower.alert")
 
@@ -144,50 +144,17 @@ class Outbox:
     def __init__(self, path: Path | str, backoff: Backoff | None = None) -> None:
         self.path = Path(path)
         self.backoff = backoff or Backoff()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._delivering = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._migrate()
-        except BaseException:
-            self._db.close()
-            raise
-
-    # -- schema ---------------------------------------------------------------------------------
-
-    def _migrate(self) -> None:
-        version = self.schema_version
-        if version > SCHEMA_VERSION:
-            raise StateCorruptionError(
-                f"alert outbox {self.path} has schema {version}; this watchtower knows "
-                f"{SCHEMA_VERSION}"
-            )
-        for number in range(version, SCHEMA_VERSION):
-            with self._transaction() as db:
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version={number + 1}")
+        self._db = open_database(self.path, MIGRATIONS, "alert outbox")
 
     @property
     def schema_version(self) -> int:
         with self._lock:
-            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            return schema_version(self._db)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
 
     # -- writing --------------------------------------------------------------------------------
 

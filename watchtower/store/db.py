@@ -11,12 +11,12 @@ from __future__ import annotations
 import enum
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from watchtower.errors import StateCorruptionError
+from watchtower.store.sqlite import open_database, schema_version, transaction
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -151,42 +151,14 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise StateCorruptionError(
-                f"store {self.path} has schema {version}; this watchtower knows {SCHEMA_VERSION}"
-            )
-        for number in range(version, SCHEMA_VERSION):
-            with self.transaction():
-                self._apply(number)
-
-    def _apply(self, number: int) -> None:
-        for statement in MIGRATIONS[number].split(";"):
-            if statement.strip():
-                self._db.execute(statement)
-        self._db.execute(f"PRAGMA user_version={number + 1}")
+        self._db = open_database(self.path, MIGRATIONS, "store")
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return schema_version(self._db)
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db)
 
     def close(self) -> None:
         self._db.close()
