@@ -23,6 +23,20 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip `slow` tests everywhere unless the marker expression asks for them (`-m slow`).
+
+    The same rule as tests/contracts/conftest.py applies to its own directory; this extends it
+    to the whole suite, so the default run stays short wherever long variants live.
+    """
+    if "slow" in (config.getoption("markexpr", "") or ""):
+        return
+    skip = pytest.mark.skip(reason="long run: select with `-m slow`")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[StateDB]:
     db = StateDB(tmp_path / "state", sync=False)

@@ -100,6 +100,24 @@ def _listen(value: Any) -> str:
     return str(value)
 
 
+def http_url(value: Any) -> str:
+    """An http(s) URL with a host (and a numeric port, if any): the only kind the L1 client and
+    the alert sinks can use. Checked here so that a typo is refused at start, in one line,
+    rather than reported later as an unreachable host named ``None``."""
+    text = _str(value)
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number 0..65535)
+    except ValueError:
+        raise ValueError("the port is not a number from 0 to 65535") from None
+    if parts.scheme not in ("http", "https"):
+        scheme = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        raise ValueError(f"{scheme}: expected an http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("no host: expected http(s)://HOST[:PORT][/PATH]")
+    return text
+
+
 def _path(value: Any) -> str:
     return _str(value)
 
@@ -114,10 +132,14 @@ class Setting:
 
 SCHEMA: dict[str, dict[str, Setting]] = {
     "l1": {
-        "rpc": Setting(_list(_str), [], "L1 JSON-RPC URLs; several are cross-checked", url=True),
+        "rpc": Setting(
+            _list(http_url), [], "L1 JSON-RPC URLs; several are cross-checked", url=True
+        ),
         "rollup": Setting(_address, None, "the rollup contract's address"),
         "confirmations": Setting(_confirmations, 2, "blocks before acting, or safe/finalized"),
         "poll_interval": Setting(_float, 4.0, "seconds between ticks"),
+        "timeout": Setting(_float, 10.0, "seconds before an L1 request is abandoned"),
+        "max_backoff": Setting(_float, 60.0, "longest wait between ticks after failures"),
         "chunk": Setting(lambda v: _int(v, minimum=1), 2000, "blocks per eth_getLogs"),
         "start_block": Setting(_int, 0, "first L1 block to scan"),
     },
@@ -137,6 +159,12 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "stake_wei": Setting(_int, None, "stake per challenge (default: the minimum)"),
         "bump_after": Setting(_float, 24.0, "seconds before a fee bump"),
     },
+    "state": {
+        "prune_every": Setting(_int, 100, "verified batches between state prunes; 0: never"),
+        "keep_recent": Setting(
+            lambda v: _int(v, minimum=1), 64, "recent batches whose states are kept for reorgs"
+        ),
+    },
     "metrics": {
         "listen": Setting(_listen, None, "HOST:PORT for /metrics, /healthz, /readyz"),
     },
@@ -151,7 +179,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
 }
 _SINKS: dict[str, dict[str, Setting]] = {
     "webhook": {
-        "url": Setting(_str, None, "receiver URL", url=True),
+        "url": Setting(http_url, None, "receiver URL", url=True),
         "secret_env": Setting(_str, None, "environment variable with the HMAC secret"),
         "timeout": Setting(_float, 5.0, "seconds"),
     },
@@ -161,7 +189,9 @@ _SINKS: dict[str, dict[str, Setting]] = {
     },
     "pagerduty": {
         "routing_key_env": Setting(_str, None, "environment variable with the routing key"),
-        "url": Setting(_str, "https://events.pagerduty.com/v2/enqueue", "Events v2 URL", url=True),
+        "url": Setting(
+            http_url, "https://events.pagerduty.com/v2/enqueue", "Events v2 URL", url=True
+        ),
         "timeout": Setting(_float, 5.0, "seconds"),
     },
 }
@@ -203,7 +233,10 @@ def _redact(value: Any) -> Any:
     if not parts.scheme or not parts.netloc:
         return "<redacted>"
     host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a number: show no port rather than fail while reporting
+        port = ""
     tail = "/<redacted>" if parts.path.strip("/") or parts.query else ""
     return f"{parts.scheme}://{host}{port}{tail}"
 
@@ -218,15 +251,21 @@ def _convert(name: str, setting: Setting, raw: Any, where: str) -> Any:
     try:
         return setting.convert(raw)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{where}: {name} = {raw!r:.60}: {exc}") from None
+        shown = _redact(raw) if setting.url else raw  # a mistyped URL may still carry a token
+        raise ConfigError(f"{where}: {name} = {shown!r:.60}: {exc}") from None
 
 
 def load_settings(
     path: Path | None = None,
     env: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
+    flag_names: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Merge defaults, the TOML file, the environment and flags (dotted names), in that order."""
+    """Merge defaults, the TOML file, the environment and flags (dotted names), in that order.
+
+    ``flag_names`` maps a dotted name to the command-line option that set it (``l1.rpc`` ->
+    ``--l1-rpc``), so that an error names the option the user actually typed.
+    """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -276,7 +315,8 @@ def load_settings(
 
     for name, raw in (flags or {}).items():
         section, _, key = name.partition(".")
-        values[name] = _convert(name, SCHEMA[section][key], raw, f"--{key.replace('_', '-')}")
+        flag = (flag_names or {}).get(name) or f"--{key.replace('_', '-')}"
+        values[name] = _convert(name, SCHEMA[section][key], raw, flag)
         sources[name] = "flag"
     return Settings(values=values, sinks=sinks, sources=sources)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,9 +18,12 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 # No `*_created` series: they double the series count and no rule or panel uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -77,10 +80,36 @@ class Metrics:
             "watchtower_last_tick_timestamp_seconds", "When the last tick completed", registry=r
         )
         self.ready = Gauge("watchtower_ready", "1 when caught up and endpoints agree", registry=r)
+        self.state_db_bytes = Gauge(
+            "watchtower_state_db_bytes",
+            "Size of the state database files on disk (pruning bounds it; it never shrinks)",
+            registry=r,
+        )
+        self.state_nodes = Gauge(
+            "watchtower_state_nodes", "Trie nodes and code blobs in the state database", registry=r
+        )
+        self.state_prune_seconds = Gauge(
+            "watchtower_state_prune_seconds", "Duration of the last state pruning run", registry=r
+        )
+        r.register(ResidentMemory())
         self.seconds_to_deadline.set(float("inf"))
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+
+class ResidentMemory(Collector):
+    """``process_resident_memory_bytes`` (the standard name, from prometheus_client's
+    ProcessCollector; Linux only), without the collector's other series: every exported name is
+    part of the operator interface, and memory is the one the soak and the dashboard watch."""
+
+    def __init__(self) -> None:
+        self._process = ProcessCollector(registry=None)
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._process.collect():
+            if family.name == "process_resident_memory_bytes":
+                yield family
 
 
 METRIC_NAMES = (
@@ -98,6 +127,10 @@ METRIC_NAMES = (
     "watchtower_alert_outbox_depth",
     "watchtower_last_tick_timestamp_seconds",
     "watchtower_ready",
+    "watchtower_state_db_bytes",
+    "watchtower_state_nodes",
+    "watchtower_state_prune_seconds",
+    "process_resident_memory_bytes",
 )
 
 

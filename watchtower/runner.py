@@ -14,12 +14,15 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
+from web3.exceptions import Web3Exception
 
 from watchtower.alert import (
     Alerter,
@@ -32,7 +35,7 @@ from watchtower.alert import (
 )
 from watchtower.config import Settings
 from watchtower.errors import InputError, WatchtowerError
-from watchtower.l1.rollup import connect
+from watchtower.l1.rollup import L1UnavailableError, connect
 from watchtower.log import configure_logging
 from watchtower.metrics import HealthServer, Metrics
 from watchtower.service import Mode, ServiceConfig, Watchtower, log_alert
@@ -82,8 +85,40 @@ def build_alerter(settings: Settings, data_dir: Path) -> Alerter:
     return Alerter(data_dir / "alerts.sqlite", sinks, silences)
 
 
-def build_service(settings: Settings, genesis: GenesisFactory) -> tuple[Watchtower, Any, Metrics]:
-    """The service, its alerter (or ``None``) and its metrics, from the settings."""
+#: Transport-level failures of an L1 request (requests' errors are OSErrors; a garbled answer
+#: is a ValueError; an error object in the answer is a Web3Exception).
+L1_FAILURES = (OSError, ValueError, Web3Exception)
+#: Waits between start-up attempts while the L1 node fails; then exit 2 with the last error.
+STARTUP_RETRIES = (0.5, 1.0, 2.0, 4.0)
+
+
+def start_service(
+    settings: Settings, genesis: GenesisFactory, sleep: Callable[[float], None] = time.sleep
+) -> tuple[Watchtower, Alerter, Metrics]:
+    """:func:`build_service`, retried while the L1 node fails at start-up (it may be starting
+    too, or briefly overloaded); configuration errors are not retried."""
+    for attempt, wait in enumerate((*STARTUP_RETRIES, None), start=1):
+        try:
+            return build_service(settings, genesis)
+        except L1UnavailableError as exc:
+            error = str(exc)
+        except WatchtowerError:
+            raise
+        except L1_FAILURES as exc:
+            error = _one_line(exc)
+        if wait is None:
+            raise L1UnavailableError(f"{error} (gave up after {attempt} attempts)")
+        log.warning("startup_retry", error=error, attempt=attempt, retry_in=wait)
+        sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def build_service(
+    settings: Settings, genesis: GenesisFactory
+) -> tuple[Watchtower, Alerter, Metrics]:
+    """The service, its alerter and its metrics, from the settings."""
+    if settings["signer.key_env"] is not None:  # named, so meant: never run without the key
+        _secret(settings["signer.key_env"], "signer.key_env")
     signer = load_signer(
         key_env=settings["signer.key_env"],
         keystore=_optional_path(settings["signer.keystore"]),
@@ -100,39 +135,83 @@ def build_service(settings: Settings, genesis: GenesisFactory) -> tuple[Watchtow
         stake=settings["challenge.stake_wei"],
         fee_policy=FeePolicy(bump_after=settings["challenge.bump_after"]),
         stall_after=settings["service.stall_after"],
+        prune_every=settings["state.prune_every"],
+        keep_recent=settings["state.keep_recent"],
     )
     metrics = Metrics()
-    endpoints = connect(tuple(settings["l1.rpc"]), settings["l1.rollup"], metrics)
+    endpoints = connect(
+        tuple(settings["l1.rpc"]), settings["l1.rollup"], metrics, timeout=settings["l1.timeout"]
+    )
     data_dir.mkdir(parents=True, exist_ok=True)
     alerter = build_alerter(settings, data_dir)
-    tower = Watchtower(
-        config,
-        endpoints,
-        genesis(_optional_path(settings["service.genesis"])),
-        signer,
-        alert=_logged(alerter),
-        metrics=metrics,
-    )
+    try:
+        tower = Watchtower(
+            config,
+            endpoints,
+            genesis(_optional_path(settings["service.genesis"])),
+            signer,
+            alert=_logged(alerter),
+            metrics=metrics,
+        )
+    except BaseException:
+        alerter.close()
+        raise
     return tower, alerter, metrics
 
 
-def _tick_job(tower: Watchtower, metrics: Metrics, lock: threading.Lock) -> Callable[[], None]:
-    """One pipeline tick; any failure is logged in one line and the service keeps running."""
+@dataclass
+class Backoff:
+    """When to try again after failed ticks: the wait doubles from ``base`` up to ``cap``.
+
+    An L1 node that is down, rate-limiting (429) or overloaded (5xx) is not hammered every
+    poll interval; the first success resets the wait.
+    """
+
+    base: float
+    cap: float
+    failures: int = 0
+    not_before: float = 0.0
+
+    def due(self, now: float) -> bool:
+        return now >= self.not_before
+
+    def failed(self, now: float) -> float:
+        """Record a failure at ``now``; return the seconds until the next attempt."""
+        self.failures += 1
+        delay = min(self.cap, self.base * 2.0 ** (self.failures - 1))
+        self.not_before = now + delay
+        return delay
+
+    def succeeded(self) -> int:
+        """Record a success; return how many failures in a row it ends."""
+        ended, self.failures, self.not_before = self.failures, 0, 0.0
+        return ended
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc) if isinstance(exc, WatchtowerError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:500]
+
+
+def _tick_job(tower: Watchtower, lock: threading.Lock, backoff: Backoff) -> Callable[[], None]:
+    """One pipeline tick; a failure is logged in one line, the next attempt is backed off, and
+    the service keeps running."""
 
     def tick() -> None:
         with lock:
+            if not backoff.due(time.monotonic()):
+                return
             try:
                 report = tower.tick()
-            except WatchtowerError as exc:
-                log.error("tick_failed", error=str(exc))
-                metrics.ready.set(0)
-                tower.ready = (False, str(exc))
-                return
             except Exception as exc:  # the service keeps running: say what broke, in one line
-                log.error("tick_failed", error=f"{type(exc).__name__}: {exc}"[:500])
-                metrics.ready.set(0)
-                tower.ready = (False, f"{type(exc).__name__}")
+                error = _one_line(exc)
+                retry_in = backoff.failed(time.monotonic())
+                log.error("tick_failed", error=error, failures=backoff.failures, retry_in=retry_in)
+                tower.tick_failed(error)
                 return
+            ended = backoff.succeeded()
+            if ended:
+                log.info("recovered", failures=ended)
             if report.verdicts or report.challenges or report.reorg_from is not None:
                 log.info(
                     "tick",
@@ -160,7 +239,7 @@ def run_service(settings: Settings, genesis: GenesisFactory) -> None:
     configure_logging(json_output=settings["log.format"] == "json", level=settings["log.level"])
     # A tick longer than the poll interval is normal (a large batch): not worth a warning.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    tower, alerter, metrics = build_service(settings, genesis)
+    tower, alerter, metrics = start_service(settings, genesis)
     signer = tower.signer
     data_dir = tower.config.data_dir
     health = None
@@ -168,11 +247,11 @@ def run_service(settings: Settings, genesis: GenesisFactory) -> None:
         health = HealthServer(settings["metrics.listen"], metrics, lambda: tower.ready).start()
     lock = threading.Lock()
 
-    tick = _tick_job(tower, metrics, lock)
+    tick = _tick_job(
+        tower, lock, Backoff(base=settings["l1.poll_interval"], cap=settings["l1.max_backoff"])
+    )
 
     def deliver() -> None:
-        if alerter is None:
-            return
         try:
             alerter.deliver()
             metrics.outbox_depth.set(alerter.depth())
@@ -208,8 +287,7 @@ def run_service(settings: Settings, genesis: GenesisFactory) -> None:
     scheduler.start()
     with lock:  # let the running tick finish before closing the databases
         tower.close()
-        if alerter is not None:
-            alerter.close()
+        alerter.close()
         if health is not None:
             health.stop()
     log.info("stopped")

@@ -13,6 +13,7 @@ interrupted anywhere (SIGKILL included) is simply run again after a restart:
 from __future__ import annotations
 
 import enum
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,9 +26,11 @@ from eth_account.signers.local import LocalAccount
 from structlog.contextvars import bound_contextvars
 
 from watchtower.errors import InputError, WatchtowerError
+from watchtower.execute.prune import DEFAULT_KEEP_RECENT, Retention, prune_state
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.statedb import StateDB
-from watchtower.follow.scanner import DisagreementError, Follower
+from watchtower.failpoints import failpoint
+from watchtower.follow.scanner import DisagreementError, EndpointBehindError, Follower
 from watchtower.l1.rollup import RollupClient
 from watchtower.metrics import Metrics
 from watchtower.proof.fraud import FraudProof, build_fraud_proof, check_fraud_proof
@@ -39,6 +42,9 @@ from watchtower.submit.challenger import Challenger, FeePolicy
 log = structlog.get_logger("watchtower.service")
 
 Alert = Callable[..., None]
+#: Gas set aside per challenge when checking the signer's balance (the worst challenge measured
+#: on chain is 2.4 M gas; see README).
+CHALLENGE_GAS_RESERVE = 3_000_000
 
 
 class Mode(enum.StrEnum):
@@ -61,6 +67,8 @@ class ServiceConfig:
     stake: int | None = None  # default: the contract's minimum stake
     fee_policy: FeePolicy = field(default_factory=FeePolicy)
     stall_after: float = 300.0  # seconds without a new L1 block before a 'stalled' alert
+    prune_every: int = 100  # verified batches between state prunes (0: never prune)
+    keep_recent: int = DEFAULT_KEEP_RECENT  # recent batches a reorg may replace (states kept)
 
 
 @dataclass
@@ -96,18 +104,26 @@ class Watchtower:
         self.ready = (False, "starting")
         self._head_seen: tuple[int, float] = (-1, time.monotonic())
         self._stalled = False
+        # Every L1 read of the start-up first: if the node fails here (the caller may retry),
+        # no database has been opened yet.
+        self.params = self.client.params()
+        chain_id = str(self.client.w3.eth.chain_id)
+        deployed_root = self.client.genesis_root()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.data_dir / "watchtower.sqlite")
         self.state = StateDB(config.data_dir / "state")
-        self.params = self.client.params()
-        self.store.bind("rollup", self.client.address)
-        self.store.bind("l1_chain_id", str(self.client.w3.eth.chain_id))
-        genesis_root = init_genesis(self.state, genesis)
-        if genesis_root != self.client.genesis_root():
-            raise InputError(
-                f"the genesis allocation has root 0x{genesis_root.hex()}, but the rollup "
-                f"contract was deployed with 0x{self.client.genesis_root().hex()}"
-            )
+        try:
+            self.store.bind("rollup", self.client.address)
+            self.store.bind("l1_chain_id", chain_id)
+            genesis_root = init_genesis(self.state, genesis)
+            if genesis_root != deployed_root:
+                raise InputError(
+                    f"the genesis allocation has root 0x{genesis_root.hex()}, but the rollup "
+                    f"contract was deployed with 0x{deployed_root.hex()}"
+                )
+        except BaseException:
+            self.close()
+            raise
         self.follower = Follower(
             self.clients, self.store, start_block=config.start_block, chunk=config.chunk
         )
@@ -128,19 +144,37 @@ class Watchtower:
         self.replay(report)
         if self.challenger is not None:
             self.challenge(report)
+        self.prune()
         self._observe(report)
         return report
 
-    def _observe(self, report: TickReport) -> None:
-        """Update readiness, the stall detector and the metrics after a tick."""
-        head = self.follower.head()
+    def _check_stall(self, head: int | None, error: str | None = None) -> None:
+        """Raise ``stalled`` once per episode when the L1 head has not moved (or could not be
+        read: ``head`` is ``None`` after a failed tick) for ``stall_after`` seconds."""
         now = time.monotonic()
-        if head != self._head_seen[0]:
+        if head is not None and head != self._head_seen[0]:
             self._head_seen = (head, now)
             self._stalled = False
         elif now - self._head_seen[1] > self.config.stall_after and not self._stalled:
             self._stalled = True
-            self.alert("stalled", l1_block=head, seconds=round(now - self._head_seen[1]))
+            last = self._head_seen[0]
+            fields: dict[str, Any] = {"seconds": round(now - self._head_seen[1])}
+            if error is not None:
+                fields["error"] = error
+            self.alert("stalled", l1_block=last if last >= 0 else None, **fields)
+
+    def tick_failed(self, error: str) -> None:
+        """A tick did not complete (L1 unreachable, a bad answer): not ready, and a stall is
+        still detected while every tick fails."""
+        self.ready = (False, error)
+        self._check_stall(None, error)
+        if self.metrics is not None:
+            self.metrics.ready.set(0)
+
+    def _observe(self, report: TickReport) -> None:
+        """Update readiness, the stall detector and the metrics after a tick."""
+        head = self.follower.head()
+        self._check_stall(head)
         scanned = self.store.next_block(self.config.start_block) - 1
         if report.disagreement is not None:
             self.ready = (False, f"L1 endpoints disagree: {report.disagreement}")
@@ -150,6 +184,11 @@ class Watchtower:
             self.ready = (False, f"L1 head stuck at {head}")
         else:
             self.ready = (True, f"caught up at L1 block {scanned}")
+        balance = None
+        if self.challenger is not None:  # warn before a fraud needs the money, not after
+            assert self.signer is not None
+            balance = int(self.client.w3.eth.get_balance(self.signer.address))
+            self._can_pay(self.stake, balance)
         if self.metrics is None:
             return
         m = self.metrics
@@ -159,7 +198,9 @@ class Watchtower:
         m.ready.set(1 if self.ready[0] else 0)
         m.last_tick.set(time.time())
         if self.signer is not None:
-            m.signer_balance.set(int(self.client.w3.eth.get_balance(self.signer.address)))
+            if balance is None:
+                balance = int(self.client.w3.eth.get_balance(self.signer.address))
+            m.signer_balance.set(balance)
         depth = getattr(self.alert, "depth", None)
         if callable(depth):
             m.outbox_depth.set(depth())
@@ -182,9 +223,23 @@ class Watchtower:
     def follow(self, report: TickReport) -> None:
         reorg = self.follower.find_reorg()
         if reorg is not None:
+            depth = self.store.recent_blocks()[0][0] - reorg + 1
             removed = self.store.rewind(reorg)
             report.reorg_from = reorg
-            log.warning("reorg_detected", l1_block=reorg, removed=[row.idx for row in removed])
+            log.warning(
+                "reorg_detected", l1_block=reorg, depth=depth, removed=[r.idx for r in removed]
+            )
+            confirmations = self.config.confirmations
+            if isinstance(confirmations, int) and depth > confirmations:
+                # Deeper than what we wait for before acting: what we did on the old chain (a
+                # challenge) is re-checked from the journal, and a human should know.
+                self.alert(
+                    "deep_reorg",
+                    l1_block=reorg,
+                    depth=depth,
+                    confirmations=confirmations,
+                    removed_batches=[r.idx for r in removed],
+                )
         for _ in range(self.config.max_chunks_per_tick):
             try:
                 outcome = self.follower.scan()
@@ -193,6 +248,9 @@ class Watchtower:
                 report.disagreement = str(exc)
                 log.warning("rpc_disagreement", detail=str(exc))
                 self.alert("rpc_disagreement", detail=str(exc))
+                break
+            except EndpointBehindError as exc:
+                log.info("endpoint_behind", detail=str(exc))  # not a fault: wait for it
                 break
             if outcome is None:
                 break
@@ -247,6 +305,7 @@ class Watchtower:
         """Replay one batch (context variables name it in every log line) and record it."""
         started = time.perf_counter()
         verdict = replay_batch(self.state, self.batch_of(row))
+        failpoint("service.replayed")
         if self.metrics is not None:
             elapsed = time.perf_counter() - started
             self.metrics.replay_speed.set(row.count / elapsed if elapsed > 0 else 0.0)
@@ -282,6 +341,31 @@ class Watchtower:
         else:
             bound.warning("batch_undecidable", reason=verdict.reason)
 
+    def prune(self) -> None:
+        """Prune the state once ``prune_every`` batches were verified since the last run (the
+        policy is in :mod:`watchtower.execute.prune`), drop the calldata of batches that left
+        their window below the floor, and update the state-size metrics."""
+        head = self.state.head()
+        every = self.config.prune_every
+        last = self.state.pruned_at()
+        if every > 0 and head is not None and head.index - (-1 if last is None else last) >= every:
+            try:
+                l1_time = int(self.client.w3.eth.get_block("latest")["timestamp"])
+                retention = Retention(self.store.oldest_provable(l1_time), self.config.keep_recent)
+                pruned = prune_state(self.state, retention)
+            except WatchtowerError as exc:
+                # Pruning is housekeeping: replay and challenges of this tick are done, and a
+                # failed tick would back off the next ones. Say it, try again next tick.
+                log.error("state_prune_failed", error=str(exc))
+                return
+            dropped = self.store.drop_calldata(pruned.pruned_below - 1, l1_time)
+            log.info("state_pruned", head=head.index, calldata_dropped=dropped, **pruned.fields())
+            if self.metrics is not None:
+                self.metrics.state_prune_seconds.set(pruned.seconds)
+        if self.metrics is not None:
+            self.metrics.state_db_bytes.set(self.state.disk_bytes())
+            self.metrics.state_nodes.set(self.state.node_count())
+
     def batch_of(self, row: BatchRow) -> Batch:
         encoded = decode_batch(row.data)
         context = BlockContext(
@@ -298,6 +382,7 @@ class Watchtower:
         if row.fraud_step is None:
             raise WatchtowerError(f"batch {row.idx} has no fraudulent step recorded")
         proof = build_fraud_proof(self.state, self.batch_of(row), row.fraud_step, self.params)
+        failpoint("service.proof_built")
         checked = check_fraud_proof(proof)
         if not checked.fraud:
             raise WatchtowerError(f"batch {row.idx} step {row.fraud_step}: proof does not check")
@@ -306,7 +391,7 @@ class Watchtower:
     def challenge(self, report: TickReport) -> None:
         assert self.challenger is not None
         confirmed = self.follower.confirmed_head(self.config.confirmations)
-        stake = self.config.stake or self.client.min_stake()
+        stake = self.stake
         for row in self.store.batches((BatchStatus.PENDING, BatchStatus.REJECTED)):
             if row.verdict != VerdictKind.FRAUD.value:
                 continue
@@ -330,7 +415,18 @@ class Watchtower:
             try:
                 with bound_contextvars(batch=row.idx, step=row.fraud_step, l1_block=row.l1_block):
                     if existing is None or existing.state is ChallengeState.PREPARED:
-                        self._check_balance(stake)
+                        if not self._can_pay(stake):
+                            # Not a failure: a human can top the account up before the
+                            # deadline, and the next tick tries again.
+                            seconds_left = row.deadline - self.challenger.l1_time()
+                            self.alert(
+                                "deadline_at_risk",
+                                batch=row.idx,
+                                step=row.fraud_step,
+                                seconds_left=seconds_left,
+                                reason="the signer cannot pay the stake and gas",
+                            )
+                            continue
                         state = self.challenger.start(row, self.proof_for(row), stake)
                     else:
                         state = self.challenger.poll(
@@ -353,17 +449,23 @@ class Watchtower:
     def _proof_and_stake(self, row: BatchRow, stake: int) -> tuple[FraudProof, int]:
         return self.proof_for(row), stake
 
-    def _check_balance(self, stake: int) -> None:
+    @functools.cached_property
+    def stake(self) -> int:
+        """The stake per challenge: configured, or the contract's (immutable) minimum."""
+        return self.config.stake or self.client.min_stake()
+
+    def _can_pay(self, stake: int, balance: int | None = None) -> bool:
+        """Whether the signer can pay ``stake`` plus a challenge's gas at twice the base fee;
+        if not, raise ``low_balance`` (once an hour: the outbox's dedup window)."""
         assert self.signer is not None
-        balance = int(self.client.w3.eth.get_balance(self.signer.address))
-        needed = (
-            stake
-            + 3_000_000
-            * int(self.client.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-            * 2
-        )
-        if balance < needed:
-            self.alert("low_balance", balance=balance, needed=needed, signer=self.signer.address)
+        if balance is None:
+            balance = int(self.client.w3.eth.get_balance(self.signer.address))
+        base_fee = int(self.client.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        needed = stake + CHALLENGE_GAS_RESERVE * base_fee * 2
+        if balance >= needed:
+            return True
+        self.alert("low_balance", balance=balance, needed=needed, signer=self.signer.address)
+        return False
 
 
 def _hex(value: bytes | None) -> str | None:

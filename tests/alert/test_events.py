@@ -22,6 +22,7 @@ def test_every_kind_has_a_severity_and_the_docstring_table_agrees() -> None:
         "rpc_disagreement",
         "low_balance",
         "proposer_slashed",
+        "deep_reorg",
     }
     doc = alert_pkg.__doc__ or ""
     for kind in AlertKind:

@@ -32,6 +32,10 @@ METRICS: dict[str, str] = {
     "watchtower_alert_outbox_depth": "gauge",
     "watchtower_last_tick_timestamp_seconds": "gauge",
     "watchtower_ready": "gauge",
+    "watchtower_state_db_bytes": "gauge",
+    "watchtower_state_nodes": "gauge",
+    "watchtower_state_prune_seconds": "gauge",
+    "process_resident_memory_bytes": "gauge",  # the one series of ProcessCollector exported
 }
 # Series Prometheus makes itself for every scrape target.
 PROMETHEUS_SERIES = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})

@@ -16,12 +16,21 @@ from watchtower.sequencer.devnet import Devnet
 
 
 class ServiceProcess:
-    def __init__(self, net: Devnet, data_dir: Path, *extra: str) -> None:
+    def __init__(
+        self,
+        net: Devnet,
+        data_dir: Path,
+        *extra: str,
+        rpc_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``watchtower run`` on ``net`` (through ``rpc_url`` if given, e.g. a proxy), with
+        ``env`` added to the environment."""
         key = net.challenger.key.hex()
-        env = {**os.environ, "WT_CHALLENGER_KEY": key}
+        env = {**os.environ, **(env or {}), "WT_CHALLENGER_KEY": key}
         args = [
             sys.executable, "-m", "watchtower", "run",
-            "--l1-rpc", str(net.rpc_url),
+            "--l1-rpc", rpc_url or str(net.rpc_url),
             "--rollup", net.client.address,
             "--data-dir", str(data_dir),
             "--key-env", "WT_CHALLENGER_KEY",

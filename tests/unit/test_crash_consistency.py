@@ -9,9 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-import rlp
-
 from tests.conftest import FIXTURES
+from tests.helpers import reachable_nodes_present
 from watchtower.execute.replay import replay_batch
 from watchtower.execute.statedb import StateDB
 from watchtower.rollup.bundle import load_bundle
@@ -42,21 +41,6 @@ while True:
         continue
     replay_batch(db, bundle.batches[nxt])
 """
-
-
-def _reachable_nodes_present(db: StateDB, root: bytes) -> int:
-    """Walk the whole trie under ``root``; every referenced node must be on disk."""
-    seen = 0
-    todo = [root]
-    while todo:
-        ref = todo.pop()
-        raw = db.get_node(ref)
-        assert raw is not None, f"node 0x{ref.hex()} under root 0x{root.hex()} is missing"
-        seen += 1
-        node = rlp.decode(raw)
-        children = node[:16] if len(node) == 17 else [node[1]] if node[0][0] >> 4 < 2 else []
-        todo.extend(c for c in children if isinstance(c, bytes) and len(c) == 32)
-    return seen
 
 
 def test_sigkill_during_commit_leaves_a_committed_root(tmp_path: Path) -> None:
@@ -95,7 +79,7 @@ def test_sigkill_during_commit_leaves_a_committed_root(tmp_path: Path) -> None:
                 previous = record.final_root
             head_root = db.head_root()
             assert head_root == previous
-            assert _reachable_nodes_present(db, head_root) > 1
+            assert reachable_nodes_present(db, head_root) > 1
             # Progress continues from where the killed process stopped.
             head = db.head()
             nxt = 0 if head is None else head.index + 1

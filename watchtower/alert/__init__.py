@@ -41,6 +41,7 @@ Severity (PagerDuty Events v2 names; the table is :data:`SEVERITY`):
     stalled               error
     rpc_disagreement      error
     low_balance           error
+    deep_reorg            error
     challenge_submitted   info
     challenge_succeeded   info
     proposer_slashed      info

@@ -33,6 +33,7 @@ class AlertKind(enum.StrEnum):
     RPC_DISAGREEMENT = "rpc_disagreement"
     LOW_BALANCE = "low_balance"
     PROPOSER_SLASHED = "proposer_slashed"
+    DEEP_REORG = "deep_reorg"
 
     @classmethod
     def parse(cls, kind: str) -> AlertKind:
@@ -65,6 +66,7 @@ SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.STALLED: Severity.ERROR,
     AlertKind.RPC_DISAGREEMENT: Severity.ERROR,
     AlertKind.LOW_BALANCE: Severity.ERROR,
+    AlertKind.DEEP_REORG: Severity.ERROR,
     AlertKind.CHALLENGE_SUBMITTED: Severity.INFO,
     AlertKind.CHALLENGE_SUCCEEDED: Severity.INFO,
     AlertKind.PROPOSER_SLASHED: Severity.INFO,

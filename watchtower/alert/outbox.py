@@ -31,6 +31,7 @@ import structlog
 
 from watchtower.alert.events import Alert, AlertKind
 from watchtower.alert.sinks import DeliveryError, Sink
+from watchtower.failpoints import failpoint
 from watchtower.store.sqlite import open_database, schema_version, transaction
 
 log = structlog.get_logger("watchtower.alert")
@@ -202,6 +203,7 @@ class Outbox:
                         queued += 1
                         continue
                 duplicate += 1
+        failpoint("outbox.enqueued")
         if silenced_by:
             return EnqueueResult(0, duplicate, queued)
         return EnqueueResult(queued, duplicate, 0)
@@ -234,6 +236,7 @@ class Outbox:
                     except Exception as exc:  # a sink bug must not stop the other sinks
                         error = f"alert sink {entry.sink!r}: unexpected {type(exc).__name__}"
                     else:
+                        failpoint("outbox.sent")
                         self._delivered(entry, now)
                         delivered += 1
                         continue

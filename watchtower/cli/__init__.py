@@ -12,7 +12,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -20,6 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from watchtower import __version__
 from watchtower.errors import InputError, WatchtowerError
+
+if TYPE_CHECKING:
+    from watchtower.execute.statedb import StateDB
 
 EXIT_OK = 0
 EXIT_FRAUD = 1
@@ -32,6 +36,34 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 def _fail(message: str) -> None:
     _err.print(f"error: {message}", markup=False, soft_wrap=True)
     sys.exit(EXIT_INPUT)
+
+
+def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback for an L1 RPC option: an http(s) URL, refused in one line otherwise."""
+    from watchtower.config import http_url
+
+    if value is None:
+        return None
+    try:
+        return http_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _open_state_db(path: Path, *, sync: bool) -> StateDB:
+    """The state database at ``path``, or exit 2 naming the directory if it cannot be used
+    (not a directory, not writable, not an LMDB database)."""
+    import lmdb
+
+    from watchtower.execute.statedb import StateDB
+
+    try:
+        return StateDB(path, sync=sync)
+    except OSError as exc:
+        raise InputError(f"--data-dir {path}: {exc.strerror or exc}") from None
+    except lmdb.Error as exc:
+        problem = str(exc).removeprefix(f"{path}: ")
+        raise InputError(f"--data-dir {path}: not a usable state database ({problem})") from None
 
 
 @contextmanager
@@ -49,12 +81,50 @@ def _progress(enabled: bool, total: int, label: str) -> Iterator[Any]:
         yield (progress, progress.add_task(label, total=total))
 
 
+_HELP_ON_NO_ARGS = click.exceptions.NoArgsIsHelpError
+
+
+class _UsageLine(click.UsageError):
+    """A usage error shown as one line (click's own shows usage, a hint and the error: three).
+
+    README: unusable input exits with status 2 and one line on stderr naming the problem, and
+    scripts and log collectors read exactly that line, whatever part of the input was wrong.
+    """
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message(), error.ctx)
+
+    def show(self, file: Any = None) -> None:
+        message = " ".join(self.format_message().split()).rstrip(".")
+        where = self.ctx.command_path if self.ctx is not None else "watchtower"
+        _err.print(f"error: {message} (see '{where} --help')", markup=False, soft_wrap=True)
+
+
 class _Group(click.Group):
-    """Turn watchtower's input errors into one line and exit status 2, everywhere."""
+    """Turn watchtower's input errors and click's usage errors into one line and exit status 2,
+    everywhere (argument parsing of every subcommand happens inside :meth:`invoke`)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _HELP_ON_NO_ARGS:
+            raise  # a bare `watchtower` (or `watchtower config`) shows the help, unchanged
+        except click.UsageError as exc:
+            raise _UsageLine(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (_UsageLine, _HELP_ON_NO_ARGS):
+            raise
+        except click.UsageError as exc:
+            raise _UsageLine(exc) from None
         except InputError as exc:
             _fail(str(exc))
         except WatchtowerError as exc:

@@ -18,6 +18,7 @@ from watchtower.cli import (
     EXIT_OK,
     _err,
     _fail,
+    _open_state_db,
     _out,
     _progress,
     main,
@@ -51,7 +52,6 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
     Exit status: 0 all valid, 1 fraud found, 2 unusable input.
     """
     from watchtower.execute.replay import init_bundle, replay_batch
-    from watchtower.execute.statedb import StateDB
     from watchtower.rollup.bundle import load_bundle
     from watchtower.rollup.types import Verdict, VerdictKind
 
@@ -60,7 +60,7 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
     started = time.perf_counter()
     verdicts: list[Verdict] = []
     with tempfile.TemporaryDirectory(prefix="wt-replay-") as tmp:
-        store = StateDB(data_dir or Path(tmp), sync=data_dir is not None)
+        store = _open_state_db(data_dir or Path(tmp), sync=data_dir is not None)
         try:
             init_bundle(store, loaded)
             fraud_at: int | None = None
@@ -243,7 +243,10 @@ def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) ->
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
         _err.print(
             f"proof for batch {batch_index} step {step} written to {out} "
             f"({len(proof.state_nodes)} state nodes, checked locally)"
@@ -261,9 +264,17 @@ def check_proof(proof_file: Path, as_json: bool) -> None:
 
     Exit status: 0 the proof shows fraud, 1 the claimed root is in fact correct, 2 unusable proof.
     """
-    from watchtower.proof.fraud import FraudProof, check_fraud_proof
+    from watchtower.proof.fraud import FraudProof, ProofError, check_fraud_proof
+    from watchtower.rollup import jsontext
 
-    proof = FraudProof.read(proof_file)
+    # FraudProof.read, but through jsontext: a deeply nested file must not crash the parser.
+    try:
+        document = jsontext.loads(proof_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProofError(f"{proof_file}: cannot read: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProofError(f"{proof_file}: not JSON: {exc}") from None
+    proof = FraudProof.from_json(document)
     result = check_fraud_proof(proof)
     if as_json:
         click.echo(

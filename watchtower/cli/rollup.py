@@ -10,6 +10,8 @@ import click
 from rich.table import Table
 
 from watchtower.cli import (
+    _http_url,
+    _open_state_db,
     _out,
     _progress,
     main,
@@ -128,7 +130,7 @@ def devnet(
 
 
 @main.command()
-@click.option("--l1-rpc", required=True, help="JSON-RPC URL of the L1 node.")
+@click.option("--l1-rpc", required=True, callback=_http_url, help="JSON-RPC URL of the L1 node.")
 @click.option("--rollup", "rollup_address", required=True, help="Address of the rollup contract.")
 @click.option(
     "--data-dir",
@@ -165,7 +167,6 @@ def propose(
     current tip, keeping its L2 state in --data-dir; it must be registered with a bond.
     """
     from watchtower.execute.replay import init_genesis
-    from watchtower.execute.statedb import StateDB
     from watchtower.l1.rollup import connect
     from watchtower.sequencer.devnet import dev_key
     from watchtower.sequencer.proposer import Proposer, devnet_genesis
@@ -173,7 +174,7 @@ def propose(
 
     account = load_signer(key_env=key_env) or dev_key("proposer")
     (client,) = connect((l1_rpc,), rollup_address)
-    with StateDB(data_dir / "state") as store:
+    with _open_state_db(data_dir / "state", sync=True) as store:
         genesis = init_genesis(store, devnet_genesis())
         if client.genesis_root() != genesis:
             raise InputError("the rollup's genesis root is not the devnet genesis")

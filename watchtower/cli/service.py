@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from watchtower.cli import _err, _out, _progress, main
+from watchtower.cli import _err, _http_url, _out, _progress, main
 from watchtower.errors import InputError
 from watchtower.rollup.types import GenesisAccount
 
 
 def _genesis(path: Path | None) -> dict[bytes, GenesisAccount]:
+    from watchtower.rollup import jsontext
     from watchtower.rollup.bundle import parse_genesis
     from watchtower.sequencer.proposer import devnet_genesis
 
     if path is None:
         return devnet_genesis()
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        document = jsontext.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"genesis file {path}: {exc}") from None
     if isinstance(document, dict) and "genesis" in document:
         document = document["genesis"]  # a bundle: use its genesis
@@ -34,6 +36,8 @@ _RUN_FLAGS = {
     "rollup_address": "l1.rollup",
     "confirmations": "l1.confirmations",
     "poll_interval": "l1.poll_interval",
+    "rpc_timeout": "l1.timeout",
+    "max_backoff": "l1.max_backoff",
     "chunk": "l1.chunk",
     "start_block": "l1.start_block",
     "mode": "service.mode",
@@ -63,7 +67,11 @@ def _settings(config: Path | None, given: dict[str, Any]) -> Any:
             if isinstance(value, tuple)
             else (str(value) if isinstance(value, Path) else value)
         )
-    return load_settings(config, flags=flags)
+    # Errors name the option as typed (--l1-rpc, --metrics-listen), not the setting's key.
+    context = click.get_current_context(silent=True)
+    options = {p.name: p.opts[0] for p in context.command.params} if context is not None else {}
+    names = {name: options[o] for o, name in _RUN_FLAGS.items() if o in options}
+    return load_settings(config, flags=flags, flag_names=names)
 
 
 _CONFIG_OPTION = click.option(
@@ -110,6 +118,16 @@ _CONFIG_OPTION = click.option(
     "safe/finalized [default: 2].",
 )
 @click.option("--poll-interval", type=click.FloatRange(0.05), help="Seconds per tick [default: 4].")
+@click.option(
+    "--rpc-timeout",
+    type=click.FloatRange(0.1),
+    help="Seconds before an L1 request is abandoned; reads are retried 3 times [default: 10].",
+)
+@click.option(
+    "--max-backoff",
+    type=click.FloatRange(0.1),
+    help="After failed ticks the wait doubles from the poll interval up to this [default: 60].",
+)
 @click.option("--start-block", type=click.IntRange(0), help="First L1 block to scan [default: 0].")
 @click.option(
     "--chunk",
@@ -157,11 +175,12 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
     \b
     Precedence: flags > WATCHTOWER_<SECTION>_<KEY> environment variables > file > defaults.
     Sections and keys:
-      [l1]        rpc (list), rollup, confirmations (N|safe|finalized), poll_interval, chunk,
-                  start_block
+      [l1]        rpc (list), rollup, confirmations (N|safe|finalized), poll_interval,
+                  timeout, max_backoff, chunk, start_block
       [service]   mode (watch|challenge), data_dir, genesis, stall_after
       [signer]    key_env | keystore + (password_env | password_file)
       [challenge] stake_wei, bump_after
+      [state]     prune_every (batches; 0: never), keep_recent
       [metrics]   listen (HOST:PORT)
       [log]       format (json|console), level
       [alerts]    silence_kinds, silence_batches, [[alerts.webhook]] url secret_env timeout,
@@ -188,13 +207,19 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
     default=Path("watchtower-data"),
     show_default=True,
 )
-@click.option("--l1-rpc", help="Also read stakes owed and the L1 time from this node.")
+@click.option(
+    "--l1-rpc", callback=_http_url, help="Also read stakes owed and the L1 time from this node."
+)
 @click.option("--signer", "signer_address", help="Address whose stakes and rewards to show.")
 @click.option("--json", "as_json", is_flag=True)
 def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_json: bool) -> None:
     """What the service has done: scan position, verified batches, open challenges, money owed."""
     from watchtower.store.db import ChallengeState, Store
 
+    if not (data_dir / "watchtower.sqlite").is_file():
+        # Opening would create an empty store there and report "nothing done": say instead that
+        # this is not a directory `watchtower run` has used.
+        raise InputError(f"--data-dir {data_dir} holds no watchtower store (watchtower.sqlite)")
     with Store(data_dir / "watchtower.sqlite") as store:
         batches = store.batches()
         challenges = store.challenges()
@@ -270,7 +295,7 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
 
 
 @main.command()
-@click.option("--l1-rpc", required=True)
+@click.option("--l1-rpc", required=True, callback=_http_url)
 @click.option("--rollup", "rollup_address", required=True)
 @click.option(
     "--data-dir",
@@ -296,6 +321,8 @@ def withdraw(
     from watchtower.store.db import Store
     from watchtower.submit.signer import load_signer
 
+    if key_env is not None and not os.environ.get(key_env):
+        raise InputError(f"--key-env {key_env}: the environment variable ${key_env} is not set")
     signer = load_signer(
         key_env=key_env, keystore=keystore, password_env=password_env, password_file=password_file
     )

@@ -23,6 +23,7 @@ from watchtower.errors import ConformanceFixtureError
 from watchtower.execute.state import build_genesis, open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.execute.transition import Mode, apply_step
+from watchtower.rollup import jsontext
 from watchtower.rollup.types import BlockContext, GenesisAccount
 
 DEFAULT_FORK = "Cancun"
@@ -107,7 +108,7 @@ def _parse_env(env: dict[str, Any]) -> BlockContext:
 def load_cases(path: Path, fork: str = DEFAULT_FORK) -> list[StateTestCase]:
     """All cases for ``fork`` in one state-test JSON file."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = jsontext.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConformanceFixtureError(str(path), f"cannot read JSON: {exc}") from exc
     if not isinstance(document, dict):

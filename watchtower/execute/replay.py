@@ -15,6 +15,7 @@ from watchtower.errors import InputError, StateError, TransitionInvariantError
 from watchtower.execute.state import WatchtowerState, build_genesis, open_state
 from watchtower.execute.statedb import BatchRecord, PendingWrites, StateDB
 from watchtower.execute.transition import Mode, apply_step
+from watchtower.failpoints import failpoint
 from watchtower.rollup.bundle import Bundle
 from watchtower.rollup.types import Batch, GenesisAccount, InvalidReason, Verdict, VerdictKind
 
@@ -90,6 +91,7 @@ def replay_batch(
     invalid: list[tuple[int, InvalidReason]] = []
     try:
         for trace in iter_steps(state, batch):
+            failpoint("replay.step")
             if on_step is not None:
                 on_step(trace.step)
             if not trace.valid and trace.reason is not None:
@@ -123,6 +125,7 @@ def replay_batch(
         return fraud
     if commit:
         state.persist()
+        failpoint("replay.before_commit")
         store.commit_batch(
             pending,
             BatchRecord(index=batch.index, prev_root=batch.prev_root, final_root=batch.final_root),

@@ -14,6 +14,11 @@ Layout (one LMDB environment, two named databases):
 Every batch commit writes its new nodes *and* its root pointer in one LMDB transaction, so the
 pointer never refers to nodes that are not on disk.
 
+Pruning (:mod:`watchtower.execute.prune`) keeps that invariant: it first moves the root records of
+batches whose state it will delete to an archive (``pruned/<index>``: what was verified, not a
+state that can be opened) and records the floor (``pruned_below``) in one transaction, and only
+then deletes nodes. :meth:`StateDB.rollback_to` refuses to go below the floor.
+
 Writes during replay go to a :class:`PendingWrites` overlay (py-evm writes nodes as it computes
 roots); :meth:`StateDB.commit` moves the overlay to disk together with the pointer.
 """
@@ -21,23 +26,30 @@ roots); :meth:`StateDB.commit` moves the overlay to disk together with the point
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lmdb
 from eth.abc import AtomicWriteBatchAPI
 from eth.db.backends.base import BaseAtomicDB
 
-from watchtower.errors import MissingStateError, StateCorruptionError
+from watchtower.errors import MissingStateError, StateCorruptionError, StateError
+from watchtower.failpoints import failpoint
 
 _GENESIS_KEY = b"genesis"
 _HEAD_KEY = b"head"
 _BATCH_PREFIX = b"batch/"
+_ARCHIVE_PREFIX = b"pruned/"  # root records of batches whose state was pruned
+_PRUNED_BELOW_KEY = b"pruned_below"  # the pre-states of batches below this index are pruned
+_PRUNED_AT_KEY = b"pruned_at"  # the head index when the floor was last raised (-1: genesis)
 _SCHEMA_KEY = b"schema"
 SCHEMA_VERSION = 1
+
+_T = TypeVar("_T")
 
 #: Initial map size. LMDB reserves address space, not disk; the map grows on demand.
 _INITIAL_MAP_SIZE = 1 << 30
@@ -47,13 +59,26 @@ def _batch_key(index: int) -> bytes:
     return _BATCH_PREFIX + struct.pack(">Q", index)
 
 
+def _archive_key(index: int) -> bytes:
+    return _ARCHIVE_PREFIX + struct.pack(">Q", index)
+
+
+class PrunedStateError(StateError):
+    """The state asked for is older than the pruning floor: its nodes were deleted on purpose."""
+
+
 @dataclass(frozen=True)
 class BatchRecord:
-    """The root pointer stored for one verified batch."""
+    """The root pointer stored for one verified batch.
+
+    ``pruned`` records are receipts only: the batch was verified with these roots, but the state
+    at ``final_root`` is older than the pruning floor and can no longer be opened.
+    """
 
     index: int
     prev_root: bytes
     final_root: bytes
+    pruned: bool = field(default=False, compare=False)
 
     def encode(self) -> bytes:
         return self.prev_root + self.final_root
@@ -116,7 +141,130 @@ class StateDB:
             return int(txn.stat(self._nodes)["entries"])
 
     def disk_bytes(self) -> int:
+        """Bytes of the database files on disk (LMDB never shrinks them: freed pages are reused)."""
         return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+    def used_bytes(self) -> int:
+        """Bytes in pages that hold data (the rest of the file is free pages, reused by writes)."""
+        with self._env.begin() as txn:
+            total = 0
+            for db in (None, self._nodes, self._meta):
+                stat = txn.stat(db) if db is not None else self._env.stat()
+                pages = stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
+                total += pages * stat["psize"]
+        return total
+
+    @contextmanager
+    def reader(self) -> Iterator[Callable[[bytes], bytes | None]]:
+        """A node getter over one read snapshot (one LMDB read transaction for a whole walk)."""
+        with self._env.begin(db=self._nodes, buffers=False) as txn:
+
+            def get(key: bytes) -> bytes | None:
+                value = txn.get(key)
+                return None if value is None else bytes(value)
+
+            yield get
+
+    def sweep_nodes(
+        self,
+        keep: Container[bytes],
+        *,
+        chunk: int = 10_000,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> int:
+        """Delete every node whose key is not in ``keep``; return how many were deleted.
+
+        At most ``chunk`` keys are visited per write transaction, so the sweep never holds one
+        huge transaction (nor blocks a writer for long), and a process killed in the middle has
+        committed whole chunks only: what is left is unreachable garbage for the next sweep.
+        ``on_chunk`` is called with the running total after each committed chunk.
+        """
+        if chunk < 1:
+            raise ValueError("chunk must be at least 1")
+        deleted = 0
+        start: bytes | None = b""
+        while start is not None:
+            count, start = self._grow_on_full(partial(self._sweep_chunk, keep, start, chunk))
+            deleted += count
+            if on_chunk is not None:
+                on_chunk(deleted)
+        return deleted
+
+    def _sweep_chunk(
+        self, keep: Container[bytes], start: bytes, chunk: int
+    ) -> tuple[int, bytes | None]:
+        """One sweep transaction from key ``start``: (nodes deleted, where to go on or None)."""
+        deleted = 0
+        with self._env.begin(write=True, db=self._nodes) as txn:
+            cursor = txn.cursor()
+            positioned = cursor.set_range(start)
+            visited = 0
+            while positioned and visited < chunk:
+                visited += 1
+                if cursor.key() in keep:
+                    positioned = cursor.next()
+                else:
+                    cursor.delete()  # moves to the next key (b"" past the end)
+                    deleted += 1
+                    positioned = cursor.key() != b""
+            return deleted, (cursor.key() if positioned else None)
+
+    def _grow_on_full(self, write: Callable[[], _T]) -> _T:
+        """Run a write transaction, doubling the map while LMDB says it is full (even a delete
+        needs fresh pages: LMDB is copy-on-write)."""
+        while True:
+            try:
+                return write()
+            except lmdb.MapFullError:
+                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+
+    # -- pruning floor --------------------------------------------------------------------------
+    def pruned_below(self) -> int:
+        """The oldest batch whose pre-state is kept (0: nothing was ever pruned)."""
+        with self._env.begin(db=self._meta) as txn:
+            raw = txn.get(_PRUNED_BELOW_KEY)
+        return 0 if raw is None else int(struct.unpack(">Q", raw)[0])
+
+    def pruned_at(self) -> int | None:
+        """The head batch index when the floor was last raised (-1: at genesis; None: never)."""
+        with self._env.begin(db=self._meta) as txn:
+            raw = txn.get(_PRUNED_AT_KEY)
+        return None if raw is None else int(struct.unpack(">q", raw)[0])
+
+    def raise_floor(self, floor: int) -> int:
+        """Make ``floor`` the oldest batch whose pre-state is kept; return how many root records
+        were archived.
+
+        One transaction: the records of batches ``< floor - 1`` move to the archive, and the
+        floor and the current head are recorded, so after it commits no live pointer names a
+        state about to be deleted. The floor never goes down and never passes the head (the
+        head's state, the pre-state of the next batch, is always kept).
+        """
+        return self._grow_on_full(partial(self._raise_floor, floor))
+
+    def _raise_floor(self, floor: int) -> int:
+        with self._env.begin(write=True, db=self._meta) as txn:
+            raw_head = txn.get(_HEAD_KEY)
+            head = -1 if raw_head is None else int(struct.unpack(">Q", raw_head)[0])
+            raw_floor = txn.get(_PRUNED_BELOW_KEY)
+            current = 0 if raw_floor is None else int(struct.unpack(">Q", raw_floor)[0])
+            floor = max(current, min(floor, head + 1))
+            moving: list[tuple[int, bytes]] = []
+            cursor = txn.cursor()
+            if cursor.set_range(_BATCH_PREFIX):
+                for key, value in cursor:
+                    if not key.startswith(_BATCH_PREFIX):
+                        break
+                    index = int(struct.unpack(">Q", key[len(_BATCH_PREFIX) :])[0])
+                    if index >= floor - 1:
+                        break
+                    moving.append((index, bytes(value)))
+            for index, value in moving:
+                txn.put(_archive_key(index), value)
+                txn.delete(_batch_key(index))
+            txn.put(_PRUNED_BELOW_KEY, struct.pack(">Q", floor))
+            txn.put(_PRUNED_AT_KEY, struct.pack(">q", head))
+        return len(moving)
 
     # -- pointers -------------------------------------------------------------------------------
     def genesis_root(self) -> bytes | None:
@@ -141,11 +289,19 @@ class StateDB:
         return head.final_root if head is not None else self.genesis_root()
 
     def batch(self, index: int) -> BatchRecord | None:
+        """The record of verified batch ``index``: live, or an archived receipt (``pruned``)."""
         with self._env.begin(db=self._meta) as txn:
             raw = txn.get(_batch_key(index))
-        return None if raw is None else BatchRecord.decode(index, bytes(raw))
+            if raw is None:
+                archived = txn.get(_archive_key(index))
+                if archived is None:
+                    return None
+                record = BatchRecord.decode(index, bytes(archived))
+                return BatchRecord(index, record.prev_root, record.final_root, pruned=True)
+        return BatchRecord.decode(index, bytes(raw))
 
     def batches(self) -> Iterator[BatchRecord]:
+        """The live records (whose states are all on disk), in index order."""
         with self._env.begin(db=self._meta) as txn:
             cursor = txn.cursor()
             if not cursor.set_range(_BATCH_PREFIX):
@@ -164,6 +320,11 @@ class StateDB:
                 f"state database {self.path} holds genesis 0x{existing.hex()}, "
                 f"not 0x{root.hex()}: use another data directory"
             )
+        if existing is not None and self.pruned_below() > 0:
+            # The genesis state was pruned on purpose; writing it again (every service start
+            # re-derives it to check the root) would only add garbage for the next prune.
+            pending.discard()
+            return
         self._write(pending, [(_GENESIS_KEY, root)])
 
     def commit_nodes(self, pending: PendingWrites) -> None:
@@ -190,7 +351,15 @@ class StateDB:
         """Forget every batch after ``index`` (``None``: back to genesis); return the new head root.
 
         Nodes are kept: they are content-addressed and harmless, and pruning is a separate policy.
+        Raises :class:`PrunedStateError` if the state at ``index`` is below the pruning floor.
         """
+        floor = self.pruned_below()
+        if (-1 if index is None else index) < floor - 1:
+            target = "genesis" if index is None else f"batch {index}"
+            raise PrunedStateError(
+                f"cannot roll back to {target}: its state was pruned (states from batch "
+                f"{floor - 1} on are kept; a reorg this deep needs a larger state.keep_recent)"
+            )
         with self._env.begin(write=True, db=self._meta) as txn:
             for record in list(self.batches()):
                 if index is None or record.index > index:
@@ -208,9 +377,9 @@ class StateDB:
 
     def _expected_prev_root(self, index: int) -> bytes | None:
         if index == 0:
-            return self.genesis_root()
+            return self.genesis_root() if self.pruned_below() == 0 else None
         previous = self.batch(index - 1)
-        return None if previous is None else previous.final_root
+        return None if previous is None or previous.pruned else previous.final_root
 
     def _write(self, pending: PendingWrites, meta: list[tuple[bytes, bytes]]) -> None:
         items = pending.drain()
@@ -221,6 +390,7 @@ class StateDB:
                     node_cursor.putmulti(items, overwrite=True)
                     for key, value in meta:
                         txn.put(key, value, db=self._meta)
+                    failpoint("statedb.write.commit")
                 return
             except lmdb.MapFullError:
                 self._env.set_mapsize(self._env.info()["map_size"] * 2)
@@ -231,7 +401,8 @@ class PendingWrites(BaseAtomicDB):
 
     Reads see the buffer first, then disk. Nothing reaches disk until
     :meth:`StateDB.commit_batch` drains the buffer, so an aborted replay leaves no trace.
-    Deletes are ignored: nodes are content-addressed, and another root may still use them.
+    Deletes are ignored: nodes are content-addressed, and another root may still use them; old
+    nodes are removed by mark-and-sweep from the retained roots (:mod:`watchtower.execute.prune`).
     """
 
     def __init__(self, store: StateDB) -> None:
@@ -251,7 +422,8 @@ class PendingWrites(BaseAtomicDB):
         self._pending[key] = value
 
     def __delitem__(self, key: bytes) -> None:
-        # Content-addressed nodes may be shared by other roots; pruning is a separate policy.
+        # Content-addressed nodes may be shared by other roots: only a mark-and-sweep over every
+        # retained root (watchtower.execute.prune) can tell that a node is garbage.
         return None
 
     def _exists(self, key: bytes) -> bool:

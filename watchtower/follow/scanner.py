@@ -3,9 +3,10 @@
 * ``eth_getLogs`` over bounded block ranges, halving the range when a node refuses a large one;
 * each batch's calldata fetched by transaction hash, decoded, and checked against the commitment
   the contract emitted (index, previous root, step count, steps root, final root);
-* with several endpoints, a batch is recorded only when all of them agree on the block hash and
-  the calldata; otherwise nothing of the range is recorded and :class:`DisagreementError` says
-  what differs;
+* with several endpoints, scanning goes only as far as the lowest head among them (an endpoint
+  that lags is waited for, not argued with), and a batch is recorded only when all of them agree
+  on the block hash and the calldata; otherwise nothing of the range is recorded and
+  :class:`DisagreementError` says what differs;
 * recent block hashes are stored; a stored hash that is no longer canonical (also after a
   restart) is a reorg, and the store is rewound to the common ancestor.
 """
@@ -18,9 +19,10 @@ from typing import Any
 
 from eth_hash.auto import keccak
 from web3 import Web3
-from web3.exceptions import Web3RPCError
+from web3.exceptions import BlockNotFound, Web3RPCError
 
 from watchtower.errors import MalformedBatchError, WatchtowerError
+from watchtower.failpoints import failpoint
 from watchtower.l1.instrumented import endpoint_label
 from watchtower.l1.rollup import RollupClient
 from watchtower.rollup.codec import decode_batch, steps_root
@@ -33,8 +35,13 @@ class DisagreementError(WatchtowerError):
     """L1 endpoints disagree about data watchtower would act on."""
 
 
-class CommitmentMismatchError(WatchtowerError):
-    """A batch's calldata does not match what the contract committed to."""
+class CommitmentMismatchError(DisagreementError):
+    """A batch's calldata, as an endpoint returns it, does not match the commitment the contract
+    emitted: the endpoint contradicts itself (or the chain), so nothing of it is acted on."""
+
+
+class EndpointBehindError(WatchtowerError):
+    """An endpoint does not have a block yet that another one served: retried next tick."""
 
 
 @dataclass
@@ -62,7 +69,8 @@ class Follower:
         return self.clients[0]
 
     def head(self) -> int:
-        return int(self.primary.w3.eth.block_number)
+        """The highest block every endpoint has (the primary's head with one endpoint)."""
+        return min(int(client.w3.eth.block_number) for client in self.clients)
 
     def confirmed_head(self, confirmations: int | str) -> int:
         """The highest block considered final enough to act on."""
@@ -98,7 +106,8 @@ class Follower:
         if first > last:
             return None
         last = min(last, first + self.chunk - 1)
-        logs = self._get_logs(first, last)
+        failpoint("scan.before_get_logs")
+        logs, last = self._get_logs(first, last)  # the node may accept a shorter range
         outcome = ScanOutcome(scanned_from=first, scanned_to=last)
         blocks: dict[int, bytes] = {}
         contract = self.primary.contract
@@ -118,14 +127,17 @@ class Follower:
         end = self.primary.w3.eth.get_block(last)
         blocks[last] = bytes(end["hash"])
         self._cross_check(outcome.batches, blocks)
+        failpoint("scan.fetched")
         self.store.record_scan(
             last + 1, sorted(blocks.items()), outcome.batches, outcome.rejections
         )
+        failpoint("scan.recorded")
         return outcome
 
-    def _get_logs(self, first: int, last: int) -> list[Any]:
-        """The contract's logs in ``first..last`` (filtered by topic here: not every node
-        supports OR-lists of topics), halving the range while the node says it is too large."""
+    def _get_logs(self, first: int, last: int) -> tuple[list[Any], int]:
+        """The contract's logs from ``first`` (filtered by topic here: not every node supports
+        OR-lists of topics) and the last block they cover: ``last``, or less when the node said
+        the range was too large and it was halved until accepted."""
         wanted = {
             _topic(self.primary.contract.events.BatchSubmitted()),
             _topic(self.primary.contract.events.BatchesRejected()),
@@ -135,7 +147,7 @@ class Follower:
                 logs = self.primary.w3.eth.get_logs(
                     {"address": self.primary.address, "fromBlock": first, "toBlock": last}
                 )
-                return [entry for entry in logs if bytes(entry["topics"][0]) in wanted]
+                return [entry for entry in logs if bytes(entry["topics"][0]) in wanted], last
             except (Web3RPCError, ValueError) as exc:
                 text = str(exc).lower()
                 if last > first and any(word in text for word in _TOO_MANY):
@@ -153,7 +165,8 @@ class Follower:
             encoded = decode_batch(data)
         except MalformedBatchError as exc:
             raise CommitmentMismatchError(
-                f"batch {index}: calldata does not decode: {exc}"
+                f"batch {index} tx 0x{tx_hash.hex()}: calldata from {_endpoint(self.primary)} "
+                f"does not decode: {exc}"
             ) from exc
         committed = (
             encoded.index == index
@@ -164,7 +177,8 @@ class Follower:
         )
         if not committed:
             raise CommitmentMismatchError(
-                f"batch {index} tx 0x{tx_hash.hex()}: calldata does not match the commitment"
+                f"batch {index} tx 0x{tx_hash.hex()}: calldata from {_endpoint(self.primary)} "
+                "does not match the commitment the contract emitted"
             )
         return BatchRow(
             id=0,
@@ -192,7 +206,12 @@ class Follower:
     def _cross_check(self, batches: list[BatchRow], blocks: dict[int, bytes]) -> None:
         for other in self.clients[1:]:
             for number, block_hash in blocks.items():
-                theirs = other.w3.eth.get_block(number)
+                try:
+                    theirs = other.w3.eth.get_block(number)
+                except BlockNotFound:
+                    raise EndpointBehindError(
+                        f"block {number}: not yet on {_endpoint(other)}; retried next tick"
+                    ) from None
                 if bytes(theirs["hash"]) != block_hash:
                     raise DisagreementError(
                         f"block {number}: {_endpoint(self.primary)} has "

@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress, HexStr
 from eth_utils.exceptions import ValidationError
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
@@ -42,6 +42,10 @@ class L1TransactionError(WatchtowerError):
         self.action = action
         self.reason = reason
         super().__init__(f"{action}: {reason}")
+
+
+class L1UnavailableError(InputError):
+    """An L1 endpoint cannot be reached, or fails every request (named by host:port only)."""
 
 
 class BatchStatus(enum.IntEnum):
@@ -299,31 +303,28 @@ def _reason(exc: Exception) -> str:
 
 
 def connect(
-    urls: tuple[str, ...], rollup: str, metrics: Metrics | None = None
+    urls: tuple[str, ...], rollup: str, metrics: Metrics | None = None, *, timeout: float = 30.0
 ) -> list[RollupClient]:
     """Clients of the rollup at ``rollup`` on each endpoint, checked: the node answers and the
     contract has code. Errors name an endpoint by host:port only (paths often carry API keys).
-    With ``metrics`` every request is timed and errors are counted per endpoint."""
+    With ``metrics`` every request is timed and errors are counted per endpoint. A request is
+    abandoned after ``timeout`` seconds; reads are retried on transport failures (see
+    :mod:`watchtower.l1.instrumented`)."""
     if not Web3.is_address(rollup):
         raise InputError(f"--rollup {rollup!r} is not an address")
     clients = []
     for url in urls:
         where = endpoint_label(url)
-        kwargs: dict[str, Any] = {"request_kwargs": {"timeout": 30}}
-        provider = (
-            HTTPProvider(url, **kwargs)
-            if metrics is None
-            else InstrumentedHTTPProvider(url, metrics, **kwargs)
-        )
+        provider = InstrumentedHTTPProvider(url, metrics, request_kwargs={"timeout": timeout})
         w3 = Web3(provider)
         try:
             if not w3.is_connected():
-                raise InputError(f"cannot reach the L1 node at {where}")
+                raise L1UnavailableError(f"cannot reach the L1 node at {where}")
             code = w3.eth.get_code(Web3.to_checksum_address(rollup))
         except InputError:
             raise
         except Exception as exc:  # any transport failure: say which endpoint, in one line
-            raise InputError(f"L1 node at {where}: {type(exc).__name__}") from None
+            raise L1UnavailableError(f"L1 node at {where}: {type(exc).__name__}") from None
         if not code:
             raise InputError(f"no contract at {rollup} on {where}")
         clients.append(RollupClient(w3, rollup))

@@ -32,6 +32,7 @@ from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.execute.transition import Mode, apply_step
 from watchtower.execute.trie import encode_node
+from watchtower.rollup import jsontext
 from watchtower.rollup.codec import (
     leaf_from_hash,
     step_leaf,
@@ -181,7 +182,7 @@ class FraudProof:
     @classmethod
     def read(cls, path: Path) -> FraudProof:
         try:
-            return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+            return cls.from_json(jsontext.loads(path.read_text(encoding="utf-8")))
         except OSError as exc:
             raise ProofError(f"{path}: cannot read: {exc.strerror or exc}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from watchtower.errors import BundleError, InputError
-from watchtower.rollup.params import MAX_STEPS, MAX_TX_BYTES, RollupParams
+from watchtower.rollup import jsontext
+from watchtower.rollup.params import MAX_STEPS, MAX_TX_BYTES, UINT256_MAX, RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, Step, hex0x
 
 BUNDLE_FORMAT = "watchtower-bundle"
@@ -35,7 +36,11 @@ def _hexbytes(where: str, value: Any, length: int | None = None) -> bytes:
     return raw
 
 
-def _quantity(where: str, value: Any) -> int:
+#: EIP-2681: an account nonce is at most 2^64 - 1 (py-evm refuses anything larger).
+NONCE_MAX = 2**64 - 1
+
+
+def _quantity(where: str, value: Any, maximum: int | None = None) -> int:
     if isinstance(value, bool):
         raise BundleError(where, "expected a number, got a boolean")
     if isinstance(value, int):
@@ -49,6 +54,8 @@ def _quantity(where: str, value: Any) -> int:
         raise BundleError(where, f"expected a number, got {type(value).__name__}")
     if result < 0:
         raise BundleError(where, "must not be negative")
+    if maximum is not None and result > maximum:
+        raise BundleError(where, f"{value!r:.60} is above the maximum {maximum:#x}")
     return result
 
 
@@ -72,12 +79,16 @@ def parse_genesis(raw_genesis: Any) -> dict[bytes, GenesisAccount]:
         storage_raw = acc.get("storage", {})
         if not isinstance(storage_raw, dict):
             raise BundleError(f"{where}.storage", "expected an object")
+        # The state holds 256-bit balances, slots and values and 64-bit nonces: out-of-range
+        # numbers are unusable input here, not a py-evm ValidationError while writing genesis.
         genesis[_hexbytes(where, addr, 20)] = GenesisAccount(
-            balance=_quantity(f"{where}.balance", acc.get("balance", 0)),
-            nonce=_quantity(f"{where}.nonce", acc.get("nonce", 0)),
+            balance=_quantity(f"{where}.balance", acc.get("balance", 0), UINT256_MAX),
+            nonce=_quantity(f"{where}.nonce", acc.get("nonce", 0), NONCE_MAX),
             code=_hexbytes(f"{where}.code", acc.get("code", "0x")),
             storage={
-                _quantity(f"{where}.storage", k): _quantity(f"{where}.storage[{k}]", v)
+                _quantity(f"{where}.storage", k, UINT256_MAX): _quantity(
+                    f"{where}.storage[{k}]", v, UINT256_MAX
+                )
                 for k, v in storage_raw.items()
             },
         )
@@ -152,7 +163,7 @@ def load_bundle(path: Path) -> Bundle:
     except UnicodeDecodeError:
         raise BundleError(str(path), "is not UTF-8 text") from None
     try:
-        document = json.loads(text)
+        document = jsontext.loads(text)
     except json.JSONDecodeError as exc:
         raise BundleError(str(path), f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
     return parse_bundle(document)

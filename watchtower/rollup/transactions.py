@@ -56,8 +56,48 @@ _LEGACY_SHAPE = "iiiaibiii"
 _DYNAMIC_FEE_SHAPE = "iiiiiaibliii"
 
 
+#: The deepest list nesting of either form: type 2 > access list > entry > storage keys.
+_MAX_LIST_DEPTH = 4
+
+
+def _list_depth(payload: bytes) -> int:
+    """How deeply lists nest in ``payload``, by a linear scan of the RLP prefixes.
+
+    pyrlp decodes (and re-encodes) one Python call per level, so ~1,300 nested lists, which fit
+    in ``MAX_TX_BYTES``, raise ``RecursionError`` under the interpreter's default limit: decoding
+    must not depend on a process-wide setting that py-evm happens to raise at import. For
+    well-formed RLP the result is exact; for malformed RLP it is only an estimate, and such bytes
+    are refused by the strict decode anyway.
+    """
+    ends: list[int] = []  # where each open list ends
+    position = peak = 0
+    while position < len(payload):
+        while ends and position >= ends[-1]:
+            ends.pop()
+        prefix = payload[position]
+        if prefix < 0x80:
+            position += 1
+        elif prefix < 0xB8:
+            position += 1 + prefix - 0x80
+        elif prefix < 0xC0:
+            size = prefix - 0xB7
+            position += 1 + size + int.from_bytes(payload[position + 1 : position + 1 + size])
+        else:
+            if prefix < 0xF8:
+                size, length = 0, prefix - 0xC0
+            else:
+                size = prefix - 0xF7
+                length = int.from_bytes(payload[position + 1 : position + 1 + size])
+            position += 1 + size
+            ends.append(position + length)
+            peak = max(peak, len(ends))
+    return peak
+
+
 def _check_shape(payload: bytes, shape: str) -> None:
     """Strict RLP (protocol.md §3): canonical encoding, exact field kinds and widths."""
+    if _list_depth(payload) > _MAX_LIST_DEPTH:
+        raise ValueError(f"lists nested deeper than {_MAX_LIST_DEPTH} levels")
     try:
         fields = rlp.decode(payload, strict=True)
     except rlp.exceptions.DecodingError as exc:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watchtower.errors import StateCorruptionError
+from watchtower.failpoints import failpoint
 from watchtower.store.sqlite import open_database, schema_version, transaction
 
 MIGRATIONS: tuple[str, ...] = (
@@ -76,6 +77,11 @@ MIGRATIONS: tuple[str, ...] = (
         l1_block INTEGER NOT NULL,
         at REAL NOT NULL
     );
+    """,
+    # 2: the L1 block of the BatchesRejected log that rejected a batch, so a reorg that removes
+    # the rejection (and not the batch) can undo it
+    """
+    ALTER TABLE batches ADD COLUMN rejected_at_block INTEGER;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -218,10 +224,20 @@ class Store:
                 (keep_blocks,),
             )
             for b in batches:
+                # A transaction seen before and reorged out is usually mined again in another
+                # block: the same record comes back to life there (new block, time and
+                # deadline; verdict recomputed), keeping its challenge journal and nonce.
                 db.execute(
-                    "INSERT OR IGNORE INTO batches (idx, tx_hash, l1_block, l1_block_hash, "
+                    "INSERT INTO batches (idx, tx_hash, l1_block, l1_block_hash, "
                     "log_index, prev_root, final_root, steps_root, count, coinbase, timestamp, "
-                    "deadline, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "deadline, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (tx_hash) DO UPDATE SET status = 'pending', "
+                    "l1_block = excluded.l1_block, l1_block_hash = excluded.l1_block_hash, "
+                    "log_index = excluded.log_index, coinbase = excluded.coinbase, "
+                    "timestamp = excluded.timestamp, deadline = excluded.deadline, "
+                    "verdict = NULL, fraud_step = NULL, claimed_root = NULL, "
+                    "computed_root = NULL, reason = '', verified_at = NULL, "
+                    "rejected_at_block = NULL WHERE batches.status = 'removed'",
                     (
                         b.idx,
                         b.tx_hash,
@@ -240,14 +256,23 @@ class Store:
                 )
             for first, last, block, log_index in rejections:
                 db.execute(
-                    "UPDATE batches SET status = 'rejected' WHERE idx BETWEEN ? AND ? "
-                    "AND status = 'pending' AND (l1_block < ? OR (l1_block = ? AND log_index < ?))",
-                    (first, last, block, block, log_index),
+                    "UPDATE batches SET status = 'rejected', rejected_at_block = ? "
+                    "WHERE idx BETWEEN ? AND ? AND status = 'pending' "
+                    "AND (l1_block < ? OR (l1_block = ? AND log_index < ?))",
+                    (block, first, last, block, block, log_index),
                 )
+            failpoint("store.record_scan.commit")
 
     def rewind(self, to_block: int) -> list[BatchRow]:
         """Forget everything seen at or after L1 block ``to_block`` (a reorg); return the batches
-        that were removed."""
+        that were removed.
+
+        In one transaction: batches logged in those blocks are ``removed``; rejections logged
+        there are undone (the batch is pending again); challenge transactions mined there are
+        unmined (the challenge is ``sent`` again, so the journal re-broadcasts the *same* signed
+        transaction, same nonce: never a second stake); a challenge recorded as
+        ``already_rejected`` because of an undone rejection is forgotten (nothing was sent).
+        """
         removed = [
             self._batch(r)
             for r in self._db.execute(
@@ -261,7 +286,29 @@ class Store:
                 "UPDATE batches SET status = 'removed' WHERE l1_block >= ? AND status != 'removed'",
                 (to_block,),
             )
+            db.execute(
+                "DELETE FROM challenges WHERE state = 'already_rejected' AND batch_id IN "
+                "(SELECT id FROM batches WHERE status = 'rejected' AND rejected_at_block >= ?)",
+                (to_block,),
+            )
+            db.execute(
+                "UPDATE batches SET status = 'pending', rejected_at_block = NULL "
+                "WHERE status = 'rejected' AND rejected_at_block >= ?",
+                (to_block,),
+            )
+            db.execute(
+                "UPDATE challenges SET state = 'sent', detail = 'mined in a reorged block', "
+                "updated_at = ? WHERE state IN ('succeeded', 'failed') AND batch_id IN "
+                "(SELECT batch_id FROM submissions WHERE l1_block >= ?)",
+                (time.time(), to_block),
+            )
+            db.execute(
+                "UPDATE submissions SET state = 'sent', l1_block = NULL, gas_used = NULL "
+                "WHERE l1_block >= ?",
+                (to_block,),
+            )
             db.execute("UPDATE scan SET next_block = MIN(next_block, ?) WHERE id = 1", (to_block,))
+            failpoint("store.rewind.commit")
         return removed
 
     # -- batches --------------------------------------------------------------------------------
@@ -306,9 +353,14 @@ class Store:
                 (batch_id,),
             )
 
-    def set_status(self, batch_id: int, status: BatchStatus) -> None:
+    def set_status(self, batch_id: int, status: BatchStatus, at_block: int | None = None) -> None:
+        """Set a batch's status; a rejection records the L1 block it was seen at (``at_block``)
+        so that :meth:`rewind` can undo it if that block is reorged out."""
         with self.transaction() as db:
-            db.execute("UPDATE batches SET status = ? WHERE id = ?", (status.value, batch_id))
+            db.execute(
+                "UPDATE batches SET status = ?, rejected_at_block = ? WHERE id = ?",
+                (status.value, at_block if status is BatchStatus.REJECTED else None, batch_id),
+            )
 
     @staticmethod
     def _batch(row: tuple[object, ...]) -> BatchRow:
@@ -409,6 +461,35 @@ class Store:
 
     def withdrawn_total(self) -> int:
         return sum(int(r[0]) for r in self._db.execute("SELECT amount FROM withdrawals"))
+
+    # -- pruning (watchtower.execute.prune) -----------------------------------------------------
+    def oldest_provable(self, l1_time: int) -> int | None:
+        """The lowest batch index that must stay provable at L1 time ``l1_time``: pending batches
+        still inside their challenge window, and batches with a challenge in flight (a fee bump
+        rebuilds the proof). ``None`` when there is none."""
+        row = self._db.execute(
+            "SELECT MIN(idx) FROM batches WHERE (status = 'pending' AND deadline >= ?) "
+            "OR id IN (SELECT batch_id FROM challenges WHERE state IN ('prepared', 'sent'))",
+            (l1_time,),
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def drop_calldata(self, below_idx: int, l1_time: int) -> int:
+        """Drop the calldata of valid batches below ``below_idx`` whose window closed before
+        ``l1_time``; return how many rows lost it. The rows and verdicts stay.
+
+        Calldata is only read to replay or prove a batch; a valid batch whose window has closed
+        and whose state is below the pruning floor is never replayed again (the state database
+        keeps its verified roots) and can no longer be challenged. Fraudulent batches keep theirs
+        as evidence.
+        """
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE batches SET data = x'' WHERE idx < ? AND deadline < ? "
+                "AND verdict = 'valid' AND status IN ('pending', 'finalized') AND length(data) > 0",
+                (below_idx, l1_time),
+            )
+        return int(cursor.rowcount)
 
     def integrity_check(self) -> list[str]:
         """``PRAGMA integrity_check`` plus the store's own invariants; empty when all is well."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import structlog
@@ -24,6 +24,7 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import Nonce, TxParams, Wei
 
+from watchtower.failpoints import failpoint
 from watchtower.l1.rollup import BatchStatus as OnChainStatus
 from watchtower.l1.rollup import L1TransactionError, RollupClient
 from watchtower.proof.fraud import FraudProof
@@ -53,6 +54,8 @@ class Challenger:
     store: Store
     policy: FeePolicy
     alert: Alert
+    #: First transactions whose ``challenge_submitted`` alert this process has raised.
+    announced: set[bytes] = field(default_factory=set)
 
     @property
     def w3(self) -> Web3:
@@ -78,7 +81,9 @@ class Challenger:
             self.store.update_challenge(row.id, ChallengeState.FAILED, f"eth_call: {exc.reason}")
             self.alert("challenge_failed", batch=row.idx, step=proof.step, reason=exc.reason)
             return ChallengeState.FAILED
+        failpoint("challenge.simulated")
         self.store.open_challenge(row.id, proof.step, stake)
+        failpoint("challenge.opened")
         return self._send(row, proof, stake, bump=0)
 
     def _send(self, row: BatchRow, proof: FraudProof, stake: int, bump: int) -> ChallengeState:
@@ -107,6 +112,7 @@ class Challenger:
         params["gas"] = gas
         tx = fn.build_transaction(params)
         signed = self.account.sign_transaction(cast(dict[str, Any], tx))
+        failpoint("challenge.signed")
         sub = SubmissionRow(
             tx_hash=bytes(signed.hash),
             batch_id=row.id,
@@ -120,7 +126,9 @@ class Challenger:
             gas_used=None,
         )
         self.store.record_submission(sub)  # write-ahead: recorded before broadcast
+        failpoint("challenge.recorded")
         self._broadcast(sub)
+        failpoint("challenge.broadcast")
         log.info(
             "challenge_submitted",
             batch=row.idx,
@@ -131,6 +139,7 @@ class Challenger:
             replacement=bump,
         )
         if bump == 0:
+            self.announced.add(sub.tx_hash)
             self.alert("challenge_submitted", batch=row.idx, step=proof.step, tx=sub.tx_hash.hex())
         return ChallengeState.SENT
 
@@ -166,14 +175,16 @@ class Challenger:
     def _broadcast(self, sub: SubmissionRow) -> None:
         """Best effort: the journal, not the broadcast, is the source of truth. A node that
         already has the transaction, or has mined a sibling with the same nonce, says so in
-        its own words; any other refusal is logged and the next poll re-broadcasts or bumps."""
+        its own words; any other refusal, and any transport failure (the node may or may not
+        have taken it), is logged and the next poll re-broadcasts or bumps."""
         try:
             self.w3.eth.send_raw_transaction(HexBytes(sub.raw))
-        except (Web3RPCError, ValueError) as exc:
+        except (Web3RPCError, ValueError, OSError) as exc:
             text = str(exc).lower()
             if any(word in text for word in _ALREADY_THERE):
                 return
-            log.warning("broadcast_refused", tx=sub.tx_hash.hex(), nonce=sub.nonce, error=str(exc))
+            error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            log.warning("broadcast_refused", tx=sub.tx_hash.hex(), nonce=sub.nonce, error=error)
 
     # -- following a sent challenge -------------------------------------------------------------
     def poll(
@@ -184,29 +195,41 @@ class Challenger:
         if challenge is None or challenge.state is not ChallengeState.SENT:
             return ChallengeState.PREPARED if challenge is None else challenge.state
         subs = self.store.submissions(row.id)
+        if subs and subs[0].tx_hash not in self.announced:
+            # A crash between the journal write and the alert loses it: raise it again (the
+            # outbox's dedup key, kind + batch + step + tx, keeps it to one delivery).
+            self.announced.add(subs[0].tx_hash)
+            tx = subs[0].tx_hash.hex()
+            self.alert("challenge_submitted", batch=row.idx, step=challenge.step, tx=tx)
+        failpoint("poll.before_receipts")
         for sub in subs:
             try:
                 receipt = self.w3.eth.get_transaction_receipt(HexBytes(sub.tx_hash))
             except TransactionNotFound:
                 continue
+            failpoint("poll.receipt_seen")
             mined = "mined" if receipt["status"] == 1 else "reverted"
             self.store.mark_submission(
                 sub.tx_hash, mined, int(receipt["blockNumber"]), int(receipt["gasUsed"])
             )
+            failpoint("poll.submission_marked")
             if receipt["status"] == 1:
+                # Raised before the state records success: a crash in between raises it again
+                # after the restart (deduplicated by the outbox), never loses it.
+                self.alert(
+                    "challenge_succeeded",
+                    batch=row.idx,
+                    tx=sub.tx_hash.hex(),
+                    gas=int(receipt["gasUsed"]),
+                )
                 self.store.update_challenge(row.id, ChallengeState.SUCCEEDED, "rejected on chain")
-                self.store.set_status(row.id, BatchStatus.REJECTED)
+                failpoint("poll.challenge_succeeded")
+                self.store.set_status(row.id, BatchStatus.REJECTED, int(receipt["blockNumber"]))
                 log.info(
                     "challenge_succeeded",
                     batch=row.idx,
                     tx=sub.tx_hash.hex(),
                     l1_block=int(receipt["blockNumber"]),
-                    gas=int(receipt["gasUsed"]),
-                )
-                self.alert(
-                    "challenge_succeeded",
-                    batch=row.idx,
-                    tx=sub.tx_hash.hex(),
                     gas=int(receipt["gasUsed"]),
                 )
                 return ChallengeState.SUCCEEDED
@@ -219,6 +242,8 @@ class Challenger:
         for sub in subs[-1:]:
             self._broadcast(sub)
         if self._rejected_on_chain(row):
+            if self._any_receipt(subs):  # ours was mined meanwhile (e.g. just re-broadcast)
+                return self.poll(row, proof_for)
             return self._already_rejected(row, "rejected on chain by another challenger")
         now = self.l1_time()
         if now > row.deadline:
@@ -228,11 +253,22 @@ class Challenger:
         if row.deadline - now < self.policy.urgent_window:
             self.alert("deadline_at_risk", batch=row.idx, seconds_left=row.deadline - now)
         if subs and time.time() - subs[-1].sent_at >= self.policy.bump_after:
+            failpoint("poll.bump_due")
             proof, stake = proof_for()
             return self._send(row, proof, stake, bump=len(subs))
         return ChallengeState.SENT
 
     # -- helpers --------------------------------------------------------------------------------
+    def _any_receipt(self, subs: list[SubmissionRow]) -> bool:
+        """Whether one of our transactions has been mined (successfully or not)."""
+        for sub in subs:
+            try:
+                self.w3.eth.get_transaction_receipt(HexBytes(sub.tx_hash))
+            except TransactionNotFound:
+                continue
+            return True
+        return False
+
     def _rejected_on_chain(self, row: BatchRow) -> bool:
         """Whether the contract no longer holds this batch as pending (rejected or replaced)."""
         on_chain = self.client.batch(row.idx)
@@ -246,6 +282,7 @@ class Challenger:
     def _already_rejected(self, row: BatchRow, detail: str) -> ChallengeState:
         self.store.open_challenge(row.id, row.fraud_step or 0, 0)
         self.store.update_challenge(row.id, ChallengeState.ALREADY_REJECTED, detail)
-        self.store.set_status(row.id, BatchStatus.REJECTED)
+        # Seen in the contract's state as of the latest block: a reorg back to it undoes this.
+        self.store.set_status(row.id, BatchStatus.REJECTED, int(self.w3.eth.block_number))
         log.info("batch_already_rejected", batch=row.idx, detail=detail)
         return ChallengeState.ALREADY_REJECTED

@@ -13,6 +13,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from watchtower.errors import InputError
+from watchtower.rollup import jsontext
 
 
 def _private_file(path: Path, what: str) -> bytes:
@@ -45,7 +46,7 @@ def load_signer(
         else:
             raise InputError("a keystore needs --password-env or --password-file")
         try:
-            key = Account.decrypt(json.loads(document), password)
+            key = Account.decrypt(jsontext.loads(document.decode("utf-8")), password)
         except (ValueError, KeyError, json.JSONDecodeError):
             raise InputError(
                 f"keystore {keystore}: cannot decrypt (wrong password or not a keystore)"
