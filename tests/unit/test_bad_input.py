@@ -26,6 +26,7 @@ from watchtower.cli import main
 
 ADDRESS = "0x" + "11" * 20
 UNREACHABLE = "http://127.0.0.1:1"
+RUN_UNREACHABLE = ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS]
 
 
 def assert_one_line_error(code: int, stdout: str, stderr: str, fragments: tuple[str, ...]) -> None:
@@ -454,11 +455,10 @@ CASES: dict[str, Case] = {
     "devnet: --interval 0": (["devnet", "--interval", "0"], {}, ("'--interval'",)),
     "demo: --honest 0": (["demo", "--honest", "0"], {}, ("'--honest'",)),
     "run: --key-env names an unset variable": (
-        ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/k",
-         "--key-env", "WT_NOT_SET_ANYWHERE"],
+        [*RUN_UNREACHABLE, "--data-dir", "{tmp}/k", "--key-env", "WT_NOT_SET_ANYWHERE"],
         {},
         ("$WT_NOT_SET_ANYWHERE", "not set"),
-    ),  # fmt: skip
+    ),
     "demo: unknown --fault": (["demo", "--fault", "evil"], {}, ("'--fault'", "'evil'")),
     "gen-fixtures: unknown bundle": (
         ["gen-fixtures", "{tmp}/fixtures", "--only", "nope"],
@@ -520,11 +520,18 @@ PROCESS_CASES: dict[str, Case] = {
         ("deep", "nested deeper than 64"),
     ),
     "deeply nested keystore": (
-        ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/ks",
-         "--keystore", "{deep_keystore}", "--password-env", "WT_PASSWORD"],
+        [
+            *RUN_UNREACHABLE,
+            "--data-dir",
+            "{tmp}/ks",
+            "--keystore",
+            "{deep_keystore}",
+            "--password-env",
+            "WT_PASSWORD",
+        ],
         {"WT_PASSWORD": "secret"},
         ("deep_keystore", "cannot decrypt"),
-    ),  # fmt: skip
+    ),
     "usage error": (
         ["prove", str(FIXTURES / "honest.json"), "--batch", "x"],
         {},
