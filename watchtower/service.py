@@ -300,6 +300,8 @@ class Watchtower:
             last = self.store.batch_by_id(row.id)
             if last.verdict != VerdictKind.VALID.value:
                 blocked_by = row.idx
+            else:
+                self.prune()  # when due: a catch-up of many batches stays within the policy
 
     def _replay_one(self, row: BatchRow, report: TickReport) -> None:
         """Replay one batch (context variables name it in every log line) and record it."""

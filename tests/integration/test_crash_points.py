@@ -121,6 +121,7 @@ class World:
     tmp: Path
     reference: dict[str, Any] = field(default_factory=dict)
     prepared: dict[str, Prepared] = field(default_factory=dict)
+    spawned: set[str] = field(default_factory=set)  # every case prepared so far
 
     def reset(self) -> None:
         """Back to the snapshot (anvil drops a snapshot it reverts to: take a new one)."""
@@ -136,7 +137,7 @@ class World:
     def prepare_next(self, case: Case | None) -> None:
         """Spawn the processes of the case after ``case``: their imports overlap this one."""
         at = -1 if case is None else CASES.index(case)
-        if at + 1 < len(CASES) and _key(CASES[at + 1]) not in self.prepared:
+        if at + 1 < len(CASES) and _key(CASES[at + 1]) not in self.spawned:
             self.prepared[_key(CASES[at + 1])] = _prepare(self, CASES[at + 1])
 
     def close(self) -> None:
@@ -231,7 +232,12 @@ def _key(case: Case | None) -> str:
 
 
 def _prepare(world: World, case: Case | None) -> Prepared:
+    world.spawned.add(_key(case))
     where = world.tmp / _key(case)
+    for n in range(2, 100):  # a case run again (pytest --count, a rerun plugin) gets a new one
+        if not where.exists():
+            break
+        where = world.tmp / f"{_key(case)}-{n}"
     (where / "wt").mkdir(parents=True)
     restart = _spawn(world, where, "restart", None, "--confirmations", "1")
     victim = None
@@ -329,6 +335,7 @@ def _run(world: World, case: Case | None) -> dict[str, Any]:
     world.reset()
     receiver = Receiver().start()
     started = time.monotonic()
+    delivered_by_victim: set[str] = set()
     try:
         _webhook_config(prepared.config, receiver)
         if case is not None:
@@ -345,6 +352,9 @@ def _run(world: World, case: Case | None) -> dict[str, Any]:
                 funder = net.w3.eth.accounts[0]  # another block at the same height
                 net.w3.eth.send_transaction({"from": funder, "to": funder, "value": 1})
             _wait_killed(victim, case)
+            delivered_by_victim = {
+                str(e["dedup_key"]) for e in victim.events if e.get("event") == "alert_delivered"
+            }
         service.start()
         world.prepare_next(case)
         if case is not None and not case.automine:
@@ -360,7 +370,10 @@ def _run(world: World, case: Case | None) -> dict[str, Any]:
     finally:
         prepared.stop()
         receiver.stop()
-    return _outcome(world, data, receiver) | {"seconds": time.monotonic() - started}
+    return _outcome(world, data, receiver) | {
+        "seconds": time.monotonic() - started,
+        "delivered_by_victim": delivered_by_victim,
+    }
 
 
 def _outcome(world: World, data: Path, receiver: Receiver) -> dict[str, Any]:
@@ -422,11 +435,16 @@ def _check(world: World, case: Case | None, got: dict[str, Any]) -> None:
     assert {state for _, _, state in got["outbox"]} == {"delivered"}
     assert Counter(key for key, _, _ in got["outbox"]) == Counter(set(got["keys"]))
     assert got["kinds"] == KINDS
-    twice = sorted(key for key, n in got["keys"].items() if n > 1)
-    if case is not None and case.name == "outbox.sent":
-        assert len(twice) == 1 and got["keys"][twice[0]] == 2  # at-least-once, and only there
-    else:
-        assert twice == []
+    # A second copy only from the at-least-once window: sent by the killed run, whose outbox
+    # commit of "delivered" did not happen (a kill at outbox.sent, or one that fell while the
+    # delivery thread was between the receiver's answer and its commit).
+    twice = {key: n for key, n in got["keys"].items() if n > 1}
+    assert set(twice.values()) <= {2}
+    assert not set(twice) & got["delivered_by_victim"]
+    if case is None:
+        assert twice == {}
+    elif case.name == "outbox.sent":
+        assert twice, "the alert sent before the kill is sent again"
 
 
 def test_reference_run_without_crashes(world: World) -> None:

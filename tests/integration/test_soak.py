@@ -123,6 +123,32 @@ def test_service_prunes_and_still_challenges_fraud_in_the_window(
     tower.close()
 
 
+def test_a_long_catch_up_is_pruned_as_it_goes(anvil_net: Devnet, tmp_path: Path) -> None:
+    """A service started late replays many batches in one tick: pruning runs between them, not
+    only after the tick, so the state never holds the whole backlog."""
+    net = anvil_net
+    for _ in range(15):
+        rpc(net, "evm_increaseTime", DAY)
+        net.proposer.propose(5)
+    config = ServiceConfig(tmp_path, confirmations=0, prune_every=3, keep_recent=2)
+    tower = Watchtower(config, [net.client], devnet_genesis(), net.challenger)
+    prunes: list[int] = []
+    original = tower.prune
+
+    def counted() -> None:
+        before = tower.state.pruned_at()
+        original()
+        if tower.state.pruned_at() != before:
+            prunes.append(tower.state.head().index)  # type: ignore[union-attr]
+
+    tower.prune = counted  # type: ignore[method-assign]
+    report = tower.tick()  # the whole backlog in one tick
+    assert len(report.verdicts) == 15
+    assert prunes == [2, 5, 8, 11, 14]  # every 3 batches, during the replay
+    assert tower.state.pruned_below() >= 6
+    tower.close()
+
+
 def test_a_failing_prune_does_not_fail_the_tick(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 import rlp
-from eth.vm.interrupt import MissingAccountTrieNode
 from eth_typing import Address
-from trie.exceptions import MissingTrieNode
 
 from watchtower.devtools.txgen import accounts, transfer
 from watchtower.errors import MissingStateError, StateCorruptionError
@@ -179,9 +177,10 @@ def test_fraud_stays_provable_at_and_after_the_floor(db: StateDB, chain: Chain) 
     )
     proof = build_fraud_proof(db, nxt, 1, PARAMS)
     assert check_fraud_proof(proof).fraud
-    # Below the floor the state is gone: the proof cannot be built (py-trie's own errors; the
-    # decoded-node cache may serve part of the walk, the witness builder reads the database).
-    with pytest.raises((KeyError, MissingAccountTrieNode, MissingTrieNode)):
+    # Below the floor the state is gone on purpose: one line that says so, not a trie error.
+    with pytest.raises(
+        PrunedStateError, match=r"^batch 3: its pre-state 0x[0-9a-f]{64} was pruned"
+    ):
         build_fraud_proof(db, with_wrong_root(chain.batches[3], 0, b"\xab" * 32), 0, PARAMS)
 
 

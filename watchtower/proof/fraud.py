@@ -29,7 +29,7 @@ from trie.hexary import HexaryTrie
 from watchtower.errors import InputError, WatchtowerError
 from watchtower.execute.replay import iter_steps
 from watchtower.execute.state import open_state
-from watchtower.execute.statedb import PendingWrites, StateDB
+from watchtower.execute.statedb import PendingWrites, PrunedStateError, StateDB
 from watchtower.execute.transition import Mode, apply_step
 from watchtower.execute.trie import encode_node
 from watchtower.rollup import jsontext
@@ -228,6 +228,12 @@ def build_fraud_proof(
     """
     if not 0 <= step < len(batch.steps):
         raise ValueError(f"batch {batch.index} has no step {step}")
+    floor = store.pruned_below()
+    if batch.index < floor:
+        raise PrunedStateError(
+            f"batch {batch.index}: its pre-state 0x{batch.prev_root.hex()} was pruned (only "
+            f"batches from {floor} on are provable; see docs/operations.md, State pruning)"
+        )
     scratch = PendingWrites(store)
     state = open_state(scratch, batch.prev_root, batch.context)
     for trace in iter_steps(state, batch, until=step - 1):

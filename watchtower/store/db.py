@@ -237,7 +237,8 @@ class Store:
                     "timestamp = excluded.timestamp, deadline = excluded.deadline, "
                     "verdict = NULL, fraud_step = NULL, claimed_root = NULL, "
                     "computed_root = NULL, reason = '', verified_at = NULL, "
-                    "rejected_at_block = NULL WHERE batches.status = 'removed'",
+                    "rejected_at_block = NULL, data = excluded.data "
+                    "WHERE batches.status = 'removed'",
                     (
                         b.idx,
                         b.tx_hash,
