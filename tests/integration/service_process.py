@@ -65,10 +65,13 @@ class ServiceProcess:
             except json.JSONDecodeError:
                 continue
 
-    def wait_for(self, event: str, timeout: float = 60.0, **fields: Any) -> dict[str, Any]:
+    def wait_for(
+        self, event: str, timeout: float = 60.0, *, since: int = 0, **fields: Any
+    ) -> dict[str, Any]:
+        """The first ``event`` with ``fields`` logged at or after position ``since``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for entry in list(self.events):
+            for entry in self.events[since:]:
                 if entry.get("event") == event and all(
                     entry.get(k) == v for k, v in fields.items()
                 ):

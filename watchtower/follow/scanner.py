@@ -95,8 +95,13 @@ class Follower:
         return first_bad  # nothing stored is canonical any more: rewind over the whole window
 
     def _canonical(self, number: int, block_hash: bytes) -> bool:
-        block = self.primary.w3.eth.get_block(number) if number <= self.head() else None
-        return block is not None and bytes(block["hash"]) == block_hash
+        """Whether the primary still has ``block_hash`` at ``number`` (asked of the primary
+        alone: the common head of all endpoints may be lower while one of them lags)."""
+        try:
+            block = self.primary.w3.eth.get_block(number)
+        except BlockNotFound:
+            return False
+        return bytes(block["hash"]) == block_hash
 
     # -- scanning -------------------------------------------------------------------------------
     def scan(self, to_block: int | None = None) -> ScanOutcome | None:
