@@ -30,7 +30,12 @@ from watchtower.execute.prune import DEFAULT_KEEP_RECENT, Retention, prune_state
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.statedb import StateDB
 from watchtower.failpoints import failpoint
-from watchtower.follow.scanner import DisagreementError, EndpointBehindError, Follower
+from watchtower.follow.scanner import (
+    DisagreementError,
+    EndpointBehindError,
+    Follower,
+    ScanOutcome,
+)
 from watchtower.l1.rollup import RollupClient
 from watchtower.metrics import Metrics
 from watchtower.proof.fraud import FraudProof, build_fraud_proof, check_fraud_proof
@@ -242,7 +247,7 @@ class Watchtower:
                 )
         for _ in range(self.config.max_chunks_per_tick):
             try:
-                outcome = self.follower.scan()
+                outcome = self.follower.scan(before_record=self._announce_rejections)
             except DisagreementError as exc:
                 # Never act on disputed data: nothing of the range is recorded; retried next tick.
                 report.disagreement = str(exc)
@@ -255,15 +260,17 @@ class Watchtower:
             if outcome is None:
                 break
             report.scanned_to = outcome.scanned_to
-            for first, last, l1_block, _ in outcome.rejections:
-                log.warning(
-                    "batches_rejected", batch=first, step=None, l1_block=l1_block, last=last
-                )
-                self.alert("proposer_slashed", batch=first, l1_block=l1_block, last_batch=last)
             for row in outcome.batches:
                 log.info(
                     "batch_seen", batch=row.idx, step=None, l1_block=row.l1_block, steps=row.count
                 )
+
+    def _announce_rejections(self, outcome: ScanOutcome) -> None:
+        """Alerts for the rejections of a scanned range, raised *before* the range is recorded:
+        a crash in between rescans it and raises them again (deduplicated), never loses them."""
+        for first, last, l1_block, _ in outcome.rejections:
+            log.warning("batches_rejected", batch=first, step=None, l1_block=l1_block, last=last)
+            self.alert("proposer_slashed", batch=first, l1_block=l1_block, last_batch=last)
 
     def _current_batches(self) -> list[BatchRow]:
         """The live batch at each index (pending or finalized), in index order."""
@@ -307,7 +314,6 @@ class Watchtower:
         """Replay one batch (context variables name it in every log line) and record it."""
         started = time.perf_counter()
         verdict = replay_batch(self.state, self.batch_of(row))
-        failpoint("service.replayed")
         if self.metrics is not None:
             elapsed = time.perf_counter() - started
             self.metrics.replay_speed.set(row.count / elapsed if elapsed > 0 else 0.0)
@@ -316,21 +322,14 @@ class Watchtower:
             elif verdict.is_fraud:
                 self.metrics.batches_fraudulent.inc()
         bound = log.bind(batch=row.idx, step=verdict.step, l1_block=row.l1_block)
-        self.store.set_verdict(
-            row.id,
-            verdict.kind.value,
-            fraud_step=verdict.step,
-            claimed_root=verdict.claimed_root,
-            computed_root=verdict.computed_root,
-            reason=verdict.reason,
-        )
-        report.verdicts.append((row.idx, verdict.kind.value))
         if verdict.is_fraud:
             bound.warning(
                 "fraud_detected",
                 claimed_root=_hex(verdict.claimed_root),
                 computed_root=_hex(verdict.computed_root),
             )
+            # Raised before the verdict is stored: a crash in between replays the batch and
+            # raises it again (the outbox keeps one per batch and step), never loses it.
             self.alert(
                 "fraud_detected",
                 batch=row.idx,
@@ -342,6 +341,16 @@ class Watchtower:
             bound.info("batch_verified", steps=row.count, root=_hex(row.final_root))
         else:
             bound.warning("batch_undecidable", reason=verdict.reason)
+        failpoint("service.replayed")
+        self.store.set_verdict(
+            row.id,
+            verdict.kind.value,
+            fraud_step=verdict.step,
+            claimed_root=verdict.claimed_root,
+            computed_root=verdict.computed_root,
+            reason=verdict.reason,
+        )
+        report.verdicts.append((row.idx, verdict.kind.value))
 
     def prune(self) -> None:
         """Prune the state once ``prune_every`` batches were verified since the last run (the

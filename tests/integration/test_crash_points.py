@@ -81,6 +81,7 @@ CASES: tuple[Case, ...] = (
     Case("scan.fetched", why="logs and calldata fetched and checked, nothing recorded"),
     Case("store.record_scan.commit", why="inside the scan transaction, before COMMIT"),
     Case("scan.recorded", why="the scanned range committed, nothing replayed"),
+    Case("scan.recorded", 2, why="the rejection recorded: proposer_slashed raised before it"),
     Case("store.rewind.commit", reorg=True, why="inside the reorg rewind, before COMMIT"),
     Case("replay.step", 12, why="batch 1, after step 3 of 8"),
     Case("replay.step", 30, why="the fraudulent batch, right at the bad step"),
@@ -88,7 +89,7 @@ CASES: tuple[Case, ...] = (
     Case("statedb.write.commit", 1, why="inside the genesis LMDB write, first start"),
     Case("statedb.write.commit", 3, why="inside batch 1's LMDB write transaction"),
     Case("service.replayed", 2, why="batch 1 committed to LMDB, verdict not in SQLite"),
-    Case("service.replayed", 4, why="fraud found, verdict not in SQLite"),
+    Case("service.replayed", 4, why="fraud found and alerted, verdict not in SQLite"),
     Case("service.proof_built", why="proof built, before its local check"),
     Case("challenge.simulated", why="after eth_call, nothing recorded"),
     Case("challenge.opened", why="challenge PREPARED, nothing signed"),
@@ -136,6 +137,8 @@ class World:
 
     def prepare_next(self, case: Case | None) -> None:
         """Spawn the processes of the case after ``case``: their imports overlap this one."""
+        if case is not None and case not in CASES:
+            return
         at = -1 if case is None else CASES.index(case)
         if at + 1 < len(CASES) and _key(CASES[at + 1]) not in self.spawned:
             self.prepared[_key(CASES[at + 1])] = _prepare(self, CASES[at + 1])

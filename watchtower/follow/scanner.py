@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,8 +104,16 @@ class Follower:
         return bytes(block["hash"]) == block_hash
 
     # -- scanning -------------------------------------------------------------------------------
-    def scan(self, to_block: int | None = None) -> ScanOutcome | None:
-        """Scan the next range up to ``to_block`` (default: the head); ``None`` if up to date."""
+    def scan(
+        self,
+        to_block: int | None = None,
+        *,
+        before_record: Callable[[ScanOutcome], None] | None = None,
+    ) -> ScanOutcome | None:
+        """Scan the next range up to ``to_block`` (default: the head); ``None`` if up to date.
+
+        ``before_record`` sees the outcome after every check and before it is recorded (what
+        must not be lost to a crash between the two, such as alerts, goes there)."""
         first = self.store.next_block(self.start_block)
         last = self.head() if to_block is None else to_block
         if first > last:
@@ -132,6 +140,8 @@ class Follower:
         end = self.primary.w3.eth.get_block(last)
         blocks[last] = bytes(end["hash"])
         self._cross_check(outcome.batches, blocks)
+        if before_record is not None:
+            before_record(outcome)
         failpoint("scan.fetched")
         self.store.record_scan(
             last + 1, sorted(blocks.items()), outcome.batches, outcome.rejections
