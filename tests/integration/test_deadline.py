@@ -77,8 +77,13 @@ def test_an_underpriced_challenge_is_bumped_until_it_lands_before_the_deadline(
         (mined,) = [s for s in subs if s.state == "mined"]
         assert mined.max_fee >= held
         block = net.w3.eth.get_block(mined.l1_block)  # type: ignore[arg-type]
-        assert int(block["timestamp"]) < net.client.batch(fraud.index).deadline
+        left = net.client.batch(fraud.index).deadline - int(block["timestamp"])
+        assert left > 0
         assert net.client.batch(fraud.index).status is OnChain.REJECTED
+        print(  # the README's figure (pytest -s)
+            f"\nunderpriced: {len(subs) - 1} replacements (x{ratios[0]:.3f} far, "
+            f"x{ratios[-1]:.2f} in the last hour), mined with {left} s left"
+        )
         at_risk = [f for kind, f in alerts if kind == "deadline_at_risk"]
         assert at_risk and 0 < at_risk[0]["seconds_left"] <= 3600
         stake, reward = net.config.min_stake, net.config.proposer_bond // 2
@@ -107,6 +112,7 @@ def test_too_little_balance_is_reported_early_enough_to_act(tmp_path: Path) -> N
         at_risk = [f for kind, f in alerts if kind == "deadline_at_risk"]
         assert at_risk and at_risk[0]["batch"] == fraud.index
         assert at_risk[0]["seconds_left"] >= 0.9 * PERIOD  # most of the window left to act
+        print(f"\nlow balance: deadline_at_risk with {at_risk[0]['seconds_left']} of {PERIOD} s")
         assert tower.store.challenges() == [] and tower.store.submissions() == []
 
         fund(net.w3, poor.address, 5 * net.config.min_stake)  # a human tops the account up
