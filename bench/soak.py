@@ -301,14 +301,7 @@ def check_provable(data_dir: Path, params: RollupParams, l1_time: int) -> tuple[
         for index in range(floor, head.index + 1):
             row = rows[index]
             encoded = decode_batch(row.data)
-            context = BlockContext(
-                number=row.idx,
-                timestamp=row.timestamp,
-                coinbase=row.coinbase,
-                base_fee=params.base_fee,
-                gas_limit=params.gas_limit,
-                chain_id=params.chain_id,
-            )
+            context = BlockContext.of_batch(row.idx, row.timestamp, row.coinbase, params)
             batch = Batch(row.idx, encoded.prev_root, context, encoded.steps)
             steps = (0, len(batch.steps) - 1) if index == floor else (0,)
             ok = True

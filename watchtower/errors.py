@@ -22,6 +22,13 @@ class WatchtowerError(Exception):
     """Root of every error raised on purpose by watchtower."""
 
 
+def one_line(exc: BaseException, limit: int = 500) -> str:
+    """``exc`` as one line for a log or an alert: our own messages as they are, anything else
+    (a library's) prefixed with its type; whitespace folded, at most ``limit`` characters."""
+    text = str(exc) if isinstance(exc, WatchtowerError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:limit]
+
+
 class InputError(WatchtowerError):
     """Input given to watchtower cannot be used."""
 

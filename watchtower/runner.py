@@ -34,7 +34,7 @@ from watchtower.alert import (
     WebhookSink,
 )
 from watchtower.config import Settings
-from watchtower.errors import InputError, WatchtowerError
+from watchtower.errors import InputError, WatchtowerError, one_line
 from watchtower.l1.rollup import L1UnavailableError, connect
 from watchtower.log import configure_logging
 from watchtower.metrics import HealthServer, Metrics
@@ -105,7 +105,7 @@ def start_service(
         except WatchtowerError:
             raise
         except L1_FAILURES as exc:
-            error = _one_line(exc)
+            error = one_line(exc)
         if wait is None:
             raise L1UnavailableError(f"{error} (gave up after {attempt} attempts)")
         log.warning("startup_retry", error=error, attempt=attempt, retry_in=wait)
@@ -188,11 +188,6 @@ class Backoff:
         return ended
 
 
-def _one_line(exc: Exception) -> str:
-    text = str(exc) if isinstance(exc, WatchtowerError) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split())[:500]
-
-
 def _tick_job(tower: Watchtower, lock: threading.Lock, backoff: Backoff) -> Callable[[], None]:
     """One pipeline tick; a failure is logged in one line, the next attempt is backed off, and
     the service keeps running."""
@@ -204,7 +199,7 @@ def _tick_job(tower: Watchtower, lock: threading.Lock, backoff: Backoff) -> Call
             try:
                 report = tower.tick()
             except Exception as exc:  # the service keeps running: say what broke, in one line
-                error = _one_line(exc)
+                error = one_line(exc)
                 retry_in = backoff.failed(time.monotonic())
                 log.error("tick_failed", error=error, failures=backoff.failures, retry_in=retry_in)
                 tower.tick_failed(error)

@@ -379,14 +379,7 @@ class Watchtower:
 
     def batch_of(self, row: BatchRow) -> Batch:
         encoded = decode_batch(row.data)
-        context = BlockContext(
-            number=row.idx,
-            timestamp=row.timestamp,
-            coinbase=row.coinbase,
-            base_fee=self.params.base_fee,
-            gas_limit=self.params.gas_limit,
-            chain_id=self.params.chain_id,
-        )
+        context = BlockContext.of_batch(row.idx, row.timestamp, row.coinbase, self.params)
         return Batch(row.idx, encoded.prev_root, context, encoded.steps)
 
     def proof_for(self, row: BatchRow) -> FraudProof:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import rlp
 from eth_typing import Address
 
+from tests.helpers import reachable_nodes_present
 from watchtower.devtools.txgen import accounts, transfer
 from watchtower.errors import MissingStateError, StateCorruptionError
 from watchtower.execute.prune import Retention, mark, prune_state, retained_roots
@@ -92,24 +92,10 @@ def db(tmp_path: Path, chain: Chain) -> Iterator[StateDB]:
         yield store
 
 
-def _account_trie_nodes(store: StateDB, root: bytes) -> int:
-    """Walk the account trie under ``root`` (hashed children only); every node must be on disk."""
-    seen, todo = 0, [root]
-    while todo:
-        ref = todo.pop()
-        raw = store.get_node(ref)
-        assert raw is not None, f"node 0x{ref.hex()} under root 0x{root.hex()} is missing"
-        seen += 1
-        node = rlp.decode(raw)
-        children = node[:16] if len(node) == 17 else [node[1]] if node[0][0] >> 4 < 2 else []
-        todo.extend(c for c in children if isinstance(c, bytes) and len(c) == 32)
-    return seen
-
-
 def _assert_complete(store: StateDB, root: bytes) -> None:
     """An independent check that the state at ``root`` is whole: every account-trie node is on
     disk, and the contract's code and storage read back through py-evm."""
-    assert _account_trie_nodes(store, root) > 1
+    assert reachable_nodes_present(store, root) > 1
     state = open_state(PendingWrites(store), root, _context(0))
     assert state.get_code(Address(CONTRACT)) == CODE
     for slot, value in SLOTS.items():

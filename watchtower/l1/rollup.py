@@ -241,14 +241,7 @@ class RollupClient:
             raise L1TransactionError(
                 f"read batch {event.index}", "calldata does not match the BatchSubmitted event"
             )
-        context = BlockContext(
-            number=event.index,
-            timestamp=event.timestamp,
-            coinbase=event.coinbase,
-            base_fee=params.base_fee,
-            gas_limit=params.gas_limit,
-            chain_id=params.chain_id,
-        )
+        context = BlockContext.of_batch(event.index, event.timestamp, event.coinbase, params)
         return Batch(event.index, encoded.prev_root, context, encoded.steps)
 
     # -- plumbing -------------------------------------------------------------------------------

@@ -309,14 +309,7 @@ def check_fraud_proof(proof: FraudProof) -> ProofCheck:
         ):
             raise ProofError(f"step {proof.step - 1}: inclusion proof does not match")
     db = AtomicDB(MemoryDB({bytes(keccak(node)): node for node in proof.state_nodes}))
-    context = BlockContext(
-        number=proof.batch,
-        timestamp=0,
-        coinbase=proof.coinbase,
-        base_fee=proof.params.base_fee,
-        gas_limit=proof.params.gas_limit,
-        chain_id=proof.params.chain_id,
-    )
+    context = BlockContext.of_batch(proof.batch, 0, proof.coinbase, proof.params)
     try:
         # Stock py-evm AccountDB and py-trie, no node cache: only the witness is visible.
         state = open_state(db, proof.pre_root, context, stock_trie=True)

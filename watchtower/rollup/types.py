@@ -6,7 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from watchtower.rollup.params import DEFAULT_BASE_FEE, L2_GAS_LIMIT
+from watchtower.rollup.params import DEFAULT_BASE_FEE, L2_GAS_LIMIT, RollupParams
 
 
 def hex0x(value: bytes) -> str:
@@ -31,6 +31,21 @@ class BlockContext:
     def __post_init__(self) -> None:
         if len(self.coinbase) != 20:
             raise ValueError(f"coinbase must be 20 bytes, got {len(self.coinbase)}")
+
+    @classmethod
+    def of_batch(
+        cls, index: int, timestamp: int, coinbase: bytes, params: RollupParams
+    ) -> BlockContext:
+        """The L2 block of batch ``index``: number, time and coinbase as L1 recorded them
+        (the time does not affect the state), the rest from the rollup's parameters."""
+        return cls(
+            number=index,
+            timestamp=timestamp,
+            coinbase=coinbase,
+            base_fee=params.base_fee,
+            gas_limit=params.gas_limit,
+            chain_id=params.chain_id,
+        )
 
 
 @dataclass(frozen=True)

@@ -78,14 +78,8 @@ class Proposer:
         return txs
 
     def _context(self, index: int) -> BlockContext:
-        return BlockContext(
-            number=index,
-            timestamp=0,  # set by L1 on inclusion; it does not affect the state
-            coinbase=self.coinbase,
-            base_fee=self.params.base_fee,
-            gas_limit=self.params.gas_limit,
-            chain_id=self.params.chain_id,
-        )
+        # The time is set by L1 on inclusion; it does not affect the state.
+        return BlockContext.of_batch(index, 0, self.coinbase, self.params)
 
     def build(self, txs: list[bytes], fault: Fault | None = None) -> Batch:
         """A batch on the contract's current tip (honest, or with ``fault``)."""

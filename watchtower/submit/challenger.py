@@ -24,6 +24,7 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import Nonce, TxParams, Wei
 
+from watchtower.errors import one_line
 from watchtower.failpoints import failpoint
 from watchtower.l1.rollup import BatchStatus as OnChainStatus
 from watchtower.l1.rollup import L1TransactionError, RollupClient
@@ -183,8 +184,9 @@ class Challenger:
             text = str(exc).lower()
             if any(word in text for word in _ALREADY_THERE):
                 return
-            error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-            log.warning("broadcast_refused", tx=sub.tx_hash.hex(), nonce=sub.nonce, error=error)
+            log.warning(
+                "broadcast_refused", tx=sub.tx_hash.hex(), nonce=sub.nonce, error=one_line(exc)
+            )
 
     # -- following a sent challenge -------------------------------------------------------------
     def poll(
