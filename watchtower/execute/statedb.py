@@ -383,17 +383,15 @@ class StateDB:
 
     def _write(self, pending: PendingWrites, meta: list[tuple[bytes, bytes]]) -> None:
         items = pending.drain()
-        while True:
-            try:
-                with self._env.begin(write=True) as txn:
-                    node_cursor = txn.cursor(db=self._nodes)
-                    node_cursor.putmulti(items, overwrite=True)
-                    for key, value in meta:
-                        txn.put(key, value, db=self._meta)
-                    failpoint("statedb.write.commit")
-                return
-            except lmdb.MapFullError:
-                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+
+        def write() -> None:
+            with self._env.begin(write=True) as txn:
+                txn.cursor(db=self._nodes).putmulti(items, overwrite=True)
+                for key, value in meta:
+                    txn.put(key, value, db=self._meta)
+                failpoint("statedb.write.commit")
+
+        self._grow_on_full(write)
 
 
 class PendingWrites(BaseAtomicDB):
