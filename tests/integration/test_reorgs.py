@@ -187,4 +187,8 @@ def test_a_deep_reorg_that_replaces_the_fraud_with_an_honest_batch(
     assert net.client.batch(honest.index).status is OnChain.PENDING
     assert net.client.owed(net.challenger.address) == 0
     assert _fraud_proven(net) == 0
+    # The orphaned challenge (its batch is gone) must not hold the pruning floor back forever:
+    # once every live batch has left its window, nothing needs to stay provable.
+    after_every_deadline = max(r.deadline for r in tower.store.batches()) + 1
+    assert tower.store.oldest_provable(after_every_deadline) is None
     tower.close()

@@ -467,10 +467,12 @@ class Store:
     def oldest_provable(self, l1_time: int) -> int | None:
         """The lowest batch index that must stay provable at L1 time ``l1_time``: pending batches
         still inside their challenge window, and batches with a challenge in flight (a fee bump
-        rebuilds the proof). ``None`` when there is none."""
+        rebuilds the proof), unless a reorg removed the batch (its challenge is orphaned; if the
+        batch comes back it is pending again). ``None`` when there is none."""
         row = self._db.execute(
             "SELECT MIN(idx) FROM batches WHERE (status = 'pending' AND deadline >= ?) "
-            "OR id IN (SELECT batch_id FROM challenges WHERE state IN ('prepared', 'sent'))",
+            "OR (status != 'removed' AND id IN "
+            "(SELECT batch_id FROM challenges WHERE state IN ('prepared', 'sent')))",
             (l1_time,),
         ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
