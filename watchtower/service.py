@@ -7,7 +7,8 @@ interrupted anywhere (SIGKILL included) is simply run again after a restart:
     follow    reorg check against stored block hashes; scan new logs (cross-checked)
     replay    batches in index order into the state DB; a verdict per batch
     challenge (challenge mode) for each fraudulent batch once it is confirmed: build the proof,
-              check it locally and with eth_call, send it with the stake; follow the journal
+              check it locally and with eth_call, commit, then reveal it with the stake; one
+              step of the journal per tick (watchtower.submit.challenger)
 """
 
 from __future__ import annotations
@@ -43,13 +44,13 @@ from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
 from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store
 from watchtower.submit.challenger import Challenger, FeePolicy
+from watchtower.submit.gas import CHALLENGE_GAS_RESERVE
+
+__all__ = ["CHALLENGE_GAS_RESERVE", "Mode", "ServiceConfig", "TickReport", "Watchtower"]
 
 log = structlog.get_logger("watchtower.service")
 
 Alert = Callable[..., None]
-#: Gas set aside per challenge when checking the signer's balance (the worst challenge measured
-#: on chain is 2.4 M gas; see README).
-CHALLENGE_GAS_RESERVE = 3_000_000
 
 
 class Mode(enum.StrEnum):
@@ -336,6 +337,7 @@ class Watchtower:
                 step=verdict.step,
                 l1_block=row.l1_block,
                 deadline=row.deadline,
+                batch_tx=_hex(row.tx_hash),
             )
         elif verdict.kind is VerdictKind.VALID:
             bound.info("batch_verified", steps=row.count, root=_hex(row.final_root))
@@ -405,9 +407,8 @@ class Watchtower:
                 ChallengeState.SENT,
             ):
                 continue
-            if row.status is BatchStatus.REJECTED and (
-                existing is None or existing.state is ChallengeState.PREPARED
-            ):
+            sent = bool(self.store.submissions(row.id))
+            if row.status is BatchStatus.REJECTED and not sent:
                 # Rejected on chain before we sent anything: someone else proved it.
                 self.challenger.record_already_rejected(row, "rejected on chain by another party")
                 report.challenges.append((row.idx, ChallengeState.ALREADY_REJECTED.value))
@@ -418,24 +419,20 @@ class Watchtower:
                 continue  # not deep enough yet to act on
             try:
                 with bound_contextvars(batch=row.idx, step=row.fraud_step, l1_block=row.l1_block):
-                    if existing is None or existing.state is ChallengeState.PREPARED:
-                        if not self._can_pay(stake):
-                            # Not a failure: a human can top the account up before the
-                            # deadline, and the next tick tries again.
-                            seconds_left = row.deadline - self.challenger.l1_time()
-                            self.alert(
-                                "deadline_at_risk",
-                                batch=row.idx,
-                                step=row.fraud_step,
-                                seconds_left=seconds_left,
-                                reason="the signer cannot pay the stake and gas",
-                            )
-                            continue
-                        state = self.challenger.start(row, self.proof_for(row), stake)
-                    else:
-                        state = self.challenger.poll(
-                            row, partial(self._proof_and_stake, row, stake)
+                    if not sent and not self._can_pay(stake):
+                        # Not a failure: a human can top the account up before the deadline,
+                        # and the next tick tries again.
+                        seconds_left = row.deadline - self.challenger.l1_time()
+                        self.alert(
+                            "deadline_at_risk",
+                            batch=row.idx,
+                            step=row.fraud_step,
+                            batch_tx=_hex(row.tx_hash),
+                            seconds_left=seconds_left,
+                            reason="the signer cannot pay the stake and gas",
                         )
+                        continue
+                    state = self.challenger.step(row, partial(self.proof_for, row), stake)
             except WatchtowerError as exc:
                 log.error(
                     "challenge_error",
@@ -450,17 +447,15 @@ class Watchtower:
             if self.metrics is not None and state is not before:
                 self.metrics.challenges.labels(state=state.value).inc()
 
-    def _proof_and_stake(self, row: BatchRow, stake: int) -> tuple[FraudProof, int]:
-        return self.proof_for(row), stake
-
     @functools.cached_property
     def stake(self) -> int:
         """The stake per challenge: configured, or the contract's (immutable) minimum."""
         return self.config.stake or self.client.min_stake()
 
     def _can_pay(self, stake: int, balance: int | None = None) -> bool:
-        """Whether the signer can pay ``stake`` plus a challenge's gas at twice the base fee;
-        if not, raise ``low_balance`` (once an hour: the outbox's dedup window)."""
+        """Whether the signer can pay ``stake`` plus a challenge's gas (the commit and the largest
+        reveal, :data:`~watchtower.submit.gas.CHALLENGE_GAS_RESERVE`) at twice the base fee; if
+        not, raise ``low_balance`` (once an hour: the outbox's dedup window)."""
         assert self.signer is not None
         if balance is None:
             balance = int(self.client.w3.eth.get_balance(self.signer.address))

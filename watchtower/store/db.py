@@ -83,6 +83,33 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE batches ADD COLUMN rejected_at_block INTEGER;
     """,
+    # 3: commit-reveal challenges (watchtower/store/journal.py): the salt, one nonce per action
+    # (allocated and recorded before signing), the backoff of transient failures, which action
+    # each transaction is. Failures that were not a definite answer (an RPC error, a 429 on the
+    # eth_call) become retryable again while their batch is pending and inside its window.
+    """
+    ALTER TABLE challenges ADD COLUMN salt BLOB;
+    ALTER TABLE challenges ADD COLUMN sender TEXT;
+    ALTER TABLE challenges ADD COLUMN commit_nonce INTEGER;
+    ALTER TABLE challenges ADD COLUMN reveal_nonce INTEGER;
+    ALTER TABLE challenges ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE challenges ADD COLUMN retry_at REAL NOT NULL DEFAULT 0;
+    ALTER TABLE submissions ADD COLUMN action TEXT NOT NULL DEFAULT 'reveal';
+    ALTER TABLE submissions ADD COLUMN gas INTEGER;
+    UPDATE challenges SET reveal_nonce = nonce WHERE nonce IS NOT NULL;
+    UPDATE challenges SET
+        state = CASE WHEN batch_id IN (SELECT batch_id FROM submissions)
+                     THEN 'sent' ELSE 'prepared' END,
+        detail = 'retryable after upgrade: ' || detail
+    WHERE state = 'failed'
+        AND detail NOT LIKE '%no fraud%'
+        AND detail NOT LIKE '%deadline%'
+        AND detail NOT LIKE '%challenge period over%'
+        AND batch_id IN (
+            SELECT id FROM batches
+            WHERE status = 'pending' AND deadline > CAST(strftime('%s', 'now') AS INTEGER)
+        );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -96,10 +123,10 @@ class BatchStatus(enum.StrEnum):
 
 class ChallengeState(enum.StrEnum):
     PREPARED = "prepared"  # proof built and checked; no transaction signed yet
-    SENT = "sent"  # at least one transaction (same nonce) broadcast
+    SENT = "sent"  # at least one transaction (commit or reveal) signed and recorded
     SUCCEEDED = "succeeded"  # our challenge was mined and rejected the batch
     ALREADY_REJECTED = "already_rejected"  # someone else rejected it first: nothing staked
-    FAILED = "failed"  # could not be sent in time or reverted; reason in detail
+    FAILED = "failed"  # a definite answer: deadline passed, or "no fraud" (a bug); see detail
 
 
 @dataclass(frozen=True)
@@ -150,6 +177,7 @@ class SubmissionRow:
     state: str
     l1_block: int | None
     gas_used: int | None
+    action: str = "reveal"  # "commit" or "reveal" (watchtower.submit.decide)
 
 
 class Store:
@@ -287,6 +315,15 @@ class Store:
                 "UPDATE batches SET status = 'removed' WHERE l1_block >= ? AND status != 'removed'",
                 (to_block,),
             )
+            # A commit of ours may have been sent before someone else won: that journal goes
+            # on (the decision function looks again); one with nothing sent is forgotten.
+            db.execute(
+                "UPDATE challenges SET state = 'sent', detail = 'the rejection was reorged out' "
+                "WHERE state = 'already_rejected' AND batch_id IN "
+                "(SELECT id FROM batches WHERE status = 'rejected' AND rejected_at_block >= ?) "
+                "AND batch_id IN (SELECT batch_id FROM submissions)",
+                (to_block,),
+            )
             db.execute(
                 "DELETE FROM challenges WHERE state = 'already_rejected' AND batch_id IN "
                 "(SELECT id FROM batches WHERE status = 'rejected' AND rejected_at_block >= ?)",
@@ -417,7 +454,7 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO submissions (tx_hash, batch_id, nonce, max_fee, "
-                "max_priority_fee, raw, sent_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "max_priority_fee, raw, sent_at, state, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     sub.tx_hash,
                     sub.batch_id,
@@ -427,6 +464,7 @@ class Store:
                     sub.raw,
                     sub.sent_at,
                     sub.state,
+                    sub.action,
                 ),
             )
             db.execute(
@@ -440,7 +478,7 @@ class Store:
         if batch_id is not None:
             query += " WHERE batch_id = ?"
             args = (batch_id,)
-        rows = self._db.execute(query + " ORDER BY sent_at", args).fetchall()
+        rows = self._db.execute(query + " ORDER BY rowid", args).fetchall()
         return [_submission(r) for r in rows]
 
     def mark_submission(
@@ -498,8 +536,8 @@ class Store:
         """``PRAGMA integrity_check`` plus the store's own invariants; empty when all is well."""
         problems = [str(r[0]) for r in self._db.execute("PRAGMA integrity_check") if r[0] != "ok"]
         for (batch_id,) in self._db.execute(
-            "SELECT batch_id FROM submissions WHERE state = 'mined' GROUP BY batch_id "
-            "HAVING COUNT(*) > 1"
+            "SELECT batch_id FROM submissions WHERE state = 'mined' AND action = 'reveal' "
+            "GROUP BY batch_id HAVING COUNT(*) > 1"
         ):
             problems.append(f"batch record {batch_id} has more than one mined challenge")
         return problems
@@ -512,7 +550,8 @@ _BATCH_COLUMNS = (
 )
 _CHALLENGE_COLUMNS = "batch_id, step, nonce, stake, state, detail, created_at, updated_at"
 _SUBMISSION_COLUMNS = (
-    "tx_hash, batch_id, nonce, max_fee, max_priority_fee, raw, sent_at, state, l1_block, gas_used"
+    "tx_hash, batch_id, nonce, max_fee, max_priority_fee, raw, sent_at, state, l1_block, gas_used, "
+    "action"
 )
 
 
@@ -531,7 +570,7 @@ def _challenge(row: tuple[object, ...]) -> ChallengeRow:
 
 
 def _submission(row: tuple[object, ...]) -> SubmissionRow:
-    tx_hash, batch_id, nonce, max_fee, tip, raw, sent_at, state, block, gas = row
+    tx_hash, batch_id, nonce, max_fee, tip, raw, sent_at, state, block, gas, action = row
     return SubmissionRow(
         tx_hash=bytes(tx_hash),  # type: ignore[call-overload]
         batch_id=int(batch_id),  # type: ignore[call-overload]
@@ -543,4 +582,5 @@ def _submission(row: tuple[object, ...]) -> SubmissionRow:
         state=str(state),
         l1_block=None if block is None else int(block),  # type: ignore[call-overload]
         gas_used=None if gas is None else int(gas),  # type: ignore[call-overload]
+        action=str(action),
     )

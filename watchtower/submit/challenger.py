@@ -1,13 +1,24 @@
-"""Submitting a fraud proof with a stake: journal, replacement, deadline.
+"""Submitting a fraud proof by commit and reveal: the executor of the challenge journal.
 
-The invariant that makes "one stake per batch, ever" hold across crashes: every transaction of a
-challenge uses the **same nonce**, chosen once and recorded before anything is signed, and every
-signed transaction is recorded (hash and raw bytes) **before** it is broadcast. At most one
-transaction per nonce can be mined, and a restart finds every hash it may have to look for.
+One :meth:`Challenger.step` per tick and challenge: **observe** L1 (:class:`ChainView`), ask the
+pure :func:`~watchtower.submit.decide.decide` what to do, **act**, **record**. The invariants that
+make "one stake per batch, ever" hold across crashes, restarts, reorgs and a second process with
+the same key:
+
+* the salt is recorded when the challenge is opened, before any commit is signed;
+* a nonce is allocated and recorded (:func:`watchtower.store.journal.allocate_nonce`) **before**
+  the transaction that uses it is signed, and every signed transaction is recorded (hash and raw
+  bytes) **before** it is broadcast; replacements keep the nonce, so at most one transaction per
+  nonce is mined and a restart finds every hash it may have to look for;
+* the stake goes with the reveal only, and the contract accepts a reveal only from the address
+  that committed, once: a copy of either transaction earns a copier nothing;
+* nothing but a definite answer ends a challenge (our reveal mined; the batch rejected by someone
+  else; "no fraud"; the deadline passed): RPC errors, timeouts, 429s and unknown reverts are
+  retried with a growing wait (:class:`~watchtower.submit.decide.Retry`).
 
 Replacement follows the EIP-1559 rule (both fees up by at least 10 %; we use 12.5 % + 1 wei)
 when nothing was mined within ``bump_after`` seconds; within ``urgent_window`` seconds of the
-deadline fees double per bump. Nothing is sent once the L1 time is past the deadline.
+deadline fees double per bump.
 """
 
 from __future__ import annotations
@@ -18,7 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import structlog
+from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
@@ -26,26 +39,53 @@ from web3.types import Nonce, TxParams, Wei
 
 from watchtower.errors import one_line
 from watchtower.failpoints import failpoint
+from watchtower.l1.rollup import REVERTS, L1TransactionError, RollupClient, _reason
 from watchtower.l1.rollup import BatchStatus as OnChainStatus
-from watchtower.l1.rollup import L1TransactionError, RollupClient
 from watchtower.proof.fraud import FraudProof
+from watchtower.store import journal
 from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store, SubmissionRow
+from watchtower.submit.decide import (
+    COMMIT,
+    REVEAL,
+    BatchOnChain,
+    Bump,
+    ChainView,
+    Decision,
+    Done,
+    End,
+    FeePolicy,
+    Fees,
+    Rebroadcast,
+    Receipt,
+    Record,
+    Retry,
+    SendCommit,
+    SendReveal,
+    Sent,
+    Wait,
+    backoff,
+    decide,
+)
+from watchtower.submit.gas import COMMIT_GAS, choose_reveal_gas, reveal_gas_limit
+
+__all__ = ["Challenger", "FeePolicy", "commitment_of"]
 
 log = structlog.get_logger("watchtower.submit")
-#: How nodes say that a transaction (or one with the same nonce) is already pending or mined.
-_ALREADY_THERE = ("already known", "already imported", "known transaction", "nonce too low")
+#: How nodes say that this very transaction is already pending or mined. ("nonce too low" is
+#: not among them: it says the nonce was used, not by what; the journal finds out.)
+_ALREADY_THERE = ("already known", "already imported", "known transaction")
 
 Alert = Callable[..., None]
+ProofSource = Callable[[], FraudProof]
 
 
-@dataclass(frozen=True)
-class FeePolicy:
-    bump_after: float = 24.0  # seconds without a receipt before a replacement
-    bump_factor_num: int = 9  # x 9/8 = +12.5 % (the replacement minimum is +10 %)
-    bump_factor_den: int = 8
-    urgent_window: int = 3600  # seconds before the deadline when fees double per bump
-    max_fee_cap: int = 500 * 10**9  # never pay more than this per gas
-    gas_margin_percent: int = 25
+def commitment_of(challenger: str, index: int, step: int, salt: bytes) -> bytes:
+    """``Rollup.challengeCommitment``: keccak256(abi.encode(challenger, index, step, salt))."""
+    encoded = abi_encode(
+        ["address", "uint256", "uint256", "bytes32"],
+        [Web3.to_checksum_address(challenger), index, step, salt],
+    )
+    return bytes(keccak(encoded))
 
 
 @dataclass
@@ -55,62 +95,308 @@ class Challenger:
     store: Store
     policy: FeePolicy
     alert: Alert
+    clock: Callable[[], float] = time.time
     #: First transactions whose ``challenge_submitted`` alert this process has raised.
     announced: set[bytes] = field(default_factory=set)
+    _proofs: dict[int, FraudProof] = field(default_factory=dict)
 
     @property
     def w3(self) -> Web3:
         return self.client.w3
 
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
     def l1_time(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
-    # -- starting a challenge -------------------------------------------------------------------
-    def start(self, row: BatchRow, proof: FraudProof, stake: int) -> ChallengeState:
-        """Open the challenge of ``row`` (once) and send its first transaction."""
-        existing = self.store.challenge(row.id)
-        if existing is not None and existing.state is not ChallengeState.PREPARED:
+    # -- one step -------------------------------------------------------------------------------
+    def step(self, row: BatchRow, proof_source: ProofSource, stake: int) -> ChallengeState:
+        """Open the challenge of ``row`` (once) and take its next step."""
+        existing = journal.load(self.store, row.id)
+        if existing is not None and existing.state not in (
+            ChallengeState.PREPARED,
+            ChallengeState.SENT,
+        ):
             return existing.state
-        if self._rejected_on_chain(row):
-            return self._already_rejected(row, "rejected on chain before we challenged")
-        try:
-            self.client.simulate_challenge(self.account.address, proof, stake)
-        except L1TransactionError as exc:
-            if self._rejected_on_chain(row):
-                return self._already_rejected(row, exc.reason)
-            self.store.open_challenge(row.id, proof.step, stake)
-            self.store.update_challenge(row.id, ChallengeState.FAILED, f"eth_call: {exc.reason}")
-            self.alert("challenge_failed", batch=row.idx, step=proof.step, reason=exc.reason)
-            return ChallengeState.FAILED
-        failpoint("challenge.simulated")
-        self.store.open_challenge(row.id, proof.step, stake)
-        failpoint("challenge.opened")
-        return self._send(row, proof, stake, bump=0)
+        if existing is None or existing.salt is None:
+            existing = journal.open_challenge(
+                self.store, row.id, row.fraud_step or 0, stake, self.address
+            )
+            failpoint("challenge.opened")
+        now = self.clock()
+        if now < existing.retry_at:
+            return existing.state  # backing off after a transient failure
+        record = existing.record(row.idx, row.deadline)
+        subs = journal.sent(self.store, row.id)
+        self._announce(row, record, subs)
+        view = self.observe(row, record, subs, lambda: self._proof(row, proof_source))
+        decision = decide(record, subs, view, now, self.policy)
+        return self.act(
+            row, record=record, subs=subs, view=view, decision=decision,
+            proof=lambda: self._proof(row, proof_source),
+        )  # fmt: skip
 
-    def _send(self, row: BatchRow, proof: FraudProof, stake: int, bump: int) -> ChallengeState:
-        now = self.l1_time()
-        if now > row.deadline:
-            self.store.update_challenge(row.id, ChallengeState.FAILED, "deadline passed")
-            self.alert("challenge_failed", batch=row.idx, reason="deadline passed before sending")
-            return ChallengeState.FAILED
-        challenge = self.store.challenge(row.id)
-        assert challenge is not None
-        nonce = challenge.nonce
-        if nonce is None:
-            nonce = int(self.w3.eth.get_transaction_count(self.account.address, "pending"))
-        previous = self.store.submissions(row.id)
-        max_fee, tip = self._fees(previous, urgent=row.deadline - now < self.policy.urgent_window)
-        fn = self.client.contract.functions.challenge(*proof.challenge_args())
+    def _proof(self, row: BatchRow, source: ProofSource) -> FraudProof:
+        proof = self._proofs.get(row.id)
+        if proof is None:
+            proof = self._proofs[row.id] = source()
+        return proof
+
+    def _announce(self, row: BatchRow, record: Record, subs: list[Sent]) -> None:
+        if subs and subs[0].tx_hash not in self.announced:
+            # A crash between the journal write and the alert loses it: raise it again (the
+            # outbox's dedup key, kind + batch + step + tx, keeps it to one delivery).
+            self.announced.add(subs[0].tx_hash)
+            self.alert(
+                "challenge_submitted",
+                batch=row.idx,
+                step=record.step,
+                tx=subs[0].tx_hash.hex(),
+                batch_tx=_hex(row.tx_hash),
+                action=subs[0].action,
+            )
+
+    # -- observing ------------------------------------------------------------------------------
+    def observe(
+        self, row: BatchRow, record: Record, subs: list[Sent], proof: ProofSource
+    ) -> ChainView:
+        """One :class:`ChainView`; a failure anywhere gives a view with ``error`` set."""
+        try:
+            if subs:
+                failpoint("poll.before_receipts")
+            # The nonce first, then the batch, then receipts: a transaction of ours mined
+            # between two reads shows up as a receipt, never as a nonce 'taken' by another.
+            confirmed = int(self.w3.eth.get_transaction_count(self.account.address, "latest"))
+            batch = self._batch_on_chain(row)
+            receipts = self._receipts(row, subs)
+            latest = self.w3.eth.get_block("latest")
+            commitment = commitment_of(self.address, record.batch, record.step, record.salt)
+            committed = int(
+                self.client.contract.functions.commitments(self.address, commitment).call()
+            )
+            simulation: str | None = None
+            simulated = False
+            if batch is BatchOnChain.PENDING:
+                simulation = self._simulate(proof(), record)
+                simulated = True
+                if not subs:
+                    failpoint("challenge.simulated")
+            try:
+                tip = int(self.w3.eth.max_priority_fee)
+            except (Web3RPCError, ValueError, NotImplementedError):
+                tip = 10**9
+            return ChainView(
+                l1_time=int(latest["timestamp"]),
+                head=int(latest["number"]),
+                confirmed_nonce=confirmed,
+                batch=batch,
+                receipts=receipts,
+                commitment_block=committed or None,
+                simulation=simulation,
+                simulated=simulated,
+                base_fee=int(latest.get("baseFeePerGas", 0) or 0),
+                tip=tip,
+            )
+        except Exception as exc:  # any failure to observe is a retry, not an answer
+            return ChainView(error=one_line(exc))
+
+    def _simulate(self, proof: FraudProof, record: Record) -> str | None:
+        """The reveal as an ``eth_call``: ``None`` when it would succeed, else the revert reason.
+        Transport failures (a 429, a timeout) propagate: they are no answer at all."""
+        fn = self.client.contract.functions.challenge(*proof.challenge_args(), record.salt)
+        try:
+            fn.call({"from": self.account.address, "value": Wei(record.stake)})
+        except (*REVERTS, Web3RPCError) as exc:
+            return _reason(exc)
+        return None
+
+    def _batch_on_chain(self, row: BatchRow) -> BatchOnChain:
+        on_chain = self.client.batch(row.idx)
+        if on_chain.steps_root != row.steps_root or on_chain.prev_root != row.prev_root:
+            return BatchOnChain.GONE  # the index now holds another batch: ours was rejected
+        if on_chain.status is OnChainStatus.REJECTED:
+            return BatchOnChain.GONE
+        if on_chain.status is OnChainStatus.FINALIZED:
+            return BatchOnChain.FINALIZED
+        return BatchOnChain.PENDING
+
+    def _receipts(self, row: BatchRow, subs: list[Sent]) -> dict[bytes, Receipt]:
+        stored = {s.tx_hash: s for s in self.store.submissions(row.id)}
+        found: dict[bytes, Receipt] = {}
+        for sub in subs:
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(HexBytes(sub.tx_hash))
+            except TransactionNotFound:
+                continue
+            status, block = int(receipt["status"]), int(receipt["blockNumber"])
+            gas_used = int(receipt["gasUsed"])
+            reason = None
+            if status != 1:
+                reason = self._revert_reason(stored[sub.tx_hash], block)
+            found[sub.tx_hash] = Receipt(status, block, gas_used, reason)
+            state = "mined" if status == 1 else "reverted"
+            before = stored[sub.tx_hash]
+            if (before.state, before.l1_block) != (state, block):
+                failpoint("poll.receipt_seen")
+                self.store.mark_submission(sub.tx_hash, state, block, gas_used)
+                failpoint("poll.submission_marked")
+                log.info(
+                    "challenge_tx_mined",
+                    batch=row.idx,
+                    action=sub.action,
+                    tx=sub.tx_hash.hex(),
+                    status=status,
+                    l1_block=block,
+                    gas=gas_used,
+                    reason=reason,
+                )
+        return found
+
+    def _revert_reason(self, sub: SubmissionRow, block: int) -> str:
+        """The reason a transaction of ours reverted: re-run on the state before its block."""
+        tx = self.w3.eth.get_transaction(HexBytes(sub.tx_hash))
+        call: TxParams = {
+            "from": self.account.address,
+            "to": tx["to"],
+            "data": tx["input"],
+            "value": tx["value"],
+            "gas": tx["gas"],
+        }
+        try:
+            self.w3.eth.call(call, block - 1)
+        except REVERTS as exc:
+            return _reason(exc)
+        except Web3RPCError as exc:
+            return _reason(exc)
+        return f"out of gas? used all of {tx['gas']}"
+
+    # -- acting ---------------------------------------------------------------------------------
+    def act(
+        self,
+        row: BatchRow,
+        *,
+        record: Record,
+        subs: list[Sent],
+        view: ChainView,
+        decision: Decision,
+        proof: ProofSource,
+    ) -> ChallengeState:
+        if isinstance(decision, Done):
+            return self._done(row, record, decision)
+        if isinstance(decision, Retry):
+            attempts = record.attempts + 1
+            journal.set_retry(
+                self.store, row.id, attempts, self.clock() + decision.delay, decision.reason
+            )
+            log.warning(
+                "challenge_retry",
+                batch=row.idx,
+                reason=decision.reason,
+                attempts=attempts,
+                retry_in=round(decision.delay, 3),
+            )
+            self._at_risk(row, view)
+            return self._state(row)
+        try:
+            if isinstance(decision, SendCommit | SendReveal):
+                action = COMMIT if isinstance(decision, SendCommit) else REVEAL
+                nonce = record.commit_nonce if action == COMMIT else record.reveal_nonce
+                if decision.fresh_nonce or nonce is None:
+                    nonce = journal.allocate_nonce(
+                        self.store, row.id, action, self.address, view.confirmed_nonce
+                    )
+                self._send(
+                    row, record, action=action, nonce=nonce, fees=decision.fees, proof=proof,
+                    replacement=0,
+                )  # fmt: skip
+            elif isinstance(decision, Bump):
+                failpoint("poll.bump_due")
+                if decision.capped:
+                    self.alert(
+                        "deadline_at_risk",
+                        batch=row.idx,
+                        batch_tx=_hex(row.tx_hash),
+                        reason=f"fee cap {self.policy.max_fee_cap} reached",
+                    )
+                replacement = sum(
+                    1 for s in subs if s.action == decision.action and s.nonce == decision.nonce
+                )
+                self._send(
+                    row, record, action=decision.action, nonce=decision.nonce,
+                    fees=decision.fees, proof=proof, replacement=replacement,
+                )  # fmt: skip
+            elif isinstance(decision, Rebroadcast):
+                (sub,) = [
+                    s for s in self.store.submissions(row.id) if s.tx_hash == decision.tx_hash
+                ]
+                self._broadcast(sub)
+            elif isinstance(decision, Wait):
+                if decision.fee_cap_reached:
+                    self.alert(
+                        "deadline_at_risk",
+                        batch=row.idx,
+                        batch_tx=_hex(row.tx_hash),
+                        reason=f"fee cap {self.policy.max_fee_cap} reached",
+                    )
+                log.debug("challenge_waiting", batch=row.idx, reason=decision.reason)
+        except (L1TransactionError, Web3RPCError, OSError, ValueError) as exc:
+            # Building or signing failed (an estimate, a read): no answer, try again later.
+            delay = backoff(record.attempts, self.policy)
+            journal.set_retry(
+                self.store, row.id, record.attempts + 1, self.clock() + delay, one_line(exc)
+            )
+            log.warning("challenge_retry", batch=row.idx, reason=one_line(exc), retry_in=delay)
+            return self._state(row)
+        journal.clear_retry(self.store, row.id)
+        self._at_risk(row, view)
+        return self._state(row)
+
+    def _state(self, row: BatchRow) -> ChallengeState:
+        found = journal.load(self.store, row.id)
+        return ChallengeState.PREPARED if found is None else found.state
+
+    def _at_risk(self, row: BatchRow, view: ChainView) -> None:
+        if view.error is None and row.deadline - view.l1_time < self.policy.urgent_window:
+            self.alert(
+                "deadline_at_risk",
+                batch=row.idx,
+                batch_tx=_hex(row.tx_hash),
+                seconds_left=row.deadline - view.l1_time,
+            )
+
+    def _send(
+        self,
+        row: BatchRow,
+        record: Record,
+        *,
+        action: str,
+        nonce: int,
+        fees: Fees,
+        proof: ProofSource,
+        replacement: int,
+    ) -> None:
         params: TxParams = {
             "from": self.account.address,
             "nonce": Nonce(nonce),
-            "value": Wei(stake),
-            "maxFeePerGas": Wei(max_fee),
-            "maxPriorityFeePerGas": Wei(tip),
+            "maxFeePerGas": Wei(fees.max_fee),
+            "maxPriorityFeePerGas": Wei(fees.tip),
             "chainId": int(self.w3.eth.chain_id),
         }
-        gas = self._gas(fn, params, previous)
-        params["gas"] = gas
+        if action == COMMIT:
+            commitment = commitment_of(self.address, record.batch, record.step, record.salt)
+            fn = self.client.contract.functions.commitChallenge(commitment)
+            params["value"] = Wei(0)
+            params["gas"] = self._estimate(fn, params, COMMIT_GAS)
+        else:
+            built = proof()
+            args = (*built.challenge_args(), record.salt)
+            fn = self.client.contract.functions.challenge(*args)
+            params["value"] = Wei(record.stake)
+            calldata = self.client.contract.encode_abi("challenge", args=list(args))
+            limit = reveal_gas_limit(len(built.state_nodes), (len(calldata) - 2) // 2)
+            params["gas"] = choose_reveal_gas(self._estimate(fn, params, None), limit)
         tx = fn.build_transaction(params)
         signed = self.account.sign_transaction(cast(dict[str, Any], tx))
         failpoint("challenge.signed")
@@ -118,66 +404,46 @@ class Challenger:
             tx_hash=bytes(signed.hash),
             batch_id=row.id,
             nonce=nonce,
-            max_fee=max_fee,
-            max_priority_fee=tip,
+            max_fee=fees.max_fee,
+            max_priority_fee=fees.tip,
             raw=bytes(signed.raw_transaction),
-            sent_at=time.time(),
+            sent_at=self.clock(),
             state="sent",
             l1_block=None,
             gas_used=None,
+            action=action,
         )
-        self.store.record_submission(sub)  # write-ahead: recorded before broadcast
+        journal.record_sent(self.store, sub)  # write-ahead: recorded before broadcast
         failpoint("challenge.recorded")
         self._broadcast(sub)
         failpoint("challenge.broadcast")
         log.info(
             "challenge_submitted",
             batch=row.idx,
-            step=proof.step,
+            step=record.step,
+            action=action,
             tx=sub.tx_hash.hex(),
             nonce=nonce,
-            max_fee=max_fee,
-            replacement=bump,
+            max_fee=fees.max_fee,
+            gas=int(params["gas"]),
+            replacement=replacement,
         )
-        if bump == 0:
-            self.announced.add(sub.tx_hash)
-            self.alert("challenge_submitted", batch=row.idx, step=proof.step, tx=sub.tx_hash.hex())
-        return ChallengeState.SENT
+        self._announce(row, record, journal.sent(self.store, row.id))
 
-    def _fees(self, previous: list[SubmissionRow], urgent: bool) -> tuple[int, int]:
-        if previous:
-            last = previous[-1]
-            num, den = (
-                (2, 1) if urgent else (self.policy.bump_factor_num, self.policy.bump_factor_den)
-            )
-            tip = last.max_priority_fee * num // den + 1
-            max_fee = last.max_fee * num // den + 1
-        else:
-            base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-            try:
-                tip = int(self.w3.eth.max_priority_fee)
-            except (Web3RPCError, ValueError, NotImplementedError):
-                tip = 10**9
-            tip = max(tip, 1)
-            max_fee = 2 * base + tip
-        if max_fee > self.policy.max_fee_cap:
-            self.alert("deadline_at_risk", reason=f"fee cap {self.policy.max_fee_cap} reached")
-            max_fee = self.policy.max_fee_cap
-            tip = min(tip, max_fee)
-        return max_fee, tip
-
-    def _gas(self, fn: Any, params: TxParams, previous: list[SubmissionRow]) -> int:
+    def _estimate(self, fn: Any, params: TxParams, fallback: int | None) -> Any:
         try:
             estimate = int(fn.estimate_gas({k: v for k, v in params.items() if k != "nonce"}))
-        except Exception:  # a replacement keeps going when estimation fails
-            estimate = 3_000_000
+        except Exception:  # a revert or an RPC failure: the proof-size limit
+            return fallback
+        if fallback is None:
+            return estimate
         return estimate * (100 + self.policy.gas_margin_percent) // 100
 
     def _broadcast(self, sub: SubmissionRow) -> None:
         """Best effort: the journal, not the broadcast, is the source of truth. A node that
-        already has the transaction, or has mined a sibling with the same nonce, says so in
-        its own words; any other refusal, and any transport failure (the node may or may not
-        have taken it), is logged and the next poll re-broadcasts or bumps."""
+        already has the transaction says so in its own words; any other refusal ("nonce too
+        low" included: the journal tells whose transaction used the nonce), and any transport
+        failure, is logged and the next step re-broadcasts, bumps or renonces."""
         try:
             self.w3.eth.send_raw_transaction(HexBytes(sub.raw))
         except (Web3RPCError, ValueError, OSError) as exc:
@@ -188,95 +454,46 @@ class Challenger:
                 "broadcast_refused", tx=sub.tx_hash.hex(), nonce=sub.nonce, error=one_line(exc)
             )
 
-    # -- following a sent challenge -------------------------------------------------------------
-    def poll(
-        self, row: BatchRow, proof_for: Callable[[], tuple[FraudProof, int]]
-    ) -> ChallengeState:
-        """Look for receipts; replace with higher fees when stuck; finish the journal entry."""
-        challenge = self.store.challenge(row.id)
-        if challenge is None or challenge.state is not ChallengeState.SENT:
-            return ChallengeState.PREPARED if challenge is None else challenge.state
-        subs = self.store.submissions(row.id)
-        if subs and subs[0].tx_hash not in self.announced:
-            # A crash between the journal write and the alert loses it: raise it again (the
-            # outbox's dedup key, kind + batch + step + tx, keeps it to one delivery).
-            self.announced.add(subs[0].tx_hash)
-            tx = subs[0].tx_hash.hex()
-            self.alert("challenge_submitted", batch=row.idx, step=challenge.step, tx=tx)
-        failpoint("poll.before_receipts")
-        for sub in subs:
-            try:
-                receipt = self.w3.eth.get_transaction_receipt(HexBytes(sub.tx_hash))
-            except TransactionNotFound:
-                continue
-            failpoint("poll.receipt_seen")
-            mined = "mined" if receipt["status"] == 1 else "reverted"
-            self.store.mark_submission(
-                sub.tx_hash, mined, int(receipt["blockNumber"]), int(receipt["gasUsed"])
+    # -- ending ---------------------------------------------------------------------------------
+    def _done(self, row: BatchRow, record: Record, done: Done) -> ChallengeState:
+        if done.end is End.SUCCEEDED:
+            assert done.tx_hash is not None and done.receipt is not None
+            # Raised before the state records success: a crash in between raises it again
+            # after the restart (deduplicated by the outbox), never loses it.
+            self.alert(
+                "challenge_succeeded",
+                batch=row.idx,
+                tx=done.tx_hash.hex(),
+                batch_tx=_hex(row.tx_hash),
+                gas=done.receipt.gas_used,
             )
-            failpoint("poll.submission_marked")
-            if receipt["status"] == 1:
-                # Raised before the state records success: a crash in between raises it again
-                # after the restart (deduplicated by the outbox), never loses it.
-                self.alert(
-                    "challenge_succeeded",
-                    batch=row.idx,
-                    tx=sub.tx_hash.hex(),
-                    gas=int(receipt["gasUsed"]),
-                )
-                self.store.update_challenge(row.id, ChallengeState.SUCCEEDED, "rejected on chain")
-                failpoint("poll.challenge_succeeded")
-                self.store.set_status(row.id, BatchStatus.REJECTED, int(receipt["blockNumber"]))
-                log.info(
-                    "challenge_succeeded",
-                    batch=row.idx,
-                    tx=sub.tx_hash.hex(),
-                    l1_block=int(receipt["blockNumber"]),
-                    gas=int(receipt["gasUsed"]),
-                )
-                return ChallengeState.SUCCEEDED
-            if self._rejected_on_chain(row):
-                return self._already_rejected(row, "another challenger was first (ours reverted)")
-            self.store.update_challenge(row.id, ChallengeState.FAILED, "challenge reverted")
-            self.alert("challenge_failed", batch=row.idx, reason="challenge transaction reverted")
-            return ChallengeState.FAILED
-        # Nothing mined yet. Re-broadcast (a crash may have happened before the first send).
-        for sub in subs[-1:]:
-            self._broadcast(sub)
-        if self._rejected_on_chain(row):
-            if self._any_receipt(subs):  # ours was mined meanwhile (e.g. just re-broadcast)
-                return self.poll(row, proof_for)
-            return self._already_rejected(row, "rejected on chain by another challenger")
-        now = self.l1_time()
-        if now > row.deadline:
-            self.store.update_challenge(row.id, ChallengeState.FAILED, "deadline passed")
-            self.alert("challenge_failed", batch=row.idx, reason="deadline passed unmined")
-            return ChallengeState.FAILED
-        if row.deadline - now < self.policy.urgent_window:
-            self.alert("deadline_at_risk", batch=row.idx, seconds_left=row.deadline - now)
-        if subs and time.time() - subs[-1].sent_at >= self.policy.bump_after:
-            failpoint("poll.bump_due")
-            proof, stake = proof_for()
-            return self._send(row, proof, stake, bump=len(subs))
-        return ChallengeState.SENT
-
-    # -- helpers --------------------------------------------------------------------------------
-    def _any_receipt(self, subs: list[SubmissionRow]) -> bool:
-        """Whether one of our transactions has been mined (successfully or not)."""
-        for sub in subs:
-            try:
-                self.w3.eth.get_transaction_receipt(HexBytes(sub.tx_hash))
-            except TransactionNotFound:
-                continue
-            return True
-        return False
-
-    def _rejected_on_chain(self, row: BatchRow) -> bool:
-        """Whether the contract no longer holds this batch as pending (rejected or replaced)."""
-        on_chain = self.client.batch(row.idx)
-        if on_chain.steps_root != row.steps_root or on_chain.prev_root != row.prev_root:
-            return True  # the index now holds another batch: ours was rejected
-        return on_chain.status is OnChainStatus.REJECTED
+            self.store.update_challenge(row.id, ChallengeState.SUCCEEDED, done.detail)
+            failpoint("poll.challenge_succeeded")
+            self.store.set_status(row.id, BatchStatus.REJECTED, done.receipt.block)
+            log.info(
+                "challenge_succeeded",
+                batch=row.idx,
+                tx=done.tx_hash.hex(),
+                l1_block=done.receipt.block,
+                gas=done.receipt.gas_used,
+            )
+            return ChallengeState.SUCCEEDED
+        if done.end is End.ALREADY_REJECTED:
+            return self._already_rejected(row, done.detail)
+        if done.end is End.NO_FRAUD:
+            reason = f"{done.detail} (our proof is wrong: a bug in the watchtower)"
+        else:
+            reason = done.detail
+        self.alert(
+            "challenge_failed",
+            batch=row.idx,
+            step=record.step,
+            batch_tx=_hex(row.tx_hash),
+            reason=reason,
+        )
+        self.store.update_challenge(row.id, ChallengeState.FAILED, reason)
+        log.error("challenge_failed", batch=row.idx, step=record.step, reason=reason)
+        return ChallengeState.FAILED
 
     def record_already_rejected(self, row: BatchRow, detail: str) -> ChallengeState:
         return self._already_rejected(row, detail)
@@ -288,3 +505,7 @@ class Challenger:
         self.store.set_status(row.id, BatchStatus.REJECTED, int(self.w3.eth.block_number))
         log.info("batch_already_rejected", batch=row.idx, detail=detail)
         return ChallengeState.ALREADY_REJECTED
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
