@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {L2Tx} from "./L2Tx.sol";
 import {Step} from "./Step.sol";
+import {StepVerifier} from "./StepVerifier.sol";
 import {StepTree} from "./StepTree.sol";
 
 /// @title Rollup
@@ -38,13 +39,13 @@ contract Rollup {
         uint64 timestamp;
         uint64 deadline;
         Status status;
+        uint256 bond; // locked from the proposer's free bond at submission; paid out or released
     }
 
-    /// @notice A proposer's bond and fee recipient.
+    /// @notice A proposer's free bond (not locked by any batch) and fee recipient.
     struct Proposer {
         uint256 bond;
         address coinbase;
-        uint64 unlockTime; // the deadline of the proposer's latest batch
         bool registered;
     }
 
@@ -72,6 +73,10 @@ contract Rollup {
     uint256 public constant L2_GAS_LIMIT = 30_000_000;
     /// @notice The batch encoding version accepted by `submitBatch`.
     uint8 public constant BATCH_VERSION = 1;
+    /// @notice Bounds of the constructor parameters (protocol.md §7.1).
+    uint256 public constant MIN_CHALLENGE_PERIOD = 10;
+    uint256 public constant MAX_CHALLENGE_PERIOD = 365 days;
+    uint256 public constant MAX_AMOUNT = 1e24; // 1,000,000 ether: stakes and bonds
 
     /// @notice Seconds after submission during which a batch can be challenged.
     uint256 public immutable challengePeriod;
@@ -85,6 +90,8 @@ contract Rollup {
     uint256 public immutable l2BaseFee;
     /// @notice The state root before batch 0.
     bytes32 public immutable genesisRoot;
+    /// @notice The step re-execution (created by the constructor; a contract of its own for size).
+    StepVerifier public immutable verifier;
 
     // ------------------------------------------------------------------------------------------
     // State
@@ -101,6 +108,9 @@ contract Rollup {
     mapping(address => uint256) public owed;
     /// @notice Total of slashed bonds not paid to challengers (locked in this contract forever).
     uint256 public burned;
+    /// @notice Block number in which `challenger` committed to `commitment` (0 = never), see
+    ///         `commitChallenge`.
+    mapping(address => mapping(bytes32 => uint256)) public commitments;
 
     // ------------------------------------------------------------------------------------------
     // Events
@@ -140,6 +150,11 @@ contract Rollup {
     event BatchesRejected(uint256 indexed fromIndex, uint256 toIndex, bytes32 tipRoot);
     /// @notice `proposer` lost its bond `amount`: `reward` went to the challenger, the rest is burned.
     event BondSlashed(address indexed proposer, uint256 amount, uint256 reward, address indexed challenger);
+    /// @notice `challenger` committed to a challenge it will reveal in a later block.
+    event ChallengeCommitted(address indexed challenger, bytes32 indexed commitment);
+    /// @notice The bond of a batch rejected because an earlier batch was fraudulent went back to
+    ///         its proposer's free bond.
+    event BatchBondReleased(uint256 indexed index, address indexed proposer, uint256 amount);
     /// @notice `account` withdrew `amount`.
     event Withdrawn(address indexed account, uint256 amount);
 
@@ -147,11 +162,12 @@ contract Rollup {
     // Construction
     // ------------------------------------------------------------------------------------------
 
-    /// @param challengePeriod_ seconds a batch stays challengeable; 0 selects the default, 7 days
-    /// @param minStake_ minimum challenge stake; 0 selects the default, 1 ether
-    /// @param proposerBond_ bond required to submit batches (must be > 0)
+    /// @param challengePeriod_ seconds a batch stays challengeable; 0 selects the default, 7 days;
+    ///        otherwise MIN_CHALLENGE_PERIOD .. MAX_CHALLENGE_PERIOD
+    /// @param minStake_ minimum challenge stake; 0 selects the default, 1 ether; at most MAX_AMOUNT
+    /// @param proposerBond_ bond each batch locks, 2 .. MAX_AMOUNT wei (half is the reward)
     /// @param l2ChainId_ L2_CHAIN_ID, 1 .. 2^64 - 1
-    /// @param l2BaseFee_ L2_BASE_FEE, at least 1 wei (protocol.md §1)
+    /// @param l2BaseFee_ L2_BASE_FEE, 1 .. 2^64 - 1 wei (protocol.md §1)
     /// @param genesisRoot_ the state root of the genesis allocation
     constructor(
         uint256 challengePeriod_,
@@ -161,15 +177,22 @@ contract Rollup {
         uint256 l2BaseFee_,
         bytes32 genesisRoot_
     ) {
-        require(proposerBond_ > 0, "Rollup: proposer bond must be positive");
+        uint256 period = challengePeriod_ == 0 ? 7 days : challengePeriod_;
+        require(
+            period >= MIN_CHALLENGE_PERIOD && period <= MAX_CHALLENGE_PERIOD,
+            "Rollup: challengePeriod out of range (10 s .. 365 days)"
+        );
+        require(minStake_ <= MAX_AMOUNT, "Rollup: minStake above MAX_AMOUNT");
+        require(proposerBond_ >= 2 && proposerBond_ <= MAX_AMOUNT, "Rollup: proposerBond out of range (2 .. MAX_AMOUNT)");
         require(l2ChainId_ > 0 && l2ChainId_ < 2 ** 64, "Rollup: l2ChainId out of range (1 .. 2^64-1)");
-        require(l2BaseFee_ > 0, "Rollup: l2BaseFee must be at least 1 wei");
-        challengePeriod = challengePeriod_ == 0 ? 7 days : challengePeriod_;
+        require(l2BaseFee_ > 0 && l2BaseFee_ < 2 ** 64, "Rollup: l2BaseFee out of range (1 .. 2^64-1)");
+        challengePeriod = period;
         minStake = minStake_ == 0 ? 1 ether : minStake_;
         proposerBond = proposerBond_;
         l2ChainId = l2ChainId_;
         l2BaseFee = l2BaseFee_;
         genesisRoot = genesisRoot_;
+        verifier = new StepVerifier();
     }
 
     // ------------------------------------------------------------------------------------------
@@ -200,13 +223,12 @@ contract Rollup {
         emit BondDeposited(msg.sender, msg.value, p.bond);
     }
 
-    /// @notice Releases the caller's whole bond to `owed`, once none of its batches can be
-    ///         challenged any more. The proposer stays registered but cannot submit until it
-    ///         deposits again.
+    /// @notice Releases the caller's free bond (the part no pending batch has locked) to `owed`.
+    ///         The proposer stays registered but cannot submit until it deposits again. The bond a
+    ///         batch locked comes back to the free bond when the batch is finalized.
     function releaseBond() external {
         Proposer storage p = proposers[msg.sender];
-        require(p.bond > 0, "Rollup: no bond");
-        require(block.timestamp > p.unlockTime, "Rollup: bond locked until the last batch's deadline");
+        require(p.bond > 0, "Rollup: no free bond");
         uint256 amount = p.bond;
         p.bond = 0;
         owed[msg.sender] += amount;
@@ -223,11 +245,16 @@ contract Rollup {
     ///      are always the top-level calldata of the submitting transaction: watchers read them
     ///      from there. A call through a contract (or an EIP-7702 delegated account) could hide
     ///      them, and a batch nobody can read would never be challenged.
+    ///      The calldata must be the canonical ABI encoding (offset 0x20, length, payload, zero
+    ///      padding to a multiple of 32 bytes, nothing after it), so the bytes every watcher reads
+    ///      from the transaction are exactly the bytes committed here (protocol.md §7.2).
+    ///      Each batch locks `proposerBond` from the proposer's free bond (§7.3).
     function submitBatch(bytes calldata batchData) external {
         require(msg.sender == tx.origin && msg.sender.code.length == 0, "Rollup: submitBatch must be a direct call from an account without code");
+        _requireCanonical(batchData.length);
         Proposer storage p = proposers[msg.sender];
         require(p.registered, "Rollup: not a registered proposer");
-        require(p.bond >= proposerBond, "Rollup: bond below proposerBond");
+        require(p.bond >= proposerBond, "Rollup: free bond below proposerBond");
 
         require(batchData.length >= 45, "Rollup: malformed batch: shorter than the header");
         require(uint8(batchData[0]) == BATCH_VERSION, "Rollup: malformed batch: unknown version");
@@ -255,8 +282,12 @@ contract Rollup {
         }
         require(off == batchData.length, "Rollup: malformed batch: trailing bytes");
 
-        uint64 deadline = uint64(block.timestamp + challengePeriod);
+        uint256 deadline = block.timestamp + challengePeriod;
+        require(deadline <= type(uint64).max, "Rollup: deadline out of range");
         Batch storage b = _batches[index];
+        if (b.bond > 0) _releaseBatchBond(index, b); // a batch rejected after an earlier fraud
+        p.bond -= proposerBond;
+        b.bond = proposerBond;
         b.prevRoot = prevRoot;
         b.finalRoot = root;
         b.stepsRoot = StepTree.root(leaves);
@@ -264,13 +295,49 @@ contract Rollup {
         b.count = uint32(count);
         b.coinbase = p.coinbase;
         b.timestamp = uint64(block.timestamp);
-        b.deadline = deadline;
+        b.deadline = uint64(deadline);
         b.status = Status.Pending;
         nextIndex = index + 1;
-        p.unlockTime = deadline;
         emit BatchSubmitted(
-            index, msg.sender, prevRoot, root, b.stepsRoot, uint32(count), b.coinbase, uint64(block.timestamp), deadline
+            index, msg.sender, prevRoot, root, b.stepsRoot, uint32(count), b.coinbase, uint64(block.timestamp), uint64(deadline)
         );
+    }
+
+    /// @dev Reverts unless the calldata of this call is exactly selector || 0x20 || length ||
+    ///      payload || zero padding, for a single `bytes` argument of `length` bytes.
+    function _requireCanonical(uint256 length) private pure {
+        uint256 padded = (length + 31) / 32 * 32;
+        require(msg.data.length == 4 + 32 + 32 + padded, "Rollup: non-canonical calldata: length");
+        uint256 offset;
+        assembly {
+            offset := calldataload(4)
+        }
+        require(offset == 0x20, "Rollup: non-canonical calldata: offset");
+        uint256 rem = length % 32;
+        if (rem != 0) {
+            uint256 last;
+            assembly {
+                last := calldataload(sub(calldatasize(), 32))
+            }
+            require(last & ((uint256(1) << (8 * (32 - rem))) - 1) == 0, "Rollup: non-canonical calldata: padding");
+        }
+    }
+
+    /// @notice Returns the bond of batch `index`, rejected because an earlier batch was proven
+    ///         fraudulent (and not yet replaced), to its proposer's free bond. Anyone may call it;
+    ///         `submitBatch` does it when it replaces the batch.
+    function releaseRejectedBond(uint256 index) external {
+        Batch storage b = _batches[index];
+        require(index >= nextIndex && b.status != Status.None, "Rollup: batch is not rejected");
+        require(b.bond > 0, "Rollup: no bond locked");
+        _releaseBatchBond(index, b);
+    }
+
+    function _releaseBatchBond(uint256 index, Batch storage b) private {
+        uint256 amount = b.bond;
+        b.bond = 0;
+        proposers[b.proposer].bond += amount;
+        emit BatchBondReleased(index, b.proposer, amount);
     }
 
     /// @notice Finalizes batch `index` once its challenge period is over. Batches finalize in order.
@@ -282,6 +349,9 @@ contract Rollup {
         require(block.timestamp > b.deadline, "Rollup: challenge period not over");
         b.status = Status.Finalized;
         finalizedCount = index + 1;
+        uint256 bond = b.bond;
+        b.bond = 0;
+        proposers[b.proposer].bond += bond;
         emit BatchFinalized(index, b.finalRoot);
     }
 
@@ -289,18 +359,49 @@ contract Rollup {
     // Fraud proofs
     // ------------------------------------------------------------------------------------------
 
+    /// @notice Commits to a challenge that the caller will reveal with `challenge` in a later
+    ///         block: `commitment` = `challengeCommitment(msg.sender, index, step, salt)`. The
+    ///         commitment is bound to the caller, so copying this transaction gives the copier a
+    ///         commitment it can never reveal; and a reveal seen in the mempool cannot be copied
+    ///         either, since the copier has no commitment from an earlier block (protocol.md §7.5).
+    ///         Commitments change no deadline.
+    function commitChallenge(bytes32 commitment) external {
+        if (commitments[msg.sender][commitment] == 0) commitments[msg.sender][commitment] = block.number;
+        emit ChallengeCommitted(msg.sender, commitment);
+    }
+
+    /// @notice The commitment `challenger` must have made before revealing a challenge of step
+    ///         `step` of batch `index` with `salt`.
+    function challengeCommitment(address challenger, uint256 index, uint256 step, bytes32 salt)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(challenger, index, step, salt));
+    }
+
     /// @notice Proves that step `step` of pending batch `index` claims a wrong root.
     /// @dev Verifies the step and the previous step against the batch's step commitment, re-executes
     ///      the step on the proven pre-step state (`stateNodes`: trie nodes proving the sender, `to`
     ///      and coinbase accounts at the pre-step root; extra nodes are ignored) and compares roots.
-    ///      On success the batch and all later ones are rejected, the proposer's bond is slashed
-    ///      (half to the caller) and the stake is credited back to the caller. Reverts, changing
-    ///      nothing, if the step is correct or a proof is wrong.
+    ///      On success the batch and all later ones are rejected, the bond the batch locked is
+    ///      slashed (half to the caller, the rest burned) and the stake is credited back to the
+    ///      caller. Reverts, changing nothing, if the step is correct or a proof is wrong; the
+    ///      caller's commitment (`commitChallenge`, in an earlier block) is checked last, so an
+    ///      `eth_call` before committing that reverts with "no commitment for this challenge"
+    ///      means the proof is good.
     /// @param index the batch
     /// @param step the 0-based step
     /// @param w the step data and inclusion proofs
     /// @param stateNodes RLP-encoded state trie nodes
-    function challenge(uint256 index, uint256 step, StepWitness calldata w, bytes[] calldata stateNodes)
+    /// @param salt the salt of the caller's commitment
+    function challenge(
+        uint256 index,
+        uint256 step,
+        StepWitness calldata w,
+        bytes[] calldata stateNodes,
+        bytes32 salt
+    )
         external
         payable
     {
@@ -322,9 +423,13 @@ contract Rollup {
             );
             preRoot = w.prevRoot;
         }
-        Step.Result memory r =
-            Step.execute(preRoot, w.tx, Step.Context(l2ChainId, l2BaseFee, b.coinbase), stateNodes);
+        Step.Result memory r = verifier.execute(preRoot, w.tx, Step.Context(l2ChainId, l2BaseFee, b.coinbase), stateNodes);
         require(r.postRoot != w.postRoot, "Rollup: no fraud: the claimed root is correct");
+        bytes32 c = challengeCommitment(msg.sender, index, step, salt);
+        uint256 committedAt = commitments[msg.sender][c];
+        require(committedAt != 0, "Rollup: no commitment for this challenge");
+        require(committedAt < block.number, "Rollup: commitment must be in an earlier block");
+        delete commitments[msg.sender][c];
 
         emit FraudProven(index, step, msg.sender, w.postRoot, r.postRoot, uint8(r.reason));
         uint256 last = nextIndex - 1;
@@ -332,10 +437,9 @@ contract Rollup {
         nextIndex = index;
         emit BatchesRejected(index, last, tipRoot());
 
-        Proposer storage p = proposers[b.proposer];
-        uint256 slashed = p.bond;
+        uint256 slashed = b.bond;
         uint256 reward = slashed / 2;
-        p.bond = 0;
+        b.bond = 0;
         burned += slashed - reward;
         owed[msg.sender] += msg.value + reward;
         emit BondSlashed(b.proposer, slashed, reward, msg.sender);
@@ -385,7 +489,7 @@ contract Rollup {
         view
         returns (L2Tx.Reason reason, address sender, bytes32 postRoot)
     {
-        Step.Result memory r = Step.execute(preRoot, txBytes, Step.Context(l2ChainId, l2BaseFee, coinbase), stateNodes);
+        Step.Result memory r = verifier.execute(preRoot, txBytes, Step.Context(l2ChainId, l2BaseFee, coinbase), stateNodes);
         return (r.reason, r.sender, r.postRoot);
     }
 }

@@ -69,8 +69,12 @@ def test_load_artifact_shape() -> None:
     assert rollup["contractName"] == "Rollup"
     assert isinstance(rollup["abi"], list)
     assert str(rollup["bytecode"]).startswith("0x")
-    deployed = str(rollup["deployedBytecode"])
-    assert len(deployed) // 2 - 1 <= 24576, "Rollup exceeds the EIP-170 code size limit"
+    for name in artifact_names():  # EIP-170 (runtime) and EIP-3860 (init code) limits
+        artifact = load_artifact(name)
+        runtime = len(str(artifact["deployedBytecode"])) // 2 - 1
+        init = len(str(artifact["bytecode"])) // 2 - 1
+        assert 0 < runtime <= 24576, f"{name}: runtime code {runtime} bytes exceeds EIP-170"
+        assert init <= 49152, f"{name}: init code {init} bytes exceeds EIP-3860"
     compiler = rollup["compiler"]
     assert isinstance(compiler, dict)
     assert str(compiler["version"]).startswith("0.8.28+")

@@ -132,9 +132,22 @@ def witness(steps: Steps, k: int) -> tuple[Any, ...]:
     return (tx, root, step_proof(steps, k), keccak(ptx), proot, step_proof(steps, k - 1))
 
 
+SALT = keccak(b"salt")
+
+
+def commit(env: Env, index: int, k: int, sender: str | None = None) -> None:
+    """The commitment half of a challenge (mined in its own block, before the reveal)."""
+    sender = sender or env.challenger
+    c = env.rollup.functions.challengeCommitment(sender, index, k, SALT).call()
+    send(env.w3, env.rollup.functions.commitChallenge(c), sender)
+    env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]  # reveal estimates at latest
+
+
 def challenge_args(env: Env, index: int, steps: Steps, k: int, pre: State) -> tuple[Any, ...]:
+    """The reveal's arguments, after committing to them from the challenger's account."""
+    commit(env, index, k)
     nodes = state_proof(pre, touched(steps[k][0], CHAIN_ID, BASE_FEE, env.coinbase))
-    return (index, k, witness(steps, k), nodes)
+    return (index, k, witness(steps, k), nodes, SALT)
 
 
 def transfers(start_nonce: int, n: int, typed: bool = True) -> list[bytes]:
@@ -154,7 +167,7 @@ def test_constructor_defaults(w3: Web3) -> None:
     assert bytes(r.tipRoot().call()) == state_trie(env.l2.state).root_hash
     art = load_artifact("Rollup")
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-    tx = factory.constructor(0, 0, 1, CHAIN_ID, BASE_FEE, b"\x00" * 32).transact(
+    tx = factory.constructor(0, 0, 2, CHAIN_ID, BASE_FEE, b"\x00" * 32).transact(
         {"from": w3.eth.accounts[0]}
     )
     addr = w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
@@ -163,10 +176,18 @@ def test_constructor_defaults(w3: Web3) -> None:
         == 7 * 86400
     )
     for args, message in [
-        ((0, 0, 0, CHAIN_ID, BASE_FEE, b"\x00" * 32), "proposer bond must be positive"),
-        ((0, 0, 1, CHAIN_ID, 0, b"\x00" * 32), "l2BaseFee must be at least 1 wei"),
-        ((0, 0, 1, 0, BASE_FEE, b"\x00" * 32), "l2ChainId out of range"),
-        ((0, 0, 1, 2**64, BASE_FEE, b"\x00" * 32), "l2ChainId out of range"),
+        ((0, 0, 0, CHAIN_ID, BASE_FEE, b"\x00" * 32), "proposerBond out of range"),
+        ((0, 0, 1, CHAIN_ID, BASE_FEE, b"\x00" * 32), "proposerBond out of range"),
+        ((0, 0, 10**24 + 1, CHAIN_ID, BASE_FEE, b"\x00" * 32), "proposerBond out of range"),
+        ((0, 10**24 + 1, 2, CHAIN_ID, BASE_FEE, b"\x00" * 32), "minStake above MAX_AMOUNT"),
+        ((9, 0, 2, CHAIN_ID, BASE_FEE, b"\x00" * 32), "challengePeriod out of range"),
+        ((365 * 86400 + 1, 0, 2, CHAIN_ID, BASE_FEE, b"\x00" * 32), "challengePeriod out of"),
+        ((2**64, 0, 2, CHAIN_ID, BASE_FEE, b"\x00" * 32), "challengePeriod out of range"),
+        ((2**256 - 1, 0, 2, CHAIN_ID, BASE_FEE, b"\x00" * 32), "challengePeriod out of range"),
+        ((0, 0, 2, CHAIN_ID, 0, b"\x00" * 32), "l2BaseFee out of range"),
+        ((0, 0, 2, CHAIN_ID, 2**64, b"\x00" * 32), "l2BaseFee out of range"),
+        ((0, 0, 2, 0, BASE_FEE, b"\x00" * 32), "l2ChainId out of range"),
+        ((0, 0, 2, 2**64, BASE_FEE, b"\x00" * 32), "l2ChainId out of range"),
     ]:
         with pytest.raises(ContractLogicError, match=message):
             factory.constructor(*args).transact({"from": w3.eth.accounts[0]})
@@ -194,7 +215,7 @@ def test_submit_emits_commitment_and_finalizes(w3: Web3) -> None:
     advance(w3, PERIOD + 1)
     receipt = send(w3, env.rollup.functions.finalize(0), env.challenger)
     assert events(env, "BatchFinalized", receipt)[0]["args"]["index"] == 0
-    assert env.rollup.functions.getBatch(0).call()[-1] == 2  # Finalized
+    assert env.rollup.functions.getBatch(0).call()[-2] == 2  # Finalized
     assert env.rollup.functions.finalizedCount().call() == 1
     # the proposer can now take its bond back
     send(w3, env.rollup.functions.releaseBond(), env.proposer)
@@ -260,6 +281,7 @@ def test_fraud_rejects_batch_and_successors_and_slashes(w3: Web3) -> None:
     wrong = keccak(b"wrong")
     bad[2] = (bad[2][0], wrong)  # step 2 claims a wrong root; later claims follow honestly
     submit(env, 0, root0, bad)
+    send(w3, env.rollup.functions.depositBond(), env.proposer, 2 * BOND)  # a bond per batch
     steps1, _ = env.l2.run(transfers(4, 2))  # built on the honest state, chained on the bad root
     submit(env, 1, bad[-1][1], steps1)
     submit(env, 2, steps1[-1][1], env.l2.run(transfers(6, 1))[0])
@@ -302,7 +324,7 @@ def test_fraud_rejects_batch_and_successors_and_slashes(w3: Web3) -> None:
 
     assert r.nextIndex().call() == 0
     assert bytes(r.tipRoot().call()) == root0
-    assert [r.getBatch(i).call()[-1] for i in range(3)] == [3, 3, 3]  # Rejected
+    assert [r.getBatch(i).call()[-2] for i in range(3)] == [3, 3, 3]  # Rejected
     assert r.owed(env.challenger).call() == MIN_STAKE + BOND // 2
     assert r.burned().call() == BOND - BOND // 2
     assert r.proposers(env.proposer).call()[0] == 0
@@ -315,10 +337,19 @@ def test_fraud_rejects_batch_and_successors_and_slashes(w3: Web3) -> None:
     )
     reverts(r.finalize(0), env.challenger, "no such batch")
     # the slashed proposer cannot submit until it deposits a new bond
-    reverts(r.submitBatch(encode_batch(0, root0, steps0)), env.proposer, "bond below proposerBond")
+    reverts(r.submitBatch(encode_batch(0, root0, steps0)), env.proposer, "free bond below")
     send(w3, r.depositBond(), env.proposer, BOND)
     submit(env, 0, root0, steps0)
-    assert r.getBatch(0).call()[-1] == 1 and r.getBatch(1).call()[-1] == 3
+    assert r.getBatch(0).call()[-2] == 1 and r.getBatch(1).call()[-2] == 3
+    # the bonds of batches 1 and 2 (rejected as successors of the fraud) go back to the proposer
+    assert [r.getBatch(i).call()[-1] for i in range(3)] == [BOND, BOND, BOND]
+    reverts(r.releaseRejectedBond(0), env.challenger, "batch is not rejected")
+    send(w3, r.releaseRejectedBond(2), env.challenger)
+    reverts(r.releaseRejectedBond(2), env.challenger, "no bond locked")
+    assert r.proposers(env.proposer).call()[0] == BOND
+    submit(env, 1, steps0[-1][1], steps1)  # replacing batch 1 releases its old bond first
+    assert r.proposers(env.proposer).call()[0] == BOND
+    assert [r.getBatch(i).call()[-1] for i in range(3)] == [BOND, BOND, 0]
 
     before = w3.eth.get_balance(env.challenger)
     receipt = send(w3, r.withdraw(), env.challenger)
@@ -337,7 +368,7 @@ def test_challenge_after_deadline_is_refused(w3: Web3) -> None:
     steps, pre = env.l2.run(transfers(0, 1))
     bad = [(steps[0][0], keccak(b"x"))]
     submit(env, 0, root0, bad)
-    reverts(env.rollup.functions.releaseBond(), env.proposer, "bond locked")
+    reverts(env.rollup.functions.releaseBond(), env.proposer, "no free bond")
     advance(w3, PERIOD + 1)
     reverts(
         env.rollup.functions.challenge(*challenge_args(env, 0, bad, 0, pre[0])),

@@ -8,9 +8,11 @@ the contract's reason string.
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
 from typing import Any, cast
 
+from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress, HexStr
@@ -31,6 +33,10 @@ from watchtower.rollup.params import L2_GAS_LIMIT, RollupParams
 from watchtower.rollup.types import Batch, BlockContext
 
 DAY = 24 * 3600
+#: The revert of a reveal without a commitment: checked last, so before committing it means the
+#: proof itself is good.
+NO_COMMITMENT = "no commitment for this challenge"
+
 #: How a revert surfaces: from a JSON-RPC node, and from the in-process eth-tester chain.
 REVERTS = (ContractLogicError, TransactionFailed)
 
@@ -79,6 +85,7 @@ class OnChainBatch:
     timestamp: int
     deadline: int
     status: BatchStatus
+    bond: int = 0  # the bond the batch locked (0 once finalized, slashed or released)
 
 
 @dataclass(frozen=True)
@@ -140,21 +147,53 @@ class RollupClient:
     def submit_batch(self, proposer: LocalAccount, data: bytes) -> TxReceipt:
         return self._send(proposer, self.contract.functions.submitBatch(data), "submit batch")
 
-    def challenge(self, challenger: LocalAccount, proof: FraudProof, stake: int) -> TxReceipt:
-        fn = self.contract.functions.challenge(*proof.challenge_args())
+    def commit_challenge(self, challenger: LocalAccount, commitment: bytes) -> TxReceipt:
+        """The first half of a challenge (protocol.md §7.5): commit, to reveal in a later block."""
+        fn = self.contract.functions.commitChallenge(commitment)
+        return self._send(challenger, fn, "commit challenge")
+
+    def reveal_challenge(
+        self, challenger: LocalAccount, proof: FraudProof, stake: int, salt: bytes
+    ) -> TxReceipt:
+        """The second half: ``challenge`` with the proof, the stake and the commitment's salt."""
+        fn = self.contract.functions.challenge(*proof.challenge_args(), salt)
         return self._send(
             challenger, fn, f"challenge batch {proof.batch} step {proof.step}", value=stake
         )
 
-    def simulate_challenge(self, sender: str, proof: FraudProof, stake: int) -> None:
-        """``eth_call`` the challenge; raises :class:`L1TransactionError` with the revert reason."""
-        fn = self.contract.functions.challenge(*proof.challenge_args())
+    def challenge(
+        self, challenger: LocalAccount, proof: FraudProof, stake: int, salt: bytes | None = None
+    ) -> TxReceipt:
+        """Commit and reveal in two transactions, waiting for each receipt (for tools and tests:
+        the service goes through its journal, :mod:`watchtower.submit`). The reveal is sent once
+        the commitment is mined, so it lands in a later block."""
+        salt = os.urandom(32) if salt is None else salt
+        commitment = challenge_commitment(challenger.address, proof.batch, proof.step, salt)
+        self.commit_challenge(challenger, commitment)
+        return self.reveal_challenge(challenger, proof, stake, salt)
+
+    def simulate_challenge(
+        self, sender: str, proof: FraudProof, stake: int, salt: bytes | None = None
+    ) -> None:
+        """``eth_call`` the reveal; raises :class:`L1TransactionError` with the revert reason.
+
+        Without ``salt`` (before committing) a revert for the missing commitment alone is a
+        success: the contract checks the commitment last, after the proof."""
+        fn = self.contract.functions.challenge(*proof.challenge_args(), salt or bytes(32))
         try:
             fn.call({"from": Web3.to_checksum_address(sender), "value": Wei(stake)})
         except (*REVERTS, ValidationError, Web3RPCError) as exc:  # a revert, or cannot pay
+            reason = _reason(exc)
+            if salt is None and NO_COMMITMENT in reason:
+                return
             raise L1TransactionError(
-                f"challenge batch {proof.batch} step {proof.step}", _reason(exc)
+                f"challenge batch {proof.batch} step {proof.step}", reason
             ) from None
+
+    def commitment_block(self, challenger: str, commitment: bytes) -> int:
+        """The block in which ``challenger`` committed to ``commitment`` (0: never)."""
+        fn = self.contract.functions.commitments(Web3.to_checksum_address(challenger), commitment)
+        return int(fn.call())
 
     def finalize(self, sender: LocalAccount, index: int) -> TxReceipt:
         return self._send(sender, self.contract.functions.finalize(index), f"finalize {index}")
@@ -175,6 +214,17 @@ class RollupClient:
     def min_stake(self) -> int:
         return int(self.contract.functions.minStake().call())
 
+    def proposer_bond(self) -> int:
+        """The bond every batch locks (``proposerBond``)."""
+        return int(self.contract.functions.proposerBond().call())
+
+    def free_bond(self, proposer: str) -> int:
+        """The part of ``proposer``'s bond that no pending batch has locked."""
+        bond, _coinbase, _registered = self.contract.functions.proposers(
+            Web3.to_checksum_address(proposer)
+        ).call()
+        return int(bond)
+
     def params(self) -> RollupParams:
         functions = self.contract.functions
         return RollupParams(
@@ -188,7 +238,8 @@ class RollupClient:
 
     def batch(self, index: int) -> OnChainBatch:
         raw = self.contract.functions.getBatch(index).call()
-        prev_root, final_root, steps_root, proposer, count, coinbase, ts, deadline, status = raw
+        prev_root, final_root, steps_root, proposer, count, coinbase, ts, deadline = raw[:8]
+        status, bond = raw[8:]
         return OnChainBatch(
             index=index,
             prev_root=bytes(prev_root),
@@ -200,6 +251,7 @@ class RollupClient:
             timestamp=int(ts),
             deadline=int(deadline),
             status=BatchStatus(int(status)),
+            bond=int(bond),
         )
 
     def batches_submitted(self, from_block: int, to_block: int) -> list[BatchSubmitted]:
@@ -253,11 +305,34 @@ class RollupClient:
         try:
             # A margin over the estimate: the state may change between estimate and inclusion
             # (a storage slot going from zero to non-zero costs 17,100 more).
-            params["gas"] = int(fn.estimate_gas(params)) * 5 // 4 + 25_000
+            params["gas"] = estimate_gas(fn, params) * 5 // 4 + 25_000
             tx = fn.build_transaction(params)
         except REVERTS as exc:
             raise L1TransactionError(action, _reason(exc)) from None
         return _sign_and_send(self.w3, sender, tx, action)
+
+
+def challenge_commitment(challenger: str, index: int, step: int, salt: bytes) -> bytes:
+    """``Rollup.challengeCommitment``: keccak256(abi.encode(challenger, index, step, salt))."""
+    if len(salt) != 32:
+        raise ValueError("a challenge salt is 32 bytes")
+    encoded = abi_encode(
+        ["address", "uint256", "uint256", "bytes32"],
+        [Web3.to_checksum_address(challenger), index, step, salt],
+    )
+    return bytes(Web3.keccak(encoded))
+
+
+def estimate_gas(fn: ContractFunction, params: TxParams) -> int:
+    """``eth_estimateGas`` on the pending block where the node supports it: a reveal needs its
+    commitment in an earlier block, and on "latest" a commitment just mined is in the same block
+    (anvil, geth). eth-tester, which refuses the tag, already estimates on its pending block."""
+    try:
+        return int(fn.estimate_gas(params, block_identifier="pending"))
+    except Web3RPCError as exc:
+        if "not been implemented" not in str(exc) and "-32601" not in str(exc):
+            raise
+    return int(fn.estimate_gas(params))
 
 
 def _base_tx(w3: Web3, sender: LocalAccount) -> TxParams:

@@ -81,7 +81,7 @@ def start_devnet(
     genesis_root = init_genesis(store, devnet_genesis())
     proposer_key, challenger_key = dev_key("proposer"), dev_key("challenger")
     for account in (proposer_key, challenger_key):
-        fund(w3, account.address, 100 * ETHER)
+        fund(w3, account.address, 4_000 * ETHER)  # bonds: every pending batch locks one
     config = RollupConfig(
         genesis_root=genesis_root,
         chain_id=params.chain_id,

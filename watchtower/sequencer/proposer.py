@@ -96,7 +96,13 @@ class Proposer:
         return batch
 
     def post(self, batch: Batch) -> TxReceipt:
+        """Submit ``batch``, first topping the free bond up when it cannot cover the bond the
+        batch locks (protocol.md §7.3: every pending batch locks its own)."""
         data = encode_batch(batch.index, batch.prev_root, batch.steps)
+        bond = self.client.proposer_bond()
+        free = self.client.free_bond(self.account.address)
+        if free < bond:
+            self.client.deposit_bond(self.account, bond - free)
         return self.client.submit_batch(self.account, data)
 
     def propose(self, count: int, fault: Fault | None = None) -> tuple[Batch, Any]:
