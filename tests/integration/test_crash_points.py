@@ -10,7 +10,7 @@ directory and a fresh webhook receiver:
 2. the same data directory is run again without failpoints until the challenge has succeeded and
    every alert is delivered; then it is stopped with SIGTERM (status 0);
 3. then: the verdict of every batch is that of the reference run without crashes; exactly one
-   challenge transaction of ours was mined (the signer's nonce moved by one), one ``FraudProven``
+   commit and one reveal of ours were mined (the signer's nonce moved by two), one ``FraudProven``
    event, one stake owed back with the reward; ``Store.integrity_check() == []``; every outbox row
    delivered and every alert of the reference run received under one Idempotency-Key (a second
    copy only where the kill fell between the receiver's answer and the outbox commit, the
@@ -91,19 +91,24 @@ CASES: tuple[Case, ...] = (
     Case("service.replayed", 2, why="batch 1 committed to LMDB, verdict not in SQLite"),
     Case("service.replayed", 4, why="fraud found and alerted, verdict not in SQLite"),
     Case("service.proof_built", why="proof built, before its local check"),
-    Case("challenge.simulated", why="after eth_call, nothing recorded"),
-    Case("challenge.opened", why="challenge PREPARED, nothing signed"),
-    Case("challenge.signed", why="signed, not recorded, not sent"),
-    Case("challenge.recorded", why="recorded (write-ahead), not broadcast"),
-    Case("challenge.broadcast", why="broadcast, before returning"),
-    Case("poll.before_receipts", automine=False, why="waiting for the receipt"),
-    Case("poll.receipt_seen", why="receipt seen, not recorded"),
-    Case("poll.submission_marked", why="submission marked mined, challenge still sent"),
+    Case("challenge.opened", why="challenge PREPARED with its salt, nothing simulated"),
+    Case("challenge.simulated", why="after the pre-flight eth_call, nothing signed"),
+    Case("challenge.signed", why="commit signed (nonce recorded), not recorded, not sent"),
+    Case("challenge.recorded", why="commit recorded (write-ahead), not broadcast"),
+    Case("challenge.broadcast", why="commit broadcast, before returning"),
+    Case("poll.before_receipts", automine=False, why="waiting for the commit's receipt"),
+    Case("poll.receipt_seen", why="the commit's receipt seen, not recorded"),
+    Case("poll.submission_marked", why="commit marked mined, reveal not signed"),
+    Case("challenge.signed", 2, why="reveal signed (nonce recorded), not recorded, not sent"),
+    Case("challenge.recorded", 2, why="reveal recorded (write-ahead), not broadcast"),
+    Case("challenge.broadcast", 2, why="reveal broadcast, before returning"),
+    Case("poll.receipt_seen", 2, why="the reveal's receipt seen, not recorded"),
+    Case("poll.submission_marked", 2, why="reveal marked mined, challenge still sent"),
     Case("poll.challenge_succeeded", why="challenge succeeded, batch not marked rejected"),
-    Case("poll.bump_due", automine=False, why="a fee bump is due, nothing built"),
-    Case("challenge.signed", 2, automine=False, why="replacement signed, not recorded"),
-    Case("challenge.recorded", 2, automine=False, why="replacement recorded, not broadcast"),
-    Case("challenge.broadcast", 2, automine=False, why="replacement broadcast"),
+    Case("poll.bump_due", automine=False, why="a fee bump of the commit is due, nothing built"),
+    Case("challenge.signed", 2, automine=False, why="commit replacement signed, not recorded"),
+    Case("challenge.recorded", 2, automine=False, why="commit replacement recorded, not sent"),
+    Case("challenge.broadcast", 2, automine=False, why="commit replacement broadcast"),
     Case("outbox.enqueued", why="the first alert committed to the outbox"),
     Case("outbox.sent", why="the receiver accepted the first alert, row not marked delivered"),
 )
@@ -387,7 +392,12 @@ def _outcome(world: World, data: Path, receiver: Receiver) -> dict[str, Any]:
         verdicts = [(r.idx, r.verdict) for r in rows]
         finals = {r.idx: r.final_root for r in rows if r.verdict == "valid"}
         challenges = [c.state for c in store.challenges()]
-        mined = [s.tx_hash for s in store.submissions() if s.state == "mined"]
+        mined = [
+            s.tx_hash for s in store.submissions() if s.state == "mined" and s.action == "reveal"
+        ]
+        commits = [
+            s.tx_hash for s in store.submissions() if s.state == "mined" and s.action == "commit"
+        ]
         statuses = [(r.idx, r.status.value) for r in rows]
     outbox = _query(data / "alerts.sqlite", "SELECT dedup_key, sink, state FROM outbox")
     outbox_ok = _query(data / "alerts.sqlite", "PRAGMA integrity_check")
@@ -403,6 +413,7 @@ def _outcome(world: World, data: Path, receiver: Receiver) -> dict[str, Any]:
         "statuses": statuses,
         "challenges": challenges,
         "mined": mined,
+        "commits": commits,
         "records": records,
         "outbox": outbox,
         "outbox_ok": outbox_ok,
@@ -424,12 +435,12 @@ def _check(world: World, case: Case | None, got: dict[str, Any]) -> None:
     assert got["verdicts"] == [(i, "valid") for i in range(honest)] + [(fraud, "fraud")]
     if case is not None:
         assert got["verdicts"] == world.reference["verdicts"]
-    # (b) exactly one stake: one challenge transaction mined, ours, and one proof on chain
+    # (b) exactly one stake: one commit and one reveal mined, ours, and one proof on chain
     assert got["challenges"] == [ChallengeState.SUCCEEDED]
     assert got["statuses"] == [(i, "pending") for i in range(honest)] + [(fraud, "rejected")]
-    assert len(got["mined"]) == 1
+    assert len(got["mined"]) == 1 and len(got["commits"]) == 1
     assert got["proven"] == [(fraud, got["mined"][0])]
-    assert got["our_txs"] == 1  # the signer's nonce moved once: one transaction, ever
+    assert got["our_txs"] == 2  # the signer's nonce moved twice: one commit, one reveal, ever
     assert got["owed"] == net.config.min_stake + net.config.proposer_bond // 2
     assert got["on_chain"] == [OnChain.PENDING] * honest + [OnChain.REJECTED]
     # (c) the stores are whole: LMDB chained to the last valid batch, outbox all delivered

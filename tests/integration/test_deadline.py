@@ -1,8 +1,8 @@
 """Issue 6, deadline pressure, with a short challenge period.
 
-* A challenge priced too low to be mined (anvil's base fee is held far above its fee cap): it is
-  replaced with the same nonce, +12.5 % per bump while the deadline is far and x2 per bump in
-  its last hour (with deadline_at_risk), and lands before the deadline; one stake.
+* A challenge priced too low to be mined (anvil's base fee is held far above its fee cap): its
+  commit is replaced with the same nonce, +12.5 % per bump while the deadline is far and x2 per
+  bump in its last hour (with deadline_at_risk), and lands before the deadline; one stake.
 * A signer that cannot pay the stake: low_balance before any fraud, deadline_at_risk as soon as
   the fraud is confirmed (with most of the window left), nothing marked failed; once a human
   tops the account up, the challenge goes out and lands before the deadline.
@@ -67,15 +67,19 @@ def test_an_underpriced_challenge_is_bumped_until_it_lands_before_the_deadline(
             rpc(net, "evm_setAutomine", True)
         (challenge,) = tower.store.challenges()
         assert challenge.state is ChallengeState.SUCCEEDED
-        subs = tower.store.submissions()
+        everything = tower.store.submissions()
+        subs = [s for s in everything if s.action == "commit"]  # the commit was underpriced
         assert {s.nonce for s in subs} == {first.nonce}  # replacements, never a second nonce
+        reveals = [s for s in everything if s.action == "reveal"]
+        assert len({s.nonce for s in reveals}) == 1 and reveals[0].nonce == first.nonce + 1
         fees = [s.max_fee for s in subs]
         ratios = [b / a for a, b in itertools.pairwise(fees)]
         assert all(r >= 1.1 for r in ratios), ratios  # the EIP-1559 replacement rule
         assert ratios[0] == pytest.approx(1.125, rel=0.01)  # far from the deadline
         assert ratios[-1] == pytest.approx(2.0, rel=0.01)  # in its last hour
-        (mined,) = [s for s in subs if s.state == "mined"]
-        assert mined.max_fee >= held
+        (committed,) = [s for s in subs if s.state == "mined"]
+        assert committed.max_fee >= held
+        (mined,) = [s for s in reveals if s.state == "mined"]
         block = net.w3.eth.get_block(mined.l1_block)  # type: ignore[arg-type]
         left = net.client.batch(fraud.index).deadline - int(block["timestamp"])
         assert left > 0
@@ -116,11 +120,12 @@ def test_too_little_balance_is_reported_early_enough_to_act(tmp_path: Path) -> N
         assert tower.store.challenges() == [] and tower.store.submissions() == []
 
         fund(net.w3, poor.address, 5 * net.config.min_stake)  # a human tops the account up
-        tower.tick()
-        tower.tick()
+        for _ in range(3):  # commit, reveal, receipt
+            tower.tick()
         (challenge,) = tower.store.challenges()
         assert challenge.state is ChallengeState.SUCCEEDED
-        (mined,) = [s for s in tower.store.submissions() if s.state == "mined"]
+        subs = tower.store.submissions()
+        (mined,) = [s for s in subs if s.state == "mined" and s.action == "reveal"]
         block = net.w3.eth.get_block(mined.l1_block)  # type: ignore[arg-type]
         assert int(block["timestamp"]) < net.client.batch(fraud.index).deadline
         assert net.client.owed(poor.address) == net.config.min_stake + net.config.proposer_bond // 2

@@ -124,8 +124,8 @@ def test_a_batch_proven_by_someone_else_first_costs_nothing(tmp_path: Path) -> N
         ours.tick()
         theirs.tick()  # both detect the fraud; neither acts before one confirmation
         net.w3.provider.ethereum_tester.mine_blocks(1)  # type: ignore[attr-defined]
-        theirs.tick()  # the other one is first
-        theirs.tick()
+        for _ in range(3):  # the other one is first: commit, reveal, receipt
+            theirs.tick()
         ours.tick()
         (mine,) = ours.store.challenges()
         assert mine.state is ChallengeState.ALREADY_REJECTED
@@ -138,9 +138,9 @@ def test_a_batch_proven_by_someone_else_first_costs_nothing(tmp_path: Path) -> N
 
 
 def test_two_challenges_in_the_same_block_one_stake(anvil_net: Devnet, tmp_path: Path) -> None:
-    """Both watchtowers send before either is mined: one wins, the other's transaction reverts
-    (its stake comes back with the revert; only gas is lost) and it records the batch as
-    already proven."""
+    """Both watchtowers commit in the same block, then both reveal before either reveal is
+    mined: one wins, the other's reveal reverts (its stake comes back with the revert; only gas
+    is lost) and it records the batch as already proven."""
     net = anvil_net
     ours = _tower(net, tmp_path / "a")
     theirs = _other_tower(net, tmp_path / "b", confirmations=0)
@@ -150,12 +150,14 @@ def test_two_challenges_in_the_same_block_one_stake(anvil_net: Devnet, tmp_path:
     before = {tower: net.w3.eth.get_balance(address) for tower, address in signers.items()}
     rpc(net, "evm_setAutomine", False)
     try:
-        ours.tick()
-        theirs.tick()
-        assert len(ours.store.submissions()) == 1 and len(theirs.store.submissions()) == 1
+        for _ in range(2):  # commits, in one block; then reveals, in one block
+            ours.tick()
+            theirs.tick()
+            rpc(net, "evm_mine")
+        for tower in (ours, theirs):
+            assert [s.action for s in tower.store.submissions()] == ["commit", "reveal"]
     finally:
         rpc(net, "evm_setAutomine", True)
-    rpc(net, "evm_mine")
     ours.tick()
     theirs.tick()
     states = {ours.store.challenges()[0].state, theirs.store.challenges()[0].state}
@@ -167,11 +169,13 @@ def test_two_challenges_in_the_same_block_one_stake(anvil_net: Devnet, tmp_path:
     stake, reward = net.config.min_stake, net.config.proposer_bond // 2
     assert sorted(owed) == [0, stake + reward]
     for tower, address in signers.items():  # the loser paid gas and nothing else
-        (sub,) = tower.store.submissions()
-        receipt = net.w3.eth.get_transaction_receipt(sub.tx_hash)
-        gas_cost = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+        gas_cost = 0
+        for sub in tower.store.submissions():
+            receipt = net.w3.eth.get_transaction_receipt(sub.tx_hash)
+            gas_cost += int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
         won = tower.store.challenges()[0].state is ChallengeState.SUCCEEDED
-        assert sub.state == ("mined" if won else "reverted")
+        reveal = tower.store.submissions()[-1]
+        assert reveal.state == ("mined" if won else "reverted")
         spent = before[tower] - net.w3.eth.get_balance(address)
         assert spent == gas_cost + (stake if won else 0)  # the winner's stake is in `owed`
     ours.close()
@@ -275,7 +279,8 @@ def test_stalled_low_balance_and_slashed_alerts(tmp_path: Path) -> None:
 
         # Someone else proves the fraud: the proposer is slashed, and we hear about it.
         rich = _other_tower(net, tmp_path / "other", confirmations=0)
-        rich.tick()
+        for _ in range(2):  # commit, then reveal
+            rich.tick()
         rich.close()
         tower.tick()
         slashed = [fields for kind, fields in alerts if kind == "proposer_slashed"]

@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import structlog
-from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from eth_hash.auto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
@@ -39,7 +37,14 @@ from web3.types import Nonce, TxParams, Wei
 
 from watchtower.errors import one_line
 from watchtower.failpoints import failpoint
-from watchtower.l1.rollup import REVERTS, L1TransactionError, RollupClient, _reason
+from watchtower.l1.rollup import (
+    REVERTS,
+    L1TransactionError,
+    RollupClient,
+    _reason,
+    challenge_commitment,
+    estimate_gas,
+)
 from watchtower.l1.rollup import BatchStatus as OnChainStatus
 from watchtower.proof.fraud import FraudProof
 from watchtower.store import journal
@@ -81,11 +86,7 @@ ProofSource = Callable[[], FraudProof]
 
 def commitment_of(challenger: str, index: int, step: int, salt: bytes) -> bytes:
     """``Rollup.challengeCommitment``: keccak256(abi.encode(challenger, index, step, salt))."""
-    encoded = abi_encode(
-        ["address", "uint256", "uint256", "bytes32"],
-        [Web3.to_checksum_address(challenger), index, step, salt],
-    )
-    return bytes(keccak(encoded))
+    return challenge_commitment(challenger, index, step, salt)
 
 
 @dataclass
@@ -173,9 +174,7 @@ class Challenger:
             receipts = self._receipts(row, subs)
             latest = self.w3.eth.get_block("latest")
             commitment = commitment_of(self.address, record.batch, record.step, record.salt)
-            committed = int(
-                self.client.contract.functions.commitments(self.address, commitment).call()
-            )
+            committed = self.client.commitment_block(self.address, commitment)
             simulation: str | None = None
             simulated = False
             if batch is BatchOnChain.PENDING:
@@ -388,7 +387,9 @@ class Challenger:
             commitment = commitment_of(self.address, record.batch, record.step, record.salt)
             fn = self.client.contract.functions.commitChallenge(commitment)
             params["value"] = Wei(0)
-            params["gas"] = self._estimate(fn, params, COMMIT_GAS)
+            # Fixed, not estimated: an estimate on a block where a commit of ours is already
+            # pending skips the storage write, and the replacement then runs out of gas.
+            params["gas"] = COMMIT_GAS
         else:
             built = proof()
             args = (*built.challenge_args(), record.salt)
@@ -396,7 +397,9 @@ class Challenger:
             params["value"] = Wei(record.stake)
             calldata = self.client.contract.encode_abi("challenge", args=list(args))
             limit = reveal_gas_limit(len(built.state_nodes), (len(calldata) - 2) // 2)
-            params["gas"] = choose_reveal_gas(self._estimate(fn, params, None), limit)
+            params["gas"] = choose_reveal_gas(
+                self._estimate(fn, params), limit, self.policy.gas_margin_percent
+            )
         tx = fn.build_transaction(params)
         signed = self.account.sign_transaction(cast(dict[str, Any], tx))
         failpoint("challenge.signed")
@@ -430,14 +433,12 @@ class Challenger:
         )
         self._announce(row, record, journal.sent(self.store, row.id))
 
-    def _estimate(self, fn: Any, params: TxParams, fallback: int | None) -> Any:
+    def _estimate(self, fn: Any, params: TxParams) -> int | None:
         try:
-            estimate = int(fn.estimate_gas({k: v for k, v in params.items() if k != "nonce"}))
-        except Exception:  # a revert or an RPC failure: the proof-size limit
-            return fallback
-        if fallback is None:
-            return estimate
-        return estimate * (100 + self.policy.gas_margin_percent) // 100
+            # On the pending block: a commitment mined in the latest one counts as earlier.
+            return estimate_gas(fn, {k: v for k, v in params.items() if k != "nonce"})  # type: ignore[arg-type]
+        except Exception:  # a revert or an RPC failure: the proof-size limit alone
+            return None
 
     def _broadcast(self, sub: SubmissionRow) -> None:
         """Best effort: the journal, not the broadcast, is the source of truth. A node that

@@ -14,7 +14,7 @@ for, so the larger of the two only costs balance headroom.
 
 from __future__ import annotations
 
-#: Gas of ``commitChallenge`` (21,000 + one new storage slot + the event), measured ~46 k.
+#: Gas limit of ``commitChallenge`` (21,000 + one new storage slot + the event: 45,867 used).
 COMMIT_GAS = 80_000
 #: Reveal gas = BASE + PER_NODE x nodes + PER_BYTE x calldata bytes, then the margin.
 REVEAL_BASE_GAS = 260_000
