@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,75 @@ def test_journal_is_write_ahead_and_keeps_one_nonce(tmp_path: Path) -> None:
         assert store.integrity_check() == []
         store.mark_submission(bytes([12]) * 32, "mined", 5, 21000)
         assert store.integrity_check() == ["batch record 1 has more than one mined challenge"]
+
+
+def _batch_row(db: sqlite3.Connection, idx: int, deadline: int) -> None:
+    db.execute(
+        "INSERT INTO batches (idx, tx_hash, l1_block, l1_block_hash, log_index, prev_root, "
+        "final_root, steps_root, count, coinbase, timestamp, deadline, data) "
+        "VALUES (?, ?, 1, x'02', 0, x'03', x'04', x'05', 1, x'06', 1, ?, x'07')",
+        (idx, bytes([idx + 1]), deadline),
+    )
+
+
+def test_migration_3_makes_failures_that_were_no_answer_retryable(tmp_path: Path) -> None:
+    """Before migration 3 a single 429 on the pre-flight eth_call failed a challenge for good.
+    Upgrading turns such rows whose window is open back into retryable ones; definite failures
+    ("no fraud", the deadline) and closed windows stay failed."""
+    from watchtower.store.db import MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:2]:
+        db.executescript(migration)
+    db.execute("PRAGMA user_version=2")
+    future, past = int(time.time()) + 3600, int(time.time()) - 3600
+    details = [
+        ("eth_call: 429 Client Error: Too Many Requests", future),  # -> prepared
+        ("challenge reverted", future),  # with a submission -> sent
+        ("eth_call: Rollup: no fraud: the claimed root is correct", future),  # stays
+        ("deadline passed unmined", future),  # stays
+        ("eth_call: 429 Client Error: Too Many Requests", past),  # window closed: stays
+    ]
+    for n, (detail, deadline) in enumerate(details):
+        _batch_row(db, n, deadline)
+        db.execute(
+            "INSERT INTO challenges (batch_id, step, stake, state, detail, created_at, "
+            "updated_at) VALUES (?, 0, '1', 'failed', ?, 0, 0)",
+            (n + 1, detail),
+        )
+    db.execute(
+        "INSERT INTO submissions (tx_hash, batch_id, nonce, max_fee, max_priority_fee, raw, "
+        "sent_at) VALUES (x'aa', 2, 0, '1', '1', x'00', 0)"
+    )
+    db.close()
+    with Store(path) as store:
+        states = [c.state for c in store.challenges()]
+        assert states == [
+            ChallengeState.PREPARED,
+            ChallengeState.SENT,
+            ChallengeState.FAILED,
+            ChallengeState.FAILED,
+            ChallengeState.FAILED,
+        ]
+        assert store.submissions(2)[0].action == "reveal"
+
+
+def test_nonces_are_allocated_above_everything_recorded_and_the_chain(tmp_path: Path) -> None:
+    from watchtower.store import journal
+
+    with Store(tmp_path / "s.sqlite") as store:
+        for n in range(2):
+            _batch_row(store._db, n, 10**10)
+        a = journal.open_challenge(store, 1, 0, 1, "0xme")
+        b = journal.open_challenge(store, 2, 0, 1, "0xme")
+        assert a.salt is not None and b.salt is not None and a.salt != b.salt
+        assert journal.open_challenge(store, 1, 5, 9, "0xme") == a  # once
+        assert journal.allocate_nonce(store, 1, "commit", "0xme", chain_nonce=7) == 7
+        assert journal.allocate_nonce(store, 2, "commit", "0xme", chain_nonce=7) == 8
+        assert journal.allocate_nonce(store, 1, "reveal", "0xme", chain_nonce=3) == 9
+        assert journal.allocate_nonce(store, 2, "reveal", "0xme", chain_nonce=20) == 20
+        # another signer's records do not push ours (a key change must not leave a gap)
+        assert journal.allocate_nonce(store, 1, "commit", "0xother", chain_nonce=0) == 0
+        row = journal.load(store, 2)
+        assert row is not None and (row.commit_nonce, row.reveal_nonce) == (8, 20)
