@@ -133,7 +133,13 @@ def build_service(
         start_block=settings["l1.start_block"],
         chunk=settings["l1.chunk"],
         stake=settings["challenge.stake_wei"],
-        fee_policy=FeePolicy(bump_after=settings["challenge.bump_after"]),
+        fee_policy=FeePolicy(
+            bump_after=settings["challenge.bump_after"],
+            # A challenge step that got no answer waits like a failed tick: from the poll
+            # interval, doubling, up to --max-backoff.
+            retry_base=settings["l1.poll_interval"],
+            retry_max=settings["l1.max_backoff"],
+        ),
         stall_after=settings["service.stall_after"],
         prune_every=settings["state.prune_every"],
         keep_recent=settings["state.keep_recent"],

@@ -15,6 +15,9 @@ fault                 what the client sees
 ``lie_block_hash``    other hashes for every block it serves
 ``rewrite_batch``     other calldata for a transaction, and other data in its logs
 ``log_range_limit``   ``eth_getLogs`` over more than ``limit`` blocks is refused
+``fail_calls``        the first ``remaining`` ``eth_call`` / ``eth_estimateGas`` requests to
+                      ``to`` whose data starts with ``selector`` fail: alternately ``429`` and
+                      a JSON-RPC error (``-32005 limit exceeded``); then they pass
 ====================  =========================================================================
 
 Faults are switched at run time from the test (or the operator's drill) that owns the proxy;
@@ -59,6 +62,9 @@ class Fault:
     tx_hash: str = ""  # rewrite_batch: the transaction (0x-hex, lower case)
     calldata: str = ""  # rewrite_batch: its new input
     log_data: str = ""  # rewrite_batch: new data of its logs
+    to: str = ""  # fail_calls: the called contract (0x-hex, any case)
+    selector: str = ""  # fail_calls: the function selector (0x + 8 hex digits)
+    remaining: int = 0  # fail_calls: how many matching calls still fail
 
     def applies(self, method: str) -> bool:
         return not self.methods or method in self.methods
@@ -153,6 +159,8 @@ class RpcProxy:
         method = str(request.get("method", "")) if isinstance(request, dict) else "batch"
         self.stats.requests[method] += 1
         faults = self._active(method)
+        if isinstance(request, dict) and self._fail_call(handler, request, faults):
+            return
         for fault in faults:
             if fault.kind in _REQUEST_FAULTS:
                 self.stats.faults[fault.kind] += 1
@@ -175,6 +183,36 @@ class RpcProxy:
             self.stats.faults["truncate"] += 1
             raw = raw[: len(raw) // 2]
         self._reply(handler, status, raw)
+
+    def _fail_call(
+        self, handler: BaseHTTPRequestHandler, request: dict[str, Any], faults: list[Fault]
+    ) -> bool:
+        """Answer a matching call under ``fail_calls`` with a failure; whether it did."""
+        if request.get("method") not in ("eth_call", "eth_estimateGas"):
+            return False
+        params = request.get("params") or [{}]
+        call = params[0] if isinstance(params[0], dict) else {}
+        to = str(call.get("to") or "").lower()
+        data = str(call.get("data") or call.get("input") or "").lower()
+        for fault in faults:
+            if fault.kind != "fail_calls" or to != fault.to.lower():
+                continue
+            if not data.startswith(fault.selector.lower()):
+                continue
+            with self._lock:
+                if fault.remaining <= 0:
+                    continue
+                fault.remaining -= 1
+                odd = fault.remaining % 2 == 1
+            self.stats.faults["fail_calls"] += 1
+            if odd:
+                self._reply(handler, 429, b"rate limited", {"Retry-After": "1"})
+            else:
+                error = {"code": -32005, "message": "limit exceeded"}
+                body = {"jsonrpc": "2.0", "id": request.get("id"), "error": error}
+                self._reply(handler, 200, json.dumps(body).encode())
+            return True
+        return False
 
     def _fail(self, handler: BaseHTTPRequestHandler, fault: Fault) -> None:
         if fault.kind == "timeout":
