@@ -43,6 +43,7 @@ from watchtower.proof.fraud import FraudProof, build_fraud_proof, check_fraud_pr
 from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
 from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store
+from watchtower.store.journal import SenderLock
 from watchtower.submit.challenger import Challenger, FeePolicy
 from watchtower.submit.gas import CHALLENGE_GAS_RESERVE
 
@@ -116,6 +117,8 @@ class Watchtower:
         chain_id = str(self.client.w3.eth.chain_id)
         deployed_root = self.client.genesis_root()
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        sending = signer is not None and config.mode is Mode.CHALLENGE
+        self._sender_lock = SenderLock(config.data_dir) if sending else None
         self.store = Store(config.data_dir / "watchtower.sqlite")
         self.state = StateDB(config.data_dir / "state")
         try:
@@ -142,6 +145,8 @@ class Watchtower:
     def close(self) -> None:
         self.store.close()
         self.state.close()
+        if self._sender_lock is not None:
+            self._sender_lock.release()
 
     # -- the pipeline ---------------------------------------------------------------------------
     def tick(self) -> TickReport:

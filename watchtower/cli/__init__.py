@@ -1,7 +1,7 @@
 """The ``watchtower`` command line. Thin: parse, call the core, render, choose the exit status.
 
 The commands live in ``offline`` (replay, conformance, prove, check-proof, gen-fixtures),
-``rollup`` (devnet, propose) and ``service`` (run, status, withdraw, demo).
+``rollup`` (devnet, propose), ``service`` (run, status, withdraw, demo) and ``challenge``.
 
 Exit statuses: 0 success (all valid / all passed), 1 fraud found or conformance failures,
 2 unusable input (one line on stderr says what is wrong).
@@ -152,6 +152,11 @@ def main() -> None:
 
 
 # Register the commands (imported for their side effect on ``main``).
-from watchtower.cli import offline, rollup, service  # noqa: E402
+from watchtower.cli import (  # noqa: E402
+    challenge,
+    offline,
+    rollup,
+    service,
+)
 
-__all__ = ["main", "offline", "rollup", "service"]
+__all__ = ["challenge", "main", "offline", "rollup", "service"]

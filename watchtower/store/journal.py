@@ -14,10 +14,13 @@ Everything :mod:`watchtower.submit.challenger` writes before it acts:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from watchtower.errors import InputError
 from watchtower.store.db import ChallengeState, Store, SubmissionRow
 from watchtower.submit.decide import COMMIT, REVEAL, Record, Sent
 
@@ -149,3 +152,34 @@ def clear_retry(store: Store, batch_id: int) -> None:
             "UPDATE challenges SET attempts = 0, retry_at = 0 WHERE batch_id = ? AND attempts > 0",
             (batch_id,),
         )
+
+
+class SenderLock:
+    """One process at a time sends challenges from a data directory: ``watchtower run`` in
+    challenge mode and ``watchtower challenge --send`` take an exclusive ``flock`` on
+    ``<data_dir>/challenger.lock`` (released by the kernel when the process dies, SIGKILL
+    included). The journal is safe with two senders (nonces are allocated under SQLite's write
+    lock), but two executors would bump each other's transactions: the second is refused."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "challenger.lock"
+        self._file = self.path.open("a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "?"
+            self._file.close()
+            raise InputError(
+                f"another watchtower process (pid {holder}) is sending challenges from "
+                f"{data_dir}: it will challenge this batch itself; stop it first to send by hand"
+            ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"{os.getpid()}\n")
+        self._file.flush()
+
+    def release(self) -> None:
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()

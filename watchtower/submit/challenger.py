@@ -71,7 +71,12 @@ from watchtower.submit.decide import (
     backoff,
     decide,
 )
-from watchtower.submit.gas import COMMIT_GAS, choose_reveal_gas, reveal_gas_limit
+from watchtower.submit.gas import (
+    COMMIT_GAS,
+    choose_reveal_gas,
+    reveal_gas_limit,
+    reveal_visits,
+)
 
 __all__ = ["Challenger", "FeePolicy", "commitment_of"]
 
@@ -396,7 +401,7 @@ class Challenger:
             fn = self.client.contract.functions.challenge(*args)
             params["value"] = Wei(record.stake)
             calldata = self.client.contract.encode_abi("challenge", args=list(args))
-            limit = reveal_gas_limit(len(built.state_nodes), (len(calldata) - 2) // 2)
+            limit = reveal_gas_limit(reveal_visits(built), (len(calldata) - 2) // 2)
             params["gas"] = choose_reveal_gas(
                 self._estimate(fn, params), limit, self.policy.gas_margin_percent
             )

@@ -14,6 +14,16 @@ for, so the larger of the two only costs balance headroom.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from eth_hash.auto import keccak
+from trie.hexary import HexaryTrie
+
+from watchtower.rollup.transactions import Rejected, check_transfer
+
+if TYPE_CHECKING:
+    from watchtower.proof.fraud import FraudProof
+
 #: Gas limit of ``commitChallenge`` (21,000 + one new storage slot + the event: 45,867 used).
 COMMIT_GAS = 80_000
 #: Reveal gas = BASE + PER_NODE x nodes + PER_BYTE x calldata bytes, then the margin.
@@ -42,3 +52,22 @@ def choose_reveal_gas(estimate: int | None, limit: int, margin_percent: int = 25
     if estimate is None:
         return limit
     return min(max(estimate * (100 + margin_percent) // 100, limit), REVEAL_GAS_CEILING)
+
+
+def reveal_visits(proof: FraudProof) -> int:
+    """Trie nodes the reveal walks: the path of the sender and of the recipient twice (read,
+    then write) and the coinbase's once (write). Paths that share nodes are still walked once
+    per role, so this, not the number of distinct nodes, is what the gas follows."""
+    checked = check_transfer(proof.tx, proof.params)
+    if isinstance(checked, Rejected):
+        return 0  # an undecodable or invalid transaction is judged without the state
+    db = {bytes(keccak(node)): node for node in proof.state_nodes}
+    trie = HexaryTrie(db, proof.pre_root)
+
+    def path(address: bytes) -> int:
+        try:
+            return len(trie.get_proof(keccak(address)))  # type: ignore[no-untyped-call]
+        except Exception:  # a node missing from the witness: count what is there
+            return len(proof.state_nodes)
+
+    return 2 * path(checked.sender) + 2 * path(checked.to) + path(proof.coinbase)
