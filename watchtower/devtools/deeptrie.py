@@ -167,7 +167,8 @@ def measure_challenge(nodes_per_path: int, seed: bytes = SEED, crowd: int = 0) -
     its fraud proof; the reveal's gas."""
     deep = deep_state(nodes_per_path, seed, crowd)
     params = RollupParams()
-    with TemporaryDirectory(prefix="wt-deep-") as tmp, start_anvil() as node:
+    with TemporaryDirectory(prefix="wt-deep-") as tmp:
+        node = start_anvil()
         w3 = node.web3()
         store = StateDB(Path(tmp) / "state", sync=False)
         try:
@@ -208,3 +209,4 @@ def measure_challenge(nodes_per_path: int, seed: bytes = SEED, crowd: int = 0) -
             )
         finally:
             store.close()
+            node.stop()

@@ -1,15 +1,24 @@
 """Gas of a challenge, from the size of its proof.
 
-A reveal (``Rollup.challenge``) re-executes one L2 step over the state trie nodes it is given, so
-its gas grows with the number of nodes (each is RLP-decoded, hashed and walked) and with the
-calldata (16 gas per non-zero byte, and the copies the contract makes of it). The constants below
-were measured on anvil with proofs from 3 to 9 nodes per account path
-(``bench/bench_challenge_gas.py``; ``tests/integration/test_challenge_gas.py`` checks that a
-9-node-per-path proof is accepted and stays below :func:`reveal_gas_limit` and the reserve).
+A reveal (``Rollup.challenge``) re-executes one L2 step over the state trie nodes it is given:
+it walks the sender's and the recipient's paths to read them and again to write them, and the
+coinbase's to write it, decoding and hashing every node on the way. Its gas follows the number
+of node **visits** (:func:`reveal_visits`; paths that share nodes are still walked once per
+role) and the calldata (16 gas a byte, plus the copies the contract makes: about 100 a byte in
+all). Measured on anvil (``bench/bench_challenge_gas.py``; grinding in
+:mod:`watchtower.devtools.deeptrie`), commit 45,867 gas in every case:
 
-:func:`reveal_gas_limit` is the gas limit of a reveal when ``eth_estimateGas`` fails (it does
-before the commitment is old enough), and a floor under the estimate: unused gas is not paid
-for, so the larger of the two only costs balance headroom.
+    nodes per path  random accounts  visits  calldata  reveal gas used
+    5/5/5                         0      25    2,276        1,917,959
+    9/9/9                         0      45    3,556        3,687,879
+    7/7/6                     5,000      34    4,900        2,835,779
+    9/9/9                     5,000      45    5,732        3,896,559
+
+:func:`reveal_gas_limit` (base + per visit + per byte, then a margin) is the reveal's gas limit
+when ``eth_estimateGas`` fails (before the commitment is old enough, or under RPC faults), and a
+floor under the estimate: unused gas is not paid for, so the larger of the two costs only
+balance headroom. ``tests/integration/test_challenge_gas.py`` checks a 9-node-per-path proof
+against it and against :data:`CHALLENGE_GAS_RESERVE`.
 """
 
 from __future__ import annotations
@@ -26,23 +35,25 @@ if TYPE_CHECKING:
 
 #: Gas limit of ``commitChallenge`` (21,000 + one new storage slot + the event: 45,867 used).
 COMMIT_GAS = 80_000
-#: Reveal gas = BASE + PER_NODE x nodes + PER_BYTE x calldata bytes, then the margin.
-REVEAL_BASE_GAS = 260_000
-REVEAL_GAS_PER_NODE = 48_000
-REVEAL_GAS_PER_BYTE = 80
-REVEAL_MARGIN_PERCENT = 30
+#: Reveal gas = BASE + PER_VISIT x node visits + PER_BYTE x calldata bytes, then the margin.
+#: Fitted above the measurements (gas grows a little faster than linearly: memory).
+REVEAL_BASE_GAS = 100_000
+REVEAL_GAS_PER_VISIT = 80_000
+REVEAL_GAS_PER_BYTE = 100
+REVEAL_MARGIN_PERCENT = 25
 #: Never ask for more than this per transaction (well under an L1 block's 30-36 M).
 REVEAL_GAS_CEILING = 15_000_000
-#: Gas set aside per challenge when checking the signer's balance: the commit plus the largest
-#: reveal we expect (a proof of 3 x 10 nodes of 532 bytes, about 5.5 M by the formula; the worst
-#: measured, 3 x 9 nodes, used 4.4 M), at twice the base fee (see ``Watchtower._can_pay``).
+#: Gas set aside per challenge when checking the signer's balance (at twice the base fee, see
+#: ``Watchtower._can_pay``): the commit plus the largest reveal we expect, 10 nodes on each of
+#: the three paths in a crowded trie (50 visits, ~6,500 calldata bytes: 5.9 M by the formula;
+#: the worst measured, 9/9/9 with 5,000 accounts, used 3.9 M).
 CHALLENGE_GAS_RESERVE = COMMIT_GAS + 6_000_000
 
 
-def reveal_gas_limit(nodes: int, calldata_bytes: int) -> int:
-    """The gas limit for a reveal with ``nodes`` state trie nodes and ``calldata_bytes`` of
-    calldata: the measured cost with a margin, capped at :data:`REVEAL_GAS_CEILING`."""
-    cost = REVEAL_BASE_GAS + REVEAL_GAS_PER_NODE * nodes + REVEAL_GAS_PER_BYTE * calldata_bytes
+def reveal_gas_limit(visits: int, calldata_bytes: int) -> int:
+    """The gas limit for a reveal that walks ``visits`` trie nodes (:func:`reveal_visits`) with
+    ``calldata_bytes`` of calldata: the fitted cost with a margin, capped at the ceiling."""
+    cost = REVEAL_BASE_GAS + REVEAL_GAS_PER_VISIT * visits + REVEAL_GAS_PER_BYTE * calldata_bytes
     return min(cost * (100 + REVEAL_MARGIN_PERCENT) // 100, REVEAL_GAS_CEILING)
 
 
