@@ -96,7 +96,11 @@ def run_demo(
                 net.w3.provider.ethereum_tester.mine_blocks(1)  # type: ignore[attr-defined]
                 tower.tick()
             progress()
-            mined = [s for s in tower.store.submissions(row.id) if s.state == "mined"]
+            mined = [
+                s
+                for s in tower.store.submissions(row.id)
+                if s.state == "mined" and s.action == "reveal"  # the commit came first
+            ]
             if not mined:
                 raise WatchtowerError("the demo's challenge did not land: see the log above")
             owed = net.client.owed(net.challenger.address)

@@ -35,8 +35,8 @@ def test_status_and_withdraw(tmp_path: Path) -> None:
         )
         net.proposer.propose(3)
         net.proposer.propose(3, Fault(FaultKind.SKIP_TX, 0))
-        tower.tick()
-        tower.tick()
+        for _ in range(3):  # fraud and commit, reveal, receipt
+            tower.tick()
         tower.close()
         url, rollup = str(net.rpc_url), net.client.address
         runner = CliRunner()

@@ -253,7 +253,7 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
     }
     for c in challenges:
         row = by_id[c.batch_id]
-        mined = [s for s in subs[c.batch_id] if s.state == "mined"]
+        mined = [s for s in subs[c.batch_id] if s.state == "mined" and s.action == "reveal"]
         document["challenges"].append(
             {
                 "batch": row.idx,
