@@ -111,7 +111,7 @@ def _store_summary(data: Path) -> tuple[list[tuple[int, str | None]], list[Chall
         assert store.integrity_check() == []
         verdicts = [(r.idx, r.verdict) for r in store.batches() if r.status.value != "removed"]
         states = [c.state for c in store.challenges()]
-        mined = sum(1 for s in store.submissions() if s.state == "mined")
+        mined = sum(1 for s in store.submissions() if s.state == "mined" and s.action == "reveal")
     return verdicts, states, mined
 
 

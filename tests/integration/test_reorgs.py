@@ -43,6 +43,13 @@ def _raw(net: Devnet, receipt: Any) -> str:
     return str(rpc(net, "eth_getRawTransactionByHash", receipt["transactionHash"].to_0x_hex()))
 
 
+def _prefund_bonds(net: Devnet) -> None:
+    """Enough free bond for the batches of a test, deposited before its snapshot: a batch then
+    needs no bond deposit of its own (every pending batch locks a bond), so the batch
+    transaction can be mined again alone after a reorg, with no gap in the proposer's nonces."""
+    net.client.deposit_bond(net.proposer.account, 8 * net.config.proposer_bond)
+
+
 def _remine(net: Devnet, raw: str, empty_blocks_before: int = 1) -> int:
     for _ in range(empty_blocks_before):
         rpc(net, "evm_mine")  # so it lands in another block than before
@@ -87,6 +94,7 @@ def test_the_same_batch_mined_again_in_another_block(anvil_net: Devnet, tmp_path
     block, new deadline), not be ignored as already known."""
     net, alerts = anvil_net, []
     tower = _tower(net, tmp_path, alerts, confirmations=5)
+    _prefund_bonds(net)
     net.proposer.propose(3)
     snapshot = rpc(net, "evm_snapshot")
     batch, receipt = net.proposer.propose(4)
@@ -115,7 +123,8 @@ def _challenge_and_win(net: Devnet, tower: Watchtower, fraud_index: int) -> None
     assert tower.store.challenges() == []
     for _ in range(2):
         rpc(net, "evm_mine")
-    tower.tick()  # challenge sent (and mined: anvil automines)
+    tower.tick()  # commit sent (and mined: anvil automines)
+    tower.tick()  # reveal sent (and mined)
     tower.tick()  # receipt seen
     (challenge,) = tower.store.challenges()
     assert challenge.state is ChallengeState.SUCCEEDED
@@ -127,16 +136,19 @@ def test_a_reorg_deeper_than_the_confirmations_after_the_challenge(
 ) -> None:
     """The fraud was challenged and proven; then a reorg deeper than the confirmation depth
     replaces every block since before the batch, and the batch transaction is mined again. The
-    journal's same signed challenge (same nonce) is re-broadcast: proven again, one stake."""
+    journal's same signed commit and reveal (same nonces) are re-broadcast: proven again, one
+    stake."""
     net, alerts = anvil_net, []
     tower = _tower(net, tmp_path, alerts, confirmations=2)
+    _prefund_bonds(net)
     net.proposer.propose(3)
     tower.tick()
     snapshot = rpc(net, "evm_snapshot")
     fraud, receipt = net.proposer.propose(4, Fault(FaultKind.WRONG_FEE, 1))
     raw_batch = _raw(net, receipt)
     _challenge_and_win(net, tower, fraud.index)
-    (first_try,) = tower.store.submissions()
+    first_try = tower.store.submissions()
+    assert [s.action for s in first_try] == ["commit", "reveal"]
 
     rpc(net, "evm_revert", snapshot)  # our challenge and the batch are gone
     assert _fraud_proven(net) == 0
@@ -147,11 +159,13 @@ def test_a_reorg_deeper_than_the_confirmations_after_the_challenge(
     assert report.reorg_from is not None
     deep = [fields for kind, fields in alerts if kind == "deep_reorg"]
     assert deep and deep[0]["depth"] > 2 and deep[0]["removed_batches"] == [fraud.index]
-    tower.tick()
+    for _ in range(2):  # the same reveal re-broadcast once the commit is back; its receipt
+        tower.tick()
     (challenge,) = tower.store.challenges()
     assert challenge.state is ChallengeState.SUCCEEDED
-    (sub,) = tower.store.submissions()  # the very same signed transaction, never a second one
-    assert sub.tx_hash == first_try.tx_hash and sub.state == "mined"
+    subs = tower.store.submissions()  # the very same signed transactions, never new ones
+    assert [s.tx_hash for s in subs] == [s.tx_hash for s in first_try]
+    assert [s.state for s in subs] == ["mined", "mined"]
     assert _fraud_proven(net) == 1
     stake, reward = net.config.min_stake, net.config.proposer_bond // 2
     assert net.client.owed(net.challenger.address) == stake + reward
