@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import function_abi_to_4byte_selector
 
 from tests.integration.conftest import rpc
 from tests.integration.service_process import ServiceProcess
@@ -194,41 +193,6 @@ def test_random_faults_on_every_method_still_one_stake(
         assert challenge.state is ChallengeState.SUCCEEDED
         mined = [s.action for s in store.submissions() if s.state == "mined"]
         assert sorted(mined) == ["commit", "reveal"]
-    stake, reward = net.config.min_stake, net.config.proposer_bond // 2
-    assert net.client.owed(net.challenger.address) == stake + reward
-
-
-def test_failed_calls_to_the_challenge_are_retried_until_it_is_proven(
-    anvil_net: Devnet, proxy: RpcProxy, tmp_path: Path
-) -> None:
-    """The first 12 eth_call / eth_estimateGas requests of the reveal fail (429s and JSON-RPC
-    errors): before the fix one 429 on the pre-flight failed the challenge for good. Now they
-    are retried with a growing wait, the reveal's gas comes from the proof's size when its
-    estimate fails, and the fraud is proven before the deadline, with one stake."""
-    net = anvil_net
-    fraud, _ = net.proposer.propose(5, Fault(FaultKind.WRONG_FEE, 2))
-    rpc(net, "evm_mine")
-    (abi,) = [e for e in net.client.contract.abi if e.get("name") == "challenge"]
-    selector = "0x" + function_abi_to_4byte_selector(abi).hex()
-    fault = proxy.inject("fail_calls", to=net.client.address, selector=selector, remaining=12)
-    data = tmp_path / "wt"
-    service = _service(net, proxy, data, free_port())
-    try:
-        service.wait_for("challenge_succeeded", batch=fraud.index, timeout=90)
-        retries = [e for e in service.events if e.get("event") == "challenge_retry"]
-        assert proxy.stats.faults["fail_calls"] == 12 and fault.remaining == 0
-        assert len(retries) >= 2
-        waits = [float(e["retry_in"]) for e in retries]
-        print(f"\nfailed challenge calls: 12 failed, {len(retries)} retries, waits {waits}")
-        assert "challenge_failed" not in {e.get("event") for e in service.events}
-    finally:
-        assert service.terminate() == 0
-    with Store(data / "watchtower.sqlite") as store:
-        (challenge,) = store.challenges()
-        assert challenge.state is ChallengeState.SUCCEEDED
-        (reveal,) = [s for s in store.submissions() if s.state == "mined" and s.action == "reveal"]
-        block = net.w3.eth.get_block(reveal.l1_block)  # type: ignore[arg-type]
-        assert int(block["timestamp"]) <= net.client.batch(fraud.index).deadline
     stake, reward = net.config.min_stake, net.config.proposer_bond // 2
     assert net.client.owed(net.challenger.address) == stake + reward
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from watchtower.errors import StateCorruptionError
-from watchtower.store.db import SCHEMA_VERSION, ChallengeState, Store, SubmissionRow
+from watchtower.store.db import SCHEMA_VERSION, BatchStatus, ChallengeState, Store, SubmissionRow
 
 
 def test_migrations_run_once_and_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -130,3 +130,23 @@ def test_nonces_are_allocated_above_everything_recorded_and_the_chain(tmp_path: 
         assert journal.allocate_nonce(store, 1, "commit", "0xother", chain_nonce=0) == 0
         row = journal.load(store, 2)
         assert row is not None and (row.commit_nonce, row.reveal_nonce) == (8, 20)
+
+
+def test_a_reorged_rejection_keeps_a_journal_that_sent_a_commit(tmp_path: Path) -> None:
+    """Someone else won after our commit was sent; their rejection is then reorged out: the
+    challenge goes back to 'sent' (the journal looks again), it is not deleted from under its
+    submissions; one with nothing sent is forgotten as before."""
+    with Store(tmp_path / "s.sqlite") as store:
+        for n in range(2):
+            _batch_row(store._db, n, 10**10)
+        for batch_id in (1, 2):
+            store.open_challenge(batch_id, 0, 1)
+            store.set_status(batch_id, BatchStatus.REJECTED, 7)
+        store.record_submission(
+            SubmissionRow(b"\x0c" * 32, 1, 3, 10, 1, b"raw", 1.0, "sent", None, None, "commit")
+        )
+        for batch_id in (1, 2):
+            store.update_challenge(batch_id, ChallengeState.ALREADY_REJECTED, "someone else")
+        store.rewind(5)
+        assert [(c.batch_id, c.state) for c in store.challenges()] == [(1, ChallengeState.SENT)]
+        assert store.integrity_check() == []

@@ -362,12 +362,18 @@ class Challenger:
         return ChallengeState.PREPARED if found is None else found.state
 
     def _at_risk(self, row: BatchRow, view: ChainView) -> None:
-        if view.error is None and row.deadline - view.l1_time < self.policy.urgent_window:
+        # Without an observation (L1 failing) the wall clock stands in for the L1 time.
+        now = int(self.clock()) if view.error is not None else view.l1_time
+        if row.deadline - now < self.policy.urgent_window:
+            fields: dict[str, Any] = {}
+            if view.error is not None:
+                fields["reason"] = f"L1 unavailable: {view.error}"
             self.alert(
                 "deadline_at_risk",
                 batch=row.idx,
                 batch_tx=_hex(row.tx_hash),
-                seconds_left=row.deadline - view.l1_time,
+                seconds_left=row.deadline - now,
+                **fields,
             )
 
     def _send(
