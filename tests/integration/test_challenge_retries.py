@@ -46,23 +46,35 @@ def test_failed_calls_to_the_challenge_are_retried_until_it_is_proven(
     rpc(net, "evm_mine")
     (abi,) = [e for e in net.client.contract.abi if e.get("name") == "challenge"]
     selector = "0x" + function_abi_to_4byte_selector(abi).hex()
-    fault = proxy.inject("fail_calls", to=net.client.address, selector=selector, remaining=12)
+    target = {"to": net.client.address, "selector": selector}
+    fault = proxy.inject("fail_calls", methods=("eth_call",), remaining=12, **target)
+    # Every estimate of the reveal fails: its gas limit must come from the proof's size.
+    estimates = proxy.inject("fail_calls", methods=("eth_estimateGas",), remaining=10**6, **target)
     data = tmp_path / "wt"
     service = _service(net, proxy, data, free_port())
     try:
         service.wait_for("challenge_succeeded", batch=fraud.index, timeout=90)
         retries = [e for e in service.events if e.get("event") == "challenge_retry"]
-        assert proxy.stats.faults["fail_calls"] == 12 and fault.remaining == 0
+        assert fault.remaining == 0 and estimates.remaining < 10**6
         assert len(retries) >= 2
         waits = [float(e["retry_in"]) for e in retries]
         print(f"\nfailed challenge calls: 12 failed, {len(retries)} retries, waits {waits}")
         assert "challenge_failed" not in {e.get("event") for e in service.events}
+        (reveal_sent,) = [
+            e
+            for e in service.events
+            if e.get("event") == "challenge_submitted" and e.get("action") == "reveal"
+        ]
     finally:
         assert service.terminate() == 0
     with Store(data / "watchtower.sqlite") as store:
         (challenge,) = store.challenges()
         assert challenge.state is ChallengeState.SUCCEEDED
         (reveal,) = [s for s in store.submissions() if s.state == "mined" and s.action == "reveal"]
+        receipt = net.w3.eth.get_transaction_receipt(reveal.tx_hash)
+        limit = int(net.w3.eth.get_transaction(reveal.tx_hash)["gas"])
+        assert limit == reveal_sent["gas"] and int(receipt["gasUsed"]) < limit
+        print(f"reveal without an estimate: {receipt['gasUsed']:,} gas used of {limit:,}")
         block = net.w3.eth.get_block(reveal.l1_block)  # type: ignore[arg-type]
         assert int(block["timestamp"]) <= net.client.batch(fraud.index).deadline
     stake, reward = net.config.min_stake, net.config.proposer_bond // 2
