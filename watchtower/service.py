@@ -43,13 +43,11 @@ from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
 from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store
 from watchtower.submit.challenger import Challenger, FeePolicy
+from watchtower.submit.gas import CHALLENGE_GAS_RESERVE
 
 log = structlog.get_logger("watchtower.service")
 
 Alert = Callable[..., None]
-#: Gas set aside per challenge when checking the signer's balance (the worst challenge measured
-#: on chain is 2.4 M gas; see README).
-CHALLENGE_GAS_RESERVE = 3_000_000
 
 
 class Mode(enum.StrEnum):
