@@ -107,7 +107,9 @@ def test_run_refuses_a_stake_below_min_stake_at_start_up(tmp_path: Path) -> None
             "--data-dir", str(tmp_path / "data"), "--key-env", "WT_CHALLENGER_KEY",
             "--stake", str(below), "--log-format", "json",
         ]  # fmt: skip
-        result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            args, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
