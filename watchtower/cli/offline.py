@@ -499,6 +499,8 @@ def _render_proof_check(
             state = f"pending, deadline in {left} s: still challengeable"
         elif l1["status"] == "pending":
             state = f"pending, deadline passed {-left} s ago: no longer challengeable"
+        elif l1["status"] == "none":
+            state = "no such batch on the rollup"
         else:
             state = f"{l1['status']}: not challengeable"
         _out.print(f"  {'batch status':<15}{state}", markup=False)
