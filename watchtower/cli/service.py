@@ -155,6 +155,10 @@ def run(config_file: Path | None, **given: Any) -> None:
     directory; a restart (even after SIGKILL) resumes where it stopped, notices reorgs that
     happened meanwhile, and never stakes twice on a batch. SIGTERM or Ctrl-C stops it cleanly
     after the current step.
+
+    In challenge mode the stake is checked right after connecting: below the contract's
+    minStake() it exits 2 (every challenge would revert); if the signer cannot pay the stake
+    plus the challenge gas reserve it raises low_balance at once and keeps watching.
     """
     from watchtower.runner import run_service
 
