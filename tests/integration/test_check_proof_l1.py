@@ -75,6 +75,8 @@ def test_check_proof_against_l1(anvil_net: Devnet, tmp_path: Path) -> None:  # n
     assert code == 0 and facts["verdict"] == "proven_against_l1" and facts["proven_on_l1"]
     assert facts["l1"]["status"] == "pending" and facts["l1"]["challengeable"] is True
     assert facts["l1"]["coinbase"] == facts["coinbase"] and facts["mismatches"] == []
+    # The contract's own verifier re-executes the step on the same witness to the same root.
+    assert facts["l1"]["contract_computed_root"] == facts["computed_root"]
 
     # Forgeries that are consistent offline (they re-execute to their own computed root) but
     # whose commitments are not the contract's: refused with exit 3, every field named.

@@ -287,9 +287,10 @@ def check_proof(
     \b
     With --l1-rpc URL --rollup ADDR it also reads the contract: the batch's steps root,
     previous root, coinbase, step count and status (getBatch), and the rollup's chain id and
-    base fee (l2ChainId, l2BaseFee). Every difference is named; only when all match is the
-    fraud reported as proven against the rollup at ADDR, with whether the batch can still be
-    challenged (pending, and the L1 time not past its deadline).
+    base fee (l2ChainId, l2BaseFee), and re-executes the step with the contract's own
+    executeStep view on the file's witness. Every difference is named; only when all match is
+    the fraud reported as proven against the rollup at ADDR, with whether the batch can still
+    be challenged (pending, and the L1 time not past its deadline).
 
     \b
     Examples:
@@ -438,7 +439,7 @@ def _check_against_l1(
                 base_fee=params.base_fee,
             ),
         ]
-    return facts, compare_commitments(
+    mismatches = compare_commitments(
         proof,
         steps_root=batch.steps_root,
         prev_root=batch.prev_root,
@@ -447,6 +448,46 @@ def _check_against_l1(
         chain_id=params.chain_id,
         base_fee=params.base_fee,
     )
+    facts["contract_computed_root"] = None
+    if not mismatches:
+        # The contract's own verifier, on the same witness: the root a challenge would compute.
+        mismatches.extend(_contract_reexecution(client, proof, facts))
+    return facts, mismatches
+
+
+def _contract_reexecution(client: Any, proof: Any, facts: dict[str, Any]) -> list[Any]:
+    """Re-execute the step with the contract's ``executeStep`` view (skipped if the deployed
+    ABI has none); a different root, or a revert, is a mismatch."""
+    from web3 import Web3
+
+    from watchtower.l1.rollup import REVERTS
+    from watchtower.proof.fraud import Mismatch
+
+    names = {item.get("name") for item in client.contract.abi if item.get("type") == "function"}
+    if "executeStep" not in names:
+        return []
+    call = client.contract.functions.executeStep(
+        proof.pre_root,
+        proof.tx,
+        Web3.to_checksum_address(proof.coinbase),
+        list(proof.state_nodes),
+    )
+    try:
+        _reason, _sender, root = call.call()
+    except REVERTS as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        return [Mismatch("state_nodes", "a witness for the step", f"a revert: {message}", "L1")]
+    facts["contract_computed_root"] = "0x" + bytes(root).hex()
+    if bytes(root) != proof.computed_root:
+        return [
+            Mismatch(
+                "computed_root",
+                "0x" + proof.computed_root.hex(),
+                "0x" + bytes(root).hex(),
+                "the contract's executeStep",
+            )
+        ]
+    return []
 
 
 def _render_proof_check(
@@ -486,6 +527,16 @@ def _render_proof_check(
         ("claimed root", facts["claimed_root"] + f"  (step {proof.step}, committed)", None),
         ("computed root", facts["computed_root"] + "  (re-executed from the witness)", None),
     ]
+    if l1 is not None and l1.get("contract_computed_root") is not None:
+        same = l1["contract_computed_root"] == facts["computed_root"]
+        rows.append(
+            (
+                "",
+                "the contract's executeStep gives "
+                + ("the same root" if same else l1["contract_computed_root"]),
+                None,
+            )
+        )
     for label, shown, compared in rows:
         mark = ""
         if l1 is not None and compared is not None:
