@@ -159,3 +159,23 @@ def test_stake_wei_from_file_environment_and_flag(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"--stake: challenge.stake_wei = '1.5'"):
         load_settings(None, env={}, flags={"challenge.stake_wei": "1.5"},
                       flag_names={"challenge.stake_wei": "--stake"})  # fmt: skip
+
+
+def test_every_wei_setting_is_exact() -> None:
+    """Guards the schema: any setting named *_wei (or a stake, a fee cap, an amount) takes the
+    exact converter, so a float is refused rather than truncated."""
+    from watchtower.config import SCHEMA
+
+    amounts = [
+        (section, key)
+        for section, settings in SCHEMA.items()
+        for key in settings
+        if key.endswith("_wei") or any(w in key for w in ("stake", "fee_cap", "amount", "bond"))
+    ]
+    assert ("challenge", "stake_wei") in amounts
+    for section, key in amounts:
+        convert = SCHEMA[section][key].convert
+        assert convert("2 gwei") == 2 * 10**9, key
+        for bad in (1.5, 1e18, True, -1, "1.5"):
+            with pytest.raises(ValueError):
+                convert(bad)
