@@ -43,13 +43,12 @@ from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
 from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store
 from watchtower.submit.challenger import Challenger, FeePolicy
+from watchtower.submit.funds import StakeCheck, check_stake
+from watchtower.submit.gas import CHALLENGE_GAS_RESERVE
 
 log = structlog.get_logger("watchtower.service")
 
 Alert = Callable[..., None]
-#: Gas set aside per challenge when checking the signer's balance (the worst challenge measured
-#: on chain is 2.4 M gas; see README).
-CHALLENGE_GAS_RESERVE = 3_000_000
 
 
 class Mode(enum.StrEnum):
@@ -114,6 +113,19 @@ class Watchtower:
         self.params = self.client.params()
         chain_id = str(self.client.w3.eth.chain_id)
         deployed_root = self.client.genesis_root()
+        self.stake_check: StakeCheck | None = None
+        if config.mode is Mode.CHALLENGE:
+            # A stake the contract refuses would make every challenge revert: refuse to start.
+            assert signer is not None
+            self.stake_check = check_stake(
+                config.stake,
+                self.client.min_stake(),
+                int(self.client.w3.eth.get_balance(signer.address)),
+                CHALLENGE_GAS_RESERVE,
+                self._l1_base_fee(),
+            )
+            if self.stake_check.error is not None:
+                raise InputError(self.stake_check.error)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.data_dir / "watchtower.sqlite")
         self.state = StateDB(config.data_dir / "state")
@@ -137,6 +149,19 @@ class Watchtower:
             if signer is not None and config.mode is Mode.CHALLENGE
             else None
         )
+        if self.stake_check is not None and self.stake_check.warning is not None:
+            # Short of money is not a reason to stop watching: say it now, keep running (every
+            # tick checks again, and a fraud that cannot be paid raises deadline_at_risk).
+            check = self.stake_check
+            assert signer is not None
+            self.alert(
+                "low_balance",
+                balance=check.balance,
+                needed=check.needed,
+                signer=signer.address,
+                stake=check.stake,
+                detail=check.warning,
+            )
 
     def close(self) -> None:
         self.store.close()
@@ -456,7 +481,12 @@ class Watchtower:
     @functools.cached_property
     def stake(self) -> int:
         """The stake per challenge: configured, or the contract's (immutable) minimum."""
-        return self.config.stake or self.client.min_stake()
+        if self.stake_check is not None:
+            return self.stake_check.stake
+        return self.config.stake if self.config.stake is not None else self.client.min_stake()
+
+    def _l1_base_fee(self) -> int:
+        return int(self.client.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
 
     def _can_pay(self, stake: int, balance: int | None = None) -> bool:
         """Whether the signer can pay ``stake`` plus a challenge's gas at twice the base fee;
@@ -464,8 +494,7 @@ class Watchtower:
         assert self.signer is not None
         if balance is None:
             balance = int(self.client.w3.eth.get_balance(self.signer.address))
-        base_fee = int(self.client.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-        needed = stake + CHALLENGE_GAS_RESERVE * base_fee * 2
+        needed = stake + CHALLENGE_GAS_RESERVE * self._l1_base_fee() * 2
         if balance >= needed:
             return True
         self.alert("low_balance", balance=balance, needed=needed, signer=self.signer.address)

@@ -134,7 +134,12 @@ _CONFIG_OPTION = click.option(
     type=click.IntRange(1),
     help="Blocks per eth_getLogs request, halved on 'too many results' [default: 2000].",
 )
-@click.option("--stake", type=click.IntRange(0), help="Stake in wei (default: the minimum).")
+@click.option(
+    "--stake",
+    help="Stake per challenge: whole wei (digits) or an exact amount with a unit, e.g. "
+    "'1.5 ether', '2 gwei' [default: the contract's minStake()]. Floats and fractions of a wei "
+    "are refused.",
+)
 @click.option(
     "--bump-after",
     type=click.FloatRange(0.1),
@@ -150,6 +155,10 @@ def run(config_file: Path | None, **given: Any) -> None:
     directory; a restart (even after SIGKILL) resumes where it stopped, notices reorgs that
     happened meanwhile, and never stakes twice on a batch. SIGTERM or Ctrl-C stops it cleanly
     after the current step.
+
+    In challenge mode the stake is checked right after connecting: below the contract's
+    minStake() it exits 2 (every challenge would revert); if the signer cannot pay the stake
+    plus the challenge gas reserve it raises low_balance at once and keeps watching.
     """
     from watchtower.runner import run_service
 
@@ -179,7 +188,8 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
                   timeout, max_backoff, chunk, start_block
       [service]   mode (watch|challenge), data_dir, genesis, stall_after
       [signer]    key_env | keystore + (password_env | password_file)
-      [challenge] stake_wei, bump_after
+      [challenge] stake_wei (whole wei: 1500000000000000000, "1500000000000000000",
+                  or an exact "1.5 ether" / "2 gwei"; floats are refused), bump_after
       [state]     prune_every (batches; 0: never), keep_recent
       [metrics]   listen (HOST:PORT)
       [log]       format (json|console), level
