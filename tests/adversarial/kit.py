@@ -37,7 +37,8 @@ from watchtower.rollup.artifacts import load_artifact
 
 GWEI = 10**9
 ETHER = 10**18
-#: A fee cap far above anvil's base fee, so the tip alone decides the order in the pool.
+#: A fee cap far above anvil's base fee. Anvil orders its pool by the fee cap (then by arrival),
+#: so a front-runner raises both the cap and the tip.
 MAX_FEE = 500 * GWEI
 #: Explicit gas limits (nothing is estimated: a reveal cannot be estimated before its commit).
 GAS_SUBMIT = 2_000_000
@@ -80,6 +81,7 @@ class Actor:
         value: int = 0,
         gas: int = GAS_SMALL,
         tip: int = GWEI,
+        max_fee: int = MAX_FEE,
         nonce: int | None = None,
     ) -> HexBytes:
         """Signs and sends a type-2 transaction; returns its hash (mined only if automine is on)."""
@@ -91,7 +93,7 @@ class Actor:
             "value": value,
             "data": HexBytes(data),
             "gas": gas,
-            "maxFeePerGas": MAX_FEE,
+            "maxFeePerGas": max_fee,
             "maxPriorityFeePerGas": tip,
         }
         signed = self.account.sign_transaction(tx)
