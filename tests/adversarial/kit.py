@@ -275,7 +275,7 @@ class World:
 def make_world(w3: Web3, proposer_bond_deposit: int = BOND, **deploy_kw: Any) -> World:
     state = genesis()
     rollup = deploy_rollup(w3, state_trie(state).root_hash, **deploy_kw)
-    proposer = Actor(w3, "proposer")
+    proposer = Actor(w3, "proposer", balance=proposer_bond_deposit + 1_000 * ETHER)
     coinbase = b"\xcb" * 20
     world = World(w3, rollup, proposer, coinbase, L2(state, coinbase))
     rcpt = receipt(
