@@ -11,6 +11,7 @@ What stops it: ``_requireCanonical`` (calldata length == 4 + 32 + 32 + ceil32(le
 from __future__ import annotations
 
 import pytest
+from eth_abi.exceptions import InsufficientDataBytes
 from hexbytes import HexBytes
 from web3 import Web3
 
@@ -100,7 +101,7 @@ def non_canonical(payload: bytes) -> list[tuple[str, bytes, str | None]]:
     ]
 
 
-def assert_refused(world: World, calldata: bytes, rule: str | None) -> None:
+def assert_refused(world: World, calldata: bytes, rule: str | None) -> HexBytes:
     before = world.next_index()
     tx_hash = raw_submit(world, calldata)
     if rule is None:
@@ -114,25 +115,35 @@ def assert_refused(world: World, calldata: bytes, rule: str | None) -> None:
     assert world.next_index() == before
     assert world.batch_status(before) == 0  # None: nothing stored
     assert world.free_bond() >= world.fn.proposerBond().call()  # nothing locked
+    return tx_hash
 
 
 def test_non_canonical_submit_batch_calldata_is_refused(w3: Web3) -> None:
     world = make_world(w3)
-    batch = world.build(2)
+    # the batch a fraudulent proposer wants to hide: its last step claims a wrong root, chosen
+    # to end in a zero byte, so that the one-byte shift below also passes the padding rule
+    batch = world.build(2, wrong=(1,))
+    tx, root = batch.steps[1]
+    batch.steps[1] = (tx, root[:31] + b"\x00")
     payload = batch.data
     assert len(payload) % 32 not in (0, 31)  # room for a one-byte shift into the padding
+    watcher = RollupClient(w3, world.address)
     for name, calldata, rule in non_canonical(payload):
         try:
-            assert_refused(world, calldata, rule)
+            tx_hash = assert_refused(world, calldata, rule)
         except AssertionError as exc:
             raise AssertionError(f"{name}: {exc}") from exc
+        if "shifted" in name:
+            # what the contract would have accepted without the offset rule, a watcher cannot
+            # read at all: the fraud in it would never be challenged
+            with pytest.raises(InsufficientDataBytes):
+                watcher.batch_calldata(bytes(tx_hash))
     # the canonical encoding of the same batch is accepted, and a watcher reads exactly it
     tx_hash = raw_submit(world, canonical(payload))
     rcpt = ok(w3, tx_hash)
     (event,) = events(world, "BatchSubmitted", rcpt)
     assert event["args"]["index"] == 0 and bytes(event["args"]["finalRoot"]) == batch.final_root
     assert world.next_index() == 1
-    watcher = RollupClient(w3, world.address)
     assert watcher.batch_calldata(bytes(tx_hash)) == payload
 
 
