@@ -68,7 +68,7 @@ def main() -> None:
                 receipt, _ = prove_variant(env, variant)
                 reveals.append((variant, n, int(receipt["gasUsed"])))
                 fn = env.rollup.functions
-                c = fn.challengeCommitment(env.challenger, 1, 0, b"\0" * 32).call()
+                c = fn.challengeCommitment(env.challenger, 1, 0, b"\1" * 32, b"\0" * 32).call()
                 commits.append(int(send(w3, fn.commitChallenge(c), env.challenger)["gasUsed"]))
             finally:
                 node.stop()

@@ -149,10 +149,14 @@ def call_reason(w3: Web3, sender: str, to: str, data: bytes, value: int = 0) -> 
     return None
 
 
-def commitment(challenger: str, index: int, step: int, salt: bytes) -> bytes:
-    """``challengeCommitment`` computed off-chain, as an adversary would."""
+def commitment(challenger: str, index: int, step: int, post_root: bytes, salt: bytes) -> bytes:
+    """``challengeCommitment`` computed off-chain, as an adversary would; ``post_root`` is the
+    root the step really produces."""
     return keccak(
-        abi_encode(["address", "uint256", "uint256", "bytes32"], [challenger, index, step, salt])
+        abi_encode(
+            ["address", "uint256", "uint256", "bytes32", "bytes32"],
+            [challenger, index, step, post_root, salt],
+        )
     )
 
 
@@ -188,6 +192,7 @@ class Claimed:
     steps: Steps
     pre: list[State]
     wrong: list[int] = field(default_factory=list)
+    honest: list[bytes] = field(default_factory=list)  # the root each step really produces
 
     @property
     def data(self) -> bytes:
@@ -209,6 +214,7 @@ class World:
     coinbase: bytes
     l2: L2
     l2_nonce: int = 0
+    honest_roots: dict[tuple[int, int], bytes] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -254,7 +260,9 @@ class World:
         ]
         index = self.next_index()
         prev = self.tip_root() if prev_root is None else prev_root
-        return Claimed(index, prev, claimed, pre, list(wrong))
+        honest = [root for _, root in steps]
+        self.honest_roots.update({(index, k): root for k, root in enumerate(honest)})
+        return Claimed(index, prev, claimed, pre, list(wrong), honest)
 
     def submit(self, batch: Claimed, sender: Actor | None = None, **kw: Any) -> HexBytes:
         return (sender or self.proposer).send(
@@ -268,8 +276,14 @@ class World:
         )
         return self.data("challenge", batch.index, k, witness(batch.steps, k), nodes, salt)
 
-    def commit_data(self, who: Actor, index: int, step: int, salt: bytes) -> bytes:
-        return self.data("commitChallenge", commitment(who.address, index, step, salt))
+    def commit_data(
+        self, who: Actor, index: int, step: int, salt: bytes, post_root: bytes | None = None
+    ) -> bytes:
+        """A ``commitChallenge`` of ``who`` to (index, step, salt) and, by default, the root the
+        step really produces (what a verifier knows; pass ``post_root`` to commit to another)."""
+        if post_root is None:
+            post_root = self.honest_roots[(index, step)]
+        return self.data("commitChallenge", commitment(who.address, index, step, post_root, salt))
 
 
 def make_world(w3: Web3, proposer_bond_deposit: int = BOND, **deploy_kw: Any) -> World:

@@ -125,7 +125,7 @@ def test_bot_copying_every_challenge_transaction_is_owed_nothing(w3: Web3) -> No
         assert copy_block == block and copy_pos < pos
     # the copied commit "succeeds" but records the honest challenger's hash under the bot
     ok(w3, bot_commit)
-    honest_c = commitment(honest.address, 0, 1, salt)
+    honest_c = commitment(honest.address, 0, 1, batch.honest[1], salt)
     assert world.fn.commitments(bot_actor.address, honest_c).call() == commit_block
     # the copied reveal finds no commitment of the bot's
     failed(w3, bot_reveal, "no commitment for this challenge")
@@ -227,8 +227,9 @@ def test_commitment_serves_only_its_own_step_salt_and_address(w3: Web3) -> None:
     world, batch = fraud_on_chain(w3, wrong=(1, 3), n=4)  # steps 1 and 3: both provably wrong
     honest, other = Actor(w3, "honest"), Actor(w3, "other")
     salt = keccak(b"salt")
-    c = commitment(honest.address, 0, 1, salt)
-    assert bytes(world.fn.challengeCommitment(honest.address, 0, 1, salt).call()) == c
+    c = commitment(honest.address, 0, 1, batch.honest[1], salt)
+    fn = world.fn.challengeCommitment(honest.address, 0, 1, batch.honest[1], salt)
+    assert bytes(fn.call()) == c
     # before any commitment, a simulated reveal of a genuine proof fails only on the commitment
     reveal = world.proof(batch, 1, salt)
     assert "no commitment" in str(call(world, honest, reveal))

@@ -1,19 +1,17 @@
-"""Residual (found while writing these tests): a bot that commits to EVERY step of a pending batch
-still front-runs the reveal.
+"""A bot that commits blindly to EVERY step of a pending batch, then copies the honest reveal
+with its own salt, is owed nothing.
 
-The commitment binds (challenger, index, step, salt) but not the proof. A bot that does not verify
-anything can commit, from its own account and with its own salt, to every step of every pending
-batch — for instance as soon as it sees any ``commitChallenge`` in the pool, outbidding it into the
-same block. When the honest reveal then appears in the pool it copies it, replaces the salt word
-by its own, and outbids it: its commitment is from an earlier block, so its reveal proves the fraud
-and the honest one reverts ("no such pending batch"). Who: a mempool bot. Cost: one commitment per
-step of the pending batches (about 46k gas each as separate transactions; less in a loop from a
-contract of its own, since ``commitChallenge`` accepts contract callers), plus the gas of the
-reveal; it sends the stake and gets it back. Gain: stake + proposerBond / 2, and the honest
-challenger gets nothing. Not stopped today: the fraud is still proven, by the bot (safety holds,
-the watcher's reward does not). A fix would bind the commitment to something only a verifier
-knows (e.g. the computed post-step root or the hash of the state nodes). This test pins the
-current behaviour; it should be inverted when the contract changes.
+Found while writing these tests against the first commit–reveal contract, whose commitment bound
+(challenger, index, step, salt) but nothing a bot could not guess: a bot that saw any
+``commitChallenge`` in the pool committed, from its own account, to every step of the pending
+batch in the same block, then copied the honest reveal with its salt word swapped and outbid it,
+taking stake + proposerBond / 2 (about 46k gas per step of cost). The commitment now also binds
+the root the step really produces (protocol.md §7.5), which only a verifier that re-executed the
+batch knows before a reveal makes it public. A blind bot can only commit to the roots it sees,
+the claimed ones, and the claimed root of the fraudulent step is exactly the wrong one: its copied
+reveal finds no commitment and the honest challenger is paid. Who: a mempool bot. Cost: one
+commitment per step plus a reverted reveal. Gain: none. (A bot that does re-execute the batch is
+an honest challenger, and competes as one.)
 """
 
 from __future__ import annotations
@@ -55,7 +53,7 @@ def pending_to(w3: Web3, to: str, sender: str) -> list[dict[str, str]]:
     ]
 
 
-def test_residual_bot_committing_to_every_step_takes_the_reward(w3: Web3) -> None:
+def test_blind_bot_committing_to_every_step_is_owed_nothing(w3: Web3) -> None:
     world = make_world(w3)
     batch = world.build(3, wrong=(1,))
     ok(w3, world.submit(batch))
@@ -69,13 +67,14 @@ def test_residual_bot_committing_to_every_step_takes_the_reward(w3: Web3) -> Non
         commit_tx = honest.send(
             world.address, world.commit_data(honest, 0, 1, salt), gas=GAS_COMMIT
         )
-        # the bot sees a commitment in the pool: it cannot read it, so it commits to every step
+        # the bot sees a commitment in the pool: it cannot read it, so it commits to every step,
+        # with the only post-step roots it knows without re-executing: the claimed ones
         assert pending_to(w3, world.address, honest.address)
         for step in range(count):
             bot_txs.append(
                 bot.send(
                     world.address,
-                    world.commit_data(bot, 0, step, bot_salt),
+                    world.commit_data(bot, 0, step, bot_salt, post_root=batch.steps[step][1]),
                     gas=GAS_COMMIT,
                     tip=BOT_TIP,
                     max_fee=BOT_MAX_FEE,
@@ -102,14 +101,12 @@ def test_residual_bot_committing_to_every_step_takes_the_reward(w3: Web3) -> Non
     assert receipt(w3, commit_tx)["blockNumber"] == commit_block
     for tx in bot_txs[:-1]:
         assert ok(w3, tx)["blockNumber"] == commit_block
-    rcpt = ok(w3, bot_reveal)
+    failed(w3, bot_reveal, "no commitment for this challenge")  # its commitment: a wrong root
+    rcpt = ok(w3, reveal_tx)
     (fraud,) = events(world, "FraudProven", rcpt)
-    assert fraud["args"]["challenger"] == bot.address  # the bot proved the fraud...
-    failed(w3, reveal_tx, "no such pending batch")  # ...and the watcher's reveal came too late
-    assert world.next_index() == 0  # safety holds: the fraud is rejected
-    assert world.owed(bot) == STAKE + BOND // 2
-    assert world.owed(honest) == 0
+    assert fraud["args"]["challenger"] == honest.address
+    assert world.next_index() == 0  # the fraud is rejected
+    assert world.owed(bot) == 0
+    assert world.owed(honest) == STAKE + BOND // 2
     gas = sum(fee(receipt(w3, tx)) for tx in bot_txs)
-    commit_gas = sum(receipt(w3, tx)["gasUsed"] for tx in bot_txs[:-1])
-    assert commit_gas < count * GAS_COMMIT
-    assert bot.balance() == bot_start - STAKE - gas  # + STAKE + BOND // 2 on withdraw
+    assert bot.balance() == bot_start - gas  # the reverted reveal's stake stayed with the bot

@@ -133,17 +133,19 @@ def witness(steps: Steps, k: int) -> tuple[Any, ...]:
 SALT = keccak(b"salt")
 
 
-def commit(env: Env, index: int, k: int, sender: str | None = None) -> None:
-    """The commitment half of a challenge (mined in its own block, before the reveal)."""
+def commit(env: Env, index: int, k: int, post_root: bytes, sender: str | None = None) -> None:
+    """The commitment half of a challenge (mined in its own block, before the reveal), to the
+    root step ``k`` really produces."""
     sender = sender or env.challenger
-    c = env.rollup.functions.challengeCommitment(sender, index, k, SALT).call()
+    c = env.rollup.functions.challengeCommitment(sender, index, k, post_root, SALT).call()
     send(env.w3, env.rollup.functions.commitChallenge(c), sender)
     env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]  # reveal estimates at latest
 
 
 def challenge_args(env: Env, index: int, steps: Steps, k: int, pre: State) -> tuple[Any, ...]:
     """The reveal's arguments, after committing to them from the challenger's account."""
-    commit(env, index, k)
+    _, _, post = execute(pre, steps[k][0], CHAIN_ID, BASE_FEE, env.coinbase)
+    commit(env, index, k, state_trie(post).root_hash)
     nodes = state_proof(pre, touched(steps[k][0], CHAIN_ID, BASE_FEE, env.coinbase))
     return (index, k, witness(steps, k), nodes, SALT)
 

@@ -168,7 +168,9 @@ class RollupClient:
         the service goes through its journal, :mod:`watchtower.submit`). The reveal is sent once
         the commitment is mined, so it lands in a later block."""
         salt = os.urandom(32) if salt is None else salt
-        commitment = challenge_commitment(challenger.address, proof.batch, proof.step, salt)
+        commitment = challenge_commitment(
+            challenger.address, proof.batch, proof.step, proof.computed_root, salt
+        )
         self.commit_challenge(challenger, commitment)
         return self.reveal_challenge(challenger, proof, stake, salt)
 
@@ -312,13 +314,16 @@ class RollupClient:
         return _sign_and_send(self.w3, sender, tx, action)
 
 
-def challenge_commitment(challenger: str, index: int, step: int, salt: bytes) -> bytes:
-    """``Rollup.challengeCommitment``: keccak256(abi.encode(challenger, index, step, salt))."""
-    if len(salt) != 32:
-        raise ValueError("a challenge salt is 32 bytes")
+def challenge_commitment(
+    challenger: str, index: int, step: int, post_root: bytes, salt: bytes
+) -> bytes:
+    """``Rollup.challengeCommitment``: keccak256(abi.encode(challenger, index, step, post_root,
+    salt)), where ``post_root`` is the root the step really produces (the proof's computed root)."""
+    if len(salt) != 32 or len(post_root) != 32:
+        raise ValueError("a challenge salt and post-step root are 32 bytes each")
     encoded = abi_encode(
-        ["address", "uint256", "uint256", "bytes32"],
-        [Web3.to_checksum_address(challenger), index, step, salt],
+        ["address", "uint256", "uint256", "bytes32", "bytes32"],
+        [Web3.to_checksum_address(challenger), index, step, post_root, salt],
     )
     return bytes(Web3.keccak(encoded))
 
