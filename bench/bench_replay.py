@@ -27,7 +27,6 @@ from watchtower.devtools.txgen import accounts, transfer
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.state import build_genesis, execution_context
 from watchtower.execute.statedb import PendingWrites, StateDB
-from watchtower.execute.trie import NODE_CACHE
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount
 from watchtower.sequencer.builder import build_batch
@@ -85,11 +84,10 @@ def main() -> None:
             batches.append(batch)
             root = batch.final_root
         scratch.close()
-        NODE_CACHE.clear()
 
         store = StateDB(Path(tmp) / "verifier", sync=True)
         init_genesis(store, genesis)
-        NODE_CACHE.clear()
+        store.node_cache.clear()  # start cold, as a restarted verifier does
         t0 = time.perf_counter()
         for batch in batches:
             verdict = replay_batch(store, batch)
