@@ -21,6 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from watchtower import __version__
 from watchtower.errors import InputError, WatchtowerError
+from watchtower.failpoints import FailpointSpecError, arm_from_environment
+from watchtower.hashing import use_fast_keccak
 
 if TYPE_CHECKING:
     from watchtower.execute.statedb import StateDB
@@ -153,6 +155,11 @@ def main() -> None:
     Exit status: 0 all good, 1 fraud found (or conformance failures), 2 unusable input
     (check-proof with --l1-rpc: 3 when the proof does not match the contract).
     """
+    use_fast_keccak()
+    try:
+        arm_from_environment()  # test builds only: WATCHTOWER_FAILPOINTS (watchtower.failpoints)
+    except FailpointSpecError as exc:
+        _fail(str(exc))
 
 
 # Register the commands (imported for their side effect on ``main``).
