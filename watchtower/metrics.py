@@ -25,14 +25,15 @@ from prometheus_client import (
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-# No `*_created` series: they double the series count and no rule or panel uses them.
-disable_created_metrics()  # type: ignore[no-untyped-call]
-
 
 class Metrics:
     """Every metric of the service, in a registry of its own."""
 
     def __init__(self) -> None:
+        # No `*_created` series: they double the series count and no rule or panel uses them.
+        # (A process-wide switch of prometheus_client, set when the service builds its metrics,
+        # not when this module is imported.)
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         r = self.registry = CollectorRegistry()
         self.last_scanned_block = Gauge(
             "watchtower_l1_last_scanned_block",
