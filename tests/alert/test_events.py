@@ -23,6 +23,8 @@ def test_every_kind_has_a_severity_and_the_docstring_table_agrees() -> None:
         "low_balance",
         "proposer_slashed",
         "deep_reorg",
+        "batch_unreadable",
+        "verification_halted",
     }
     doc = alert_pkg.__doc__ or ""
     for kind in AlertKind:
