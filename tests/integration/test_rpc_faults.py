@@ -312,8 +312,11 @@ def test_a_lying_endpoint_is_never_acted_on(
 def test_a_lone_endpoint_whose_calldata_breaks_the_commitment(
     anvil_net: Devnet, proxy: RpcProxy, tmp_path: Path
 ) -> None:
-    """With one endpoint, calldata that does not match the commitment the contract emitted is
-    the endpoint contradicting itself: alerted as rpc_disagreement, never replayed."""
+    """With one endpoint, calldata that does not match the commitment the contract emitted makes
+    that batch unreadable (issue 10): recorded with the reason, batch_unreadable and
+    verification_halted raised, never replayed or challenged, and the scan goes on (a later batch
+    is recorded, waiting). When the endpoint serves the real calldata again, the batch is read,
+    replayed and found valid, and so is the one that waited."""
     net = anvil_net
     honest, receipt = net.proposer.propose(4)
     fake = _fake_fraud(net, honest, bytes(receipt["transactionHash"]))
@@ -321,11 +324,27 @@ def test_a_lone_endpoint_whose_calldata_breaks_the_commitment(
     alerts: list[tuple[str, dict[str, object]]] = []
     tower = _tower(net, (proxy.url,), tmp_path, alerts)
     report = tower.tick()
-    assert report.disagreement is not None and "commitment" in report.disagreement
-    assert tower.store.batches() == []
-    assert [kind for kind, _ in alerts] == ["rpc_disagreement"]
+    assert report.disagreement is None and report.verdicts == []
+    (row,) = tower.store.batches()
+    assert (row.idx, row.verdict) == (honest.index, "unreadable")
+    assert "commitment" in row.reason
+    assert [kind for kind, _ in alerts] == ["batch_unreadable", "verification_halted"]
+    fields = alerts[0][1]
+    assert fields["batch"] == honest.index and fields["batch_tx"] == fake["tx_hash"]
+    assert fields["l1_block"] == row.l1_block and "commitment" in str(fields["reason"])
+    later, _ = net.proposer.propose(2)
+    report = tower.tick()
+    assert report.verdicts == []
+    assert [(r.idx, r.verdict) for r in tower.store.batches()] == [
+        (honest.index, "unreadable"),
+        (later.index, "skipped"),
+    ]
+    assert tower.store.challenges() == []
     proxy.clear()
-    assert tower.tick().verdicts == [(honest.index, "valid")]
+    report = tower.tick()
+    assert report.verdicts == [(honest.index, "valid"), (later.index, "valid")]
+    assert tower.store.challenges() == []
+    assert [kind for kind, _ in alerts] == ["batch_unreadable", "verification_halted"]
     tower.close()
 
 
