@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 import watchtower.service as service_module
 from tests.alert.receiver import Receiver
+from tests.integration.conftest import rpc
 from watchtower.alert import Alerter, WebhookSink
 from watchtower.cli import main
 from watchtower.l1.rollup import BatchStatus as OnChain
@@ -236,3 +237,34 @@ def test_a_second_fraud_at_a_reused_index_and_step_pages_again(
     assert len({f["rejection_log"] for f in slashed}) == 2
     keys = [b["dedup_key"] for b in bodies]
     assert len(keys) == len(set(keys))  # every event once
+
+
+def test_an_unreadable_batch_replaced_by_a_reorg_no_longer_halts(
+    anvil_net: Devnet, tmp_path: Path
+) -> None:
+    net = anvil_net
+    alerts: Alerts = []
+    client = RollupClient(net.w3, net.client.address)
+    tower = _tower(net, tmp_path, alerts, client)
+    net.proposer.propose(3)
+    tower.tick()
+    snapshot = rpc(net, "evm_snapshot")
+    gone, receipt = net.proposer.propose(3)
+    _serve_unreadable(client, bytes(receipt["transactionHash"]))
+    tower.tick()
+    assert [(r.idx, r.verdict) for r in tower.store.batches()] == [(0, "valid"), (1, "unreadable")]
+    assert [kind for kind, _ in alerts] == ["batch_unreadable", "verification_halted"]
+
+    rpc(net, "evm_revert", snapshot)
+    replacement, _ = net.proposer.propose(5)  # another batch at the same index
+    for _ in range(3):
+        rpc(net, "evm_mine")
+    report = tower.tick()
+    assert report.reorg_from is not None
+    assert report.verdicts == [(replacement.index, "valid")]
+    statuses = {r.final_root: (r.status, r.verdict) for r in tower.store.batches()}
+    assert statuses[gone.final_root] == (BatchStatus.REMOVED, "unreadable")
+    assert statuses[replacement.final_root] == (BatchStatus.PENDING, "valid")
+    kinds = [kind for kind, _ in alerts]  # deeper than 0 confirmations: deep_reorg
+    assert kinds == ["batch_unreadable", "verification_halted", "deep_reorg"]
+    tower.close()
