@@ -46,12 +46,12 @@ from watchtower.proof.fraud import FraudProof, build_fraud_proof, check_fraud_pr
 from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
 from watchtower.store.db import (
+    HALTING_VERDICTS,
     BatchRow,
     BatchStatus,
     ChallengeState,
     Store,
     current_batches,
-    verification_halt,
 )
 from watchtower.submit.challenger import Challenger, FeePolicy
 
@@ -340,15 +340,18 @@ class Watchtower:
 
     def replay(self, report: TickReport) -> None:
         blocked_by: int | None = None
+        blocker: BatchRow | None = None  # the batch that blocked the ones after it
+        waiting = 0
         for row in self._current_batches():
             if blocked_by is not None:
+                waiting += 1
                 if row.verdict is None:
                     self.store.set_verdict(
                         row.id, VerdictKind.SKIPPED.value, reason=f"builds on batch {blocked_by}"
                     )
                 continue
             if row.verdict == VerdictKind.UNREADABLE.value:
-                blocked_by = row.idx  # nothing to replay: the scanner reads it again each tick
+                blocked_by, blocker = row.idx, row  # the scanner reads it again each tick
                 continue
             if row.verdict == VerdictKind.SKIPPED.value:
                 # What it built on is valid now (it became readable): verify it after all.
@@ -363,7 +366,7 @@ class Watchtower:
                     self.store.set_verdict(row.id, VerdictKind.VALID.value)  # after a crash
                 continue
             if row.verdict is not None and row.verdict != VerdictKind.VALID.value:
-                blocked_by = row.idx
+                blocked_by, blocker = row.idx, row
                 continue
             head = self.state.head()
             if head is not None and head.index >= row.idx:
@@ -372,21 +375,23 @@ class Watchtower:
                 self._replay_one(row, report)
             last = self.store.batch_by_id(row.id)
             if last.verdict != VerdictKind.VALID.value:
-                blocked_by = row.idx
+                blocked_by, blocker = row.idx, last
             else:
                 self.prune()  # when due: a catch-up of many batches stays within the policy
-        self._announce_halt()
-
-    def _announce_halt(self) -> None:
-        """``verification_halted`` once per halting batch (unreadable or undecidable) in this
-        process; the outbox deduplicates it across restarts."""
-        halt = verification_halt(self.store.batches())
+        halted = blocker is not None and blocker.verdict in HALTING_VERDICTS
         if self.metrics is not None:
-            self.metrics.batches_waiting.set(0 if halt is None else len(halt.waiting))
-        if halt is None or halt.batch.tx_hash in self._halts_announced:
+            self.metrics.batches_waiting.set(waiting if halted else 0)
+        if halted:
+            assert blocker is not None
+            self._announce_halt(blocker, waiting)
+
+    def _announce_halt(self, row: BatchRow, waiting: int) -> None:
+        """``verification_halted`` once per halting batch (unreadable or undecidable) in this
+        process; the outbox deduplicates it across restarts. (``verification_halt`` in the
+        store computes the same halt from the records alone, for ``watchtower status``.)"""
+        if row.tx_hash in self._halts_announced:
             return
-        self._halts_announced.add(halt.batch.tx_hash)
-        row = halt.batch
+        self._halts_announced.add(row.tx_hash)
         log.error(
             "verification_halted",
             batch=row.idx,
@@ -394,7 +399,7 @@ class Watchtower:
             l1_block=row.l1_block,
             verdict=row.verdict,
             reason=row.reason,
-            waiting=len(halt.waiting),
+            waiting=waiting,
         )
         self.alert(
             "verification_halted",
@@ -403,7 +408,7 @@ class Watchtower:
             batch_tx=_hex(row.tx_hash),
             verdict=row.verdict,
             reason=row.reason,
-            waiting=len(halt.waiting),
+            waiting=waiting,
             deadline=row.deadline,
         )
 

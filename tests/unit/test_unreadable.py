@@ -160,3 +160,33 @@ def test_calldata_error_keeps_the_raw_input() -> None:
     with pytest.raises(CalldataError) as info:
         FakeClient(b"\x01\x02").batch_calldata(b"")
     assert info.value.calldata == b"\x01\x02"
+
+
+def test_a_transaction_the_endpoint_cannot_find_is_unreadable_for_now() -> None:
+    from types import SimpleNamespace
+
+    from web3.exceptions import TransactionNotFound
+
+    class Missing:
+        w3 = SimpleNamespace(provider=SimpleNamespace(endpoint_uri="https://node:8545/APIKEY"))
+
+        def batch_calldata(self, tx_hash: bytes) -> bytes:
+            raise TransactionNotFound("not found")
+
+    reading = Reading.of(Missing(), b"\x00" * 32, COMMITMENT)  # type: ignore[arg-type]
+    assert reading == Reading(b"", "transaction not found on node:8545")
+
+
+def test_a_rollup_log_that_does_not_decode_is_the_endpoints_fault() -> None:
+    from watchtower.follow.scanner import DisagreementError, _decode_log
+
+    class Event:
+        def __init__(self) -> None:
+            self.abi = {"name": "BatchSubmitted"}
+
+        def process_log(self, log: object) -> object:
+            raise ValueError("insufficient data\nbytes")
+
+    with pytest.raises(DisagreementError, match="log 3 of block 9 does not decode as Batch") as e:
+        _decode_log(Event(), {"logIndex": 3, "blockNumber": 9})
+    assert "\n" not in str(e.value)

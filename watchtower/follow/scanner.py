@@ -23,9 +23,9 @@ from typing import Any
 
 from eth_hash.auto import keccak
 from web3 import Web3
-from web3.exceptions import BlockNotFound, Web3RPCError
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
-from watchtower.errors import MalformedBatchError, WatchtowerError
+from watchtower.errors import MalformedBatchError, WatchtowerError, one_line
 from watchtower.failpoints import failpoint
 from watchtower.l1.instrumented import endpoint_label
 from watchtower.l1.rollup import RollupClient
@@ -86,6 +86,10 @@ class Reading:
             data = client.batch_calldata(tx_hash)
         except CalldataError as exc:
             return cls(exc.calldata, f"calldata does not decode: {exc.problem}")
+        except TransactionNotFound:
+            # The endpoint logged the transaction but does not return it (a node behind a load
+            # balancer, or a pruned one): unreadable for now, read again next tick.
+            return cls(b"", f"transaction not found on {_endpoint(client)}")
         return cls(data, commitment.problem(data))
 
     def same_as(self, other: Reading) -> bool:
@@ -186,9 +190,9 @@ class Follower:
             number, block_hash = int(log["blockNumber"]), bytes(log["blockHash"])
             blocks[number] = block_hash
             if topic == _topic(submitted):
-                outcome.batches.append(self._batch_row(submitted.process_log(log)))
+                outcome.batches.append(self._batch_row(_decode_log(submitted, log)))
             elif topic == _topic(rejected):
-                args = rejected.process_log(log)["args"]
+                args = _decode_log(rejected, log)["args"]
                 outcome.rejections.append(
                     Rejection(
                         int(args["fromIndex"]),
@@ -314,6 +318,18 @@ class Follower:
                         f"batch {row.idx} tx 0x{row.tx_hash.hex()}: calldata differs between "
                         f"{_endpoint(self.primary)} and {_endpoint(other)}"
                     )
+
+
+def _decode_log(event: Any, log: Any) -> Any:
+    """The event's arguments; a log of the rollup's own event that does not decode cannot come
+    from the chain (the contract emitted it): the endpoint is wrong, nothing of it is used."""
+    try:
+        return event.process_log(log)
+    except Exception as exc:  # web3 and eth-abi raise several kinds for bad log data
+        raise DisagreementError(
+            f"log {int(log['logIndex'])} of block {int(log['blockNumber'])} does not decode as "
+            f"{event.abi['name']}: {one_line(exc)}"
+        ) from exc
 
 
 def _topic(event: Any) -> bytes:
