@@ -117,9 +117,11 @@ interesting_words = st.sampled_from(
 def calldatas(draw: st.DrawFn) -> bytes:
     payload = draw(st.binary(max_size=100))
     base = encode_submit_batch_calldata(payload)
-    kind = draw(st.sampled_from(["bytes", "words", "random"]))
+    kind = draw(st.sampled_from(["bytes", "words", "random", "tail"]))
     if kind == "random":
         return S + draw(st.binary(max_size=200))
+    if kind == "tail":  # the payload intact; padding and trailing bytes anything (or nothing)
+        return S + word(32) + word(len(payload)) + payload + draw(st.binary(max_size=70))
     if kind == "words":  # a structured rewrite of the head and the length word
         offset = draw(st.one_of(interesting_words, st.integers(0, 300)))
         length = draw(st.one_of(interesting_words, st.integers(0, 300)))
@@ -133,7 +135,7 @@ def calldatas(draw: st.DrawFn) -> bytes:
 
 
 @settings(
-    max_examples=300,
+    max_examples=500,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
