@@ -190,3 +190,14 @@ def test_a_rollup_log_that_does_not_decode_is_the_endpoints_fault() -> None:
     with pytest.raises(DisagreementError, match="log 3 of block 9 does not decode as Batch") as e:
         _decode_log(Event(), {"logIndex": 3, "blockNumber": 9})
     assert "\n" not in str(e.value)
+
+
+def test_unreadable_batches_are_the_live_ones(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        store.record_scan(
+            20,
+            [],
+            [row(0, 0xA0, verdict="unreadable"), row(1, 0xB1), row(2, 0xC2, verdict="unreadable")],
+            [Rejection(2, 2, 15, 0, b"\xee" * 32)],
+        )
+        assert [r.idx for r in store.unreadable_batches()] == [0]

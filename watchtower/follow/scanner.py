@@ -279,9 +279,7 @@ class Follower:
         :class:`DisagreementError` if the endpoints disagree about one (it stays unreadable:
         the ranges already scanned are not affected)."""
         readable = []
-        for row in self.store.batches((BatchStatus.PENDING, BatchStatus.FINALIZED)):
-            if row.verdict != VerdictKind.UNREADABLE.value:
-                continue
+        for row in self.store.unreadable_batches():
             commitment = Commitment.of_row(row)
             reading = Reading.of(self.primary, row.tx_hash, commitment)
             if reading.problem is not None:

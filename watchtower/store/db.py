@@ -386,6 +386,15 @@ class Store:
             args = tuple(s.value for s in statuses)
         return [self._batch(r) for r in self._db.execute(query + " ORDER BY idx, id", args)]
 
+    def unreadable_batches(self) -> list[BatchRow]:
+        """The live (pending or finalized) batches whose verdict is ``unreadable``."""
+        rows = self._db.execute(
+            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE verdict = ? "
+            "AND status IN ('pending', 'finalized') ORDER BY idx, id",
+            (VerdictKind.UNREADABLE.value,),
+        )
+        return [self._batch(r) for r in rows]
+
     def batch_by_id(self, batch_id: int) -> BatchRow:
         row = self._db.execute(
             f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)
