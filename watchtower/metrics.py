@@ -50,6 +50,17 @@ class Metrics:
         self.batches_fraudulent = Counter(
             "watchtower_batches_fraudulent", "Batches replayed and found fraudulent", registry=r
         )
+        self.batches_unreadable = Counter(
+            "watchtower_batches_unreadable",
+            "Batches whose calldata could not be read or did not match their commitment",
+            registry=r,
+        )
+        self.batches_waiting = Gauge(
+            "watchtower_batches_waiting",
+            "Batches not verified because an earlier unreadable or undecidable batch halted "
+            "verification (0 when verification runs)",
+            registry=r,
+        )
         self.challenges = Counter(
             "watchtower_challenges", "Challenges by outcome", ["state"], registry=r
         )
@@ -119,6 +130,8 @@ METRIC_NAMES = (
     "watchtower_l1_safe_block",
     "watchtower_batches_verified_total",
     "watchtower_batches_fraudulent_total",
+    "watchtower_batches_unreadable_total",
+    "watchtower_batches_waiting",
     "watchtower_challenges_total",
     "watchtower_replay_steps_per_second",
     "watchtower_seconds_to_nearest_deadline",

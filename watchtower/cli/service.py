@@ -224,7 +224,8 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_json: bool) -> None:
     """What the service has done: scan position, verified batches, open challenges, money owed."""
-    from watchtower.store.db import ChallengeState, Store
+    from watchtower.rollup.types import VerdictKind
+    from watchtower.store.db import ChallengeState, Store, verification_halt
 
     if not (data_dir / "watchtower.sqlite").is_file():
         # Opening would create an empty store there and report "nothing done": say instead that
@@ -257,10 +258,31 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
             for b in batches
             if b.verdict == "fraud"
         ],
+        "unreadable": [
+            {
+                "batch": b.idx,
+                "tx": "0x" + b.tx_hash.hex(),
+                "l1_block": b.l1_block,
+                "status": b.status.value,
+                "reason": b.reason,
+            }
+            for b in batches
+            if b.verdict == VerdictKind.UNREADABLE.value and b.status.value != "removed"
+        ],
+        "verification_halted": None,
         "challenges": [],
         "stakes_owed_wei": owed,
         "withdrawn_wei": withdrawn,
     }
+    halt = verification_halt(batches)
+    if halt is not None:
+        document["verification_halted"] = {
+            "batch": halt.batch.idx,
+            "tx": "0x" + halt.batch.tx_hash.hex(),
+            "verdict": halt.batch.verdict,
+            "reason": halt.batch.reason,
+            "waiting": [b.idx for b in halt.waiting],
+        }
     for c in challenges:
         row = by_id[c.batch_id]
         mined = [s for s in subs[c.batch_id] if s.state == "mined"]
@@ -284,6 +306,20 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
         f"batches verified: {document['batches_verified']} "
         f"(last {document['last_verified_batch']}); fraud found: {len(document['fraud_found'])}"
     )
+    for u in document["unreadable"]:
+        _out.print(
+            f"UNREADABLE batch {u['batch']} (tx {u['tx']}, L1 block {u['l1_block']}, "
+            f"{u['status']}): {u['reason']}",
+            markup=False,
+        )
+    halted = document["verification_halted"]
+    if halted is not None:
+        _out.print(
+            f"VERIFICATION HALTED at batch {halted['batch']} ({halted['verdict']}: "
+            f"{halted['reason'] or 'no reason recorded'}); {len(halted['waiting'])} later "
+            f"batch(es) waiting: {halted['waiting']}",
+            markup=False,
+        )
     table = Table(title="challenges", title_justify="left")
     for column in ("batch", "step", "state", "txs", "to deadline", "detail"):
         table.add_column(column)

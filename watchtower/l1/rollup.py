@@ -281,12 +281,14 @@ class RollupClient:
         return out
 
     def batch_calldata(self, tx_hash: bytes) -> bytes:
-        """The ``batchData`` argument of the ``submitBatch`` transaction ``tx_hash``."""
+        """The ``batchData`` argument of the ``submitBatch`` transaction ``tx_hash``, decoded
+        exactly as the contract's ABI decoder does (:mod:`watchtower.rollup.calldata`: padding
+        and trailing bytes are ignored); :class:`~watchtower.rollup.calldata.CalldataError`
+        (with the raw input) where that decoder would revert."""
+        from watchtower.rollup.calldata import decode_submit_batch_calldata
+
         tx = self.w3.eth.get_transaction(HexStr("0x" + tx_hash.hex()))
-        fn, args = self.contract.decode_function_input(tx["input"])
-        if fn.fn_name != "submitBatch":
-            raise L1TransactionError("read batch", f"transaction calls {fn.fn_name}")
-        return bytes(args["batchData"])
+        return decode_submit_batch_calldata(bytes(tx["input"]))
 
     def fetch_batch(self, event: BatchSubmitted, params: RollupParams) -> Batch:
         """The full batch behind an event: calldata decoded, checked against the event."""
