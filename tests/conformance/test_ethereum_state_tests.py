@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from watchtower.conformance.runner import CaseResult, run_paths
+from watchtower.execute.ethereum_rules import EthRule
 
 SHARED = Path(
     os.environ.get(
@@ -101,6 +102,57 @@ def test_the_validity_verdict_is_the_expected_one(results: list[CaseResult]) -> 
         for r in results
         if r.valid is (r.case.expect_exception is not None)
     ]
+    assert wrong == []
+
+
+#: The execution-spec-tests name of each invalid-transaction exception, and the Ethereum-mode
+#: rules that name it (docs/protocol.md §3.3).
+EXCEPTION_RULES: dict[str, set[EthRule]] = {
+    "RLP_INVALID_VALUE": {EthRule.UNDECODABLE},
+    "TYPE_NOT_SUPPORTED": {EthRule.UNDECODABLE},
+    "INTRINSIC_GAS_TOO_LOW": {EthRule.INTRINSIC_GAS},
+    "NONCE_IS_MAX": {EthRule.NONCE_OVERFLOW},
+    "INITCODE_SIZE_EXCEEDED": {EthRule.INITCODE_TOO_LARGE},
+    "GAS_ALLOWANCE_EXCEEDED": {EthRule.GAS_ABOVE_BLOCK_LIMIT},
+    "TYPE_3_TX_BLOB_COUNT_EXCEEDED": {EthRule.BLOB_GAS_ABOVE_BLOCK_LIMIT},
+    "TYPE_3_TX_MAX_BLOB_GAS_ALLOWANCE_EXCEEDED": {EthRule.BLOB_GAS_ABOVE_BLOCK_LIMIT},
+    "INVALID_SIGNATURE_VRS": {
+        EthRule.SIGNATURE_R,
+        EthRule.SIGNATURE_S,
+        EthRule.LEGACY_V,
+        EthRule.Y_PARITY,
+        EthRule.UNRECOVERABLE,
+    },
+    "INVALID_CHAINID": {EthRule.WRONG_CHAIN_ID, EthRule.LEGACY_V},
+    "PRIORITY_GREATER_THAN_MAX_FEE_PER_GAS": {EthRule.PRIORITY_FEE_ABOVE_MAX_FEE},
+    "INSUFFICIENT_MAX_FEE_PER_GAS": {
+        EthRule.MAX_FEE_BELOW_BASE_FEE,
+        EthRule.GAS_PRICE_BELOW_BASE_FEE,
+    },
+    "TYPE_3_TX_CONTRACT_CREATION": {EthRule.BLOB_TX_CREATE},
+    "TYPE_3_TX_ZERO_BLOBS": {EthRule.BLOB_TX_NO_BLOBS},
+    "TYPE_3_TX_INVALID_BLOB_VERSIONED_HASH": {EthRule.BLOB_HASH_VERSION},
+    "INSUFFICIENT_MAX_FEE_PER_BLOB_GAS": {EthRule.BLOB_FEE_TOO_LOW},
+    "NONCE_MISMATCH_TOO_LOW": {EthRule.NONCE_MISMATCH},
+    "NONCE_MISMATCH_TOO_HIGH": {EthRule.NONCE_MISMATCH},
+    "INSUFFICIENT_ACCOUNT_FUNDS": {EthRule.INSUFFICIENT_BALANCE},
+    "GASLIMIT_PRICE_PRODUCT_OVERFLOW": {EthRule.INSUFFICIENT_BALANCE},
+    "SENDER_NOT_EOA": {EthRule.SENDER_HAS_CODE},
+}
+
+
+def test_an_invalid_transaction_breaks_the_rule_the_test_names(results: list[CaseResult]) -> None:
+    """Not only invalid: invalid for (one of) the reason(s) the test expects."""
+    wrong = []
+    for r in results:
+        if r.valid or r.case.expect_exception is None:
+            continue
+        names = [name.rsplit(".", 1)[-1] for name in r.case.expect_exception.split("|")]
+        unknown = [name for name in names if name not in EXCEPTION_RULES]
+        assert unknown == [], f"{r.case.label}: no rule mapped for {unknown} (extend the table)"
+        allowed = set().union(*(EXCEPTION_RULES[name] for name in names))
+        if r.detail.split(":")[0] not in {rule.value for rule in allowed}:
+            wrong.append(f"{r.case.label}: expected {names}, got {r.detail}")
     assert wrong == []
 
 
