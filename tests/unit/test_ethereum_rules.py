@@ -7,7 +7,9 @@ rejected transaction leaves the state root unchanged and names its rule in the o
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import coincurve
 import pytest
@@ -57,6 +59,14 @@ def test_every_rule_has_a_spec_source_and_one_code() -> None:
     for rule in RULES:
         assert rule.source.startswith(("cancun/", "EIP-")), rule
         assert rule.summary
+
+
+def test_protocol_md_lists_the_rules_in_the_table_order() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    section = text.split("### 3.3 Ethereum mode")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
+    codes = [re.findall(r"\| `([a-z0-9_]+)` \|", row)[0] for row in rows]
+    assert codes == [EthRule.UNDECODABLE.value] + [rule.code.value for rule in RULES]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ on it: every rule of the execution specs (``src/ethereum/cancun/transactions.py`
 ``validate_transaction``/``recover_sender`` and ``src/ethereum/cancun/fork.py``
 ``check_transaction``) is a row of :data:`RULES`, checked here before py-evm sees the transaction,
 in the spec's order. A transaction that breaks a rule changes nothing; its outcome names the rule
-(``EthRule``, the first word of the detail). docs/protocol.md "Ethereum mode" lists the rules.
+(``EthRule``, the first word of the detail). docs/protocol.md §3.3 lists the rules.
 
 The rollup's own rules (protocol.md §3) are elsewhere and do not use this module.
 """
@@ -94,15 +94,11 @@ def intrinsic_gas(
 
 def blob_base_fee(excess_blob_gas: int) -> int:
     """``calculate_blob_gas_price``: EIP-4844's ``fake_exponential``."""
-    factor, numerator, denominator = (
-        MIN_BLOB_GASPRICE,
-        excess_blob_gas,
-        BLOB_BASE_FEE_UPDATE_FRACTION,
-    )
-    i, output, accum = 1, 0, factor * denominator
+    denominator = BLOB_BASE_FEE_UPDATE_FRACTION
+    i, output, accum = 1, 0, MIN_BLOB_GASPRICE * denominator
     while accum > 0:
         output += accum
-        accum = (accum * numerator) // (denominator * i)
+        accum = (accum * excess_blob_gas) // (denominator * i)
         i += 1
     return output // denominator
 
