@@ -27,13 +27,14 @@ from watchtower.devtools.txgen import accounts, transfer
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.state import build_genesis, execution_context
 from watchtower.execute.statedb import PendingWrites, StateDB
-from watchtower.execute.trie import NODE_CACHE
+from watchtower.hashing import use_fast_keccak
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount
 from watchtower.sequencer.builder import build_batch
 
 
 def main() -> None:
+    use_fast_keccak()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--batches", type=int, default=3)
@@ -85,11 +86,10 @@ def main() -> None:
             batches.append(batch)
             root = batch.final_root
         scratch.close()
-        NODE_CACHE.clear()
 
         store = StateDB(Path(tmp) / "verifier", sync=True)
         init_genesis(store, genesis)
-        NODE_CACHE.clear()
+        store.node_cache.clear()  # start cold, as a restarted verifier does
         t0 = time.perf_counter()
         for batch in batches:
             verdict = replay_batch(store, batch)

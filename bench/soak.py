@@ -43,6 +43,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from watchtower.execute.statedb import StateDB
+from watchtower.hashing import use_fast_keccak
 from watchtower.l1.devchain import free_port
 from watchtower.l1.rollup import BatchStatus as OnChain
 from watchtower.proof.fraud import build_fraud_proof, check_fraud_proof
@@ -443,6 +444,7 @@ def print_result(result: SoakResult) -> None:
 
 
 def main() -> None:
+    use_fast_keccak()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = SoakConfig()
     parser.add_argument("--batches", type=int, default=defaults.batches)

@@ -360,24 +360,27 @@ contract Rollup {
     // ------------------------------------------------------------------------------------------
 
     /// @notice Commits to a challenge that the caller will reveal with `challenge` in a later
-    ///         block: `commitment` = `challengeCommitment(msg.sender, index, step, salt)`. The
-    ///         commitment is bound to the caller, so copying this transaction gives the copier a
-    ///         commitment it can never reveal; and a reveal seen in the mempool cannot be copied
-    ///         either, since the copier has no commitment from an earlier block (protocol.md §7.5).
-    ///         Commitments change no deadline.
+    ///         block: `commitment` = `challengeCommitment(msg.sender, index, step, postRoot, salt)`
+    ///         where `postRoot` is the root the step really produces. The commitment is bound to
+    ///         the caller, so copying this transaction gives the copier a commitment it can never
+    ///         reveal; and it is bound to the correct post-step root, which only a verifier that
+    ///         re-executed the batch knows before a reveal makes it public, so nobody can commit
+    ///         blindly to every step and copy the reveal later (protocol.md §7.5). Commitments
+    ///         change no deadline.
     function commitChallenge(bytes32 commitment) external {
         if (commitments[msg.sender][commitment] == 0) commitments[msg.sender][commitment] = block.number;
         emit ChallengeCommitted(msg.sender, commitment);
     }
 
     /// @notice The commitment `challenger` must have made before revealing a challenge of step
-    ///         `step` of batch `index` with `salt`.
-    function challengeCommitment(address challenger, uint256 index, uint256 step, bytes32 salt)
+    ///         `step` of batch `index` with `salt`; `postRoot` is the state root the step really
+    ///         produces (the computed root of the reveal, not the claimed one).
+    function challengeCommitment(address challenger, uint256 index, uint256 step, bytes32 postRoot, bytes32 salt)
         public
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encode(challenger, index, step, salt));
+        return keccak256(abi.encode(challenger, index, step, postRoot, salt));
     }
 
     /// @notice Proves that step `step` of pending batch `index` claims a wrong root.
@@ -425,7 +428,7 @@ contract Rollup {
         }
         Step.Result memory r = verifier.execute(preRoot, w.tx, Step.Context(l2ChainId, l2BaseFee, b.coinbase), stateNodes);
         require(r.postRoot != w.postRoot, "Rollup: no fraud: the claimed root is correct");
-        bytes32 c = challengeCommitment(msg.sender, index, step, salt);
+        bytes32 c = challengeCommitment(msg.sender, index, step, r.postRoot, salt);
         uint256 committedAt = commitments[msg.sender][c];
         require(committedAt != 0, "Rollup: no commitment for this challenge");
         require(committedAt < block.number, "Rollup: commitment must be in an earlier block");

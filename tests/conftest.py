@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from watchtower.execute.statedb import StateDB
+from watchtower.hashing import use_fast_keccak
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -21,6 +22,10 @@ settings.register_profile(
     "long", deadline=None, max_examples=2000, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    use_fast_keccak()  # what the CLI does; importing the package no longer chooses for us
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -9,14 +9,5 @@ The package is laid out as the pipeline it runs::
     cli.py      the command line (edge)
 """
 
-import importlib.util
-import os
-
-# Keccak is computed for every trie node. eth-hash prefers pycryptodome when both backends are
-# installed; pysha3 hashes a trie node about 2.3x faster (bench/bench_replay.py). Both give the
-# same digests. An explicit ETH_HASH_BACKEND set by the user still wins.
-if importlib.util.find_spec("sha3") is not None:
-    os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
-
 __version__ = "0.1.0"
 __all__ = ["__version__"]

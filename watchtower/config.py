@@ -8,6 +8,11 @@ key is close). Secrets are never values of the configuration: it holds the *name
 environment variables or the *paths* of the files that carry them, and URLs are shown with their
 path and query redacted (RPC and webhook URLs often embed tokens).
 
+Amounts of wei (``challenge.stake_wei``, ``--stake``) are exact or refused (:func:`wei`): an
+integer, a string of digits, or an exact unit form such as ``"1.5 ether"`` / ``"2 gwei"``; a
+float (``1.5``, ``1e18``), a boolean, a negative number or a fraction of a wei is an error that
+names the setting and the value, never a silent truncation.
+
 The alert sinks are the one nested part: ``[[alerts.webhook]]`` (``url``, ``secret_env``,
 ``timeout``), ``[[alerts.slack]]`` (``url_env``), ``[[alerts.pagerduty]]`` (``routing_key_env``).
 """
@@ -37,6 +42,66 @@ def _int(value: Any, *, minimum: int = 0) -> int:
     if number < minimum:
         raise ValueError(f"must be at least {minimum}")
     return number
+
+
+#: Units a wei amount may be written in (as a string): exact multiples only.
+WEI_UNITS = {"wei": 1, "gwei": 10**9, "ether": 10**18}
+_UINT256_MAX = 2**256 - 1
+
+
+def wei(value: Any, *, minimum: int = 0) -> int:
+    """An amount of wei, exactly: a TOML integer, a string of decimal digits (``"1500"``), or a
+    string with a unit (``"1.5 ether"``, ``"2 gwei"``, ``"7 wei"``) that is a whole number of wei.
+
+    Anything that is not exact is refused rather than rounded: floats (TOML ``1.5`` or ``1e18``),
+    booleans, negative numbers, exponents, hex, and a unit form with a fraction of a wei
+    (``"0.5 wei"``, ``"1.0000000001 gwei"``).
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number of wei, got a boolean")
+    if isinstance(value, float):
+        raise ValueError(
+            "a floating-point number is not an exact amount: write the whole number of wei "
+            '(an integer, or digits in quotes) or an exact unit form like "1.5 ether"'
+        )
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        number = _wei_text(value)
+    else:
+        raise ValueError(f"expected a whole number of wei, got {type(value).__name__}")
+    if number < minimum:
+        raise ValueError(f"must be at least {minimum} wei")
+    if number > _UINT256_MAX:
+        raise ValueError("more than 2^256 - 1 wei")
+    return number
+
+
+def _wei_text(value: str) -> int:
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return int(text)
+    number, _, unit = text.partition(" ")
+    unit = unit.strip().lower()
+    whole, dot, fraction = number.partition(".")
+    digits = whole + fraction
+    if (
+        unit not in WEI_UNITS
+        or not whole
+        or (dot and not fraction)
+        or not (digits.isascii() and digits.isdigit())
+    ):
+        raise ValueError(
+            'expected a whole number of wei (digits only) or an amount with a unit like "1.5 '
+            'ether" or "2 gwei"'
+        )
+    scale = WEI_UNITS[unit]
+    places: int = len(fraction)
+    numerator: int = int(digits) * scale
+    divisor: int = 10**places
+    if numerator % divisor:
+        raise ValueError(f"{text!r} is not a whole number of wei")
+    return numerator // divisor
 
 
 def _float(value: Any) -> float:
@@ -156,7 +221,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "password_file": Setting(_path, None, "file holding its password"),
     },
     "challenge": {
-        "stake_wei": Setting(_int, None, "stake per challenge (default: the minimum)"),
+        "stake_wei": Setting(
+            lambda v: wei(v, minimum=1), None, "stake per challenge in wei (default: the minimum)"
+        ),
         "bump_after": Setting(_float, 24.0, "seconds before a fee bump"),
     },
     "state": {

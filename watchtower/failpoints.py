@@ -2,8 +2,8 @@
 
 In the spirit of TiKV's ``fail-rs`` and FoundationDB's ``BUGGIFY``: the code calls
 ``failpoint("challenge.signed")`` at a point worth crashing at, and the environment variable
-:data:`ENV` (``WATCHTOWER_FAILPOINTS``), read **once**, when this module is first imported,
-says which points are armed::
+:data:`ENV` (``WATCHTOWER_FAILPOINTS``), read **once**, when the program starts (the CLI calls
+:func:`arm_from_environment`; importing this module reads nothing), says which points are armed::
 
     WATCHTOWER_FAILPOINTS="challenge.signed=kill"          # on the first hit
     WATCHTOWER_FAILPOINTS="replay.step=kill@12"            # on the 12th hit (counted per process)
@@ -13,8 +13,9 @@ The only action is ``kill``: one JSON line ``{"event": "failpoint_hit", ...}`` o
 test can tell the process died where it meant it to), then ``SIGKILL`` to the process itself:
 no ``finally``, no ``atexit``, no flush of anything else, exactly like a crash.
 
-A name that is not in :data:`KNOWN` (or a malformed entry) is refused at import with one line on
-stderr and exit status 2, never silently ignored. When nothing is armed a call costs one global
+A name that is not in :data:`KNOWN` (or a malformed entry) is refused with
+:class:`FailpointSpecError` (the CLI prints it in one line and exits with status 2), never
+silently ignored. When nothing is armed a call costs one global
 lookup and a truth test (``tests/unit/test_failpoints.py`` measures it).
 
 :data:`KNOWN` lists every failpoint in the package; a unit test checks that each name appears in
@@ -110,16 +111,18 @@ def parse(spec: str) -> dict[str, Armed]:
     return armed
 
 
-def _from_environment() -> dict[str, Armed]:
-    try:
-        return parse(os.environ.get(ENV, ""))
-    except FailpointSpecError as exc:
-        sys.stderr.write(f"watchtower: {exc}\n")
-        sys.stderr.flush()
-        raise SystemExit(2) from None
+def arm_from_environment() -> dict[str, Armed]:
+    """Arm the failpoints :data:`ENV` names (replacing any armed before); returns them.
+    Raises :class:`FailpointSpecError` for an unknown name or a malformed entry."""
+    armed = parse(os.environ.get(ENV, ""))
+    with _lock:
+        _ARMED.clear()
+        _ARMED.update(armed)
+        _hits.clear()
+    return dict(armed)
 
 
-_ARMED: dict[str, Armed] = _from_environment()
+_ARMED: dict[str, Armed] = {}
 _hits: dict[str, int] = {}
 _lock = threading.Lock()
 

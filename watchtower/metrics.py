@@ -25,14 +25,15 @@ from prometheus_client import (
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-# No `*_created` series: they double the series count and no rule or panel uses them.
-disable_created_metrics()  # type: ignore[no-untyped-call]
-
 
 class Metrics:
     """Every metric of the service, in a registry of its own."""
 
     def __init__(self) -> None:
+        # No `*_created` series: they double the series count and no rule or panel uses them.
+        # (A process-wide switch of prometheus_client, set when the service builds its metrics,
+        # not when this module is imported.)
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         r = self.registry = CollectorRegistry()
         self.last_scanned_block = Gauge(
             "watchtower_l1_last_scanned_block",
@@ -48,6 +49,17 @@ class Metrics:
         )
         self.batches_fraudulent = Counter(
             "watchtower_batches_fraudulent", "Batches replayed and found fraudulent", registry=r
+        )
+        self.batches_unreadable = Counter(
+            "watchtower_batches_unreadable",
+            "Batches whose calldata could not be read or did not match their commitment",
+            registry=r,
+        )
+        self.batches_waiting = Gauge(
+            "watchtower_batches_waiting",
+            "Batches not verified because an earlier unreadable or undecidable batch halted "
+            "verification (0 when verification runs)",
+            registry=r,
         )
         self.challenges = Counter(
             "watchtower_challenges", "Challenges by outcome", ["state"], registry=r
@@ -118,6 +130,8 @@ METRIC_NAMES = (
     "watchtower_l1_safe_block",
     "watchtower_batches_verified_total",
     "watchtower_batches_fraudulent_total",
+    "watchtower_batches_unreadable_total",
+    "watchtower_batches_waiting",
     "watchtower_challenges_total",
     "watchtower_replay_steps_per_second",
     "watchtower_seconds_to_nearest_deadline",

@@ -4,8 +4,12 @@ One :meth:`Watchtower.tick` runs the pipeline once; ``watchtower run`` calls it 
 (apscheduler) and the demo calls it inline. Each stage reads and writes the store, so a tick
 interrupted anywhere (SIGKILL included) is simply run again after a restart:
 
-    follow    reorg check against stored block hashes; scan new logs (cross-checked)
-    replay    batches in index order into the state DB; a verdict per batch
+    follow    reorg check against stored block hashes; scan new logs (cross-checked); a batch
+              whose calldata cannot be read is recorded ``unreadable`` (``batch_unreadable``)
+              and read again every tick
+    replay    batches in index order into the state DB; a verdict per batch. An unreadable or
+              undecidable batch halts verification (``verification_halted``): later batches
+              wait (``skipped``) until it is readable, rejected on chain or reorged out
     challenge (challenge mode) for each fraudulent batch once it is confirmed: build the proof,
               check it locally and with eth_call, commit, then reveal it with the stake; one
               step of the journal per tick (watchtower.submit.challenger)
@@ -42,9 +46,17 @@ from watchtower.metrics import Metrics
 from watchtower.proof.fraud import FraudProof, build_fraud_proof, check_fraud_proof
 from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
-from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store
+from watchtower.store.db import (
+    HALTING_VERDICTS,
+    BatchRow,
+    BatchStatus,
+    ChallengeState,
+    Store,
+    current_batches,
+)
 from watchtower.store.journal import SenderLock
 from watchtower.submit.challenger import Challenger, FeePolicy
+from watchtower.submit.funds import StakeCheck, check_stake
 from watchtower.submit.gas import CHALLENGE_GAS_RESERVE
 
 __all__ = ["CHALLENGE_GAS_RESERVE", "Mode", "ServiceConfig", "TickReport", "Watchtower"]
@@ -109,6 +121,10 @@ class Watchtower:
         self.signer = signer
         self.metrics = metrics
         self.ready = (False, "starting")
+        #: The batch the challenger is acting on: its alerts are tagged with the batch's tx.
+        self._acting_on: BatchRow | None = None
+        #: Halting batches (by tx) whose ``verification_halted`` this process has raised.
+        self._halts_announced: set[bytes] = set()
         self._head_seen: tuple[int, float] = (-1, time.monotonic())
         self._stalled = False
         # Every L1 read of the start-up first: if the node fails here (the caller may retry),
@@ -116,6 +132,19 @@ class Watchtower:
         self.params = self.client.params()
         chain_id = str(self.client.w3.eth.chain_id)
         deployed_root = self.client.genesis_root()
+        self.stake_check: StakeCheck | None = None
+        if config.mode is Mode.CHALLENGE:
+            # A stake the contract refuses would make every challenge revert: refuse to start.
+            assert signer is not None
+            self.stake_check = check_stake(
+                config.stake,
+                self.client.min_stake(),
+                int(self.client.w3.eth.get_balance(signer.address)),
+                CHALLENGE_GAS_RESERVE,
+                self._l1_base_fee(),
+            )
+            if self.stake_check.error is not None:
+                raise InputError(self.stake_check.error)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         sending = signer is not None and config.mode is Mode.CHALLENGE
         self._sender_lock = SenderLock(config.data_dir) if sending else None
@@ -137,16 +166,37 @@ class Watchtower:
             self.clients, self.store, start_block=config.start_block, chunk=config.chunk
         )
         self.challenger = (
-            Challenger(self.client, signer, self.store, config.fee_policy, alert)
+            Challenger(self.client, signer, self.store, config.fee_policy, self._challenger_alert)
             if signer is not None and config.mode is Mode.CHALLENGE
             else None
         )
+        if self.stake_check is not None and self.stake_check.warning is not None:
+            # Short of money is not a reason to stop watching: say it now, keep running (every
+            # tick checks again, and a fraud that cannot be paid raises deadline_at_risk).
+            check = self.stake_check
+            assert signer is not None
+            self.alert(
+                "low_balance",
+                balance=check.balance,
+                needed=check.needed,
+                signer=signer.address,
+                stake=check.stake,
+                detail=check.warning,
+            )
 
     def close(self) -> None:
         self.store.close()
         self.state.close()
         if self._sender_lock is not None:
             self._sender_lock.release()
+
+    def _challenger_alert(self, kind: str, **fields: Any) -> None:
+        """The challenger's alerts, with the batch named by its L1 transaction (``batch_tx``):
+        after a rejection another batch takes the same index, and is another event."""
+        row = self._acting_on
+        if row is not None and fields.get("batch") == row.idx and "batch_tx" not in fields:
+            fields["batch_tx"] = _hex(row.tx_hash)
+        self.alert(kind, **fields)
 
     # -- the pipeline ---------------------------------------------------------------------------
     def tick(self) -> TickReport:
@@ -253,7 +303,7 @@ class Watchtower:
                 )
         for _ in range(self.config.max_chunks_per_tick):
             try:
-                outcome = self.follower.scan(before_record=self._announce_rejections)
+                outcome = self.follower.scan(before_record=self._announce)
             except DisagreementError as exc:
                 # Never act on disputed data: nothing of the range is recorded; retried next tick.
                 report.disagreement = str(exc)
@@ -270,30 +320,76 @@ class Watchtower:
                 log.info(
                     "batch_seen", batch=row.idx, step=None, l1_block=row.l1_block, steps=row.count
                 )
+        try:
+            readable = self.follower.retry_unreadable()
+        except DisagreementError as exc:
+            report.disagreement = str(exc)
+            log.warning("rpc_disagreement", detail=str(exc))
+            self.alert("rpc_disagreement", detail=str(exc))
+            return
+        for row in readable:
+            log.warning(
+                "batch_readable", batch=row.idx, step=None, l1_block=row.l1_block, steps=row.count
+            )
 
-    def _announce_rejections(self, outcome: ScanOutcome) -> None:
-        """Alerts for the rejections of a scanned range, raised *before* the range is recorded:
-        a crash in between rescans it and raises them again (deduplicated), never loses them."""
-        for first, last, l1_block, _ in outcome.rejections:
+    def _announce(self, outcome: ScanOutcome) -> None:
+        """Alerts for a scanned range, raised *before* the range is recorded: a crash in between
+        rescans it and raises them again (deduplicated), never loses them."""
+        for row in outcome.batches:
+            if row.verdict != VerdictKind.UNREADABLE.value:
+                continue
+            log.error(
+                "batch_unreadable",
+                batch=row.idx,
+                step=None,
+                l1_block=row.l1_block,
+                tx=_hex(row.tx_hash),
+                reason=row.reason,
+            )
+            self.alert(
+                "batch_unreadable",
+                batch=row.idx,
+                l1_block=row.l1_block,
+                batch_tx=_hex(row.tx_hash),
+                reason=row.reason,
+                deadline=row.deadline,
+            )
+            if self.metrics is not None:
+                self.metrics.batches_unreadable.inc()
+        for rejection in outcome.rejections:
+            first, last, l1_block = rejection.first, rejection.last, rejection.l1_block
             log.warning("batches_rejected", batch=first, step=None, l1_block=l1_block, last=last)
-            self.alert("proposer_slashed", batch=first, l1_block=l1_block, last_batch=last)
+            self.alert(
+                "proposer_slashed",
+                batch=first,
+                l1_block=l1_block,
+                last_batch=last,
+                rejection_log=f"{_hex(rejection.tx_hash)}:{rejection.log_index}",
+            )
 
     def _current_batches(self) -> list[BatchRow]:
         """The live batch at each index (pending or finalized), in index order."""
-        live: dict[int, BatchRow] = {}
-        for row in self.store.batches((BatchStatus.PENDING, BatchStatus.FINALIZED)):
-            live[row.idx] = row  # ordered by id: a later submission at an index supersedes
-        return [live[i] for i in sorted(live)]
+        return current_batches(self.store.batches((BatchStatus.PENDING, BatchStatus.FINALIZED)))
 
     def replay(self, report: TickReport) -> None:
         blocked_by: int | None = None
+        blocker: BatchRow | None = None  # the batch that blocked the ones after it
+        waiting = 0
         for row in self._current_batches():
             if blocked_by is not None:
+                waiting += 1
                 if row.verdict is None:
                     self.store.set_verdict(
                         row.id, VerdictKind.SKIPPED.value, reason=f"builds on batch {blocked_by}"
                     )
                 continue
+            if row.verdict == VerdictKind.UNREADABLE.value:
+                blocked_by, blocker = row.idx, row  # the scanner reads it again each tick
+                continue
+            if row.verdict == VerdictKind.SKIPPED.value:
+                # What it built on is valid now (it became readable): verify it after all.
+                self.store.clear_verdict(row.id)
+                row = self.store.batch_by_id(row.id)  # noqa: PLW2901
             record = self.state.batch(row.idx)
             if record is not None and (record.prev_root, record.final_root) == (
                 row.prev_root,
@@ -303,7 +399,7 @@ class Watchtower:
                     self.store.set_verdict(row.id, VerdictKind.VALID.value)  # after a crash
                 continue
             if row.verdict is not None and row.verdict != VerdictKind.VALID.value:
-                blocked_by = row.idx
+                blocked_by, blocker = row.idx, row
                 continue
             head = self.state.head()
             if head is not None and head.index >= row.idx:
@@ -312,9 +408,42 @@ class Watchtower:
                 self._replay_one(row, report)
             last = self.store.batch_by_id(row.id)
             if last.verdict != VerdictKind.VALID.value:
-                blocked_by = row.idx
+                blocked_by, blocker = row.idx, last
             else:
                 self.prune()  # when due: a catch-up of many batches stays within the policy
+        halted = blocker is not None and blocker.verdict in HALTING_VERDICTS
+        if self.metrics is not None:
+            self.metrics.batches_waiting.set(waiting if halted else 0)
+        if halted:
+            assert blocker is not None
+            self._announce_halt(blocker, waiting)
+
+    def _announce_halt(self, row: BatchRow, waiting: int) -> None:
+        """``verification_halted`` once per halting batch (unreadable or undecidable) in this
+        process; the outbox deduplicates it across restarts. (``verification_halt`` in the
+        store computes the same halt from the records alone, for ``watchtower status``.)"""
+        if row.tx_hash in self._halts_announced:
+            return
+        self._halts_announced.add(row.tx_hash)
+        log.error(
+            "verification_halted",
+            batch=row.idx,
+            step=None,
+            l1_block=row.l1_block,
+            verdict=row.verdict,
+            reason=row.reason,
+            waiting=waiting,
+        )
+        self.alert(
+            "verification_halted",
+            batch=row.idx,
+            l1_block=row.l1_block,
+            batch_tx=_hex(row.tx_hash),
+            verdict=row.verdict,
+            reason=row.reason,
+            waiting=waiting,
+            deadline=row.deadline,
+        )
 
     def _replay_one(self, row: BatchRow, report: TickReport) -> None:
         """Replay one batch (context variables name it in every log line) and record it."""
@@ -415,13 +544,20 @@ class Watchtower:
             sent = bool(self.store.submissions(row.id))
             if row.status is BatchStatus.REJECTED and not sent:
                 # Rejected on chain before we sent anything: someone else proved it.
-                self.challenger.record_already_rejected(row, "rejected on chain by another party")
+                self._acting_on = row
+                try:
+                    self.challenger.record_already_rejected(
+                        row, "rejected on chain by another party"
+                    )
+                finally:
+                    self._acting_on = None
                 report.challenges.append((row.idx, ChallengeState.ALREADY_REJECTED.value))
                 if self.metrics is not None:
                     self.metrics.challenges.labels(state="already_rejected").inc()
                 continue
             if existing is None and row.l1_block > confirmed:
                 continue  # not deep enough yet to act on
+            self._acting_on = row
             try:
                 with bound_contextvars(batch=row.idx, step=row.fraud_step, l1_block=row.l1_block):
                     if not sent and not self._can_pay(stake):
@@ -447,6 +583,8 @@ class Watchtower:
                     error=str(exc),
                 )
                 continue
+            finally:
+                self._acting_on = None
             report.challenges.append((row.idx, state.value))
             before = None if existing is None else existing.state
             if self.metrics is not None and state is not before:
@@ -455,7 +593,12 @@ class Watchtower:
     @functools.cached_property
     def stake(self) -> int:
         """The stake per challenge: configured, or the contract's (immutable) minimum."""
-        return self.config.stake or self.client.min_stake()
+        if self.stake_check is not None:
+            return self.stake_check.stake
+        return self.config.stake if self.config.stake is not None else self.client.min_stake()
+
+    def _l1_base_fee(self) -> int:
+        return int(self.client.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
 
     def _can_pay(self, stake: int, balance: int | None = None) -> bool:
         """Whether the signer can pay ``stake`` plus a challenge's gas (the commit and the largest
@@ -464,8 +607,7 @@ class Watchtower:
         assert self.signer is not None
         if balance is None:
             balance = int(self.client.w3.eth.get_balance(self.signer.address))
-        base_fee = int(self.client.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-        needed = stake + CHALLENGE_GAS_RESERVE * base_fee * 2
+        needed = stake + CHALLENGE_GAS_RESERVE * self._l1_base_fee() * 2
         if balance >= needed:
             return True
         self.alert("low_balance", balance=balance, needed=needed, signer=self.signer.address)

@@ -112,3 +112,12 @@ contract BatchForwarder {
         }
     }
 }
+
+/// @notice The compiled ABI decoder of `submitBatch(bytes calldata)` (same selector as the rollup's),
+/// for the differential test of `watchtower.rollup.calldata`: what `abi.decode` gives the function,
+/// as its keccak and length, or a revert where the decoder refuses the calldata.
+contract SubmitBatchHarness {
+    function submitBatch(bytes calldata batchData) external pure returns (bytes32 hash, uint256 length) {
+        return (keccak256(batchData), batchData.length);
+    }
+}

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -209,11 +208,9 @@ def test_silences_by_kind_and_by_batch_with_expiry(
 def test_raising_never_touches_the_network(tmp_path: Path, receiver: Receiver) -> None:
     receiver.hang_for = 10.0
     with Alerter(tmp_path / "o.sqlite", all_sinks(receiver.port, timeout=5)) as alert:
-        started = time.monotonic()
         for batch in range(20):
             alert("fraud_detected", batch=batch, step=1)
-        assert time.monotonic() - started < 2
-        assert receiver.requests == []
+        assert receiver.requests == []  # recorded on arrival, before the receiver hangs
         assert alert.depth() == 60
 
 
@@ -225,9 +222,8 @@ def test_a_hanging_receiver_costs_one_timeout_per_sink_per_pass(
     with Alerter(tmp_path / "o.sqlite", sinks, None, clock) as alert:
         for batch in range(5):
             alert("fraud_detected", batch=batch, step=1)
-        started = time.monotonic()
         report = alert.deliver()
-        assert time.monotonic() - started < 2
+        assert len(receiver.requests) == 1  # one attempt, cut by the timeout; the rest wait
         assert (report.delivered, report.failed, report.pending) == (0, 1, 5)
         [timed_out] = [e for e in alert.entries() if e.attempts]
         assert "timed out after 0.3 s" in timed_out.last_error

@@ -23,6 +23,8 @@ def test_every_kind_has_a_severity_and_the_docstring_table_agrees() -> None:
         "low_balance",
         "proposer_slashed",
         "deep_reorg",
+        "batch_unreadable",
+        "verification_halted",
     }
     doc = alert_pkg.__doc__ or ""
     for kind in AlertKind:
@@ -90,3 +92,29 @@ def test_alert_is_a_frozen_hashable_value() -> None:
     with pytest.raises(AttributeError):
         a.kind = AlertKind.LOW_BALANCE  # type: ignore[misc]
     assert hash(a) == hash(Alert.create("stalled", {"batch": 1}, T0))
+
+
+def test_a_batch_is_named_by_its_transaction_not_only_its_index() -> None:
+    """After a rejection the next batch reuses the index (protocol.md §7.4): a second fraud at the
+    same index and step is another event, and pages again (issue 10)."""
+    first = {"batch": 3, "step": 7, "l1_block": 12, "batch_tx": "0x" + "aa" * 32}
+    second = {**first, "l1_block": 40, "batch_tx": "0x" + "bb" * 32}
+    a = Alert.create("fraud_detected", first, T0)
+    b = Alert.create("fraud_detected", second, T0)
+    assert a.dedup_key == f"fraud_detected:batch=3:step=7:batch_tx=0x{'aa' * 32}"
+    assert a.dedup_key != b.dedup_key
+    assert len(a.dedup_key) <= 200  # not hashed: still readable
+    again = Alert.create("fraud_detected", {**first, "deadline": 5}, T0 + 86400)
+    assert again.dedup_key == a.dedup_key  # the same batch raised again (a restart): one page
+    for kind in ("batch_unreadable", "verification_halted", "deadline_at_risk"):
+        keys = {Alert.create(kind, f, T0).dedup_key for f in (first, second)}
+        assert len(keys) == 2, kind
+    sub = Alert.create("challenge_submitted", {**first, "tx": "0xcd"}, T0)
+    assert sub.dedup_key == f"challenge_submitted:batch=3:step=7:batch_tx=0x{'aa' * 32}:tx=0xcd"
+    # proposer_slashed: one per BatchesRejected log, though both rejections start at batch 3
+    log_a = {"batch": 3, "last_batch": 5, "rejection_log": "0x" + "cc" * 32 + ":2"}
+    log_b = {"batch": 3, "last_batch": 3, "rejection_log": "0x" + "dd" * 32 + ":0"}
+    slashed = [Alert.create("proposer_slashed", f, T0).dedup_key for f in (log_a, log_b)]
+    assert slashed[0] == f"proposer_slashed:batch=3:rejection_log=0x{'cc' * 32}:2"
+    assert slashed[0] != slashed[1]
+    assert "batch_tx=" in Alert.create("fraud_detected", first, T0).summary()

@@ -76,7 +76,7 @@ _BASE = settings(
 def rollups(deployer: Callable[..., Contract]) -> dict[RollupParams, Contract]:
     """One Rollup per parameter set; only executeStep is used, so the genesis root is irrelevant."""
     artifact = load_artifact("Rollup")
-    return {p: deployer(artifact, 0, 0, 1, p.chain_id, p.base_fee, BLANK_ROOT) for p in PARAMS}
+    return {p: deployer(artifact, 0, 0, 2, p.chain_id, p.base_fee, BLANK_ROOT) for p in PARAMS}
 
 
 # ---- transactions -------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ commitment), finalization, fraud proofs, rollback, slashing and withdrawals."""
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +38,6 @@ BOND = 2 * 10**18
 MIN_STAKE = 10**18
 KEYS = [coincurve.PrivateKey(keccak(b"rollup-test" + bytes([i]))) for i in range(4)]
 USERS = [address_of(k) for k in KEYS]
-CHALLENGE_GAS: list[int] = []
 
 Steps = list[tuple[bytes, bytes]]
 
@@ -135,17 +133,19 @@ def witness(steps: Steps, k: int) -> tuple[Any, ...]:
 SALT = keccak(b"salt")
 
 
-def commit(env: Env, index: int, k: int, sender: str | None = None) -> None:
-    """The commitment half of a challenge (mined in its own block, before the reveal)."""
+def commit(env: Env, index: int, k: int, post_root: bytes, sender: str | None = None) -> None:
+    """The commitment half of a challenge (mined in its own block, before the reveal), to the
+    root step ``k`` really produces."""
     sender = sender or env.challenger
-    c = env.rollup.functions.challengeCommitment(sender, index, k, SALT).call()
+    c = env.rollup.functions.challengeCommitment(sender, index, k, post_root, SALT).call()
     send(env.w3, env.rollup.functions.commitChallenge(c), sender)
     env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]  # reveal estimates at latest
 
 
 def challenge_args(env: Env, index: int, steps: Steps, k: int, pre: State) -> tuple[Any, ...]:
     """The reveal's arguments, after committing to them from the challenger's account."""
-    commit(env, index, k)
+    _, _, post = execute(pre, steps[k][0], CHAIN_ID, BASE_FEE, env.coinbase)
+    commit(env, index, k, state_trie(post).root_hash)
     nodes = state_proof(pre, touched(steps[k][0], CHAIN_ID, BASE_FEE, env.coinbase))
     return (index, k, witness(steps, k), nodes, SALT)
 
@@ -310,7 +310,6 @@ def test_fraud_rejects_batch_and_successors_and_slashes(w3: Web3) -> None:
     receipt = send(
         w3, r.challenge(*challenge_args(env, 0, bad, 2, pre0[2])), env.challenger, MIN_STAKE
     )
-    CHALLENGE_GAS.append(receipt["gasUsed"])
     (fraud,) = events(env, "FraudProven", receipt)
     assert fraud["args"]["index"] == 0 and fraud["args"]["step"] == 2
     assert bytes(fraud["args"]["claimedRoot"]) == wrong
@@ -383,10 +382,10 @@ def test_challenge_after_deadline_is_refused(w3: Web3) -> None:
 FRAUD_VARIANTS = ["invalid", "noop", "reward", "new_to", "alias"]
 
 
-@pytest.mark.parametrize("n_filler", [0, 50, 1000])
-@pytest.mark.parametrize("variant", FRAUD_VARIANTS)
-def test_fraud_variants(w3: Web3, variant: str, n_filler: int) -> None:
-    env = make_env(w3, n_filler)
+def prove_variant(env: Env, variant: str) -> tuple[Any, bytes]:
+    """Submits a batch whose last step is fraud of kind ``variant`` and proves it; returns the
+    reveal's receipt and the honest post-step root (shared with bench/bench_gas.py)."""
+    w3 = env.w3
     root0 = state_trie(env.l2.state).root_hash
     honest_txs = transfers(0, 3)
     if variant == "invalid":
@@ -422,11 +421,18 @@ def test_fraud_variants(w3: Web3, variant: str, n_filler: int) -> None:
         env.challenger,
         MIN_STAKE,
     )
+    return receipt, steps[k][1]
+
+
+@pytest.mark.parametrize("n_filler", [0, 50, 1000])
+@pytest.mark.parametrize("variant", FRAUD_VARIANTS)
+def test_fraud_variants(w3: Web3, variant: str, n_filler: int) -> None:
+    env = make_env(w3, n_filler)
+    receipt, honest_root = prove_variant(env, variant)
     (fraud,) = events(env, "FraudProven", receipt)
-    assert bytes(fraud["args"]["computedRoot"]) == steps[k][1]
+    assert bytes(fraud["args"]["computedRoot"]) == honest_root
     expected_reason = Reason.BAD_NONCE if variant == "invalid" else Reason.VALID
     assert fraud["args"]["reason"] == expected_reason
-    CHALLENGE_GAS.append(receipt["gasUsed"])
 
 
 def test_large_batch_challenge_of_last_step(w3: Web3) -> None:
@@ -438,7 +444,6 @@ def test_large_batch_challenge_of_last_step(w3: Web3) -> None:
     last_tx = sign_transfer(KEYS[1], CHAIN_ID, 0, USERS[0], 1)
     all_steps = steps + filler + [(last_tx, keccak(b"bad"))]
     receipt = submit(env, 0, root0, all_steps)
-    print(f"\nsubmitBatch gas for {len(all_steps)} steps: {receipt['gasUsed']}")
     k = len(all_steps) - 1
     receipt = send(
         w3,
@@ -446,16 +451,8 @@ def test_large_batch_challenge_of_last_step(w3: Web3) -> None:
         env.challenger,
         MIN_STAKE,
     )
-    CHALLENGE_GAS.append(receipt["gasUsed"])
     assert len(step_proof(all_steps, k)) == 12
-    assert step_leaf(k, keccak(last_tx), keccak(b"bad")) is not None
-
-
-def test_report_challenge_gas() -> None:
-    """Prints the gas of the successful challenges above (run with -s)."""
-    if CHALLENGE_GAS:
-        print(
-            f"\nchallenge gas over {len(CHALLENGE_GAS)} successful fraud proofs: "
-            f"median {statistics.median(CHALLENGE_GAS):.0f}, "
-            f"max {max(CHALLENGE_GAS)}, min {min(CHALLENGE_GAS)}"
-        )
+    (fraud,) = events(env, "FraudProven", receipt)
+    assert (fraud["args"]["step"], bytes(fraud["args"]["claimedRoot"])) == (k, keccak(b"bad"))
+    leaf = env.rollup.functions.stepLeaf(k, keccak(last_tx), keccak(b"bad")).call()
+    assert bytes(leaf) == step_leaf(k, keccak(last_tx), keccak(b"bad"))

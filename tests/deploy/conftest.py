@@ -23,6 +23,8 @@ METRICS: dict[str, str] = {
     "watchtower_l1_safe_block": "gauge",
     "watchtower_batches_verified_total": "counter",
     "watchtower_batches_fraudulent_total": "counter",
+    "watchtower_batches_unreadable_total": "counter",
+    "watchtower_batches_waiting": "gauge",
     "watchtower_challenges_total": "counter",  # {state}
     "watchtower_replay_steps_per_second": "gauge",
     "watchtower_seconds_to_nearest_deadline": "gauge",

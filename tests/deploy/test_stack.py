@@ -9,8 +9,6 @@ import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import pytest
-
 from tests.deploy.conftest import (
     CONFIG_SECTIONS,
     DEPLOY,
@@ -145,11 +143,10 @@ def test_compose_environment_names_valid_settings() -> None:
         if variable.startswith("WATCHTOWER_") and any(variable.startswith(s) for s in sections):
             section, _, key = variable.removeprefix("WATCHTOWER_").lower().partition("_")
             assert key in example_config()[section] or section == "l1", variable
-    config_module = pytest.importorskip("watchtower.config")
-    if not hasattr(config_module, "load_settings"):
-        pytest.skip("watchtower.config.load_settings not available yet")
+    from watchtower.config import load_settings
+
     rollup = "0x" + "ab" * 20
-    settings = config_module.load_settings(
+    settings = load_settings(
         DEPLOY / "config" / "watchtower.toml", env={"WATCHTOWER_L1_ROLLUP": rollup}
     )
     assert settings["l1.rollup"].lower() == rollup
@@ -414,12 +411,12 @@ def test_configmap_config_parses_and_matches_the_pod(tmp_path: Path) -> None:
         assert "-m 0400 " in init_script and str(path) in init_script, key
     secret_volume = next(v for v in volumes.values() if "secret" in v)
     assert secret_volume["secret"]["secretName"] == _k8s()["Secret"]["metadata"]["name"]
-    # Check the ConfigMap's TOML with the service's own loader, once it exists.
-    config_module = pytest.importorskip("watchtower.config")
-    if hasattr(config_module, "load_settings"):
-        copy = tmp_path / "watchtower.toml"
-        copy.write_text(configmap["data"]["watchtower.toml"])
-        assert config_module.load_settings(copy, env={})["metrics.listen"] == "0.0.0.0:9108"
+    # Check the ConfigMap's TOML with the service's own loader.
+    from watchtower.config import load_settings
+
+    copy = tmp_path / "watchtower.toml"
+    copy.write_text(configmap["data"]["watchtower.toml"])
+    assert load_settings(copy, env={})["metrics.listen"] == "0.0.0.0:9108"
 
 
 def test_prometheusrule_is_alerts_yml() -> None:

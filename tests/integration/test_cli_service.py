@@ -88,3 +88,31 @@ def test_run_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
                                   "--key-env", "WT_BAD"], env=bad_key)  # fmt: skip
     assert result.exit_code == 2 and "not hold a valid hex private key" in result.stderr
     assert "not-a-key" not in result.stderr
+
+
+def test_run_refuses_a_stake_below_min_stake_at_start_up(tmp_path: Path) -> None:
+    """A real `watchtower run` process on anvil with --stake below the contract's minStake():
+    every challenge would revert, so it exits 2 at start-up with one line naming both values
+    (it used to start, and the challenge failed forever)."""
+    import subprocess
+    import sys
+
+    require_anvil()
+    with start_devnet("anvil") as net:
+        env = {**os.environ, "WT_CHALLENGER_KEY": net.challenger.key.hex()}
+        below = net.config.min_stake - 1
+        args = [
+            sys.executable, "-m", "watchtower", "run",
+            "--l1-rpc", str(net.rpc_url), "--rollup", net.client.address,
+            "--data-dir", str(tmp_path / "data"), "--key-env", "WT_CHALLENGER_KEY",
+            "--stake", str(below), "--log-format", "json",
+        ]  # fmt: skip
+        result = subprocess.run(
+            args, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert f"{below} wei" in lines[0] and f"minStake() of {net.config.min_stake} wei" in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "data" / "watchtower.sqlite").exists()  # refused before opening

@@ -8,6 +8,7 @@ every method it still verifies every batch and challenges the fraud with exactly
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -313,8 +314,11 @@ def test_a_lying_endpoint_is_never_acted_on(
 def test_a_lone_endpoint_whose_calldata_breaks_the_commitment(
     anvil_net: Devnet, proxy: RpcProxy, tmp_path: Path
 ) -> None:
-    """With one endpoint, calldata that does not match the commitment the contract emitted is
-    the endpoint contradicting itself: alerted as rpc_disagreement, never replayed."""
+    """With one endpoint, calldata that does not match the commitment the contract emitted makes
+    that batch unreadable (issue 10): recorded with the reason, batch_unreadable and
+    verification_halted raised, never replayed or challenged, and the scan goes on (a later batch
+    is recorded, waiting). When the endpoint serves the real calldata again, the batch is read,
+    replayed and found valid, and so is the one that waited."""
     net = anvil_net
     honest, receipt = net.proposer.propose(4)
     fake = _fake_fraud(net, honest, bytes(receipt["transactionHash"]))
@@ -322,11 +326,27 @@ def test_a_lone_endpoint_whose_calldata_breaks_the_commitment(
     alerts: list[tuple[str, dict[str, object]]] = []
     tower = _tower(net, (proxy.url,), tmp_path, alerts)
     report = tower.tick()
-    assert report.disagreement is not None and "commitment" in report.disagreement
-    assert tower.store.batches() == []
-    assert [kind for kind, _ in alerts] == ["rpc_disagreement"]
+    assert report.disagreement is None and report.verdicts == []
+    (row,) = tower.store.batches()
+    assert (row.idx, row.verdict) == (honest.index, "unreadable")
+    assert "commitment" in row.reason
+    assert [kind for kind, _ in alerts] == ["batch_unreadable", "verification_halted"]
+    fields = alerts[0][1]
+    assert fields["batch"] == honest.index and fields["batch_tx"] == fake["tx_hash"]
+    assert fields["l1_block"] == row.l1_block and "commitment" in str(fields["reason"])
+    later, _ = net.proposer.propose(2)
+    report = tower.tick()
+    assert report.verdicts == []
+    assert [(r.idx, r.verdict) for r in tower.store.batches()] == [
+        (honest.index, "unreadable"),
+        (later.index, "skipped"),
+    ]
+    assert tower.store.challenges() == []
     proxy.clear()
-    assert tower.tick().verdicts == [(honest.index, "valid")]
+    report = tower.tick()
+    assert report.verdicts == [(honest.index, "valid"), (later.index, "valid")]
+    assert tower.store.challenges() == []
+    assert [kind for kind, _ in alerts] == ["batch_unreadable", "verification_halted"]
     tower.close()
 
 
@@ -350,3 +370,87 @@ def test_a_node_that_refuses_large_log_ranges(
     ]
     assert tower.store.next_block(0) - 1 == int(net.w3.eth.block_number)
     tower.close()
+
+
+def test_a_batch_served_unreadable_does_not_stop_the_service(
+    anvil_net: Devnet, proxy: RpcProxy, tmp_path: Path
+) -> None:
+    """Issue 10, end to end: `watchtower run` behind a proxy that serves calldata Solidity's
+    decoder refuses for one batch (a fraud, as it happens), followed by a batch on top of it.
+    The service records the batch as unreadable, delivers batch_unreadable and
+    verification_halted, challenges nothing, and keeps ticking; someone else proves the fraud,
+    the service records the rejection and verifies the honest batches posted afterwards."""
+    from click.testing import CliRunner
+
+    from tests.alert.receiver import Receiver
+    from tests.integration.test_unreadable import _on_tip, _other_tower
+    from watchtower.cli import main
+    from watchtower.rollup.calldata import SUBMIT_BATCH_SELECTOR
+
+    net = anvil_net
+    net.proposer.propose(3)
+    bad, receipt = net.proposer.propose(4, Fault(FaultKind.WRONG_ROOT, 2))
+    bad_tx = "0x" + bytes(receipt["transactionHash"]).hex()
+    garbage = SUBMIT_BATCH_SELECTOR + (0x1000).to_bytes(32, "big")  # offset past the end
+    proxy.inject("rewrite_batch", tx_hash=bad_tx, calldata="0x" + garbage.hex())
+    on_top = _on_tip(net)
+    receiver = Receiver().start()
+    config = tmp_path / "alerts.toml"
+    config.write_text(f'[[alerts.webhook]]\nurl = "{receiver.url()}"\nsecret_env = "WT_SECRET"\n')
+    data = tmp_path / "wt"
+    service = ServiceProcess(
+        net,
+        data,
+        "--config", str(config),
+        "--confirmations", "1",
+        rpc_url=proxy.url,
+        env={"WT_SECRET": "unreadable-test-secret"},
+    )  # fmt: skip
+    theirs = _other_tower(net, tmp_path / "other")
+    try:
+        rpc(net, "evm_mine")
+        service.wait_for("batch_unreadable", batch=bad.index, timeout=60)
+        halted = service.wait_for("verification_halted", batch=bad.index, timeout=30)
+        assert halted["waiting"] == 1
+        assert proxy.stats.faults["rewrite_batch"] >= 1
+        for _ in range(3):  # someone with an honest endpoint proves the fraud
+            theirs.tick()
+            rpc(net, "evm_mine")
+        assert net.client.batch(bad.index).status is OnChain.REJECTED
+        service.wait_for("batches_rejected", batch=bad.index, timeout=30)
+        net.client.deposit_bond(net.proposer.account, net.config.proposer_bond)
+        mark = len(service.events)
+        net.proposer.propose(3)
+        after, _ = net.proposer.propose(2)
+        assert after.index == on_top.index
+        rpc(net, "evm_mine")
+        service.wait_for("batch_verified", batch=after.index, timeout=60, since=mark)
+        wanted = {"batch_unreadable", "verification_halted", "proposer_slashed"}
+        for _ in range(100):  # delivery runs every second
+            kinds = {json.loads(r.body)["kind"] for r in receiver.accepted()}
+            if wanted <= kinds:
+                break
+            time.sleep(0.1)
+        assert service.proc.poll() is None  # still running
+        assert service.count("tick_failed") == 0
+    finally:
+        theirs.close()
+        assert service.terminate() == 0
+        receiver.stop()
+    bodies = [json.loads(r.body) for r in receiver.accepted()]
+    kinds = [b["kind"] for b in bodies]
+    assert wanted <= set(kinds), kinds
+    assert not {"fraud_detected", "challenge_submitted", "rpc_disagreement"} & set(kinds), kinds
+    unreadable = next(b["fields"] for b in bodies if b["kind"] == "batch_unreadable")
+    assert (unreadable["batch"], unreadable["batch_tx"]) == (bad.index, bad_tx)
+    assert "past the end" in unreadable["reason"]
+    assert next(b for b in bodies if b["kind"] == "verification_halted")["severity"] == "critical"
+    status = CliRunner().invoke(main, ["status", "--data-dir", str(data), "--json"])
+    document = json.loads(status.stdout)
+    assert document["last_verified_batch"] == after.index
+    assert document["batches_verified"] == 3
+    assert document["verification_halted"] is None
+    assert [(u["batch"], u["status"]) for u in document["unreadable"]] == [(1, "rejected")]
+    assert document["challenges"] == []
+    text = CliRunner().invoke(main, ["status", "--data-dir", str(data)]).stdout
+    assert f"UNREADABLE batch 1 (tx {bad_tx}" in text

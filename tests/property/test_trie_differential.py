@@ -45,10 +45,13 @@ def test_single_pass_update_matches_py_trie(
         root = ours.root_hash
     assert root == reference.root_hash
     ours.root_hash = root
+    # read back through a stock trie over the same database (no node cache): every node the
+    # single pass produced must have been written, not only cached
+    stock = HexaryTrie(ours_db, root)
     for k, v in updates.items():
-        assert ours[k] == v
+        assert ours[k] == v == stock[k]
     for k in initial:
-        assert ours[k] == reference[k]
+        assert ours[k] == reference[k] == stock[k]
 
 
 @given(st.recursive(st.binary(max_size=70), lambda children: st.lists(children, max_size=17)))
@@ -61,7 +64,8 @@ def test_cached_trie_reads_and_writes_like_py_trie(
     initial: dict[bytes, bytes], deletes: list[bytes]
 ) -> None:
     reference = HexaryTrie({})
-    ours = CachedHexaryTrie({})
+    ours_db: dict[bytes, bytes] = {}
+    ours = CachedHexaryTrie(ours_db)
     for k, v in initial.items():
         reference[k] = v
         ours[k] = v
@@ -70,8 +74,9 @@ def test_cached_trie_reads_and_writes_like_py_trie(
             del reference[k]
             del ours[k]
     assert ours.root_hash == reference.root_hash
+    stock = HexaryTrie(ours_db, ours.root_hash)  # the database alone, without the node cache
     for k in initial:
-        assert ours.get(k) == reference.get(k)
+        assert ours.get(k) == reference.get(k) == stock.get(k)
 
 
 def test_account_sized_updates_take_the_single_pass() -> None:

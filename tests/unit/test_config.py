@@ -109,3 +109,73 @@ def test_config_check_command(tmp_path: Path) -> None:
     assert document["config"]["l1"]["chunk"] == 100 and document["sources"]["l1.chunk"] == "env"
     bad = runner.invoke(main, ["config", "check", "--config", str(_write(tmp_path, "[l1]\nx=1\n"))])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (1, 1),
+        (10**18, 10**18),
+        ("1500000000000000000", 1_500_000_000_000_000_000),
+        (" 42 ", 42),
+        ("1.5 ether", 1_500_000_000_000_000_000),
+        ("2 gwei", 2_000_000_000),
+        ("7 wei", 7),
+        ("0.000000001 gwei", 1),
+        ("1 Ether", 10**18),
+    ],
+)
+def test_wei_amounts_that_are_exact_are_accepted(raw: object, expected: int) -> None:
+    from watchtower.config import wei
+
+    assert wei(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [1.5, 1e18, 1.0, True, False, -1, "-1", "1.5", "1e18", "0x10", "1_000", "0.5 wei",
+     "1.5ether", "1 eth", ".5 ether", "1. ether", "", "１２", 2**256, [1], None],
+)  # fmt: skip
+def test_wei_amounts_that_are_not_exact_are_refused(raw: object) -> None:
+    from watchtower.config import wei
+
+    with pytest.raises(ValueError):
+        wei(raw)
+
+
+def test_stake_wei_from_file_environment_and_flag(tmp_path: Path) -> None:
+    """TOML integer, quoted digits, unit form; a TOML float names the setting and the value."""
+    path = _write(tmp_path, "[challenge]\nstake_wei = 1_500_000_000_000_000_000\n")
+    assert load_settings(path, env={})["challenge.stake_wei"] == 1_500_000_000_000_000_000
+    path = _write(tmp_path, '[challenge]\nstake_wei = "2 ether"\n')
+    assert load_settings(path, env={})["challenge.stake_wei"] == 2 * 10**18
+    env = {"WATCHTOWER_CHALLENGE_STAKE_WEI": "3000000000000000000"}
+    assert load_settings(None, env=env)["challenge.stake_wei"] == 3 * 10**18
+    flags = {"challenge.stake_wei": "1.25 ether"}
+    assert load_settings(None, env={}, flags=flags)["challenge.stake_wei"] == 1_250 * 10**15
+    with pytest.raises(ConfigError) as info:
+        load_settings(_write(tmp_path, "[challenge]\nstake_wei = 1.5\n"), env={})
+    assert "challenge.stake_wei = 1.5: a floating-point number" in str(info.value)
+    with pytest.raises(ConfigError, match=r"--stake: challenge.stake_wei = '1.5'"):
+        load_settings(None, env={}, flags={"challenge.stake_wei": "1.5"},
+                      flag_names={"challenge.stake_wei": "--stake"})  # fmt: skip
+
+
+def test_every_wei_setting_is_exact() -> None:
+    """Guards the schema: any setting named *_wei (or a stake, a fee cap, an amount) takes the
+    exact converter, so a float is refused rather than truncated."""
+    from watchtower.config import SCHEMA
+
+    amounts = [
+        (section, key)
+        for section, settings in SCHEMA.items()
+        for key in settings
+        if key.endswith("_wei") or any(w in key for w in ("stake", "fee_cap", "amount", "bond"))
+    ]
+    assert ("challenge", "stake_wei") in amounts
+    for section, key in amounts:
+        convert = SCHEMA[section][key].convert
+        assert convert("2 gwei") == 2 * 10**9, key
+        for bad in (1.5, 1e18, True, -1, "1.5"):
+            with pytest.raises(ValueError):
+                convert(bad)

@@ -16,10 +16,13 @@ Design::
   schedule, so a sink that is down, slow or unreachable never blocks detection or challenges,
   and a restart loses nothing (pending rows are still in the file). Rows are deleted only by
   ``prune`` and only after delivery.
-* Dedup: the key is the kind plus the identifying fields present (batch, step, tx), e.g.
-  ``fraud_detected:batch=3:step=7``; a kind raised with none of them is keyed by the hour
-  (``window``) it was raised in. ``INSERT OR IGNORE`` on (dedup_key, sink) means the same
-  logical event raised twice, or again after a restart, is queued and delivered once. The key
+* Dedup: the key is the kind plus the identifying fields present (batch, step, batch_tx, tx,
+  rejection_log), e.g. ``fraud_detected:batch=3:step=7:batch_tx=0x…``: per-batch alerts name the
+  batch by its L1 transaction too, since a new batch reuses the index of a rejected one, and
+  ``proposer_slashed`` is named by its ``BatchesRejected`` log; a kind raised with none of
+  them is keyed by the hour (``window``) it was raised in. ``INSERT OR IGNORE`` on
+  (dedup_key, sink) means the same logical event raised twice, or again after a restart, is
+  queued and delivered once. The key
   travels as the webhook's ``Idempotency-Key`` and PagerDuty's ``dedup_key``, so a resend after
   a crash between send and commit is also dropped by the receiver.
 * Backoff: a failed row is retried after ``min(300 s, 1 s * 2**(attempts-1))`` (optional
@@ -38,6 +41,8 @@ Severity (PagerDuty Events v2 names; the table is :data:`SEVERITY`):
     fraud_detected        critical
     challenge_failed      critical
     deadline_at_risk      critical
+    batch_unreadable      critical
+    verification_halted   critical
     stalled               error
     rpc_disagreement      error
     low_balance           error

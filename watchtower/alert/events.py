@@ -14,8 +14,13 @@ from typing import Any
 JSONValue = Any
 """A value that :func:`json.dumps` accepts (``None``, bool, int, float, str, list, dict)."""
 
-IDENTIFYING_FIELDS: tuple[str, ...] = ("batch", "step", "tx")
-"""Fields that name *which* event happened; with the kind they form the deduplication key."""
+IDENTIFYING_FIELDS: tuple[str, ...] = ("batch", "step", "batch_tx", "tx", "rejection_log")
+"""Fields that name *which* event happened; with the kind they form the deduplication key.
+
+A batch index alone does not name a batch: after a rejection the next batch takes the same index
+(protocol.md §7.4), so per-batch alerts also carry ``batch_tx``, the L1 transaction that submitted
+the batch; ``proposer_slashed`` carries ``rejection_log``, ``<tx hash>:<log index>`` of the
+``BatchesRejected`` log. Each is part of the key only when present."""
 
 MAX_KEY_LENGTH = 200
 """Longer readable keys are replaced by a hash (PagerDuty allows at most 255 characters)."""
@@ -34,6 +39,8 @@ class AlertKind(enum.StrEnum):
     LOW_BALANCE = "low_balance"
     PROPOSER_SLASHED = "proposer_slashed"
     DEEP_REORG = "deep_reorg"
+    BATCH_UNREADABLE = "batch_unreadable"
+    VERIFICATION_HALTED = "verification_halted"
 
     @classmethod
     def parse(cls, kind: str) -> AlertKind:
@@ -63,6 +70,8 @@ SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.FRAUD_DETECTED: Severity.CRITICAL,
     AlertKind.CHALLENGE_FAILED: Severity.CRITICAL,
     AlertKind.DEADLINE_AT_RISK: Severity.CRITICAL,
+    AlertKind.BATCH_UNREADABLE: Severity.CRITICAL,
+    AlertKind.VERIFICATION_HALTED: Severity.CRITICAL,
     AlertKind.STALLED: Severity.ERROR,
     AlertKind.RPC_DISAGREEMENT: Severity.ERROR,
     AlertKind.LOW_BALANCE: Severity.ERROR,
@@ -109,10 +118,11 @@ def _key_part(value: JSONValue) -> str:
 def dedup_key(
     kind: AlertKind, fields: Mapping[str, JSONValue], created_at: float, window: float
 ) -> str:
-    """The deduplication key: the kind plus the identifying fields present (batch, step, tx),
-    e.g. ``fraud_detected:batch=3:step=7``. A kind raised without any identifying field is
-    keyed by the ``window``-second period it was raised in (``low_balance:window=1767225600``),
-    so a condition raised on every tick is sent at most once per window."""
+    """The deduplication key: the kind plus the identifying fields present (batch, step,
+    batch_tx, tx, rejection_log), e.g. ``fraud_detected:batch=3:step=7:batch_tx=0x…``. A kind
+    raised without any identifying field is keyed by the ``window``-second period it was raised
+    in (``low_balance:window=1767225600``), so a condition raised on every tick is sent at most
+    once per window."""
     parts = [f"{name}={_key_part(fields[name])}" for name in IDENTIFYING_FIELDS if name in fields]
     if not parts:
         start = int(math.floor(created_at / window) * window) if window > 0 else 0

@@ -21,6 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from watchtower import __version__
 from watchtower.errors import InputError, WatchtowerError
+from watchtower.failpoints import FailpointSpecError, arm_from_environment
+from watchtower.hashing import use_fast_keccak
 
 if TYPE_CHECKING:
     from watchtower.execute.statedb import StateDB
@@ -142,13 +144,22 @@ def main() -> None:
       watchtower replay fixtures/fraud-wrong-root.json     verify a bundle of batches
       watchtower prove fixtures/fraud-wrong-root.json --batch 1 -o proof.json
                                                           build a fraud proof
-      watchtower check-proof proof.json                   check it from its witness alone
+      watchtower check-proof proof.json                   re-execute it from its witness alone
+                                                          (consistent with the file; add
+                                                          --l1-rpc URL --rollup ADDR to
+                                                          prove it against the contract)
       watchtower conformance ../shared/conformance/ethereum-tests
                                                           check the EVM engine against
                                                           Ethereum's state tests
 
-    Exit status: 0 all good, 1 fraud found (or conformance failures), 2 unusable input.
+    Exit status: 0 all good, 1 fraud found (or conformance failures), 2 unusable input
+    (check-proof with --l1-rpc: 3 when the proof does not match the contract).
     """
+    use_fast_keccak()
+    try:
+        arm_from_environment()  # test builds only: WATCHTOWER_FAILPOINTS (watchtower.failpoints)
+    except FailpointSpecError as exc:
+        _fail(str(exc))
 
 
 # Register the commands (imported for their side effect on ``main``).

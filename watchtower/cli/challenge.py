@@ -146,10 +146,15 @@ def _print_plan(tower: Any, row: Any, proof: Any) -> None:
     )
     _out.print(f"  fees         max {fees.max_fee} wei/gas, tip {fees.tip} wei/gas")
     if existing is not None and existing.salt is not None:
-        commitment = challenge_commitment(signer.address, row.idx, proof.step, existing.salt)
+        commitment = challenge_commitment(
+            signer.address, row.idx, proof.step, proof.computed_root, existing.salt
+        )
         _out.print(f"  commitment   0x{commitment.hex()} (salt recorded in the journal)")
     else:
-        _out.print("  commitment   keccak256(challenger, index, step, salt) with a fresh salt")
+        _out.print(
+            "  commitment   keccak256(challenger, index, step, computed root, salt) "
+            "with a fresh salt"
+        )
     left = row.deadline - int(latest["timestamp"])
     _out.print(f"  challenger   {signer.address}; {left} s to the deadline")
 

@@ -134,7 +134,12 @@ _CONFIG_OPTION = click.option(
     type=click.IntRange(1),
     help="Blocks per eth_getLogs request, halved on 'too many results' [default: 2000].",
 )
-@click.option("--stake", type=click.IntRange(0), help="Stake in wei (default: the minimum).")
+@click.option(
+    "--stake",
+    help="Stake per challenge: whole wei (digits) or an exact amount with a unit, e.g. "
+    "'1.5 ether', '2 gwei' [default: the contract's minStake()]. Floats and fractions of a wei "
+    "are refused.",
+)
 @click.option(
     "--bump-after",
     type=click.FloatRange(0.1),
@@ -150,6 +155,10 @@ def run(config_file: Path | None, **given: Any) -> None:
     directory; a restart (even after SIGKILL) resumes where it stopped, notices reorgs that
     happened meanwhile, and never stakes twice on a batch. SIGTERM or Ctrl-C stops it cleanly
     after the current step.
+
+    In challenge mode the stake is checked right after connecting: below the contract's
+    minStake() it exits 2 (every challenge would revert); if the signer cannot pay the stake
+    plus the challenge gas reserve it raises low_balance at once and keeps watching.
     """
     from watchtower.runner import run_service
 
@@ -179,7 +188,8 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
                   timeout, max_backoff, chunk, start_block
       [service]   mode (watch|challenge), data_dir, genesis, stall_after
       [signer]    key_env | keystore + (password_env | password_file)
-      [challenge] stake_wei, bump_after
+      [challenge] stake_wei (whole wei: 1500000000000000000, "1500000000000000000",
+                  or an exact "1.5 ether" / "2 gwei"; floats are refused), bump_after
       [state]     prune_every (batches; 0: never), keep_recent
       [metrics]   listen (HOST:PORT)
       [log]       format (json|console), level
@@ -214,7 +224,8 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_json: bool) -> None:
     """What the service has done: scan position, verified batches, open challenges, money owed."""
-    from watchtower.store.db import ChallengeState, Store
+    from watchtower.rollup.types import VerdictKind
+    from watchtower.store.db import ChallengeState, Store, verification_halt
 
     if not (data_dir / "watchtower.sqlite").is_file():
         # Opening would create an empty store there and report "nothing done": say instead that
@@ -247,10 +258,31 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
             for b in batches
             if b.verdict == "fraud"
         ],
+        "unreadable": [
+            {
+                "batch": b.idx,
+                "tx": "0x" + b.tx_hash.hex(),
+                "l1_block": b.l1_block,
+                "status": b.status.value,
+                "reason": b.reason,
+            }
+            for b in batches
+            if b.verdict == VerdictKind.UNREADABLE.value and b.status.value != "removed"
+        ],
+        "verification_halted": None,
         "challenges": [],
         "stakes_owed_wei": owed,
         "withdrawn_wei": withdrawn,
     }
+    halt = verification_halt(batches)
+    if halt is not None:
+        document["verification_halted"] = {
+            "batch": halt.batch.idx,
+            "tx": "0x" + halt.batch.tx_hash.hex(),
+            "verdict": halt.batch.verdict,
+            "reason": halt.batch.reason,
+            "waiting": [b.idx for b in halt.waiting],
+        }
     for c in challenges:
         row = by_id[c.batch_id]
         mined = [s for s in subs[c.batch_id] if s.state == "mined" and s.action == "reveal"]
@@ -274,6 +306,20 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
         f"batches verified: {document['batches_verified']} "
         f"(last {document['last_verified_batch']}); fraud found: {len(document['fraud_found'])}"
     )
+    for u in document["unreadable"]:
+        _out.print(
+            f"UNREADABLE batch {u['batch']} (tx {u['tx']}, L1 block {u['l1_block']}, "
+            f"{u['status']}): {u['reason']}",
+            markup=False,
+        )
+    halted = document["verification_halted"]
+    if halted is not None:
+        _out.print(
+            f"VERIFICATION HALTED at batch {halted['batch']} ({halted['verdict']}: "
+            f"{halted['reason'] or 'no reason recorded'}); {len(halted['waiting'])} later "
+            f"batch(es) waiting: {halted['waiting']}",
+            markup=False,
+        )
     table = Table(title="challenges", title_justify="left")
     for column in ("batch", "step", "state", "txs", "to deadline", "detail"):
         table.add_column(column)

@@ -38,6 +38,7 @@ from eth.abc import AtomicWriteBatchAPI
 from eth.db.backends.base import BaseAtomicDB
 
 from watchtower.errors import MissingStateError, StateCorruptionError, StateError
+from watchtower.execute.trie import NodeCache
 from watchtower.failpoints import failpoint
 
 _GENESIS_KEY = b"genesis"
@@ -106,6 +107,8 @@ class StateDB:
             readahead=False,
         )
         self._nodes = self._env.open_db(b"nodes")
+        #: Decoded nodes of this database, for its tries (cleared whenever nodes are deleted).
+        self.node_cache = NodeCache()
         self._meta = self._env.open_db(b"meta")
         with self._env.begin(write=True) as txn:
             schema = txn.get(_SCHEMA_KEY, db=self._meta)
@@ -181,6 +184,7 @@ class StateDB:
         """
         if chunk < 1:
             raise ValueError("chunk must be at least 1")
+        self.node_cache.clear()  # nothing deleted may still be served from memory
         deleted = 0
         start: bytes | None = b""
         while start is not None:
@@ -406,6 +410,11 @@ class PendingWrites(BaseAtomicDB):
     def __init__(self, store: StateDB) -> None:
         self._store = store
         self._pending: dict[bytes, bytes] = {}
+
+    @property
+    def node_cache(self) -> NodeCache:
+        """The node cache of the state database (what :class:`FastAccountDB` uses)."""
+        return self._store.node_cache
 
     def __getitem__(self, key: bytes) -> bytes:
         value = self._pending.get(key)

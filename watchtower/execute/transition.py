@@ -5,7 +5,9 @@
   (sender code, nonce, balance, recipient code) are checked here; a valid transfer is then
   executed by py-evm's Cancun transaction executor. An invalid transaction changes nothing.
 * ``Mode.ETHEREUM``: full EVM with Ethereum's own validity rules, used for conformance. py-evm
-  0.12 accepts some transactions that Ethereum rejects; the missing rules are added here.
+  0.12 accepts some transactions that Ethereum rejects, so every Cancun rule is checked first by
+  :mod:`watchtower.execute.ethereum_rules` (one table row per rule; docs/protocol.md
+  "Ethereum mode").
 
 Both modes share one engine: :class:`~watchtower.execute.state.WatchtowerState`.
 """
@@ -13,22 +15,20 @@ Both modes share one engine: :class:`~watchtower.execute.state.WatchtowerState`.
 from __future__ import annotations
 
 import enum
-from typing import Any
 
-from eth.constants import CREATE_CONTRACT_ADDRESS
-from eth.vm.forks.cancun.constants import GAS_PER_BLOB
-from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
+from eth.exceptions import VMError
 from eth_typing import Address
 from eth_utils.exceptions import ValidationError
 
 from watchtower.errors import TransitionInvariantError
+from watchtower.execute import ethereum_rules
+from watchtower.execute.ethereum_rules import EthRule
 from watchtower.execute.state import WatchtowerState
 from watchtower.rollup.params import EMPTY_CODE_HASH, TRANSFER_GAS, RollupParams, is_precompile
 from watchtower.rollup.transactions import Rejected, check_transfer
 from watchtower.rollup.types import InvalidReason, StepOutcome
 
 _NONCE_LIMIT = 2**64 - 1
-BLOB_TX_TYPE = 3
 
 
 class Mode(enum.StrEnum):
@@ -50,15 +50,19 @@ def apply_step(
     *,
     batch: int | None = None,
     step: int | None = None,
+    block_gas_used: int = 0,
+    blob_gas_used: int = 0,
 ) -> StepOutcome:
     """Apply one transaction to ``state`` and return the outcome with the new state root.
 
     ``state`` must have had its root made (``make_state_root``) before the call; on return it is
-    at the returned root. ``batch`` and ``step`` only name the step in errors.
+    at the returned root. ``batch`` and ``step`` only name the step in errors. Ethereum mode
+    only: ``block_gas_used`` and ``blob_gas_used`` are what the block's earlier transactions
+    used (a transaction must fit in what is left).
     """
     if mode is Mode.ROLLUP:
         return _apply_rollup(state, tx_bytes, batch, step)
-    return _apply_ethereum(state, tx_bytes)
+    return _apply_ethereum(state, tx_bytes, block_gas_used, blob_gas_used)
 
 
 def _invalid(state: WatchtowerState, reason: InvalidReason, detail: str = "") -> StepOutcome:
@@ -104,50 +108,35 @@ def _apply_rollup(
     )
 
 
-def _ethereum_precheck(state: WatchtowerState, tx: Any) -> str | None:
-    """Ethereum validity rules that py-evm 0.12 does not enforce (geth's ``preCheck``)."""
+def _apply_ethereum(
+    state: WatchtowerState, tx_bytes: bytes, block_gas_used: int, blob_gas_used: int
+) -> StepOutcome:
+    decoded = ethereum_rules.decode(tx_bytes)
+    if isinstance(decoded, str):
+        detail = f"{EthRule.UNDECODABLE.value}: {decoded}"
+        return _invalid(state, InvalidReason.UNDECODABLE, detail[:200])
     ctx = state.execution_context
-    type_id = tx.type_id or 0
-    if tx.gas > ctx.gas_limit:
-        return f"gas {tx.gas} above block gas limit {ctx.gas_limit}"
-    if tx.nonce >= _NONCE_LIMIT:
-        return "nonce at 2^64-1 (EIP-2681)"
-    if type_id >= 2 and tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
-        return "max priority fee above max fee"
-    if type_id == BLOB_TX_TYPE and tx.to == CREATE_CONTRACT_ADDRESS:
-        return "blob transaction without a recipient"
-    sender = tx.sender
-    if state.get_code_hash(sender) != EMPTY_CODE_HASH:
-        return "sender has code (EIP-3607)"
-    fee_cap = tx.max_fee_per_gas if type_id >= 2 else tx.gas_price
-    cost = tx.gas * fee_cap + tx.value
-    if type_id == BLOB_TX_TYPE:
-        cost += GAS_PER_BLOB * len(tx.blob_versioned_hashes) * tx.max_fee_per_blob_gas
-    if state.get_balance(sender) < cost:
-        return "balance below gas·fee cap + value"
-    return None
-
-
-def _apply_ethereum(state: WatchtowerState, tx_bytes: bytes) -> StepOutcome:
-    try:
-        tx = CancunTransactionBuilder.decode(tx_bytes)
-        tx.sender  # noqa: B018  (recover now: a bad signature makes the transaction undecodable)
-    except Exception as exc:  # any decoding failure of untrusted bytes
-        return _invalid(state, InvalidReason.UNDECODABLE, f"{type(exc).__name__}: {exc}"[:200])
-    try:
-        tx.validate()
-    except (ValidationError, ValueError) as exc:
-        return _invalid(state, InvalidReason.EVM_REJECTED, str(exc)[:200])
-    problem = _ethereum_precheck(state, tx)
-    if problem is not None:
-        return _invalid(state, InvalidReason.EVM_REJECTED, problem)
+    block = ethereum_rules.BlockEnv(
+        chain_id=ctx.chain_id,
+        base_fee=ctx.base_fee_per_gas or 0,
+        gas_limit=ctx.gas_limit,
+        excess_blob_gas=ctx.excess_blob_gas or 0,
+        gas_used=block_gas_used,
+        blob_gas_used=blob_gas_used,
+    )
+    violation, facts = ethereum_rules.check(decoded, block, state)
+    if violation is not None:
+        return _invalid(state, violation.reason, violation.describe()[:200])
+    tx = decoded.tx
     state.lock_changes()
     snapshot = state.snapshot()
     try:
         computation = state.apply_transaction(tx)
-    except ValidationError as exc:
+    except (ValidationError, VMError) as exc:
+        # Every rule passed, so py-evm should not refuse it: report the discrepancy by name.
         state.revert(snapshot)
-        return _invalid(state, InvalidReason.EVM_REJECTED, str(exc)[:200])
+        detail = f"{EthRule.ENGINE_REJECTED.value}: {exc}"
+        return _invalid(state, InvalidReason.EVM_REJECTED, detail[:200])
     state.commit(snapshot)
     gas_used = tx.gas - computation.get_gas_remaining()
     logs = tuple(
@@ -157,7 +146,7 @@ def _apply_ethereum(state: WatchtowerState, tx_bytes: bytes) -> StepOutcome:
     return StepOutcome(
         valid=True,
         root=bytes(state.make_state_root()),
-        sender=bytes(tx.sender),
+        sender=bytes(facts.sender or b""),
         gas_used=gas_used,
         logs=logs,
     )

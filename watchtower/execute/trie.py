@@ -13,6 +13,8 @@ roots and proofs against the unmodified ``HexaryTrie``.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 from eth.abc import DatabaseAPI
@@ -54,7 +56,11 @@ def _copy_node(node: list[Any]) -> list[Any]:
 
 
 class NodeCache:
-    """A bounded LRU of decoded trie nodes keyed by their hash (shared by all tries)."""
+    """A bounded LRU of decoded trie nodes keyed by their hash.
+
+    Owned by the database whose nodes it holds (:attr:`StateDB.node_cache`, cleared when the
+    database deletes nodes), so a node pruned from disk can never be served from memory; a trie
+    over a database without one gets a cache of its own."""
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
@@ -80,22 +86,38 @@ class NodeCache:
         self._nodes.clear()
 
 
-NODE_CACHE = NodeCache()
-
-
 class CachedHexaryTrie(HexaryTrie):
     """``HexaryTrie`` with decoded nodes cached by hash and a specialised node encoder."""
+
+    def __init__(
+        self,
+        db: Any,
+        root_hash: Any = BLANK_NODE_HASH,
+        prune: bool = False,
+        ref_count: dict[bytes, int] | None = None,
+        *,
+        cache: NodeCache | None = None,
+    ) -> None:
+        super().__init__(db, root_hash, prune, ref_count)
+        self.node_cache = NodeCache() if cache is None else cache
+
+    @contextmanager
+    def squash_changes(self) -> Iterator[CachedHexaryTrie]:
+        # py-trie builds the scratch trie with type(self)(...): give it this trie's cache.
+        with super().squash_changes() as memory_trie:
+            memory_trie.node_cache = self.node_cache
+            yield memory_trie
 
     def get_node(self, node_hash: Any) -> Any:
         if isinstance(node_hash, bytes) and len(node_hash) == 32:
             if node_hash == BLANK_NODE_HASH:
                 return BLANK_NODE
-            cached = NODE_CACHE.get(node_hash)
+            cached = self.node_cache.get(node_hash)
             if cached is None:
                 node = super().get_node(node_hash)  # type: ignore[no-untyped-call]
                 if not isinstance(node, list):
                     return node
-                NODE_CACHE.put(node_hash, _copy_node(node))
+                self.node_cache.put(node_hash, _copy_node(node))
                 return node
             return _copy_node(cached)
         return super().get_node(node_hash)  # type: ignore[no-untyped-call]
@@ -116,7 +138,7 @@ class CachedHexaryTrie(HexaryTrie):
             return node, None
         node_hash = keccak(encoded)
         if isinstance(node, list):
-            NODE_CACHE.put(node_hash, _copy_node(node))
+            self.node_cache.put(node_hash, _copy_node(node))
         return node_hash, encoded
 
 
@@ -204,8 +226,10 @@ class FastAccountDB(AccountDB):
 
     def __init__(self, db: Any, state_root: Hash32 = _BLANK_ROOT) -> None:
         super().__init__(db, state_root)
-        # Rebuild the account-trie stack of AccountDB.__init__ on the cached trie.
-        hexary = CachedHexaryTrie(self._batchtrie, state_root, prune=True)
+        # Rebuild the account-trie stack of AccountDB.__init__ on the cached trie, with the node
+        # cache of the database the nodes come from (PendingWrites -> StateDB), if it has one.
+        cache = getattr(db, "node_cache", None)
+        hexary = CachedHexaryTrie(self._batchtrie, state_root, prune=True, cache=cache)
         self._trie = HashTrie(cast(DatabaseAPI, hexary))
         self._trie_logger = KeyAccessLoggerDB(self._trie, log_missing_keys=False)
         self._trie_cache = CacheDB(self._trie_logger)
@@ -230,7 +254,6 @@ class FastAccountDB(AccountDB):
 
 
 __all__ = [
-    "NODE_CACHE",
     "CachedHexaryTrie",
     "FastAccountDB",
     "NeedsRestructure",

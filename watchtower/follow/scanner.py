@@ -1,12 +1,16 @@
 """Scan the rollup contract's events on L1 and keep the store's view of them consistent.
 
 * ``eth_getLogs`` over bounded block ranges, halving the range when a node refuses a large one;
-* each batch's calldata fetched by transaction hash, decoded, and checked against the commitment
-  the contract emitted (index, previous root, step count, steps root, final root);
+* each batch's calldata fetched by transaction hash, decoded (as the contract's ABI decoder does,
+  then as a batch, protocol.md §4.1), and checked against the commitment the contract emitted
+  (index, previous root, step count, steps root, final root). A batch that fails this is recorded
+  as ``unreadable`` with the reason (one batch never stops the scan: later batches and
+  rejections are still recorded), and read again on later ticks (:meth:`Follower.retry_unreadable`);
 * with several endpoints, scanning goes only as far as the lowest head among them (an endpoint
   that lags is waited for, not argued with), and a batch is recorded only when all of them agree
-  on the block hash and the calldata; otherwise nothing of the range is recorded and
-  :class:`DisagreementError` says what differs;
+  on the block hash and the calldata (what each of them returns for the transaction, readable
+  or not); otherwise nothing of the range is recorded and :class:`DisagreementError` says what
+  differs: that is a lying endpoint, not an unreadable batch;
 * recent block hashes are stored; a stored hash that is no longer canonical (also after a
   restart) is a reorg, and the store is rewound to the common ancestor.
 """
@@ -19,14 +23,16 @@ from typing import Any
 
 from eth_hash.auto import keccak
 from web3 import Web3
-from web3.exceptions import BlockNotFound, Web3RPCError
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
-from watchtower.errors import MalformedBatchError, WatchtowerError
+from watchtower.errors import MalformedBatchError, WatchtowerError, one_line
 from watchtower.failpoints import failpoint
 from watchtower.l1.instrumented import endpoint_label
 from watchtower.l1.rollup import RollupClient
+from watchtower.rollup.calldata import CalldataError
 from watchtower.rollup.codec import decode_batch, steps_root
-from watchtower.store.db import BatchRow, BatchStatus, Store
+from watchtower.rollup.types import VerdictKind
+from watchtower.store.db import BatchRow, BatchStatus, Rejection, Store
 
 _TOO_MANY = ("too many", "more than", "limit", "range", "exceed", "response size")
 
@@ -35,9 +41,62 @@ class DisagreementError(WatchtowerError):
     """L1 endpoints disagree about data watchtower would act on."""
 
 
-class CommitmentMismatchError(DisagreementError):
-    """A batch's calldata, as an endpoint returns it, does not match the commitment the contract
-    emitted: the endpoint contradicts itself (or the chain), so nothing of it is acted on."""
+@dataclass(frozen=True)
+class Commitment:
+    """What the contract committed to for a batch (its ``BatchSubmitted`` event)."""
+
+    index: int
+    prev_root: bytes
+    count: int
+    final_root: bytes
+    steps_root: bytes
+
+    @classmethod
+    def of_row(cls, row: BatchRow) -> Commitment:
+        return cls(row.idx, row.prev_root, row.count, row.final_root, row.steps_root)
+
+    def problem(self, data: bytes) -> str | None:
+        """Why the batch bytes ``data`` are not this commitment's batch; ``None`` if they are."""
+        try:
+            encoded = decode_batch(data)
+        except MalformedBatchError as exc:
+            return f"batch bytes do not decode: {exc}"
+        if not (
+            encoded.index == self.index
+            and encoded.prev_root == self.prev_root
+            and len(encoded.steps) == self.count
+            and encoded.steps[-1].root == self.final_root
+            and steps_root(encoded.steps) == self.steps_root
+        ):
+            return "batch bytes do not match the commitment the contract emitted"
+        return None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one endpoint gives for a batch transaction: the batch bytes (or, if the calldata
+    does not ABI-decode, the raw input) and, when they are not the committed batch, why."""
+
+    data: bytes
+    problem: str | None
+
+    @classmethod
+    def of(cls, client: RollupClient, tx_hash: bytes, commitment: Commitment) -> Reading:
+        try:
+            data = client.batch_calldata(tx_hash)
+        except CalldataError as exc:
+            return cls(exc.calldata, f"calldata does not decode: {exc.problem}")
+        except TransactionNotFound:
+            # The endpoint logged the transaction but does not return it (a node behind a load
+            # balancer, or a pruned one): unreadable for now, read again next tick.
+            return cls(b"", f"transaction not found on {_endpoint(client)}")
+        return cls(data, commitment.problem(data))
+
+    def same_as(self, other: Reading) -> bool:
+        return (self.problem is None, keccak(self.data)) == (
+            other.problem is None,
+            keccak(other.data),
+        )
 
 
 class EndpointBehindError(WatchtowerError):
@@ -49,7 +108,7 @@ class ScanOutcome:
     scanned_from: int
     scanned_to: int
     batches: list[BatchRow] = field(default_factory=list)
-    rejections: list[tuple[int, int, int, int]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
     reorg_from: int | None = None
     removed: list[BatchRow] = field(default_factory=list)
 
@@ -131,11 +190,17 @@ class Follower:
             number, block_hash = int(log["blockNumber"]), bytes(log["blockHash"])
             blocks[number] = block_hash
             if topic == _topic(submitted):
-                outcome.batches.append(self._batch_row(submitted.process_log(log)))
+                outcome.batches.append(self._batch_row(_decode_log(submitted, log)))
             elif topic == _topic(rejected):
-                args = rejected.process_log(log)["args"]
+                args = _decode_log(rejected, log)["args"]
                 outcome.rejections.append(
-                    (int(args["fromIndex"]), int(args["toIndex"]), number, int(log["logIndex"]))
+                    Rejection(
+                        int(args["fromIndex"]),
+                        int(args["toIndex"]),
+                        number,
+                        int(log["logIndex"]),
+                        bytes(log["transactionHash"]),
+                    )
                 )
         end = self.primary.w3.eth.get_block(last)
         blocks[last] = bytes(end["hash"])
@@ -174,27 +239,15 @@ class Follower:
     def _batch_row(self, event: Any) -> BatchRow:
         args = event["args"]
         tx_hash = bytes(event["transactionHash"])
-        data = self.primary.batch_calldata(tx_hash)
         index = int(args["index"])
-        try:
-            encoded = decode_batch(data)
-        except MalformedBatchError as exc:
-            raise CommitmentMismatchError(
-                f"batch {index} tx 0x{tx_hash.hex()}: calldata from {_endpoint(self.primary)} "
-                f"does not decode: {exc}"
-            ) from exc
-        committed = (
-            encoded.index == index
-            and encoded.prev_root == bytes(args["prevRoot"])
-            and len(encoded.steps) == int(args["count"])
-            and encoded.steps[-1].root == bytes(args["finalRoot"])
-            and steps_root(encoded.steps) == bytes(args["stepsRoot"])
+        commitment = Commitment(
+            index,
+            bytes(args["prevRoot"]),
+            int(args["count"]),
+            bytes(args["finalRoot"]),
+            bytes(args["stepsRoot"]),
         )
-        if not committed:
-            raise CommitmentMismatchError(
-                f"batch {index} tx 0x{tx_hash.hex()}: calldata from {_endpoint(self.primary)} "
-                "does not match the commitment the contract emitted"
-            )
+        reading = Reading.of(self.primary, tx_hash, commitment)
         return BatchRow(
             id=0,
             idx=index,
@@ -202,21 +255,44 @@ class Follower:
             l1_block=int(event["blockNumber"]),
             l1_block_hash=bytes(event["blockHash"]),
             log_index=int(event["logIndex"]),
-            prev_root=bytes(args["prevRoot"]),
-            final_root=bytes(args["finalRoot"]),
-            steps_root=bytes(args["stepsRoot"]),
-            count=int(args["count"]),
+            prev_root=commitment.prev_root,
+            final_root=commitment.final_root,
+            steps_root=commitment.steps_root,
+            count=commitment.count,
             coinbase=bytes.fromhex(str(args["coinbase"])[2:]),
             timestamp=int(args["timestamp"]),
             deadline=int(args["deadline"]),
             status=BatchStatus.PENDING,
-            verdict=None,
+            verdict=None if reading.problem is None else VerdictKind.UNREADABLE.value,
             fraud_step=None,
             claimed_root=None,
             computed_root=None,
-            reason="",
-            data=data,
+            reason=reading.problem or "",
+            data=reading.data,
         )
+
+    def retry_unreadable(self) -> list[BatchRow]:
+        """Read every live unreadable batch again (an endpoint may have served bad calldata
+        for a while); those that now read the same on every endpoint and match their
+        commitment become ordinary batches, waiting for replay. Returns them.
+
+        :class:`DisagreementError` if the endpoints disagree about one (it stays unreadable:
+        the ranges already scanned are not affected)."""
+        readable = []
+        for row in self.store.unreadable_batches():
+            commitment = Commitment.of_row(row)
+            reading = Reading.of(self.primary, row.tx_hash, commitment)
+            if reading.problem is not None:
+                continue
+            for other in self.clients[1:]:
+                if not Reading.of(other, row.tx_hash, commitment).same_as(reading):
+                    raise DisagreementError(
+                        f"batch {row.idx} tx 0x{row.tx_hash.hex()}: calldata differs between "
+                        f"{_endpoint(self.primary)} and {_endpoint(other)}"
+                    )
+            self.store.mark_readable(row.id, reading.data)
+            readable.append(self.store.batch_by_id(row.id))
+        return readable
 
     def _cross_check(self, batches: list[BatchRow], blocks: dict[int, bytes]) -> None:
         for other in self.clients[1:]:
@@ -234,12 +310,24 @@ class Follower:
                         f"0x{bytes(theirs['hash']).hex()[:16]}…"
                     )
             for row in batches:
-                data = other.batch_calldata(row.tx_hash)
-                if keccak(data) != keccak(row.data):
+                mine = Reading(row.data, row.reason or None)
+                if not Reading.of(other, row.tx_hash, Commitment.of_row(row)).same_as(mine):
                     raise DisagreementError(
                         f"batch {row.idx} tx 0x{row.tx_hash.hex()}: calldata differs between "
                         f"{_endpoint(self.primary)} and {_endpoint(other)}"
                     )
+
+
+def _decode_log(event: Any, log: Any) -> Any:
+    """The event's arguments; a log of the rollup's own event that does not decode cannot come
+    from the chain (the contract emitted it): the endpoint is wrong, nothing of it is used."""
+    try:
+        return event.process_log(log)
+    except Exception as exc:  # web3 and eth-abi raise several kinds for bad log data
+        raise DisagreementError(
+            f"log {int(log['logIndex'])} of block {int(log['blockNumber'])} does not decode as "
+            f"{event.abi['name']}: {one_line(exc)}"
+        ) from exc
 
 
 def _topic(event: Any) -> bytes:

@@ -168,7 +168,9 @@ class RollupClient:
         the service goes through its journal, :mod:`watchtower.submit`). The reveal is sent once
         the commitment is mined, so it lands in a later block."""
         salt = os.urandom(32) if salt is None else salt
-        commitment = challenge_commitment(challenger.address, proof.batch, proof.step, salt)
+        commitment = challenge_commitment(
+            challenger.address, proof.batch, proof.step, proof.computed_root, salt
+        )
         self.commit_challenge(challenger, commitment)
         return self.reveal_challenge(challenger, proof, stake, salt)
 
@@ -279,12 +281,14 @@ class RollupClient:
         return out
 
     def batch_calldata(self, tx_hash: bytes) -> bytes:
-        """The ``batchData`` argument of the ``submitBatch`` transaction ``tx_hash``."""
+        """The ``batchData`` argument of the ``submitBatch`` transaction ``tx_hash``, decoded
+        exactly as the contract's ABI decoder does (:mod:`watchtower.rollup.calldata`: padding
+        and trailing bytes are ignored); :class:`~watchtower.rollup.calldata.CalldataError`
+        (with the raw input) where that decoder would revert."""
+        from watchtower.rollup.calldata import decode_submit_batch_calldata
+
         tx = self.w3.eth.get_transaction(HexStr("0x" + tx_hash.hex()))
-        fn, args = self.contract.decode_function_input(tx["input"])
-        if fn.fn_name != "submitBatch":
-            raise L1TransactionError("read batch", f"transaction calls {fn.fn_name}")
-        return bytes(args["batchData"])
+        return decode_submit_batch_calldata(bytes(tx["input"]))
 
     def fetch_batch(self, event: BatchSubmitted, params: RollupParams) -> Batch:
         """The full batch behind an event: calldata decoded, checked against the event."""
@@ -312,13 +316,16 @@ class RollupClient:
         return _sign_and_send(self.w3, sender, tx, action)
 
 
-def challenge_commitment(challenger: str, index: int, step: int, salt: bytes) -> bytes:
-    """``Rollup.challengeCommitment``: keccak256(abi.encode(challenger, index, step, salt))."""
-    if len(salt) != 32:
-        raise ValueError("a challenge salt is 32 bytes")
+def challenge_commitment(
+    challenger: str, index: int, step: int, post_root: bytes, salt: bytes
+) -> bytes:
+    """``Rollup.challengeCommitment``: keccak256(abi.encode(challenger, index, step, post_root,
+    salt)), where ``post_root`` is the root the step really produces (the proof's computed root)."""
+    if len(salt) != 32 or len(post_root) != 32:
+        raise ValueError("a challenge salt and post-step root are 32 bytes each")
     encoded = abi_encode(
-        ["address", "uint256", "uint256", "bytes32"],
-        [Web3.to_checksum_address(challenger), index, step, salt],
+        ["address", "uint256", "uint256", "bytes32", "bytes32"],
+        [Web3.to_checksum_address(challenger), index, step, post_root, salt],
     )
     return bytes(Web3.keccak(encoded))
 

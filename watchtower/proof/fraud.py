@@ -301,13 +301,21 @@ def check_fraud_proof(proof: FraudProof) -> ProofCheck:
     if len(proof.post_proof) != depth or not verify_leaf_proof(
         proof.steps_root, proof.step, post_leaf, list(proof.post_proof)
     ):
-        raise ProofError(f"step {proof.step}: inclusion proof does not match the steps root")
+        raise ProofError(
+            f"step {proof.step}: inclusion proof does not match the steps root: tx and post_root "
+            f"{hex0x(proof.post_root)} are not committed at step {proof.step} of count "
+            f"{proof.count} under steps_root {hex0x(proof.steps_root)} by post_proof"
+        )
     if proof.step > 0:
         prev_leaf = leaf_from_hash(proof.step - 1, proof.prev_tx_hash, proof.prev_root)
         if len(proof.prev_proof) != depth or not verify_leaf_proof(
             proof.steps_root, proof.step - 1, prev_leaf, list(proof.prev_proof)
         ):
-            raise ProofError(f"step {proof.step - 1}: inclusion proof does not match")
+            raise ProofError(
+                f"step {proof.step - 1}: inclusion proof does not match the steps root: "
+                f"prev_tx_hash and prev_root {hex0x(proof.prev_root)} are not committed at step "
+                f"{proof.step - 1} under steps_root {hex0x(proof.steps_root)} by prev_proof"
+            )
     db = AtomicDB(MemoryDB({bytes(keccak(node)): node for node in proof.state_nodes}))
     context = BlockContext.of_batch(proof.batch, 0, proof.coinbase, proof.params)
     try:
@@ -315,7 +323,10 @@ def check_fraud_proof(proof: FraudProof) -> ProofCheck:
         state = open_state(db, proof.pre_root, context, stock_trie=True)
         outcome = apply_step(state, proof.tx, Mode.ROLLUP, batch=proof.batch, step=proof.step)
     except (MissingAccountTrieNode, MissingTrieNode) as exc:
-        raise ProofError(f"the witness lacks a trie node the step needs: {exc}") from None
+        raise ProofError(
+            f"the witness lacks a trie node the step needs (pre-state root "
+            f"{hex0x(proof.pre_root)}, coinbase {hex0x(proof.coinbase)}): {exc}"
+        ) from None
     return ProofCheck(
         fraud=outcome.root != proof.post_root,
         computed_root=outcome.root,
@@ -323,3 +334,68 @@ def check_fraud_proof(proof: FraudProof) -> ProofCheck:
         valid_tx=outcome.valid,
         reason="valid transfer" if outcome.valid else f"invalid: {outcome.reason}",
     )
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A value of a proof file that re-execution or the rollup contract does not confirm."""
+
+    field: str  # the proof file's key, e.g. ``steps_root`` or ``params.base_fee``
+    in_file: str
+    actual: str
+    source: str  # what gave ``actual``: "re-execution" or "L1"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.field}: the proof file says {self.in_file}, {self.source} gives {self.actual}"
+        )
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "field": self.field,
+            "in_file": self.in_file,
+            "actual": self.actual,
+            "source": self.source,
+        }
+
+
+def unreproduced(proof: FraudProof, check: ProofCheck) -> list[Mismatch]:
+    """Values of the file that re-execution does not reproduce: the ``computed_root`` it
+    records (the builder's result) must be the root the step re-executes to with the file's own
+    parameters, coinbase and pre-state root. A difference means the file was edited (the root, or
+    one of those inputs)."""
+    if proof.computed_root == check.computed_root:
+        return []
+    return [
+        Mismatch(
+            "computed_root",
+            hex0x(proof.computed_root),
+            f"{hex0x(check.computed_root)} (with the file's params.chain_id "
+            f"{proof.params.chain_id}, params.base_fee {proof.params.base_fee}, coinbase and "
+            "pre-state root)",
+            "re-execution",
+        )
+    ]
+
+
+def compare_commitments(
+    proof: FraudProof,
+    *,
+    steps_root: bytes,
+    prev_root: bytes,
+    coinbase: bytes,
+    count: int,
+    chain_id: int,
+    base_fee: int,
+) -> list[Mismatch]:
+    """Every commitment of the file that differs from the rollup contract's record of the batch
+    (``getBatch``) and its parameters (``l2ChainId``, ``l2BaseFee``)."""
+    pairs: list[tuple[str, str, str]] = [
+        ("steps_root", hex0x(proof.steps_root), hex0x(steps_root)),
+        ("batch_prev_root", hex0x(proof.batch_prev_root), hex0x(prev_root)),
+        ("coinbase", hex0x(proof.coinbase), hex0x(coinbase)),
+        ("count", str(proof.count), str(count)),
+        ("params.chain_id", str(proof.params.chain_id), str(chain_id)),
+        ("params.base_fee", str(proof.params.base_fee), str(base_fee)),
+    ]
+    return [Mismatch(name, mine, theirs, "L1") for name, mine, theirs in pairs if mine != theirs]

@@ -122,7 +122,10 @@ class VerdictKind(enum.StrEnum):
     VALID = "valid"
     FRAUD = "fraud"
     UNDECIDABLE = "undecidable"
-    SKIPPED = "skipped"  # built on a fraudulent batch: rejected with it, never replayed
+    SKIPPED = "skipped"  # built on a batch that is not valid: never replayed while it stands
+    #: The service only: the batch's calldata does not decode (ABI or §4.1) or does not match
+    #: the commitment the contract emitted; retried every tick, and it halts verification.
+    UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import enum
 import sqlite3
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from watchtower.errors import StateCorruptionError
 from watchtower.failpoints import failpoint
+from watchtower.rollup.types import VerdictKind
 from watchtower.store.sqlite import open_database, schema_version, transaction
 
 MIGRATIONS: tuple[str, ...] = (
@@ -129,6 +132,17 @@ class ChallengeState(enum.StrEnum):
     FAILED = "failed"  # a definite answer: deadline passed, or "no fraud" (a bug); see detail
 
 
+class Rejection(NamedTuple):
+    """A ``BatchesRejected`` log: batches ``first`` … ``last`` rejected, logged at
+    (``l1_block``, ``log_index``) by transaction ``tx_hash``."""
+
+    first: int
+    last: int
+    l1_block: int
+    log_index: int
+    tx_hash: bytes = b""
+
+
 @dataclass(frozen=True)
 class BatchRow:
     id: int
@@ -151,6 +165,53 @@ class BatchRow:
     computed_root: bytes | None
     reason: str
     data: bytes = b""
+
+
+#: Verdicts after which no later batch can be verified: there is no trusted state to replay it
+#: on (a fraudulent batch halts nothing for long: it is challenged and rejected with its
+#: successors).
+HALTING_VERDICTS = frozenset({VerdictKind.UNREADABLE.value, VerdictKind.UNDECIDABLE.value})
+
+
+@dataclass(frozen=True)
+class Halt:
+    """Verification stopped at ``batch`` (unreadable or undecidable); ``waiting`` are the live
+    batches after it, which cannot be replayed until it is readable, rejected or reorged out."""
+
+    batch: BatchRow
+    waiting: tuple[BatchRow, ...]
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"{self.batch.verdict}: {self.batch.reason}"
+            if self.batch.reason
+            else str(self.batch.verdict)
+        )
+
+
+def current_batches(rows: Sequence[BatchRow]) -> list[BatchRow]:
+    """The live batch at each index (pending or finalized), in index order; of several at one
+    index, the latest recorded (a later submission at an index supersedes)."""
+    live: dict[int, BatchRow] = {}
+    for row in sorted(rows, key=lambda r: (r.idx, r.id)):
+        if row.status in (BatchStatus.PENDING, BatchStatus.FINALIZED):
+            live[row.idx] = row
+    return [live[i] for i in sorted(live)]
+
+
+def verification_halt(rows: Sequence[BatchRow]) -> Halt | None:
+    """Where verification stands still, if it does: the first live batch that is not valid, if
+    its verdict halts verification, and the live batches after it. (After a fraudulent batch
+    nothing is halted: it is challenged, and its successors are rejected with it.)"""
+    live = current_batches(rows)
+    for position, row in enumerate(live):
+        if row.verdict is None or row.verdict == VerdictKind.VALID.value:
+            continue
+        if row.verdict in HALTING_VERDICTS:
+            return Halt(row, tuple(live[position + 1 :]))
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -233,12 +294,13 @@ class Store:
         next_block: int,
         blocks: list[tuple[int, bytes]],
         batches: list[BatchRow],
-        rejections: list[tuple[int, int, int, int]],
+        rejections: Sequence[Rejection],
         keep_blocks: int = 256,
     ) -> None:
         """One scanned range, atomically: new position, block hashes, batches and rejections.
 
-        ``rejections`` are ``(from_idx, to_idx, l1_block, log_index)`` of ``BatchesRejected``.
+        A batch is recorded with its ``verdict`` and ``reason`` when it has one already (an
+        unreadable batch: ``data`` is then whatever could be read, as evidence).
         """
         with self.transaction() as db:
             db.execute(
@@ -258,13 +320,14 @@ class Store:
                 db.execute(
                     "INSERT INTO batches (idx, tx_hash, l1_block, l1_block_hash, "
                     "log_index, prev_root, final_root, steps_root, count, coinbase, timestamp, "
-                    "deadline, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "deadline, data, verdict, reason) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (tx_hash) DO UPDATE SET status = 'pending', "
                     "l1_block = excluded.l1_block, l1_block_hash = excluded.l1_block_hash, "
                     "log_index = excluded.log_index, coinbase = excluded.coinbase, "
                     "timestamp = excluded.timestamp, deadline = excluded.deadline, "
-                    "verdict = NULL, fraud_step = NULL, claimed_root = NULL, "
-                    "computed_root = NULL, reason = '', verified_at = NULL, "
+                    "verdict = excluded.verdict, fraud_step = NULL, claimed_root = NULL, "
+                    "computed_root = NULL, reason = excluded.reason, verified_at = NULL, "
                     "rejected_at_block = NULL, data = excluded.data "
                     "WHERE batches.status = 'removed'",
                     (
@@ -281,9 +344,11 @@ class Store:
                         b.timestamp,
                         b.deadline,
                         b.data,
+                        b.verdict,
+                        b.reason,
                     ),
                 )
-            for first, last, block, log_index in rejections:
+            for first, last, block, log_index, _ in rejections:
                 db.execute(
                     "UPDATE batches SET status = 'rejected', rejected_at_block = ? "
                     "WHERE idx BETWEEN ? AND ? AND status = 'pending' "
@@ -358,6 +423,15 @@ class Store:
             args = tuple(s.value for s in statuses)
         return [self._batch(r) for r in self._db.execute(query + " ORDER BY idx, id", args)]
 
+    def unreadable_batches(self) -> list[BatchRow]:
+        """The live (pending or finalized) batches whose verdict is ``unreadable``."""
+        rows = self._db.execute(
+            f"SELECT {_BATCH_COLUMNS} FROM batches WHERE verdict = ? "
+            "AND status IN ('pending', 'finalized') ORDER BY idx, id",
+            (VerdictKind.UNREADABLE.value,),
+        )
+        return [self._batch(r) for r in rows]
+
     def batch_by_id(self, batch_id: int) -> BatchRow:
         row = self._db.execute(
             f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)
@@ -389,6 +463,17 @@ class Store:
                 "UPDATE batches SET verdict = NULL, fraud_step = NULL, claimed_root = NULL, "
                 "computed_root = NULL, reason = '', verified_at = NULL WHERE id = ?",
                 (batch_id,),
+            )
+
+    def mark_readable(self, batch_id: int, data: bytes) -> None:
+        """An unreadable batch whose calldata now reads and matches its commitment: store the
+        batch bytes and clear the verdict, so the next replay verifies it."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE batches SET data = ?, verdict = NULL, fraud_step = NULL, "
+                "claimed_root = NULL, computed_root = NULL, reason = '', verified_at = NULL "
+                "WHERE id = ? AND verdict = 'unreadable'",
+                (data, batch_id),
             )
 
     def set_status(self, batch_id: int, status: BatchStatus, at_block: int | None = None) -> None:

@@ -89,9 +89,10 @@ Alert = Callable[..., None]
 ProofSource = Callable[[], FraudProof]
 
 
-def commitment_of(challenger: str, index: int, step: int, salt: bytes) -> bytes:
-    """``Rollup.challengeCommitment``: keccak256(abi.encode(challenger, index, step, salt))."""
-    return challenge_commitment(challenger, index, step, salt)
+def commitment_of(challenger: str, proof: FraudProof, salt: bytes) -> bytes:
+    """``Rollup.challengeCommitment``: keccak256(abi.encode(challenger, index, step, post_root,
+    salt)), ``post_root`` being the root the step really produces (the proof's computed root)."""
+    return challenge_commitment(challenger, proof.batch, proof.step, proof.computed_root, salt)
 
 
 @dataclass
@@ -178,7 +179,7 @@ class Challenger:
             batch = self._batch_on_chain(row)
             receipts = self._receipts(row, subs)
             latest = self.w3.eth.get_block("latest")
-            commitment = commitment_of(self.address, record.batch, record.step, record.salt)
+            commitment = commitment_of(self.address, proof(), record.salt)
             committed = self.client.commitment_block(self.address, commitment)
             simulation: str | None = None
             simulated = False
@@ -395,7 +396,7 @@ class Challenger:
             "chainId": int(self.w3.eth.chain_id),
         }
         if action == COMMIT:
-            commitment = commitment_of(self.address, record.batch, record.step, record.salt)
+            commitment = commitment_of(self.address, proof(), record.salt)
             fn = self.client.contract.functions.commitChallenge(commitment)
             params["value"] = Wei(0)
             # Fixed, not estimated: an estimate on a block where a commit of ours is already

@@ -2,8 +2,9 @@
 
 A challenge is two L1 actions from the service's own account (protocol.md §7.5):
 
-1. **commit**: ``commitChallenge(keccak(abi.encode(us, index, step, salt)))``, no value; the
-   salt is random and recorded before anything is signed;
+1. **commit**: ``commitChallenge(keccak(abi.encode(us, index, step, post_root, salt)))``, no
+   value, where ``post_root`` is the root the step really produces; the salt is random and
+   recorded before anything is signed;
 2. **reveal**: ``challenge(index, step, witness, nodes, salt)`` with the stake, once the commit
    is in a block (the contract wants it in an *earlier* block than the reveal).
 

@@ -17,7 +17,7 @@ all). Measured on anvil (``bench/bench_challenge_gas.py``; grinding in
 :func:`reveal_gas_limit` (base + per visit + per byte, then a margin) is the reveal's gas limit
 when ``eth_estimateGas`` fails (before the commitment is old enough, or under RPC faults), and a
 floor under the estimate: unused gas is not paid for, so the larger of the two costs only
-balance headroom. ``tests/integration/test_challenge_gas.py`` checks a 9-node-per-path proof
+balance headroom. ``tests/integration/test_deep_trie_gas.py`` checks a 9-node-per-path proof
 against it and against :data:`CHALLENGE_GAS_RESERVE`.
 """
 

@@ -1,0 +1,117 @@
+"""Gas benchmark of the rollup contract on anvil: the figures quoted in protocol.md §7.9 and the
+README.
+
+Usage: python bench/bench_gas.py [--fillers 0,50,1000]
+
+Measures, on a fresh anvil node (from node_modules, `npm ci`) per scenario:
+  * ``commitChallenge``: the first half of a challenge;
+  * ``challenge`` (the reveal) that succeeds, for every fraud variant of the contract tests
+    (an invalid tx claimed to apply, a valid one claimed to be a no-op, a wrong coinbase reward, a
+    transfer to a new account, a sender that is the coinbase) over states of 4 + N accounts;
+  * the reveal of a fraud in the last step of a 4,096-step batch, and that ``submitBatch``;
+  * ``submitBatch`` of a 100-transfer batch; ``finalize``.
+Deep tries (addresses ground to share key prefixes) are measured by
+``tests/integration/test_deep_trie_gas.py`` and printed by ``bench/bench_deep_trie.py`` where
+present. Gas is deterministic for a given contract and input: one run gives the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from eth_utils import keccak
+from web3 import Web3
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.contracts.test_rollup import (
+    CHAIN_ID,
+    FRAUD_VARIANTS,
+    KEYS,
+    MIN_STAKE,
+    PERIOD,
+    USERS,
+    advance,
+    challenge_args,
+    make_env,
+    prove_variant,
+    send,
+    sign_transfer,
+    state_trie,
+    submit,
+    transfers,
+)
+from watchtower.l1.devchain import AnvilNode, start_anvil
+
+
+def fresh() -> tuple[Web3, AnvilNode]:
+    node = start_anvil()
+    return node.web3(), node
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fillers", default="0,50,1000", help="extra accounts per state")
+    args = parser.parse_args()
+    fillers = [int(x) for x in args.fillers.split(",")]
+
+    reveals: list[tuple[str, int, int]] = []
+    commits: list[int] = []
+    for n in fillers:
+        for variant in FRAUD_VARIANTS:
+            w3, node = fresh()
+            try:
+                env = make_env(w3, n)
+                receipt, _ = prove_variant(env, variant)
+                reveals.append((variant, n, int(receipt["gasUsed"])))
+                fn = env.rollup.functions
+                c = fn.challengeCommitment(env.challenger, 1, 0, b"\1" * 32, b"\0" * 32).call()
+                commits.append(int(send(w3, fn.commitChallenge(c), env.challenger)["gasUsed"]))
+            finally:
+                node.stop()
+
+    w3, node = fresh()
+    try:
+        env = make_env(w3, 200)
+        root0 = state_trie(env.l2.state).root_hash
+        steps, _ = env.l2.run(transfers(0, 100))
+        small = int(submit(env, 0, root0, steps)["gasUsed"])
+        advance(w3, PERIOD + 1)
+        fin = int(send(w3, env.rollup.functions.finalize(0), env.challenger)["gasUsed"])
+        send(w3, env.rollup.functions.depositBond(), env.proposer, 2 * 10**18)
+        root1 = steps[-1][1]
+        steps2, _ = env.l2.run(transfers(100, 40))
+        filler = [(b"", steps2[-1][1])] * (4096 - 41)
+        last_tx = sign_transfer(KEYS[1], CHAIN_ID, 0, USERS[0], 1)
+        all_steps = steps2 + filler + [(last_tx, keccak(b"bad"))]
+        big = int(submit(env, 1, root1, all_steps)["gasUsed"])
+        k = len(all_steps) - 1
+        receipt = send(
+            w3,
+            env.rollup.functions.challenge(*challenge_args(env, 1, all_steps, k, env.l2.state)),
+            env.challenger,
+            MIN_STAKE,
+        )
+        deep_step = int(receipt["gasUsed"])
+    finally:
+        node.stop()
+
+    gases = [g for _, _, g in reveals]
+    worst = max(reveals, key=lambda r: r[2])
+    print(f"commitChallenge: {statistics.median(commits):.0f} (all {min(commits)}–{max(commits)})")
+    print(
+        f"challenge (reveal) that succeeds, {len(gases)} fraud proofs: median "
+        f"{statistics.median(gases):.0f}, max {worst[2]} ({worst[0]}, {worst[1] + 4} accounts)"
+    )
+    for variant, n, gas in reveals:
+        print(f"  {variant:<8} {n + 4:>5} accounts  {gas}")
+    print(f"challenge of step 4095 of a 4,096-step batch (204 accounts): {deep_step}")
+    print(f"submitBatch, 100 transfers: {small}; 4,096 steps: {big}")
+    print(f"finalize: {fin}")
+
+
+if __name__ == "__main__":
+    main()
