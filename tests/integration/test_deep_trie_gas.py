@@ -5,7 +5,7 @@ sit 9 nodes deep in the state trie (watchtower.devtools.deeptrie), under 1,000 o
 the rollup on anvil accepts the fraud proof (commit, then reveal), and the reveal's gas stays
 below the limit computed from the proof (watchtower.submit.gas.reveal_gas_limit), which the
 service uses when eth_estimateGas fails, and commit plus reveal stay below the balance reserve
-(CHALLENGE_GAS_RESERVE). The figures at other depths: `python bench/bench_challenge_gas.py`.
+(CHALLENGE_GAS_RESERVE). The figures at other depths: `python bench/bench_deep_trie.py`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The gas of a challenge (commit + reveal) on anvil, by depth of the state trie paths.
 
-    python bench/bench_challenge_gas.py [--crowd 0,5000] [--depths 5,6,7,8,9]
+    python bench/bench_deep_trie.py [--crowd 0,5000] [--depths 5,6,7,8,9]
 
 For each depth n the sender, recipient and coinbase of the proven step are ground to sit n
 nodes deep (watchtower.devtools.deeptrie); ``crowd`` random accounts fill the top of the trie
