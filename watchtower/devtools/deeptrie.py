@@ -15,7 +15,7 @@ A path then has ``(n - 3)`` branches, one extension, one branch and the leaf: ``
 whole construction is deterministic (seeded), and costs a few seconds of keccak for ``n = 9``.
 :func:`measure_challenge` deploys the rollup on anvil with that genesis, posts a batch whose only
 step claims a wrong root, and commits and reveals the fraud proof: ``bench/bench_deep_trie.py``
-prints the figures and ``tests/integration/test_challenge_gas.py`` checks them against
+prints the figures and ``tests/integration/test_deep_trie_gas.py`` checks them against
 :mod:`watchtower.submit.gas`.
 """
 
