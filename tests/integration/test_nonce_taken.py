@@ -46,11 +46,11 @@ def test_nonces_taken_by_another_transaction_are_replaced_and_one_stake_lands(
     anvil_net: Devnet, tmp_path: Path
 ) -> None:
     net = anvil_net
-    alerts: list[str] = []
+    alerts: list[tuple[str, dict[str, Any]]] = []
     config = ServiceConfig(tmp_path, confirmations=0, fee_policy=FeePolicy(bump_after=3600))
     tower = Watchtower(
         config, [net.client], devnet_genesis(), net.challenger,
-        alert=lambda kind, **_: alerts.append(kind),
+        alert=lambda kind, **fields: alerts.append((kind, fields)),
     )  # fmt: skip
     fraud, _ = net.proposer.propose(4, Fault(FaultKind.WRONG_FEE, 1))
     start_nonce = int(net.w3.eth.get_transaction_count(net.challenger.address))
@@ -91,5 +91,11 @@ def test_nonces_taken_by_another_transaction_are_replaced_and_one_stake_lands(
     # Our 4 signed transactions: 2 never mined (their nonces went to the stolen ones).
     assert [s.state for s in tower.store.submissions()] == ["sent", "mined", "sent", "mined"]
     assert tower.store.integrity_check() == []
-    assert "challenge_failed" not in alerts
+    kinds = [kind for kind, _ in alerts]
+    assert "challenge_failed" not in kinds
+    assert kinds.count("challenge_submitted") == 1 and kinds.count("challenge_succeeded") == 1
+    batch_tx = "0x" + tower.store.batch_by_id(challenge.batch_id).tx_hash.hex()
+    for kind, fields in alerts:  # alerts about the batch name it by its L1 transaction
+        if kind.startswith(("challenge_", "fraud_detected")):
+            assert fields["batch_tx"] == batch_tx, (kind, fields)
     tower.close()
