@@ -25,6 +25,7 @@ from watchtower.submit.decide import (
     SendCommit,
     SendReveal,
     Sent,
+    Simulate,
     Wait,
     backoff,
     bumped_fees,
@@ -99,6 +100,14 @@ def test_a_failed_observation_is_retried_never_an_answer() -> None:
 
 def test_backoff_doubles_and_is_capped() -> None:
     assert [backoff(n, POLICY) for n in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
+
+
+def test_the_eth_call_is_asked_for_only_when_something_is_to_be_sent() -> None:
+    unsimulated = view(simulation=None, simulated=False)
+    assert decide(RECORD, [], unsimulated, NOW, POLICY) == Simulate()
+    in_flight = [tx(1, COMMIT, 5, sent_at=NOW - 3)]
+    decision = decide(record(commit_nonce=5), in_flight, unsimulated, NOW, POLICY)
+    assert decision == Rebroadcast(in_flight[0].tx_hash)
 
 
 # -- the commit in flight ---------------------------------------------------------------------

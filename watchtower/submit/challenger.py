@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, cast
 
 import structlog
@@ -67,6 +68,7 @@ from watchtower.submit.decide import (
     SendCommit,
     SendReveal,
     Sent,
+    Simulate,
     Wait,
     backoff,
     decide,
@@ -138,8 +140,12 @@ class Challenger:
         record = existing.record(row.idx, row.deadline)
         subs = journal.sent(self.store, row.id)
         self._announce(row, record, subs)
-        view = self.observe(row, record, subs, lambda: self._proof(row, proof_source))
+        proof = partial(self._proof, row, proof_source)
+        view = self.observe(row, record, subs, proof)
         decision = decide(record, subs, view, now, self.policy)
+        if isinstance(decision, Simulate):
+            view = self.simulate(view, record, subs, proof)
+            decision = decide(record, subs, view, now, self.policy)
         return self.act(
             row, record=record, subs=subs, view=view, decision=decision,
             proof=lambda: self._proof(row, proof_source),
@@ -181,13 +187,6 @@ class Challenger:
             latest = self.w3.eth.get_block("latest")
             commitment = commitment_of(self.address, proof(), record.salt)
             committed = self.client.commitment_block(self.address, commitment)
-            simulation: str | None = None
-            simulated = False
-            if batch is BatchOnChain.PENDING:
-                simulation = self._simulate(proof(), record)
-                simulated = True
-                if not subs:
-                    failpoint("challenge.simulated")
             try:
                 tip = int(self.w3.eth.max_priority_fee)
             except (Web3RPCError, ValueError, NotImplementedError):
@@ -199,13 +198,23 @@ class Challenger:
                 batch=batch,
                 receipts=receipts,
                 commitment_block=committed or None,
-                simulation=simulation,
-                simulated=simulated,
                 base_fee=int(latest.get("baseFeePerGas", 0) or 0),
                 tip=tip,
             )
         except Exception as exc:  # any failure to observe is a retry, not an answer
             return ChainView(error=one_line(exc))
+
+    def simulate(
+        self, view: ChainView, record: Record, subs: list[Sent], proof: ProofSource
+    ) -> ChainView:
+        """``view`` with the ``eth_call`` of the reveal added (or an error)."""
+        try:
+            simulation = self._simulate(proof(), record)
+        except Exception as exc:  # a transport failure is no answer: retried
+            return replace(view, error=one_line(exc))
+        if not subs:
+            failpoint("challenge.simulated")
+        return replace(view, simulation=simulation, simulated=True)
 
     def _simulate(self, proof: FraudProof, record: Record) -> str | None:
         """The reveal as an ``eth_call``: ``None`` when it would succeed, else the revert reason.

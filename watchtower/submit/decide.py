@@ -190,6 +190,12 @@ class Rebroadcast:
 
 
 @dataclass(frozen=True)
+class Simulate:
+    """A transaction is due: observe again with an ``eth_call`` of the reveal, then decide.
+    (The call is made only when something is to be sent, not on every tick.)"""
+
+
+@dataclass(frozen=True)
 class Wait:
     reason: str
     fee_cap_reached: bool = False
@@ -218,7 +224,7 @@ class Done:
     receipt: Receipt | None = None
 
 
-Decision = SendCommit | SendReveal | Bump | Rebroadcast | Wait | Retry | Done
+Decision = SendCommit | SendReveal | Bump | Rebroadcast | Simulate | Wait | Retry | Done
 
 
 def backoff(attempts: int, policy: FeePolicy) -> float:
@@ -354,7 +360,7 @@ def _commit_phase(
             return flight
     # A commit is due: only for a proof the contract accepts up to the commitment check.
     if not view.simulated:
-        return Retry("the reveal was not simulated", backoff(record.attempts, policy))
+        return Simulate()
     outcome = classify(view.simulation)
     if outcome in (Outcome.NO_COMMITMENT, Outcome.OK, Outcome.TOO_RECENT):
         spent = record.commit_nonce is not None and (
@@ -381,7 +387,7 @@ def _reveal_phase(
         if flight is not None:
             return flight
     if not view.simulated:
-        return Retry("the reveal was not simulated", backoff(record.attempts, policy))
+        return Simulate()
     outcome = classify(view.simulation)
     if outcome in (Outcome.OK, Outcome.TOO_RECENT):
         # TOO_RECENT: every other check passed and the commitment exists; the reveal lands in
