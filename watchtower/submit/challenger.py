@@ -108,6 +108,7 @@ class Challenger:
     #: First transactions whose ``challenge_submitted`` alert this process has raised.
     announced: set[bytes] = field(default_factory=set)
     _proofs: dict[int, FraudProof] = field(default_factory=dict)
+    _reasons: dict[tuple[bytes, int], str] = field(default_factory=dict)  # (tx, block): reason
 
     @property
     def w3(self) -> Web3:
@@ -248,7 +249,10 @@ class Challenger:
             gas_used = int(receipt["gasUsed"])
             reason = None
             if status != 1:
-                reason = self._revert_reason(stored[sub.tx_hash], block)
+                key = (sub.tx_hash, block)
+                if key not in self._reasons:  # replayed once, not on every tick
+                    self._reasons[key] = self._revert_reason(stored[sub.tx_hash], block)
+                reason = self._reasons[key]
             found[sub.tx_hash] = Receipt(status, block, gas_used, reason)
             state = "mined" if status == 1 else "reverted"
             before = stored[sub.tx_hash]
