@@ -99,3 +99,35 @@ def test_nonces_taken_by_another_transaction_are_replaced_and_one_stake_lands(
         if kind.startswith(("challenge_", "fraud_detected")):
             assert fields["batch_tx"] == batch_tx, (kind, fields)
     tower.close()
+
+
+def test_a_journal_started_by_another_key_is_left_to_that_key(tmp_path: Path) -> None:
+    """The commitment and the nonces of a challenge belong to the key that committed: a restart
+    with another key does not send anything for it (it could not reveal, and would mix two
+    accounts' nonces); it says so (deadline_at_risk) so a human restarts with the right key."""
+    from watchtower.l1.rollup import fund
+    from watchtower.sequencer.devnet import dev_key, start_devnet
+
+    with start_devnet("embedded") as net:
+        first = Watchtower(
+            ServiceConfig(tmp_path, confirmations=0), [net.client], devnet_genesis(), net.challenger
+        )
+        net.proposer.propose(3, Fault(FaultKind.WRONG_ROOT, 1))
+        first.tick()  # fraud found, commit sent
+        assert [s.action for s in first.store.submissions()] == ["commit"]
+        first.close()
+        other = dev_key("other-challenger")
+        fund(net.w3, other.address, 10 * 10**18)
+        alerts: list[tuple[str, dict[str, Any]]] = []
+        second = Watchtower(
+            ServiceConfig(tmp_path, confirmations=0), [net.client], devnet_genesis(), other,
+            alert=lambda kind, **fields: alerts.append((kind, fields)),
+        )  # fmt: skip
+        second.tick()
+        (challenge,) = second.store.challenges()
+        assert challenge.state is ChallengeState.SENT
+        assert [s.action for s in second.store.submissions()] == ["commit"]
+        assert net.w3.eth.get_transaction_count(other.address) == 0
+        (risk,) = [f for kind, f in alerts if kind == "deadline_at_risk"]
+        assert net.challenger.address in risk["reason"] and other.address in risk["reason"]
+        second.close()

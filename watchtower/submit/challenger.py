@@ -135,6 +135,16 @@ class Challenger:
                 self.store, row.id, row.fraud_step or 0, stake, self.address
             )
             failpoint("challenge.opened")
+        if existing.sender is not None and existing.sender != self.address:
+            # Its commitment (and nonces) belong to another key: this one cannot reveal it, and
+            # mixing the two accounts' nonces in one journal would be wrong. A human decides.
+            reason = (
+                f"the challenge was started by signer {existing.sender}; this process signs as "
+                f"{self.address}: restart with that key to finish it"
+            )
+            log.error("challenge_signer_changed", batch=row.idx, reason=reason)
+            self.alert("deadline_at_risk", batch=row.idx, batch_tx=_hex(row.tx_hash), reason=reason)
+            return existing.state
         now = self.clock()
         if now < existing.retry_at:
             return existing.state  # backing off after a transient failure
