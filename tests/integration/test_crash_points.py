@@ -180,7 +180,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 #: command only once the file ``GO`` exists, so that the imports (most of the start-up time)
 #: overlap with the previous run. Everything else is as ``python -m watchtower run ARGS``: the
 #: same entry point, the process's own environment from the start (WATCHTOWER_FAILPOINTS is
-#: read at import, as always), the data directory and L1 touched only after GO.
+#: read when the command starts, as always), the data directory and L1 touched only after GO.
 LAUNCHER = """
 import os, sys, time
 import watchtower.config, watchtower.runner, watchtower.rollup.bundle, watchtower.sequencer.proposer
