@@ -126,12 +126,18 @@ def test_sigkill_during_replay_and_submission(anvil_net: Devnet, tmp_path: Path)
         net.proposer.propose(400)
 
     kills = 0
+    verified: set[int] = set()
     for attempt in range(2):  # killed during replay, twice, at random moments
         service = ServiceProcess(net, data, *extra)
         service.wait_for("batch_seen" if attempt == 0 else "started", timeout=30)
         time.sleep(rng.uniform(0.05, 0.5))
         service.kill()
         kills += 1
+        # where the kill landed: replay had begun in this run and not every batch was verified
+        verified |= {e["batch"] for e in service.events if e.get("event") == "batch_verified"}
+        assert verified < {0, 1, 2}, f"kill {attempt + 1} came after replay was done"
+        if attempt == 0:
+            assert any(e.get("event") == "batch_seen" for e in service.events)
 
     fraud, _ = net.proposer.propose(300, Fault(FaultKind.COPY_PREV_ROOT, 150))
     rpc(net, "evm_setAutomine", False)

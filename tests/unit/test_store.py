@@ -34,7 +34,10 @@ def test_a_data_dir_belongs_to_one_rollup(tmp_path: Path) -> None:
             store.bind("rollup", "0xbbbb")
 
 
-def test_journal_is_write_ahead_and_keeps_one_nonce(tmp_path: Path) -> None:
+def test_journal_is_durable_before_broadcast_and_one_mined_per_batch(tmp_path: Path) -> None:
+    """What the challenger's write-ahead order relies on: a recorded submission (nonce, fees,
+    raw signed bytes) is on disk when ``record_submission`` returns, so a process killed right
+    after it (before or after the broadcast) finds every transaction it may have to look for."""
     with Store(tmp_path / "s.sqlite") as store:
         store._db.execute(  # a minimal batch row to hang the challenge on
             "INSERT INTO batches (idx, tx_hash, l1_block, l1_block_hash, log_index, prev_root, "
@@ -50,10 +53,16 @@ def test_journal_is_write_ahead_and_keeps_one_nonce(tmp_path: Path) -> None:
                     bytes([fee]) * 32, 1, 7, fee, 1, b"raw", float(fee), "sent", None, None
                 )
             )
+    # a fresh connection (as after a SIGKILL and a restart) sees both, raw bytes included
+    with Store(tmp_path / "s.sqlite") as store:
         challenge = store.challenge(1)
         assert challenge is not None
         assert challenge.state is ChallengeState.SENT and challenge.nonce == 7
-        assert {s.nonce for s in store.submissions(1)} == {7}
+        subs = store.submissions(1)
+        assert [(x.tx_hash, x.nonce, x.max_fee, x.raw) for x in subs] == [
+            (bytes([10]) * 32, 7, 10, b"raw"),
+            (bytes([12]) * 32, 7, 12, b"raw"),
+        ]
         store.mark_submission(bytes([10]) * 32, "mined", 5, 21000)
         assert store.integrity_check() == []
         store.mark_submission(bytes([12]) * 32, "mined", 5, 21000)
