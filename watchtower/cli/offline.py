@@ -51,6 +51,12 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
       undecidable  cannot be judged (the reason says why)
 
     Exit status: 0 all valid, 1 fraud found, 2 unusable input.
+
+    \b
+    Examples:
+      watchtower replay fixtures/honest.json
+      watchtower replay fixtures/fraud-wrong-root.json --json | jq '.batches[] | .verdict'
+      watchtower replay big-bundle.json --data-dir /tmp/state -q
     """
     from watchtower.execute.replay import init_bundle, replay_batch
     from watchtower.rollup.bundle import load_bundle
@@ -152,6 +158,11 @@ def conformance(paths: tuple[Path, ...], fork: str, quiet: bool) -> None:
     expected and computed state root. Ends with the line `N passed, M failed`.
 
     Exit status: 0 all passed, 1 any failed, 2 no cases found or unreadable files.
+
+    \b
+    Examples:
+      watchtower conformance -q ../shared/conformance/ethereum-tests
+      watchtower conformance ../shared/conformance/eest-fixtures_eest --fork Prague
     """
     from watchtower.conformance.runner import run_paths
 
@@ -203,6 +214,12 @@ def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) ->
     needed to check it. `watchtower check-proof FILE` checks it again with no state at all.
 
     Exit status: 0 proof written, 1 the batch (or step) is not fraudulent, 2 unusable input.
+
+    \b
+    Examples:
+      watchtower prove fixtures/fraud-wrong-root.json --batch 1 -o proof.json
+      watchtower prove fixtures/fraud-wrong-root.json --batch 1 --step 7 -o proof.json
+      watchtower check-proof proof.json
     """
     from watchtower.execute.replay import init_bundle, replay_batch
     from watchtower.execute.statedb import StateDB

@@ -159,6 +159,14 @@ def run(config_file: Path | None, **given: Any) -> None:
     In challenge mode the stake is checked right after connecting: below the contract's
     minStake() it exits 2 (every challenge would revert); if the signer cannot pay the stake
     plus the challenge gas reserve it raises low_balance at once and keeps watching.
+
+    \b
+    Examples:
+      watchtower run --config /etc/watchtower/watchtower.toml
+      CHALLENGER_KEY=0x... watchtower run --l1-rpc http://127.0.0.1:8545 \\
+          --l1-rpc http://127.0.0.1:8546 --rollup 0x5FbDB2315678afecb367f032d93F642f64180aa3 \\
+          --genesis genesis.json --key-env CHALLENGER_KEY --data-dir watchtower-data
+      watchtower run --mode watch --config watchtower.toml --metrics-listen 127.0.0.1:9108
     """
     from watchtower.runner import run_service
 
@@ -196,6 +204,11 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
       [alerts]    silence_kinds, silence_batches, [[alerts.webhook]] url secret_env timeout,
                   [[alerts.slack]] url_env, [[alerts.pagerduty]] routing_key_env
     Exit status: 0 valid, 2 invalid (one line names the key).
+
+    \b
+    Examples:
+      watchtower config check --config deploy/config/watchtower.toml
+      WATCHTOWER_L1_CONFIRMATIONS=safe watchtower config check --config watchtower.toml --json
     """
     settings = _settings(config_file, {})
     document = settings.redacted()
@@ -223,7 +236,18 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
 @click.option("--signer", "signer_address", help="Address whose stakes and rewards to show.")
 @click.option("--json", "as_json", is_flag=True)
 def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_json: bool) -> None:
-    """What the service has done: scan position, verified batches, open challenges, money owed."""
+    """What the service has done: scan position, verified batches, open challenges, money owed.
+
+    Reads the data directory of `watchtower run` (it may be running). With --l1-rpc it also
+    reads the L1 time (seconds to each deadline) and, with --signer, the stakes owed on chain.
+
+    \b
+    Examples:
+      watchtower status --data-dir watchtower-data
+      watchtower status --data-dir watchtower-data --l1-rpc http://127.0.0.1:8545 \\
+          --signer 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+      watchtower status --data-dir watchtower-data --json | jq .challenges
+    """
     from watchtower.rollup.types import VerdictKind
     from watchtower.store.db import ChallengeState, Store, verification_halt
 
@@ -363,7 +387,19 @@ def withdraw(
     password_env: str | None,
     password_file: Path | None,
 ) -> None:
-    """Claim every stake and reward the rollup contract owes the signer."""
+    """Claim every stake and reward the rollup contract owes the signer.
+
+    Sends one `withdraw()` from the signer (the same key as `watchtower run`), recorded in the
+    data directory's store so that `watchtower status` shows it.
+
+    \b
+    Examples:
+      CHALLENGER_KEY=0x... watchtower withdraw --l1-rpc http://127.0.0.1:8545 \\
+          --rollup 0x5FbDB2315678afecb367f032d93F642f64180aa3 --data-dir watchtower-data \\
+          --key-env CHALLENGER_KEY
+      watchtower withdraw --l1-rpc https://rpc.example --rollup 0x5FbD... \\
+          --keystore key.json --password-file key.pass --data-dir /var/lib/watchtower
+    """
     from watchtower.store.db import Store
     from watchtower.submit.signer import load_signer
 
