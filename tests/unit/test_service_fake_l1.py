@@ -255,3 +255,32 @@ def test_an_undecidable_batch_halts_verification(honest: World) -> None:
     assert (halted["batch"], halted["verdict"], halted["waiting"]) == (0, "undecidable", 1)
     assert "the verified chain ends at" in halted["reason"]
     assert honest.alerts.kinds() == ["verification_halted"]
+
+
+def test_a_transport_error_fails_the_tick_and_the_next_one_catches_up(honest: World) -> None:
+    honest.chain.mine(submit(honest.batches[0]))
+    honest.l1[0].fail = OSError("connection reset by peer")
+    with pytest.raises(OSError, match="connection reset"):
+        honest.tower.tick()  # the runner logs tick_failed and backs off
+    honest.tower.tick_failed("OSError")
+    assert honest.tower.ready == (False, "OSError")
+    assert honest.tower.store.batches() == []
+
+    honest.l1[0].fail = None
+    assert honest.tower.tick().verdicts == [(0, "valid")]
+    assert honest.tower.ready[0] is True
+
+
+def test_a_node_refusing_large_ranges_loses_no_batch(tmp_path: Path) -> None:
+    world = World(tmp_path, "honest")
+    try:
+        for batch in world.batches:
+            world.chain.mine(submit(batch))
+            world.chain.mine_empty(5)
+        world.l1[0].max_range = 4
+        report = world.tower.tick()
+        assert report.verdicts == [(0, "valid"), (1, "valid"), (2, "valid")]
+        assert world.tower.follower.chunk <= 4
+        assert world.tower.store.next_block(0) == world.chain.head + 1
+    finally:
+        world.tower.close()
