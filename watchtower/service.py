@@ -41,6 +41,7 @@ from watchtower.follow.scanner import (
     Follower,
     ScanOutcome,
 )
+from watchtower.l1.reader import L1Reader, Web3L1Reader
 from watchtower.l1.rollup import RollupClient
 from watchtower.metrics import Metrics
 from watchtower.proof.fraud import FraudProof, build_fraud_proof, check_fraud_proof
@@ -100,7 +101,11 @@ class TickReport:
 
 
 class Watchtower:
-    """The service. Construct with the L1 clients (first = primary) and, to challenge, a signer."""
+    """The service. Construct with the L1 clients (first = primary) and, to challenge, a signer.
+
+    ``readers`` (one per endpoint, first = primary) replace what is read from L1 through the
+    clients (by default a :class:`~watchtower.l1.reader.Web3L1Reader` over each client): with
+    readers alone (no clients) the service watches, and cannot challenge."""
 
     def __init__(
         self,
@@ -111,12 +116,21 @@ class Watchtower:
         *,
         alert: Alert = log_alert,
         metrics: Metrics | None = None,
+        readers: Sequence[L1Reader] | None = None,
     ) -> None:
         if config.mode is Mode.CHALLENGE and signer is None:
             raise InputError("challenge mode needs a signer key (see --key-env / --keystore)")
+        if signer is not None and not clients:
+            raise InputError("a signer needs an L1 client to send with (readers only read)")
         self.config = config
         self.clients = list(clients)
-        self.client = self.clients[0]
+        self.readers: list[L1Reader] = (
+            [Web3L1Reader(client) for client in self.clients] if readers is None else list(readers)
+        )
+        self.reader = self.readers[0]
+        self.client: RollupClient
+        if self.clients:
+            self.client = self.clients[0]
         self.alert = alert
         self.signer = signer
         self.metrics = metrics
@@ -129,9 +143,9 @@ class Watchtower:
         self._stalled = False
         # Every L1 read of the start-up first: if the node fails here (the caller may retry),
         # no database has been opened yet.
-        self.params = self.client.params()
-        chain_id = str(self.client.w3.eth.chain_id)
-        deployed_root = self.client.genesis_root()
+        self.params = self.reader.params()
+        chain_id = str(self.reader.chain_id())
+        deployed_root = self.reader.genesis_root()
         self.stake_check: StakeCheck | None = None
         if config.mode is Mode.CHALLENGE:
             # A stake the contract refuses would make every challenge revert: refuse to start.
@@ -151,7 +165,7 @@ class Watchtower:
         self.store = Store(config.data_dir / "watchtower.sqlite")
         self.state = StateDB(config.data_dir / "state")
         try:
-            self.store.bind("rollup", self.client.address)
+            self.store.bind("rollup", self.reader.address)
             self.store.bind("l1_chain_id", chain_id)
             genesis_root = init_genesis(self.state, genesis)
             if genesis_root != deployed_root:
@@ -162,9 +176,7 @@ class Watchtower:
         except BaseException:
             self.close()
             raise
-        self.follower = Follower(
-            self.clients, self.store, start_block=config.start_block, chunk=config.chunk
-        )
+        self.follower = Follower(self.readers, chunk=config.chunk)
         self.challenger = (
             Challenger(self.client, signer, self.store, config.fee_policy, self._challenger_alert)
             if signer is not None and config.mode is Mode.CHALLENGE
@@ -276,13 +288,15 @@ class Watchtower:
             ):
                 open_deadlines.append(row.deadline)
         if open_deadlines:
-            l1_time = int(self.client.w3.eth.get_block("latest")["timestamp"])
+            l1_time = self.reader.l1_time()
             m.seconds_to_deadline.set(min(open_deadlines) - l1_time)
         else:
             m.seconds_to_deadline.set(float("inf"))
 
     def follow(self, report: TickReport) -> None:
-        reorg = self.follower.find_reorg()
+        """Read L1 (through the follower, which records nothing) and record what it found: a
+        reorg rewinds the store, each scanned range is recorded after its alerts are raised."""
+        reorg = self.follower.find_reorg(self.store.recent_blocks())
         if reorg is not None:
             depth = self.store.recent_blocks()[0][0] - reorg + 1
             removed = self.store.rewind(reorg)
@@ -303,7 +317,7 @@ class Watchtower:
                 )
         for _ in range(self.config.max_chunks_per_tick):
             try:
-                outcome = self.follower.scan(before_record=self._announce)
+                outcome = self.follower.scan(self.store.next_block(self.config.start_block))
             except DisagreementError as exc:
                 # Never act on disputed data: nothing of the range is recorded; retried next tick.
                 report.disagreement = str(exc)
@@ -315,13 +329,22 @@ class Watchtower:
                 break
             if outcome is None:
                 break
+            self._announce(outcome)  # before recording: a crash in between raises them again
+            failpoint("scan.fetched")
+            self.store.record_scan(
+                outcome.next_block, outcome.blocks, outcome.batches, outcome.rejections
+            )
+            failpoint("scan.recorded")
             report.scanned_to = outcome.scanned_to
             for row in outcome.batches:
                 log.info(
                     "batch_seen", batch=row.idx, step=None, l1_block=row.l1_block, steps=row.count
                 )
+        readable = []
         try:
-            readable = self.follower.retry_unreadable()
+            for row, data in self.follower.reread(self.store.unreadable_batches()):
+                self.store.mark_readable(row.id, data)
+                readable.append(self.store.batch_by_id(row.id))
         except DisagreementError as exc:
             report.disagreement = str(exc)
             log.warning("rpc_disagreement", detail=str(exc))
@@ -335,9 +358,7 @@ class Watchtower:
     def _announce(self, outcome: ScanOutcome) -> None:
         """Alerts for a scanned range, raised *before* the range is recorded: a crash in between
         rescans it and raises them again (deduplicated), never loses them."""
-        for row in outcome.batches:
-            if row.verdict != VerdictKind.UNREADABLE.value:
-                continue
+        for row in outcome.unreadable:
             log.error(
                 "batch_unreadable",
                 batch=row.idx,
@@ -497,7 +518,7 @@ class Watchtower:
         last = self.state.pruned_at()
         if every > 0 and head is not None and head.index - (-1 if last is None else last) >= every:
             try:
-                l1_time = int(self.client.w3.eth.get_block("latest")["timestamp"])
+                l1_time = self.reader.l1_time()
                 retention = Retention(self.store.oldest_provable(l1_time), self.config.keep_recent)
                 pruned = prune_state(self.state, retention)
             except WatchtowerError as exc:

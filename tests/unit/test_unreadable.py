@@ -163,22 +163,20 @@ def test_calldata_error_keeps_the_raw_input() -> None:
 
 
 def test_a_transaction_the_endpoint_cannot_find_is_unreadable_for_now() -> None:
-    from types import SimpleNamespace
-
-    from web3.exceptions import TransactionNotFound
+    from watchtower.l1.reader import TransactionUnavailableError
 
     class Missing:
-        w3 = SimpleNamespace(provider=SimpleNamespace(endpoint_uri="https://node:8545/APIKEY"))
+        label = "node:8545"
 
         def batch_calldata(self, tx_hash: bytes) -> bytes:
-            raise TransactionNotFound("not found")
+            raise TransactionUnavailableError("not found")
 
     reading = Reading.of(Missing(), b"\x00" * 32, COMMITMENT)  # type: ignore[arg-type]
     assert reading == Reading(b"", "transaction not found on node:8545")
 
 
 def test_a_rollup_log_that_does_not_decode_is_the_endpoints_fault() -> None:
-    from watchtower.follow.scanner import DisagreementError, _decode_log
+    from watchtower.l1.reader import DisagreementError, _decode_log
 
     class Event:
         def __init__(self) -> None:

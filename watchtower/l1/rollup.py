@@ -104,6 +104,7 @@ class BatchSubmitted:
     block_number: int
     block_hash: bytes
     tx_hash: bytes
+    log_index: int = 0
 
 
 class RollupClient:
@@ -276,6 +277,7 @@ class RollupClient:
                     block_number=int(log["blockNumber"]),
                     block_hash=bytes(log["blockHash"]),
                     tx_hash=bytes(log["transactionHash"]),
+                    log_index=int(log["logIndex"]),
                 )
             )
         return out
