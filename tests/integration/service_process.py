@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from watchtower.sequencer.devnet import Devnet
+from watchtower_dev.devnet import Devnet
 
 
 class ServiceProcess:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from tests.integration.conftest import require_anvil
 from watchtower.cli import main
-from watchtower.sequencer.devnet import start_devnet
+from watchtower_dev.devnet import start_devnet
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from tests.integration.conftest import require_anvil
 from watchtower.cli import main
-from watchtower.sequencer.devnet import start_devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import devnet_genesis
 from watchtower.service import ServiceConfig, Watchtower
+from watchtower_dev.devnet import start_devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import devnet_genesis
 
 pytestmark = pytest.mark.integration
 

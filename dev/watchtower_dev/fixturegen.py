@@ -17,13 +17,13 @@ from pathlib import Path
 
 import rlp
 
-from watchtower.devtools.txgen import Account, accounts, legacy_transfer, transfer, with_high_s
 from watchtower.execute.replay import init_genesis
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.rollup.bundle import Bundle, write_bundle
 from watchtower.rollup.params import DEFAULT_BASE_FEE, RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, InvalidReason
-from watchtower.sequencer.builder import build_batch, with_wrong_root
+from watchtower_dev.builder import build_batch, with_wrong_root
+from watchtower_dev.txgen import Account, accounts, legacy_transfer, transfer, with_high_s
 
 ETHER = 10**18
 GENESIS_TIME = 1_700_000_000
