@@ -144,6 +144,7 @@ class Tower:
             sys.executable, "-m", "watchtower", "run",
             "--l1-rpc", str(net.rpc_url),
             "--rollup", net.client.address,
+            "--genesis", str(net.genesis_path),
             "--data-dir", str(data_dir),
             "--poll-interval", str(cfg.poll_interval),
             "--confirmations", "1",

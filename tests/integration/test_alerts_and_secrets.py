@@ -56,6 +56,7 @@ poll_interval = 0.2
 
 [service]
 data_dir = "{tmp_path / "wt"}"
+genesis = "{net.genesis_path}"
 
 [signer]
 keystore = "{keystore}"

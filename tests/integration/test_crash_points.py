@@ -267,6 +267,7 @@ def _spawn(world: World, where: Path, role: str, spec: str | None, *extra: str) 
         "run", "--config", str(where / "watchtower.toml"),
         "--l1-rpc", str(net.rpc_url),
         "--rollup", net.client.address,
+        "--genesis", str(net.genesis_path),
         "--data-dir", str(where / "wt"),
         "--key-env", "WT_CHALLENGER_KEY",
         "--poll-interval", "0.2",

@@ -521,8 +521,8 @@ CASES: dict[str, Case] = {
         ("$WT_UNSET_KEY", "not set"),
     ),
     "propose: bad --rollup": (
-        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", "y", "--data-dir", "{tmp}/propose"]
-        + PROPOSE_KEY,
+        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", "y", "--data-dir", "{tmp}/propose",
+         *PROPOSE_KEY],  # fmt: skip
         PROPOSER_ENV,
         ("--rollup", "'y'"),
     ),
@@ -532,8 +532,8 @@ CASES: dict[str, Case] = {
         ("'--l1-rpc'", "http"),
     ),
     "propose: unreachable RPC": (
-        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/p2"]
-        + PROPOSE_KEY,
+        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/p2",
+         *PROPOSE_KEY],  # fmt: skip
         PROPOSER_ENV,
         ("cannot reach the L1 node", "127.0.0.1:1"),
     ),
@@ -628,8 +628,8 @@ PROCESS_CASES: dict[str, Case] = {
         ("'--batch'", "'x'"),
     ),
     "unreachable RPC": (
-        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/proc"]
-        + PROPOSE_KEY,
+        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/proc",
+         *PROPOSE_KEY],  # fmt: skip
         PROPOSER_ENV,
         ("cannot reach the L1 node", "127.0.0.1:1"),
     ),
