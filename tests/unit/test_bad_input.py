@@ -522,7 +522,7 @@ CASES: dict[str, Case] = {
     ),
     "propose: bad --rollup": (
         ["propose", "--l1-rpc", UNREACHABLE, "--rollup", "y", "--data-dir", "{tmp}/propose",
-         *PROPOSE_KEY],  # fmt: skip
+         *PROPOSE_KEY],
         PROPOSER_ENV,
         ("--rollup", "'y'"),
     ),
@@ -533,7 +533,7 @@ CASES: dict[str, Case] = {
     ),
     "propose: unreachable RPC": (
         ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/p2",
-         *PROPOSE_KEY],  # fmt: skip
+         *PROPOSE_KEY],
         PROPOSER_ENV,
         ("cannot reach the L1 node", "127.0.0.1:1"),
     ),
@@ -629,7 +629,7 @@ PROCESS_CASES: dict[str, Case] = {
     ),
     "unreachable RPC": (
         ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/proc",
-         *PROPOSE_KEY],  # fmt: skip
+         *PROPOSE_KEY],
         PROPOSER_ENV,
         ("cannot reach the L1 node", "127.0.0.1:1"),
     ),
