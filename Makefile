@@ -53,4 +53,4 @@ conformance: $(STAMP)
 	$(BIN)/watchtower conformance -q ../shared/conformance/ethereum-tests
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

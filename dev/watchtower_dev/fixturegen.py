@@ -1,10 +1,10 @@
 """Reproducible generation of the bundles in ``fixtures/``.
 
 Every bundle is built from deterministic keys and timestamps, with roots computed by the
-project's own transition (``sequencer.builder``). Next to the bundles, ``expected.json`` records
-what each bundle was *built* to contain (which batch and step carry fraud, which steps were
-made invalid and why); the tests replay the bundles and compare against it, so the expectation
-comes from the generator's intent, not from a previous replay.
+project's own transition (:mod:`watchtower_dev.builder`). Next to the bundles,
+``expected.json`` records what each bundle was *built* to contain (which batch and step carry
+fraud, which steps were made invalid and why); the tests replay the bundles and compare
+against it, so the expectation comes from the generator's intent, not from a previous replay.
 """
 
 from __future__ import annotations
