@@ -38,6 +38,7 @@ def test_operator_challenge_command_dry_run_refusal_and_send(
     args = [
         "challenge", "--batch", str(fraud.index), "--l1-rpc", str(net.rpc_url),
         "--rollup", net.client.address, "--data-dir", str(data),
+        "--genesis", str(net.genesis_path),
         "--key-env", "WT_OPERATOR_KEY",
     ]  # fmt: skip
     nonce = net.w3.eth.get_transaction_count(net.challenger.address)
