@@ -137,3 +137,33 @@ def test_a_broken_plugin_costs_one_line_on_stderr(capsys: pytest.CaptureFixture[
     # The group's own commands still work.
     result = CliRunner().invoke(group, ["replay"])
     assert result.exit_code == 0 and "replayed" in result.stdout
+
+
+def test_revert_errors_of_in_process_chains_are_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime knows a node's revert only; watchtower_dev registers eth-tester's."""
+    from watchtower.l1 import rollup
+
+    monkeypatch.setattr(rollup, "REVERTS", rollup.REVERTS)  # restored after the test
+
+    class ChainRevertError(Exception):
+        pass
+
+    assert ChainRevertError not in rollup.reverts()
+    rollup.register_revert_error(ChainRevertError)
+    rollup.register_revert_error(ChainRevertError)  # once only
+    assert rollup.reverts().count(ChainRevertError) == 1
+    assert rollup.reverts(OSError)[-1] is OSError
+    try:
+        raise ChainRevertError("execution reverted: no fraud")
+    except rollup.reverts() as exc:
+        assert rollup._reason(exc).endswith("no fraud")
+
+
+def test_the_embedded_chain_registers_eth_testers_revert() -> None:
+    from eth_tester.exceptions import TransactionFailed
+
+    from watchtower.l1.rollup import reverts
+    from watchtower_dev.chain import embedded_web3
+
+    embedded_web3()
+    assert TransactionFailed in reverts()
