@@ -5,12 +5,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+# The runtime (watchtower) and the development package (dev/: watchtower-dev, which adds the
+# devnet, propose, demo and gen-fixtures commands to the watchtower CLI).
 
 .PHONY: demo test tools lint typecheck pytest bench fixtures conformance clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml dev/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		-e '.[dev]' -e ./dev
 	rm -f $(VENV)/.installed-* && touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -30,11 +33,12 @@ tools:
 		|| echo "promtool not installed (needs root): the promtool check will be skipped"; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check watchtower tests bench scripts
-	$(BIN)/ruff format --check watchtower
+	$(BIN)/ruff check watchtower dev tests bench scripts
+	$(BIN)/ruff format --check watchtower dev
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy watchtower
+	$(BIN)/mypy watchtower dev/watchtower_dev
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
@@ -49,4 +53,4 @@ conformance: $(STAMP)
 	$(BIN)/watchtower conformance -q ../shared/conformance/ethereum-tests
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -3,7 +3,7 @@
     python bench/bench_deep_trie.py [--crowd 0,5000] [--depths 5,6,7,8,9]
 
 For each depth n the sender, recipient and coinbase of the proven step are ground to sit n
-nodes deep (watchtower.devtools.deeptrie); ``crowd`` random accounts fill the top of the trie
+nodes deep (watchtower_dev.deeptrie); ``crowd`` random accounts fill the top of the trie
 with full branch nodes. Prints one line per case with the reveal's gas and the limit that
 watchtower.submit.gas computes from the proof. A few minutes (keccak grinding in Python).
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from watchtower.devtools.deeptrie import measure_challenge
 from watchtower.submit.gas import CHALLENGE_GAS_RESERVE
+from watchtower_dev.deeptrie import measure_challenge
 
 
 def main() -> None:

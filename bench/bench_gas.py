@@ -44,7 +44,7 @@ from tests.contracts.test_rollup import (
     submit,
     transfers,
 )
-from watchtower.l1.devchain import AnvilNode, start_anvil
+from watchtower_dev.chain import AnvilNode, start_anvil
 
 
 def fresh() -> tuple[Web3, AnvilNode]:

@@ -23,14 +23,14 @@ from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
 from eth_keys.backends import get_backend
 
-from watchtower.devtools.txgen import accounts, transfer
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.state import build_genesis, execution_context
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.hashing import use_fast_keccak
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount
-from watchtower.sequencer.builder import build_batch
+from watchtower_dev.builder import build_batch
+from watchtower_dev.txgen import accounts, transfer
 
 
 def main() -> None:

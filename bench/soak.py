@@ -44,16 +44,16 @@ from typing import Any
 
 from watchtower.execute.statedb import StateDB
 from watchtower.hashing import use_fast_keccak
-from watchtower.l1.devchain import free_port
 from watchtower.l1.rollup import BatchStatus as OnChain
 from watchtower.proof.fraud import build_fraud_proof, check_fraud_proof
 from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch, BlockContext
-from watchtower.sequencer.builder import with_wrong_root
-from watchtower.sequencer.devnet import Devnet, start_devnet
-from watchtower.sequencer.faults import Fault, FaultKind
 from watchtower.store.db import BatchStatus, Store
+from watchtower_dev.builder import with_wrong_root
+from watchtower_dev.chain import free_port
+from watchtower_dev.devnet import Devnet, start_devnet
+from watchtower_dev.faults import Fault, FaultKind
 
 MB = 1024 * 1024
 
@@ -144,6 +144,7 @@ class Tower:
             sys.executable, "-m", "watchtower", "run",
             "--l1-rpc", str(net.rpc_url),
             "--rollup", net.client.address,
+            "--genesis", str(net.genesis_path),
             "--data-dir", str(data_dir),
             "--poll-interval", str(cfg.poll_interval),
             "--confirmations", "1",

@@ -211,7 +211,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     "service": {
         "mode": Setting(_choice("watch", "challenge"), "challenge", "watch or challenge"),
         "data_dir": Setting(_path, "watchtower-data", "state database and store"),
-        "genesis": Setting(_path, None, "L2 genesis file (default: the devnet's)"),
+        "genesis": Setting(_path, None, "L2 genesis file (required by run)"),
         "stall_after": Setting(_float, 300.0, "seconds without L1 progress before 'stalled'"),
     },
     "signer": {

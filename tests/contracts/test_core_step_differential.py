@@ -11,7 +11,7 @@ bytes go to both:
 
 Post-roots must be equal, and so must the reasons (the contract's ``uint8`` is the row number of
 protocol.md §3.1; the core's ``InvalidReason`` lists the same rows in the same order). Transactions
-come from ``watchtower.devtools.txgen``; breakages that txgen cannot make (malformed access lists,
+come from ``watchtower_dev.txgen``; breakages that txgen cannot make (malformed access lists,
 lists in integer fields, bad ``r``/``s``, truncation, unknown types) are re-encoded and re-signed
 here. The deterministic cases pin every reason of §3.1, the aliasing cases of §3.2, new accounts,
 zero value and zero tip, so each is hit whatever hypothesis draws.
@@ -33,13 +33,13 @@ from hypothesis import strategies as st
 from web3.contract import Contract
 
 from tests.contracts.contract_reference import Reason
-from watchtower.devtools.txgen import Account, accounts, legacy_transfer, transfer, with_high_s
 from watchtower.execute.state import build_genesis, open_state
 from watchtower.execute.transition import Mode, apply_step
 from watchtower.proof.fraud import account_witness, touched_accounts
 from watchtower.rollup.artifacts import load_artifact
 from watchtower.rollup.params import BLANK_ROOT, SECP256K1_N, RollupParams
 from watchtower.rollup.types import BlockContext, GenesisAccount, InvalidReason
+from watchtower_dev.txgen import Account, accounts, legacy_transfer, transfer, with_high_s
 
 DEFAULT = RollupParams()  # chain id 42069, base fee 1 gwei
 PARAMS = [

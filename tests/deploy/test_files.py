@@ -282,3 +282,47 @@ def test_systemd_analyze_verify() -> None:
         if line.strip() and "is not executable" not in line  # the venv is not installed here
     ]
     assert not problems, "\n".join(problems)
+
+
+# -- runtime vs development ---------------------------------------------------------------------
+
+
+def _stages() -> dict[str, list[tuple[str, str]]]:
+    """Instructions per stage name (``FROM x AS name``)."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for word, rest in _instructions():
+        if word == "FROM":
+            current = stages.setdefault(rest.split()[-1], [])
+        current.append((word, rest))
+    return stages
+
+
+def test_the_default_image_is_the_runtime_alone() -> None:
+    """The last stage (what `docker build` makes without --target) installs watchtower only; the
+    development image is a stage of its own, for the compose devnet's proposer."""
+    stages = _stages()
+    last = list(stages)[-1]
+    assert last == "runtime"
+    inherited = next(rest for word, rest in stages["runtime"] if word == "FROM").split()[0]
+    chain = " ".join(rest for word, rest in stages[inherited] + stages["runtime"] if word == "RUN")
+    assert "pip install" in chain and "watchtower-dev" not in chain
+    assert "watchtower-dev" in " ".join(rest for _, rest in stages["devnet"])
+    assert _dockerignore_allows("dev/pyproject.toml")
+
+
+def test_example_config_names_the_devnet_genesis_mounted_by_compose() -> None:
+    """run has no default genesis: the example config names one, compose mounts the devnet's
+    there, and that file is the devnet's genesis (the one the compose proposer builds on)."""
+    from watchtower.rollup.bundle import parse_genesis
+    from watchtower_dev.proposer import devnet_genesis
+
+    assert example_config()["service"]["genesis"] == "/etc/watchtower/genesis.json"
+    genesis = json.loads((DEPLOY / "config" / "genesis.json").read_text())
+    assert parse_genesis(genesis) == devnet_genesis()
+    compose = load_yaml_all(DEPLOY / "docker-compose.yml")[0]
+    mounts = compose["services"]["watchtower"]["volumes"]
+    assert "./config/genesis.json:/etc/watchtower/genesis.json:ro" in mounts
+    proposer = compose["services"]["proposer"]
+    assert proposer["build"]["target"] == "devnet"
+    assert "--key-env PROPOSER_KEY" in " ".join(proposer["command"])

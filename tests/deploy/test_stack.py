@@ -422,3 +422,16 @@ def test_configmap_config_parses_and_matches_the_pod(tmp_path: Path) -> None:
 def test_prometheusrule_is_alerts_yml() -> None:
     rule = _k8s()["PrometheusRule"]
     assert rule["spec"]["groups"] == load_yaml(DEPLOY / "prometheus" / "alerts.yml")["groups"]
+
+
+def test_configmap_holds_the_genesis_the_config_names() -> None:
+    """run requires a genesis: the ConfigMap's config names a file of the ConfigMap's own mount."""
+    configmap = _k8s()["ConfigMap"]
+    config = tomllib.loads(configmap["data"]["watchtower.toml"])
+    genesis = PurePosixPath(config["service"]["genesis"])
+    assert genesis.name in configmap["data"]
+    json.loads(configmap["data"][genesis.name])  # valid JSON (a placeholder to replace)
+    mounts = {m["name"]: m["mountPath"] for m in _container()["volumeMounts"]}
+    volumes = {v["name"]: v for v in _pod()["volumes"]}
+    config_volume = next(n for n, v in volumes.items() if "configMap" in v)
+    assert str(genesis.parent) == mounts[config_volume]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from watchtower.l1.devchain import find_anvil
-from watchtower.sequencer.devnet import Devnet, start_devnet
+from watchtower_dev.chain import find_anvil
+from watchtower_dev.devnet import Devnet, start_devnet
 
 TEST_ARTIFACTS = Path(__file__).resolve().parents[1] / "contracts" / "artifacts"
 

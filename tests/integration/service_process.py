@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from watchtower.sequencer.devnet import Devnet
+from watchtower_dev.devnet import Devnet
 
 
 class ServiceProcess:
@@ -32,6 +32,7 @@ class ServiceProcess:
             sys.executable, "-m", "watchtower", "run",
             "--l1-rpc", rpc_url or str(net.rpc_url),
             "--rollup", net.client.address,
+            "--genesis", str(net.genesis_path),
             "--data-dir", str(data_dir),
             "--key-env", "WT_CHALLENGER_KEY",
             "--poll-interval", "0.2",

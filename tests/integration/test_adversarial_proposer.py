@@ -25,13 +25,13 @@ from web3 import Web3
 from tests.integration.conftest import rpc
 from tests.integration.service_process import ServiceProcess
 from watchtower.l1.rollup import BatchStatus as OnChain
-from watchtower.l1.rollup import fund
 from watchtower.rollup.codec import encode_batch
 from watchtower.rollup.types import Batch, VerdictKind
-from watchtower.sequencer.devnet import Devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import DEVNET_COINBASE
 from watchtower.store.db import BatchStatus, Store
+from watchtower_dev.chain import fund
+from watchtower_dev.devnet import Devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import DEVNET_COINBASE
 
 pytestmark = pytest.mark.integration
 ETHER = 10**18

@@ -23,9 +23,9 @@ from tests.integration.conftest import require_anvil
 from tests.integration.service_process import ServiceProcess
 from watchtower.alert import verify_signature
 from watchtower.cli import main
-from watchtower.l1.devchain import free_port
-from watchtower.sequencer.devnet import start_devnet
-from watchtower.sequencer.faults import Fault, FaultKind
+from watchtower_dev.chain import free_port
+from watchtower_dev.devnet import start_devnet
+from watchtower_dev.faults import Fault, FaultKind
 
 pytestmark = pytest.mark.integration
 WEBHOOK_SECRET = "hmac-secret-5f1c9a7e"
@@ -56,6 +56,7 @@ poll_interval = 0.2
 
 [service]
 data_dir = "{tmp_path / "wt"}"
+genesis = "{net.genesis_path}"
 
 [signer]
 keystore = "{keystore}"

@@ -19,11 +19,11 @@ import pytest
 
 from tests.integration.conftest import rpc
 from tests.integration.service_process import ServiceProcess
-from watchtower.l1.devchain import free_port
 from watchtower.l1.rollup import BatchStatus as OnChain
-from watchtower.sequencer.devnet import Devnet
-from watchtower.sequencer.faults import Fault, FaultKind
 from watchtower.store.db import ChallengeState, Store
+from watchtower_dev.chain import free_port
+from watchtower_dev.devnet import Devnet
+from watchtower_dev.faults import Fault, FaultKind
 
 pytestmark = pytest.mark.integration
 CONFIRMATIONS = 2

@@ -11,11 +11,11 @@ from click.testing import CliRunner
 
 from watchtower.cli import main
 from watchtower.l1.rollup import BatchStatus as OnChain
-from watchtower.sequencer.devnet import Devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import devnet_genesis
 from watchtower.service import Mode, ServiceConfig, Watchtower
 from watchtower.store.db import ChallengeState
+from watchtower_dev.devnet import Devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import devnet_genesis
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +38,7 @@ def test_operator_challenge_command_dry_run_refusal_and_send(
     args = [
         "challenge", "--batch", str(fraud.index), "--l1-rpc", str(net.rpc_url),
         "--rollup", net.client.address, "--data-dir", str(data),
+        "--genesis", str(net.genesis_path),
         "--key-env", "WT_OPERATOR_KEY",
     ]  # fmt: skip
     nonce = net.w3.eth.get_transaction_count(net.challenger.address)

@@ -1,6 +1,6 @@
 """Issue 10, point 3: only a definite answer ends a challenge.
 
-A real `watchtower run` behind the fault-injecting proxy (watchtower.devtools.rpcproxy, fault
+A real `watchtower run` behind the fault-injecting proxy (watchtower_dev.rpcproxy, fault
 ``fail_calls``): the first 12 eth_call / eth_estimateGas requests addressed to the reveal fail,
 alternately with 429 and a JSON-RPC error. Before, one 429 on the pre-flight call marked the
 challenge failed for good; now each is retried with a growing wait, the reveal's gas comes from
@@ -18,11 +18,11 @@ from eth_utils import function_abi_to_4byte_selector
 
 from tests.integration.conftest import rpc
 from tests.integration.test_rpc_faults import _service
-from watchtower.devtools.rpcproxy import RpcProxy
-from watchtower.l1.devchain import free_port
-from watchtower.sequencer.devnet import Devnet
-from watchtower.sequencer.faults import Fault, FaultKind
 from watchtower.store.db import ChallengeState, Store
+from watchtower_dev.chain import free_port
+from watchtower_dev.devnet import Devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.rpcproxy import RpcProxy
 
 pytestmark = pytest.mark.integration
 

@@ -22,10 +22,10 @@ from watchtower.proof.fraud import FraudProof, build_fraud_proof
 from watchtower.rollup.bundle import Bundle, write_bundle
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch, BlockContext
-from watchtower.sequencer.builder import with_wrong_root
-from watchtower.sequencer.devnet import Devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import devnet_genesis
+from watchtower_dev.builder import with_wrong_root
+from watchtower_dev.devnet import Devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import devnet_genesis
 
 pytestmark = pytest.mark.integration
 STEPS = 6

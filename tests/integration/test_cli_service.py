@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import FIXTURES
 from tests.integration.conftest import require_anvil
 from watchtower.cli import main
-from watchtower.sequencer.devnet import start_devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import devnet_genesis
 from watchtower.service import ServiceConfig, Watchtower
+from watchtower_dev.devnet import start_devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import devnet_genesis
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,8 @@ def test_status_and_withdraw(tmp_path: Path) -> None:
 
 def test_run_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
-    base = ["run", "--data-dir", str(tmp_path), "--log-format", "console"]
+    genesis = str(FIXTURES / "honest.json")  # a bundle: its genesis
+    base = ["run", "--data-dir", str(tmp_path), "--log-format", "console", "--genesis", genesis]
     result = runner.invoke(
         main, [*base, "--l1-rpc", "http://127.0.0.1:9", "--rollup", "0x" + "11" * 20]
     )
@@ -104,6 +106,7 @@ def test_run_refuses_a_stake_below_min_stake_at_start_up(tmp_path: Path) -> None
         args = [
             sys.executable, "-m", "watchtower", "run",
             "--l1-rpc", str(net.rpc_url), "--rollup", net.client.address,
+            "--genesis", str(net.genesis_path),
             "--data-dir", str(tmp_path / "data"), "--key-env", "WT_CHALLENGER_KEY",
             "--stake", str(below), "--log-format", "json",
         ]  # fmt: skip
@@ -116,3 +119,19 @@ def test_run_refuses_a_stake_below_min_stake_at_start_up(tmp_path: Path) -> None
     assert f"{below} wei" in lines[0] and f"minStake() of {net.config.min_stake} wei" in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "data" / "watchtower.sqlite").exists()  # refused before opening
+
+
+def test_run_refuses_a_genesis_other_than_the_contracts(tmp_path: Path) -> None:
+    """`run` has no default genesis: the one given is checked against genesisRoot() at
+    start-up, and a mismatch exits 2 with one line naming both roots."""
+    require_anvil()
+    with start_devnet("anvil") as net:
+        args = ["run", "--l1-rpc", str(net.rpc_url), "--rollup", net.client.address,
+                "--mode", "watch", "--data-dir", str(tmp_path / "data"),
+                "--log-format", "json"]  # fmt: skip
+        result = CliRunner().invoke(main, [*args, "--genesis", str(FIXTURES / "honest.json")])
+        deployed = "0x" + net.client.genesis_root().hex()
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "the genesis allocation has root 0x" in lines[0] and deployed in lines[0]

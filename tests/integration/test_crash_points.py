@@ -46,9 +46,9 @@ from tests.integration.service_process import ServiceProcess
 from watchtower.execute.statedb import StateDB
 from watchtower.failpoints import ENV, KNOWN
 from watchtower.l1.rollup import BatchStatus as OnChain
-from watchtower.sequencer.devnet import Devnet, start_devnet
-from watchtower.sequencer.faults import Fault, FaultKind
 from watchtower.store.db import ChallengeState, Store
+from watchtower_dev.devnet import Devnet, start_devnet
+from watchtower_dev.faults import Fault, FaultKind
 
 pytestmark = pytest.mark.integration
 
@@ -183,7 +183,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 #: read when the command starts, as always), the data directory and L1 touched only after GO.
 LAUNCHER = """
 import os, sys, time
-import watchtower.config, watchtower.runner, watchtower.rollup.bundle, watchtower.sequencer.proposer
+import watchtower.config, watchtower.runner, watchtower.rollup.bundle, watchtower_dev.proposer
 from watchtower.cli import main
 go, args = sys.argv[1], sys.argv[2:]
 while not os.path.exists(go):
@@ -267,6 +267,7 @@ def _spawn(world: World, where: Path, role: str, spec: str | None, *extra: str) 
         "run", "--config", str(where / "watchtower.toml"),
         "--l1-rpc", str(net.rpc_url),
         "--rollup", net.client.address,
+        "--genesis", str(net.genesis_path),
         "--data-dir", str(where / "wt"),
         "--key-env", "WT_CHALLENGER_KEY",
         "--poll-interval", "0.2",

@@ -1,7 +1,7 @@
 """Issue 10, point 5: the gas of a challenge, from the size of its proof.
 
 Addresses are ground so that the sender, the recipient and the coinbase of an L2 transfer each
-sit 9 nodes deep in the state trie (watchtower.devtools.deeptrie), under 1,000 other accounts;
+sit 9 nodes deep in the state trie (watchtower_dev.deeptrie), under 1,000 other accounts;
 the rollup on anvil accepts the fraud proof (commit, then reveal), and the reveal's gas stays
 below the limit computed from the proof (watchtower.submit.gas.reveal_gas_limit), which the
 service uses when eth_estimateGas fails, and commit plus reveal stay below the balance reserve
@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.conftest import require_anvil
-from watchtower.devtools.deeptrie import measure_challenge, shared_nibbles
 from watchtower.submit.gas import CHALLENGE_GAS_RESERVE, COMMIT_GAS
+from watchtower_dev.deeptrie import measure_challenge, shared_nibbles
 
 pytestmark = pytest.mark.integration
 

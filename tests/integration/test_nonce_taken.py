@@ -16,12 +16,12 @@ from web3 import Web3
 
 from tests.integration.conftest import rpc
 from watchtower.l1.rollup import BatchStatus as OnChain
-from watchtower.sequencer.devnet import Devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import devnet_genesis
 from watchtower.service import ServiceConfig, Watchtower
 from watchtower.store.db import ChallengeState, SubmissionRow
 from watchtower.submit.challenger import FeePolicy
+from watchtower_dev.devnet import Devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import devnet_genesis
 
 pytestmark = pytest.mark.integration
 
@@ -105,8 +105,8 @@ def test_a_journal_started_by_another_key_is_left_to_that_key(tmp_path: Path) ->
     """The commitment and the nonces of a challenge belong to the key that committed: a restart
     with another key does not send anything for it (it could not reveal, and would mix two
     accounts' nonces); it says so (deadline_at_risk) so a human restarts with the right key."""
-    from watchtower.l1.rollup import fund
-    from watchtower.sequencer.devnet import dev_key, start_devnet
+    from watchtower_dev.chain import fund
+    from watchtower_dev.devnet import dev_key, start_devnet
 
     with start_devnet("embedded") as net:
         first = Watchtower(

@@ -17,11 +17,11 @@ from hexbytes import HexBytes
 
 from tests.integration.conftest import rpc
 from watchtower.l1.rollup import BatchStatus as OnChain
-from watchtower.sequencer.devnet import Devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import devnet_genesis
 from watchtower.service import ServiceConfig, TickReport, Watchtower
 from watchtower.store.db import BatchStatus, ChallengeState
+from watchtower_dev.devnet import Devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import devnet_genesis
 
 pytestmark = pytest.mark.integration
 

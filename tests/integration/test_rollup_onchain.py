@@ -13,9 +13,9 @@ from watchtower.execute.statedb import StateDB
 from watchtower.l1.rollup import BatchStatus, L1TransactionError
 from watchtower.proof.fraud import build_fraud_proof
 from watchtower.rollup.types import Batch, VerdictKind
-from watchtower.sequencer.devnet import Devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import devnet_genesis
+from watchtower_dev.devnet import Devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import devnet_genesis
 
 pytestmark = pytest.mark.integration
 STEPS = 5

@@ -19,17 +19,17 @@ from eth_abi import encode as abi_encode
 
 from tests.integration.conftest import rpc
 from tests.integration.service_process import ServiceProcess
-from watchtower.devtools.rpcproxy import RpcProxy
-from watchtower.l1.devchain import free_port
 from watchtower.l1.rollup import BatchStatus as OnChain
 from watchtower.l1.rollup import connect
 from watchtower.rollup.codec import encode_batch, steps_root
 from watchtower.rollup.types import Batch
-from watchtower.sequencer.devnet import Devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import devnet_genesis
 from watchtower.service import ServiceConfig, Watchtower
 from watchtower.store.db import ChallengeState, Store
+from watchtower_dev.chain import free_port
+from watchtower_dev.devnet import Devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import devnet_genesis
+from watchtower_dev.rpcproxy import RpcProxy
 
 pytestmark = pytest.mark.integration
 

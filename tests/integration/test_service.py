@@ -10,12 +10,12 @@ import pytest
 
 from tests.integration.conftest import require_anvil, rpc
 from watchtower.l1.rollup import BatchStatus as OnChain
-from watchtower.l1.rollup import fund
-from watchtower.sequencer.devnet import Devnet, dev_key, start_devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import devnet_genesis
 from watchtower.service import Mode, ServiceConfig, Watchtower
 from watchtower.store.db import BatchStatus, ChallengeState
+from watchtower_dev.chain import fund
+from watchtower_dev.devnet import Devnet, dev_key, start_devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import devnet_genesis
 
 pytestmark = pytest.mark.integration
 

@@ -17,12 +17,12 @@ from tests.integration.conftest import require_anvil, rpc
 from watchtower.errors import StateCorruptionError
 from watchtower.l1.rollup import BatchStatus as OnChain
 from watchtower.proof.fraud import build_fraud_proof, check_fraud_proof
-from watchtower.sequencer.builder import with_wrong_root
-from watchtower.sequencer.devnet import Devnet, start_devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import devnet_genesis
 from watchtower.service import ServiceConfig, Watchtower
 from watchtower.store.db import BatchStatus
+from watchtower_dev.builder import with_wrong_root
+from watchtower_dev.devnet import Devnet, start_devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import devnet_genesis
 
 pytestmark = pytest.mark.integration
 

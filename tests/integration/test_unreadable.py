@@ -19,15 +19,16 @@ from tests.integration.conftest import rpc
 from watchtower.alert import Alerter, WebhookSink
 from watchtower.cli import main
 from watchtower.l1.rollup import BatchStatus as OnChain
-from watchtower.l1.rollup import RollupClient, fund
+from watchtower.l1.rollup import RollupClient
 from watchtower.metrics import Metrics
 from watchtower.rollup.calldata import CalldataError
 from watchtower.rollup.types import Batch, Verdict, VerdictKind
-from watchtower.sequencer.devnet import Devnet, dev_key, start_devnet
-from watchtower.sequencer.faults import Fault, FaultKind
-from watchtower.sequencer.proposer import devnet_genesis
 from watchtower.service import ServiceConfig, Watchtower
 from watchtower.store.db import BatchStatus
+from watchtower_dev.chain import fund
+from watchtower_dev.devnet import Devnet, dev_key, start_devnet
+from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.proposer import devnet_genesis
 
 pytestmark = pytest.mark.integration
 

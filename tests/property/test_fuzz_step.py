@@ -42,7 +42,6 @@ from tests.property.test_fuzz_transactions import (
     reference,
     signed_fields,
 )
-from watchtower.devtools.txgen import accounts
 from watchtower.errors import MalformedBatchError
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.state import open_state
@@ -59,6 +58,7 @@ from watchtower.rollup.types import (
     Verdict,
     VerdictKind,
 )
+from watchtower_dev.txgen import accounts
 
 R = InvalidReason
 BASE_FEE = PARAMS.base_fee

@@ -4,7 +4,7 @@ The reference below is written from the document alone: its own strict RLP decod
 lengths, no leading zeros, exact field kinds and widths, no trailing bytes), its own signing
 hashes, and signature recovery through eth_keys' pure-Python backend (the code under test uses
 libsecp256k1 through coincurve). Transactions are built field by field and signed with the
-deterministic keys of ``watchtower.devtools.txgen``, then corrupted: fields replaced by
+deterministic keys of ``watchtower_dev.txgen``, then corrupted: fields replaced by
 non-canonical integers, lists where strings belong (``0xc0`` for ``0x80``), deep nesting, wrong
 widths, wrong access-list shapes, signatures out of range or with high ``s``; bytes truncated,
 extended, re-prefixed with long or lying lengths, typed envelopes of unknown types. For every
@@ -30,10 +30,10 @@ from eth_keys.exceptions import BadSignature
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watchtower.devtools.txgen import Account, accounts
 from watchtower.rollup.params import MAX_TX_BYTES, SECP256K1_N, RollupParams
 from watchtower.rollup.transactions import Rejected, Transfer, check_transfer
 from watchtower.rollup.types import InvalidReason
+from watchtower_dev.txgen import Account, accounts
 
 PARAMS = RollupParams()
 N = SECP256K1_N

@@ -16,13 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from trie import HexaryTrie
 
-from watchtower.devtools.txgen import accounts, legacy_transfer, transfer
 from watchtower.execute.replay import init_genesis
 from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.execute.transition import Mode, apply_step
 from watchtower.rollup.params import BLANK_ROOT, EMPTY_CODE_HASH, RollupParams
 from watchtower.rollup.types import BlockContext, GenesisAccount
+from watchtower_dev.txgen import accounts, legacy_transfer, transfer
 
 PARAMS = RollupParams(chain_id=777, base_fee=7, gas_limit=100_000)
 KEYS = accounts(4, b"model")

@@ -26,7 +26,11 @@ from watchtower.cli import main
 
 ADDRESS = "0x" + "11" * 20
 UNREACHABLE = "http://127.0.0.1:1"
-RUN_UNREACHABLE = ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS]
+GENESIS = str(FIXTURES / "honest.json")  # a bundle: run uses its genesis
+RUN_UNREACHABLE = ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--genesis", GENESIS]
+#: A proposer key for the propose cases that get past the key check (a public test key).
+PROPOSER_ENV = {"WT_TEST_PROPOSER_KEY": "0x" + "42" * 32}
+PROPOSE_KEY = ["--key-env", "WT_TEST_PROPOSER_KEY"]
 
 
 def assert_one_line_error(code: int, stdout: str, stderr: str, fragments: tuple[str, ...]) -> None:
@@ -264,6 +268,11 @@ CASES: dict[str, Case] = {
     # run
     "run: no --l1-rpc": (["run"], {}, ("no L1 endpoint", "--l1-rpc")),
     "run: no --rollup": (["run", "--l1-rpc", UNREACHABLE], {}, ("no rollup address",)),
+    "run: no --genesis": (
+        ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS],
+        {},
+        ("no L2 genesis", "--genesis"),
+    ),
     "run: bad --rollup": (
         ["run", "--l1-rpc", UNREACHABLE, "--rollup", "0x12"],
         {},
@@ -501,9 +510,20 @@ CASES: dict[str, Case] = {
     # propose, devnet, demo, gen-fixtures
     "propose: no --l1-rpc": (["propose", "--rollup", ADDRESS], {}, ("'--l1-rpc'",)),
     "propose: no --rollup": (["propose", "--l1-rpc", UNREACHABLE], {}, ("'--rollup'",)),
-    "propose: bad --rollup": (
-        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", "y", "--data-dir", "{tmp}/propose"],
+    "propose: no key": (
+        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS],
         {},
+        ("no proposer key", "--key-env", "--keystore"),
+    ),
+    "propose: key variable unset": (
+        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--key-env", "WT_UNSET_KEY"],
+        {"WT_UNSET_KEY": ""},
+        ("$WT_UNSET_KEY", "not set"),
+    ),
+    "propose: bad --rollup": (
+        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", "y", "--data-dir", "{tmp}/propose",
+         *PROPOSE_KEY],
+        PROPOSER_ENV,
         ("--rollup", "'y'"),
     ),
     "propose: malformed RPC URL": (
@@ -512,8 +532,9 @@ CASES: dict[str, Case] = {
         ("'--l1-rpc'", "http"),
     ),
     "propose: unreachable RPC": (
-        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/p2"],
-        {},
+        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/p2",
+         *PROPOSE_KEY],
+        PROPOSER_ENV,
         ("cannot reach the L1 node", "127.0.0.1:1"),
     ),
     "propose: --txs 0": (["propose", "--txs", "0"], {}, ("'--txs'", "0")),
@@ -558,7 +579,7 @@ def test_run_with_an_unreachable_node_retries_then_fails_in_one_line(
     attempt; then it gives up with status 2 and one error line naming the endpoint. The log
     records are structured (one JSON object per line): only the last line is the error."""
     monkeypatch.setattr("watchtower.runner.STARTUP_RETRIES", (0.01, 0.01))
-    args = ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/run"]
+    args = [*RUN_UNREACHABLE, "--data-dir", "{tmp}/run"]
     result = CliRunner().invoke(main, _args(args, paths), prog_name="watchtower")
     *logs, last = [line for line in result.stderr.splitlines() if line.strip()]
     assert all(json.loads(line)["event"] == "startup_retry" for line in logs), logs
@@ -607,8 +628,9 @@ PROCESS_CASES: dict[str, Case] = {
         ("'--batch'", "'x'"),
     ),
     "unreachable RPC": (
-        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/proc"],
-        {},
+        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/proc",
+         *PROPOSE_KEY],
+        PROPOSER_ENV,
         ("cannot reach the L1 node", "127.0.0.1:1"),
     ),
 }

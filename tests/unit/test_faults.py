@@ -7,19 +7,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES
-from watchtower.devtools.txgen import accounts, transfer
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.proof.fraud import build_fraud_proof, check_fraud_proof
 from watchtower.rollup.bundle import load_bundle
 from watchtower.rollup.types import VerdictKind
-from watchtower.sequencer.builder import build_batch
-from watchtower.sequencer.faults import (
+from watchtower_dev.builder import build_batch
+from watchtower_dev.faults import (
     Fault,
     FaultKind,
     FaultNotApplicableError,
     build_faulty_batch,
 )
+from watchtower_dev.txgen import accounts, transfer
 
 NEW_ACCOUNT = bytes.fromhex("00000000000000000000000000000000000be111")
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from tests.conftest import FIXTURES
 from watchtower.cli import main
-from watchtower.devtools.fixturegen import GENERATORS, generate_all
 from watchtower.rollup.types import InvalidReason
+from watchtower_dev.fixturegen import GENERATORS, generate_all
 
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 

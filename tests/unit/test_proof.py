@@ -21,7 +21,7 @@ from watchtower.proof.fraud import (
     check_fraud_proof,
 )
 from watchtower.rollup.bundle import load_bundle
-from watchtower.sequencer.builder import with_wrong_root
+from watchtower_dev.builder import with_wrong_root
 
 WRONG = b"\xab" * 32
 

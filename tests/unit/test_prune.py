@@ -13,7 +13,6 @@ import pytest
 from eth_typing import Address
 
 from tests.helpers import reachable_nodes_present
-from watchtower.devtools.txgen import accounts, transfer
 from watchtower.errors import MissingStateError, StateCorruptionError
 from watchtower.execute.prune import Retention, mark, prune_state, retained_roots
 from watchtower.execute.replay import init_genesis, replay_batch
@@ -22,8 +21,9 @@ from watchtower.execute.statedb import PendingWrites, PrunedStateError, StateDB
 from watchtower.proof.fraud import build_fraud_proof, check_fraud_proof
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
-from watchtower.sequencer.builder import build_batch, with_wrong_root
-from watchtower.sequencer.faults import Fault, FaultKind, build_faulty_batch
+from watchtower_dev.builder import build_batch, with_wrong_root
+from watchtower_dev.faults import Fault, FaultKind, build_faulty_batch
+from watchtower_dev.txgen import accounts, transfer
 
 PARAMS = RollupParams()
 BATCHES = 10

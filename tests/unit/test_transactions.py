@@ -6,10 +6,10 @@ import rlp
 from eth_hash.auto import keccak
 from eth_keys.datatypes import Signature
 
-from watchtower.devtools.txgen import accounts, legacy_transfer, transfer, with_high_s
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.transactions import Rejected, Transfer, check_transfer, recover_sender
 from watchtower.rollup.types import InvalidReason
+from watchtower_dev.txgen import accounts, legacy_transfer, transfer, with_high_s
 
 P = RollupParams()
 A, B = accounts(2, b"rules")

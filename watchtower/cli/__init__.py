@@ -1,7 +1,11 @@
 """The ``watchtower`` command line. Thin: parse, call the core, render, choose the exit status.
 
-The commands live in ``offline`` (replay, conformance, prove, check-proof, gen-fixtures),
-``rollup`` (devnet, propose), ``service`` (run, status, withdraw, demo) and ``challenge``.
+The commands live in ``offline`` (replay, conformance, prove, check-proof), ``service`` (run,
+status, withdraw, config) and ``challenge``. Other distributions add commands through the
+``watchtower.commands`` entry-point group (:data:`COMMANDS_GROUP`): the development package
+watchtower-dev (dev/) adds devnet, propose, demo and gen-fixtures. They are loaded when the
+command line starts, so the runtime never imports them statically; one that cannot be loaded
+costs one line on stderr, never the runtime's own commands.
 
 Exit statuses: 0 success (all valid / all passed), 1 fraud found or conformance failures,
 2 unusable input (one line on stderr says what is wrong).
@@ -10,8 +14,9 @@ Exit statuses: 0 success (all valid / all passed), 1 fraud found or conformance 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +31,9 @@ from watchtower.hashing import use_fast_keccak
 
 if TYPE_CHECKING:
     from watchtower.execute.statedb import StateDB
+
+#: The entry-point group through which other distributions add commands to ``watchtower``.
+COMMANDS_GROUP = "watchtower.commands"
 
 EXIT_OK = 0
 EXIT_FRAUD = 1
@@ -134,7 +142,62 @@ class _Group(click.Group):
         return None
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+def load_commands(group: click.Group, found: Iterable[EntryPoint]) -> list[str]:
+    """Add the commands of ``found`` (entry points naming click commands) to ``group``.
+
+    One that cannot be loaded, is not a click command or would replace a command of the group
+    is skipped with one line on stderr. Returns the names added.
+    """
+    added = []
+    for point in found:
+        if point.name in group.commands:
+            _err.print(
+                f"warning: command {point.name!r} from {point.value} ignored: "
+                "watchtower has its own",
+                markup=False,
+            )
+            continue
+        try:
+            command = point.load()
+        except Exception as exc:  # a broken plugin never breaks the runtime's own commands
+            problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            _err.print(
+                f"warning: command {point.name!r} unavailable ({point.value}: {problem})",
+                markup=False,
+            )
+            continue
+        if not isinstance(command, click.Command):
+            _err.print(
+                f"warning: command {point.name!r} unavailable ({point.value} is not a command)",
+                markup=False,
+            )
+            continue
+        group.add_command(command, point.name)
+        added.append(point.name)
+    return added
+
+
+class _MainGroup(_Group):
+    """The top-level group: also the commands of other distributions (:data:`COMMANDS_GROUP`),
+    loaded once, on the first look-up of a command (that is, when the command line starts)."""
+
+    _plugins_loaded = False
+
+    def _load_plugins(self) -> None:
+        if not self._plugins_loaded:
+            self._plugins_loaded = True
+            load_commands(self, entry_points(group=COMMANDS_GROUP))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load_plugins()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugins()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="watchtower")
 def main() -> None:
     """watchtower: verify an optimistic rollup and prove fraud.
@@ -166,8 +229,7 @@ def main() -> None:
 from watchtower.cli import (  # noqa: E402
     challenge,
     offline,
-    rollup,
     service,
 )
 
-__all__ = ["challenge", "main", "offline", "rollup", "service"]
+__all__ = ["COMMANDS_GROUP", "challenge", "load_commands", "main", "offline", "service"]

@@ -26,7 +26,12 @@ SEND_TIMEOUT = 600.0
     type=click.Path(path_type=Path, file_okay=False),
     help="The data directory of `watchtower run` [default: watchtower-data].",
 )
-@click.option("--genesis", "genesis_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--genesis",
+    "genesis_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The rollup's L2 genesis, as for `run` (required; or [service] genesis).",
+)
 @click.option("--key-env", help="Environment variable holding the challenger's hex key.")
 @click.option("--keystore", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--password-env", help="Environment variable holding the keystore password.")

@@ -414,7 +414,7 @@ def _check_against_l1(
     from web3.exceptions import Web3Exception
 
     from watchtower.l1.instrumented import endpoint_label
-    from watchtower.l1.rollup import REVERTS, BatchStatus, L1UnavailableError, connect
+    from watchtower.l1.rollup import BatchStatus, L1UnavailableError, connect, reverts
     from watchtower.proof.fraud import Mismatch, compare_commitments
 
     client = connect((l1_rpc,), rollup_address)[0]
@@ -424,7 +424,7 @@ def _check_against_l1(
         params = client.params()
         batch = client.batch(proof.batch)
         l1_time = int(client.w3.eth.get_block("latest")["timestamp"])
-    except (*REVERTS, Web3Exception, OSError, ValueError) as exc:
+    except reverts(Web3Exception, OSError, ValueError) as exc:
         raise L1UnavailableError(
             f"cannot read the rollup at {rollup_address} on {endpoint_label(l1_rpc)}: "
             f"{type(exc).__name__}"
@@ -572,17 +572,3 @@ def _render_proof_check(
         else:
             state = f"{l1['status']}: not challengeable"
         _out.print(f"  {'batch status':<15}{state}", markup=False)
-
-
-@main.command("gen-fixtures")
-@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False), default="fixtures")
-@click.option("--only", multiple=True, help="Generate only these bundles (repeatable).")
-def gen_fixtures(out_dir: Path, only: tuple[str, ...]) -> None:
-    """Regenerate the fixture bundles (deterministic: same bytes every time) into OUT_DIR."""
-    from watchtower.devtools.fixturegen import GENERATORS, generate_all
-
-    unknown = [name for name in only if name not in GENERATORS]
-    if unknown:
-        _fail(f"unknown bundle {unknown[0]!r}; known: {', '.join(GENERATORS)}")
-    for path in generate_all(out_dir, list(only) or None):
-        click.echo(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""Service commands: run, status, withdraw, demo."""
+"""Service commands: run, status, withdraw, config."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from watchtower.cli import _err, _http_url, _out, _progress, main
+from watchtower.cli import _http_url, _out, main
 from watchtower.errors import InputError
 from watchtower.rollup.types import GenesisAccount
 
@@ -18,10 +18,9 @@ from watchtower.rollup.types import GenesisAccount
 def _genesis(path: Path | None) -> dict[bytes, GenesisAccount]:
     from watchtower.rollup import jsontext
     from watchtower.rollup.bundle import parse_genesis
-    from watchtower.sequencer.proposer import devnet_genesis
 
-    if path is None:
-        return devnet_genesis()
+    if path is None:  # `run` refuses to start without one; no default genesis
+        raise InputError(NO_GENESIS)
     try:
         document = jsontext.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -30,6 +29,11 @@ def _genesis(path: Path | None) -> dict[bytes, GenesisAccount]:
         document = document["genesis"]  # a bundle: use its genesis
     return parse_genesis(document)
 
+
+NO_GENESIS = (
+    "no L2 genesis: give --genesis FILE, WATCHTOWER_SERVICE_GENESIS or [service] genesis "
+    "(the rollup's genesis allocation, or a bundle; a devnet writes its genesis.json)"
+)
 
 _RUN_FLAGS = {
     "rpc_urls": "l1.rpc",
@@ -106,7 +110,8 @@ _CONFIG_OPTION = click.option(
     "--genesis",
     "genesis_file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The rollup's L2 genesis (a bundle or an allocation JSON; default: the devnet's).",
+    help="The rollup's L2 genesis (a bundle or an allocation JSON), required: its root is "
+    "checked against the contract's genesisRoot() at start-up.",
 )
 @click.option("--key-env", help="Environment variable holding the challenger's hex key.")
 @click.option("--keystore", type=click.Path(path_type=Path, dir_okay=False))
@@ -175,6 +180,8 @@ def run(config_file: Path | None, **given: Any) -> None:
         raise InputError("no L1 endpoint: give --l1-rpc, WATCHTOWER_L1_RPC or [l1] rpc")
     if settings["l1.rollup"] is None:
         raise InputError("no rollup address: give --rollup, WATCHTOWER_L1_ROLLUP or [l1] rollup")
+    if settings["service.genesis"] is None:
+        raise InputError(NO_GENESIS)
     run_service(settings, _genesis)
 
 
@@ -421,44 +428,3 @@ def withdraw(
     with Store(data_dir / "watchtower.sqlite") as store:
         store.record_withdrawal(bytes(receipt["transactionHash"]), owed, receipt["blockNumber"])
     _out.print(f"withdrew {owed} wei to {signer.address} in L1 block {receipt['blockNumber']}")
-
-
-@main.command()
-@click.option(
-    "--honest",
-    type=click.IntRange(1, 100),
-    default=5,
-    show_default=True,
-    help="Honest batches before the faulty one.",
-)
-@click.option("--txs", type=click.IntRange(1, 4096), default=20, show_default=True)
-@click.option(
-    "--fault",
-    type=click.Choice(
-        ["wrong-root", "skip-tx", "wrong-fee", "wrong-insert", "copy-prev-root", "garbage-valid"]
-    ),
-    default="wrong-fee",
-    show_default=True,
-)
-@click.option("--fault-step", type=click.IntRange(0), default=7, show_default=True)
-def demo(honest: int, txs: int, fault: str, fault_step: int) -> None:
-    """The whole story in one process, no servers: an in-process L1, the rollup contract, an
-    honest proposer and then a faulty one, and the watchtower catching the fraud and getting
-    the batch rejected on chain. Ends with a summary."""
-    from watchtower.demo import run_demo
-    from watchtower.log import configure_logging
-    from watchtower.sequencer.faults import Fault, FaultKind
-
-    configure_logging(json_output=False, level="warning")
-    with _progress(True, honest + 2, "demo") as bar:
-        result = run_demo(
-            honest=honest,
-            txs=txs,
-            fault=Fault(FaultKind(fault), fault_step),
-            on_progress=(lambda: bar[0].advance(bar[1])) if bar else None,
-        )
-    table = Table(title="watchtower demo", title_justify="left", show_header=False)
-    for label, value in result.summary_rows():
-        table.add_row(label, value)
-    _out.print(table)
-    _err.print("demo finished: the fraudulent batch was rejected on chain")

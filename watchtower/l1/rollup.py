@@ -14,8 +14,7 @@ from typing import Any, cast
 
 from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from eth_tester.exceptions import TransactionFailed
-from eth_typing import ChecksumAddress, HexStr
+from eth_typing import HexStr
 from eth_utils.exceptions import ValidationError
 from web3 import Web3
 from web3.contract import Contract
@@ -37,8 +36,27 @@ DAY = 24 * 3600
 #: proof itself is good.
 NO_COMMITMENT = "no commitment for this challenge"
 
-#: How a revert surfaces: from a JSON-RPC node, and from the in-process eth-tester chain.
-REVERTS = (ContractLogicError, TransactionFailed)
+#: How a revert surfaces: from a JSON-RPC node, and from what :func:`register_revert_error` added
+#: (the in-process chain of watchtower_dev raises eth-tester's ``TransactionFailed``). Read it
+#: through :func:`reverts` (or this module) at the ``except``: a registration rebinds it.
+REVERTS: tuple[type[Exception], ...] = (ContractLogicError,)
+
+
+def register_revert_error(exc_type: type[Exception]) -> None:
+    """Treat ``exc_type`` as a contract revert too (its message carries the revert reason).
+
+    The extension point for in-process chains, whose provider raises its own exception where a
+    node answers with a JSON-RPC error; the runtime itself knows only the node's.
+    """
+    global REVERTS  # noqa: PLW0603  (a registry: read at every except)
+    if exc_type not in REVERTS:
+        REVERTS = (*REVERTS, exc_type)
+
+
+def reverts(*also: type[Exception]) -> tuple[type[Exception], ...]:
+    """The exception types that mean "the contract reverted" (see :data:`REVERTS`), and
+    ``also``: ``except reverts(OSError) as exc`` (mypy refuses ``except (*REVERTS, OSError)``)."""
+    return (*REVERTS, *also)
 
 
 class L1TransactionError(WatchtowerError):
@@ -185,7 +203,7 @@ class RollupClient:
         fn = self.contract.functions.challenge(*proof.challenge_args(), salt or bytes(32))
         try:
             fn.call({"from": Web3.to_checksum_address(sender), "value": Wei(stake)})
-        except (*REVERTS, ValidationError, Web3RPCError) as exc:  # a revert, or cannot pay
+        except reverts(ValidationError, Web3RPCError) as exc:  # a revert, or cannot pay
             reason = _reason(exc)
             if salt is None and NO_COMMITMENT in reason:
                 return
@@ -406,12 +424,3 @@ def connect(
             raise InputError(f"no contract at {rollup} on {where}")
         clients.append(RollupClient(w3, rollup))
     return clients
-
-
-def fund(w3: Web3, to: str, amount: int) -> None:
-    """Send ``amount`` wei from the dev chain's first unlocked account (anvil, eth-tester)."""
-    funder: ChecksumAddress = w3.eth.accounts[0]
-    tx_hash = w3.eth.send_transaction(
-        {"from": funder, "to": Web3.to_checksum_address(to), "value": Wei(amount)}
-    )
-    w3.eth.wait_for_transaction_receipt(tx_hash)

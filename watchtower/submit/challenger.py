@@ -38,15 +38,15 @@ from web3.types import Nonce, TxParams, Wei
 
 from watchtower.errors import one_line
 from watchtower.failpoints import failpoint
+from watchtower.l1.rollup import BatchStatus as OnChainStatus
 from watchtower.l1.rollup import (
-    REVERTS,
     L1TransactionError,
     RollupClient,
     _reason,
     challenge_commitment,
     estimate_gas,
+    reverts,
 )
-from watchtower.l1.rollup import BatchStatus as OnChainStatus
 from watchtower.proof.fraud import FraudProof
 from watchtower.store import journal
 from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store, SubmissionRow
@@ -233,7 +233,7 @@ class Challenger:
         fn = self.client.contract.functions.challenge(*proof.challenge_args(), record.salt)
         try:
             fn.call({"from": self.account.address, "value": Wei(record.stake)})
-        except (*REVERTS, Web3RPCError) as exc:
+        except reverts(Web3RPCError) as exc:
             return _reason(exc)
         return None
 
@@ -294,7 +294,7 @@ class Challenger:
         }
         try:
             self.w3.eth.call(call, block - 1)
-        except REVERTS as exc:
+        except reverts() as exc:
             return _reason(exc)
         except Web3RPCError as exc:
             return _reason(exc)

@@ -6,7 +6,7 @@ coinbase's to write it, decoding and hashing every node on the way. Its gas foll
 of node **visits** (:func:`reveal_visits`; paths that share nodes are still walked once per
 role) and the calldata (16 gas a byte, plus the copies the contract makes: about 100 a byte in
 all). Measured on anvil (``bench/bench_deep_trie.py``; grinding in
-:mod:`watchtower.devtools.deeptrie`), commit 45,867 gas in every case:
+:mod:`watchtower_dev.deeptrie`), commit 45,867 gas in every case:
 
     nodes per path  random accounts  visits  calldata  reveal gas used
     5/5/5                         0      25    2,276        1,917,959

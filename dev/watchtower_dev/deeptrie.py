@@ -30,18 +30,18 @@ from tempfile import TemporaryDirectory
 from eth_hash.auto import keccak
 from trie.hexary import HexaryTrie
 
-from watchtower.devtools.txgen import Account, transfer
 from watchtower.execute.replay import init_genesis
 from watchtower.execute.statedb import PendingWrites, StateDB
-from watchtower.l1.devchain import start_anvil
-from watchtower.l1.rollup import RollupClient, RollupConfig, fund
+from watchtower.l1.rollup import RollupClient, RollupConfig
 from watchtower.proof.fraud import FraudProof, build_fraud_proof
 from watchtower.rollup.codec import encode_batch
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import BlockContext, GenesisAccount
-from watchtower.sequencer.devnet import dev_key
-from watchtower.sequencer.faults import Fault, FaultKind, build_faulty_batch
 from watchtower.submit.gas import reveal_gas_limit, reveal_visits
+from watchtower_dev.chain import fund, start_anvil
+from watchtower_dev.devnet import dev_key
+from watchtower_dev.faults import Fault, FaultKind, build_faulty_batch
+from watchtower_dev.txgen import Account, transfer
 
 ETHER = 10**18
 PAIR_NIBBLES = 7

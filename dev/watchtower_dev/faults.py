@@ -59,7 +59,7 @@ def build_faulty_batch(
     *,
     fault: Fault,
 ) -> Batch:
-    """Like :func:`~watchtower.sequencer.builder.build_batch`, with ``fault`` at its step.
+    """Like :func:`~watchtower_dev.builder.build_batch`, with ``fault`` at its step.
 
     For ``garbage-valid`` the garbage transaction is inserted before transaction ``fault.step``.
     """

@@ -1,4 +1,10 @@
-"""Reference-rollup commands: devnet, propose."""
+"""The development commands of the ``watchtower`` CLI: devnet, propose, demo, gen-fixtures.
+
+They are registered through the ``watchtower.commands`` entry-point group
+(dev/pyproject.toml), which :mod:`watchtower.cli` loads when the command line starts: the
+runtime never imports this package. Heavy imports stay inside the commands so that
+``watchtower --help`` answers instantly.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +15,14 @@ from typing import Any
 import click
 from rich.table import Table
 
-from watchtower.cli import (
-    _http_url,
-    _open_state_db,
-    _out,
-    _progress,
-    main,
-)
+from watchtower.cli import _err, _fail, _http_url, _open_state_db, _out, _progress
 from watchtower.errors import InputError
 
 _FAULTS = ["wrong-root", "skip-tx", "wrong-fee", "wrong-insert", "copy-prev-root", "garbage-valid"]
 
 
 def _fault_option(kind: str | None, step: int) -> Any:
-    from watchtower.sequencer.faults import Fault, FaultKind
+    from watchtower_dev.faults import Fault, FaultKind
 
     return None if kind is None else Fault(FaultKind(kind), step)
 
@@ -58,7 +58,7 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
     _out.print(table)
 
 
-@main.command()
+@click.command()
 @click.option(
     "--l1",
     type=click.Choice(["embedded", "anvil"]),
@@ -77,9 +77,16 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 )
 @click.option("--keep-running", is_flag=True, help="anvil only: keep proposing until Ctrl-C.")
 @click.option("--interval", type=click.FloatRange(0.1), default=5.0, show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The proposer's state and the L2 genesis file (genesis.json) [default: a temporary "
+    "directory, removed on exit].",
+)
 def devnet(
     *,
     l1: str,
+    data_dir: Path | None,
     batches: int,
     txs: int,
     fault: str | None,
@@ -90,8 +97,10 @@ def devnet(
 ) -> None:
     """Start a development rollup: an L1, the contract deployed, a proposer posting batches.
 
-    The L2 genesis has 64 deterministic users with 1,000 ether each; the proposer and the
-    challenger use deterministic development keys (public: devnets only). With --fault the last
+    The L2 genesis has 64 deterministic users with 1,000 ether each, written to genesis.json
+    in --data-dir (give it to `watchtower run --genesis`); the proposer and the challenger use
+    deterministic development keys (public: devnets only), printed for walk-throughs. With
+    --fault the last
     batch is faulty in the named way at --fault-step:
 
     \b
@@ -102,21 +111,24 @@ def devnet(
       copy-prev-root  the previous step's root claimed again
       garbage-valid   garbage bytes claimed to change the state
     """
-    from watchtower.sequencer.devnet import start_devnet
+    from watchtower_dev.devnet import start_devnet
 
     if keep_running and l1 != "anvil":
         raise InputError(
             "--keep-running needs --l1 anvil: nothing else can reach an in-process chain"
         )
-    with start_devnet(l1, challenge_period=challenge_period) as net:
+    with start_devnet(l1, data_dir=data_dir, challenge_period=challenge_period) as net:
         _out.print(
             f"L1 {l1}{' at ' + net.rpc_url if net.rpc_url else ''}; rollup contract "
             f"{net.client.address}; proposer {net.proposer.account.address}"
         )
-        _out.print(
-            f"funded development challenger {net.challenger.address} "
-            f"(public devnet key: CHALLENGER_KEY=0x{net.challenger.key.hex().removeprefix('0x')})"
-        )
+        _out.print(f"L2 genesis {net.genesis_path} (watchtower run --genesis)", markup=False)
+        for role, account in (("PROPOSER", net.proposer.account), ("CHALLENGER", net.challenger)):
+            _out.print(
+                f"funded development {role.lower()} {account.address} "
+                f"(public devnet key: {role}_KEY=0x{account.key.hex().removeprefix('0x')})",
+                markup=False,
+            )
         rows = _post_batches(net.proposer, batches, txs, _fault_option(fault, fault_step))
         _print_rows(rows)
         if keep_running:
@@ -129,7 +141,7 @@ def devnet(
                 _out.print("stopped")
 
 
-@main.command()
+@click.command()
 @click.option("--l1-rpc", required=True, callback=_http_url, help="JSON-RPC URL of the L1 node.")
 @click.option("--rollup", "rollup_address", required=True, help="Address of the rollup contract.")
 @click.option(
@@ -141,11 +153,12 @@ def devnet(
 )
 @click.option(
     "--key-env",
-    default="WATCHTOWER_PROPOSER_KEY",
-    show_default=True,
-    help="Environment variable holding the proposer's hex private key "
-    "(unset: the devnet development key).",
+    help="Environment variable holding the proposer's hex private key (for a devnet: the "
+    "PROPOSER_KEY that `watchtower devnet` prints).",
 )
+@click.option("--keystore", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--password-env", help="Environment variable holding the keystore password.")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--batches", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--txs", type=click.IntRange(1, 4096), default=10, show_default=True)
 @click.option("--fault", type=click.Choice(_FAULTS), help="Make the last batch faulty this way.")
@@ -155,7 +168,10 @@ def propose(
     l1_rpc: str,
     rollup_address: str,
     data_dir: Path,
-    key_env: str,
+    key_env: str | None,
+    keystore: Path | None,
+    password_env: str | None,
+    password_file: Path | None,
     batches: int,
     txs: int,
     fault: str | None,
@@ -164,15 +180,24 @@ def propose(
     """Post batches of devnet transfers to an existing rollup deployment (see `devnet`).
 
     The proposer builds every batch with watchtower's own state transition on the contract's
-    current tip, keeping its L2 state in --data-dir; it must be registered with a bond.
+    current tip, keeping its L2 state in --data-dir; it must be registered with a bond. Its
+    key is given explicitly (--key-env or --keystore): there is no default key.
     """
     from watchtower.execute.replay import init_genesis
     from watchtower.l1.rollup import connect
-    from watchtower.sequencer.devnet import dev_key
-    from watchtower.sequencer.proposer import Proposer, devnet_genesis
     from watchtower.submit.signer import load_signer
+    from watchtower_dev.proposer import Proposer, devnet_genesis
 
-    account = load_signer(key_env=key_env) or dev_key("proposer")
+    if key_env is None and keystore is None:
+        raise InputError(
+            "no proposer key: give --key-env VAR or --keystore FILE "
+            "(`watchtower devnet` prints the development keys)"
+        )
+    account = load_signer(
+        key_env=key_env, keystore=keystore, password_env=password_env, password_file=password_file
+    )
+    if account is None:
+        raise InputError(f"--key-env: ${key_env} is not set")
     (client,) = connect((l1_rpc,), rollup_address)
     with _open_state_db(data_dir / "state", sync=True) as store:
         genesis = init_genesis(store, devnet_genesis())
@@ -180,3 +205,58 @@ def propose(
             raise InputError("the rollup's genesis root is not the devnet genesis")
         proposer = Proposer(client=client, account=account, store=store, params=client.params())
         _print_rows(_post_batches(proposer, batches, txs, _fault_option(fault, fault_step)))
+
+
+@click.command()
+@click.option(
+    "--honest",
+    type=click.IntRange(1, 100),
+    default=5,
+    show_default=True,
+    help="Honest batches before the faulty one.",
+)
+@click.option("--txs", type=click.IntRange(1, 4096), default=20, show_default=True)
+@click.option(
+    "--fault",
+    type=click.Choice(
+        ["wrong-root", "skip-tx", "wrong-fee", "wrong-insert", "copy-prev-root", "garbage-valid"]
+    ),
+    default="wrong-fee",
+    show_default=True,
+)
+@click.option("--fault-step", type=click.IntRange(0), default=7, show_default=True)
+def demo(honest: int, txs: int, fault: str, fault_step: int) -> None:
+    """The whole story in one process, no servers: an in-process L1, the rollup contract, an
+    honest proposer and then a faulty one, and the watchtower catching the fraud and getting
+    the batch rejected on chain. Ends with a summary."""
+    from watchtower.log import configure_logging
+    from watchtower_dev.demo import run_demo
+    from watchtower_dev.faults import Fault, FaultKind
+
+    configure_logging(json_output=False, level="warning")
+    with _progress(True, honest + 2, "demo") as bar:
+        result = run_demo(
+            honest=honest,
+            txs=txs,
+            fault=Fault(FaultKind(fault), fault_step),
+            on_progress=(lambda: bar[0].advance(bar[1])) if bar else None,
+        )
+    table = Table(title="watchtower demo", title_justify="left", show_header=False)
+    for label, value in result.summary_rows():
+        table.add_row(label, value)
+    _out.print(table)
+    _err.print("demo finished: the fraudulent batch was rejected on chain")
+
+
+@click.command("gen-fixtures")
+@click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False), default="fixtures")
+@click.option("--only", multiple=True, help="Generate only these bundles (repeatable).")
+def gen_fixtures(out_dir: Path, only: tuple[str, ...]) -> None:
+    """Regenerate the fixture bundles (deterministic: same bytes every time) into OUT_DIR."""
+    from watchtower_dev.fixturegen import GENERATORS, generate_all
+
+    unknown = [name for name in only if name not in GENERATORS]
+    if unknown:
+        _fail(f"unknown bundle {unknown[0]!r}; known: {', '.join(GENERATORS)}")
+    for path in generate_all(out_dir, list(only) or None):
+        click.echo(f"wrote {path}")

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from watchtower.errors import WatchtowerError
-from watchtower.sequencer.devnet import start_devnet
-from watchtower.sequencer.faults import Fault
-from watchtower.sequencer.proposer import devnet_genesis
 from watchtower.service import ServiceConfig, Watchtower
 from watchtower.store.db import ChallengeState, SubmissionRow
+from watchtower_dev.devnet import start_devnet
+from watchtower_dev.faults import Fault
+from watchtower_dev.proposer import devnet_genesis
 
 ETHER = 10**18
 

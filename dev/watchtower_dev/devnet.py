@@ -5,6 +5,7 @@ Keys are deterministic development keys, never to be used on a real network.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,12 @@ from web3 import Web3
 
 from watchtower.execute.replay import init_genesis
 from watchtower.execute.statedb import StateDB
-from watchtower.l1.devchain import AnvilNode, embedded_web3, start_anvil
-from watchtower.l1.rollup import RollupClient, RollupConfig, fund
+from watchtower.l1.rollup import RollupClient, RollupConfig
+from watchtower.rollup.bundle import Bundle, bundle_to_json
 from watchtower.rollup.params import RollupParams
-from watchtower.sequencer.proposer import ETHER, Proposer, devnet_genesis
+from watchtower.rollup.types import GenesisAccount
+from watchtower_dev.chain import AnvilNode, embedded_web3, fund, start_anvil
+from watchtower_dev.proposer import ETHER, Proposer, devnet_genesis
 
 L1_KINDS = ("embedded", "anvil")
 
@@ -30,6 +33,20 @@ def dev_key(name: str) -> LocalAccount:
     return account
 
 
+def write_genesis(
+    path: Path, genesis: dict[bytes, GenesisAccount], params: RollupParams | None = None
+) -> Path:
+    """Write ``genesis`` as the allocation JSON that ``watchtower run --genesis`` reads."""
+    document = bundle_to_json(Bundle(params or RollupParams(), genesis, ()))["genesis"]
+    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def write_devnet_genesis(path: Path) -> Path:
+    """The devnet's L2 genesis file at ``path`` (for ``watchtower run --genesis``)."""
+    return write_genesis(path, devnet_genesis())
+
+
 @dataclass
 class Devnet:
     w3: Web3
@@ -37,6 +54,8 @@ class Devnet:
     proposer: Proposer
     challenger: LocalAccount
     config: RollupConfig
+    #: The L2 genesis allocation as JSON (what ``watchtower run --genesis`` reads).
+    genesis_path: Path
     node: AnvilNode | None = None
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
@@ -77,8 +96,11 @@ def start_devnet(
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="wt-devnet-")
         data_dir = Path(tmp.name)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    genesis = devnet_genesis()
+    genesis_path = write_genesis(data_dir / "genesis.json", genesis, params)
     store = StateDB(data_dir / "proposer-state", sync=False)
-    genesis_root = init_genesis(store, devnet_genesis())
+    genesis_root = init_genesis(store, genesis)
     proposer_key, challenger_key = dev_key("proposer"), dev_key("challenger")
     for account in (proposer_key, challenger_key):
         fund(w3, account.address, 4_000 * ETHER)  # bonds: every pending batch locks one
@@ -99,6 +121,7 @@ def start_devnet(
         proposer=proposer,
         challenger=challenger_key,
         config=config,
+        genesis_path=genesis_path,
         node=node,
         _tmp=tmp,
     )

@@ -1,4 +1,5 @@
-"""L1 chains for development, demos and tests: a real anvil node, or the in-process py-evm chain.
+"""L1 chains for development, demos and tests: a real anvil node, or the in-process py-evm chain
+(eth-tester, a dependency of watchtower-dev only).
 
 anvil comes from the pinned npm package ``@foundry-rs/anvil`` (installed by ``npm ci``); its real
 binary lives in a platform package under ``node_modules/@foundry-rs/``. ``WATCHTOWER_ANVIL`` may
@@ -16,9 +17,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eth_tester.exceptions import TransactionFailed
+from eth_typing import ChecksumAddress
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.types import Wei
 
 from watchtower.errors import WatchtowerError
+from watchtower.l1.rollup import register_revert_error
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _PLATFORM_PACKAGES = {
@@ -138,5 +143,19 @@ def start_anvil(**kwargs: object) -> AnvilNode:
 
 
 def embedded_web3() -> Web3:
-    """The in-process L1: eth-tester on py-evm, auto-mining, with funded unlocked accounts."""
+    """The in-process L1: eth-tester on py-evm, auto-mining, with funded unlocked accounts.
+
+    eth-tester raises its own ``TransactionFailed`` for a revert (a node answers with a JSON-RPC
+    error): it is registered with the L1 client, which then reads its reason like a node's.
+    """
+    register_revert_error(TransactionFailed)
     return Web3(EthereumTesterProvider())
+
+
+def fund(w3: Web3, to: str, amount: int) -> None:
+    """Send ``amount`` wei from the dev chain's first unlocked account (anvil, eth-tester)."""
+    funder: ChecksumAddress = w3.eth.accounts[0]
+    tx_hash = w3.eth.send_transaction(
+        {"from": funder, "to": Web3.to_checksum_address(to), "value": Wei(amount)}
+    )
+    w3.eth.wait_for_transaction_receipt(tx_hash)

@@ -1,10 +1,10 @@
 """Reproducible generation of the bundles in ``fixtures/``.
 
 Every bundle is built from deterministic keys and timestamps, with roots computed by the
-project's own transition (``sequencer.builder``). Next to the bundles, ``expected.json`` records
-what each bundle was *built* to contain (which batch and step carry fraud, which steps were
-made invalid and why); the tests replay the bundles and compare against it, so the expectation
-comes from the generator's intent, not from a previous replay.
+project's own transition (:mod:`watchtower_dev.builder`). Next to the bundles,
+``expected.json`` records what each bundle was *built* to contain (which batch and step carry
+fraud, which steps were made invalid and why); the tests replay the bundles and compare
+against it, so the expectation comes from the generator's intent, not from a previous replay.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import rlp
 
-from watchtower.devtools.txgen import Account, accounts, legacy_transfer, transfer, with_high_s
 from watchtower.execute.replay import init_genesis
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.rollup.bundle import Bundle, write_bundle
 from watchtower.rollup.params import DEFAULT_BASE_FEE, RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, InvalidReason
-from watchtower.sequencer.builder import build_batch, with_wrong_root
+from watchtower_dev.builder import build_batch, with_wrong_root
+from watchtower_dev.txgen import Account, accounts, legacy_transfer, transfer, with_high_s
 
 ETHER = 10**18
 GENESIS_TIME = 1_700_000_000

@@ -2,7 +2,7 @@
 
 It keeps its own L2 state (a :class:`StateDB`) and always builds on the contract's current tip,
 so after one of its batches is rejected it continues from the last good root. A faulty proposer
-is the same proposer with a :class:`~watchtower.sequencer.faults.Fault` for one batch.
+is the same proposer with a :class:`~watchtower_dev.faults.Fault` for one batch.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import Address
 from web3.types import TxReceipt
 
-from watchtower.devtools.txgen import Account, accounts, transfer
 from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.l1.rollup import RollupClient
 from watchtower.rollup.codec import encode_batch
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount
-from watchtower.sequencer.builder import build_batch
-from watchtower.sequencer.faults import Fault, build_faulty_batch
+from watchtower_dev.builder import build_batch
+from watchtower_dev.faults import Fault, build_faulty_batch
+from watchtower_dev.txgen import Account, accounts, transfer
 
 ETHER = 10**18
 DEVNET_SEED = b"watchtower-devnet"

@@ -1,1 +1,0 @@
-"""Developer tools: deterministic keys and transactions, fixture generation."""

@@ -1,1 +1,0 @@
-"""The reference proposer: builds batches with the project's own state transition."""
