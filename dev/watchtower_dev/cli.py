@@ -110,6 +110,12 @@ def devnet(
       wrong-insert    a new account created with nonce 1
       copy-prev-root  the previous step's root claimed again
       garbage-valid   garbage bytes claimed to change the state
+
+    \b
+    Examples:
+      watchtower devnet                                   in-process, 3 honest batches
+      watchtower devnet --l1 anvil --fault wrong-fee --fault-step 4 --data-dir devnet-data
+      watchtower devnet --l1 anvil --keep-running --challenge-period 600 --data-dir devnet-data
     """
     from watchtower_dev.devnet import start_devnet
 
@@ -182,6 +188,14 @@ def propose(
     The proposer builds every batch with watchtower's own state transition on the contract's
     current tip, keeping its L2 state in --data-dir; it must be registered with a bond. Its
     key is given explicitly (--key-env or --keystore): there is no default key.
+
+    \b
+    Examples:
+      PROPOSER_KEY=0x... watchtower propose --l1-rpc http://127.0.0.1:8545 \\
+          --rollup 0x5FbDB2315678afecb367f032d93F642f64180aa3 --key-env PROPOSER_KEY \\
+          --data-dir proposer-data --batches 2
+      PROPOSER_KEY=0x... watchtower propose --l1-rpc http://127.0.0.1:8545 --rollup 0x5FbD... \\
+          --key-env PROPOSER_KEY --fault skip-tx --fault-step 3
     """
     from watchtower.execute.replay import init_genesis
     from watchtower.l1.rollup import connect
@@ -228,7 +242,13 @@ def propose(
 def demo(honest: int, txs: int, fault: str, fault_step: int) -> None:
     """The whole story in one process, no servers: an in-process L1, the rollup contract, an
     honest proposer and then a faulty one, and the watchtower catching the fraud and getting
-    the batch rejected on chain. Ends with a summary."""
+    the batch rejected on chain. Ends with a summary.
+
+    \b
+    Examples:
+      watchtower demo
+      watchtower demo --honest 2 --fault wrong-root --fault-step 3
+    """
     from watchtower.log import configure_logging
     from watchtower_dev.demo import run_demo
     from watchtower_dev.faults import Fault, FaultKind
@@ -252,7 +272,13 @@ def demo(honest: int, txs: int, fault: str, fault_step: int) -> None:
 @click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False), default="fixtures")
 @click.option("--only", multiple=True, help="Generate only these bundles (repeatable).")
 def gen_fixtures(out_dir: Path, only: tuple[str, ...]) -> None:
-    """Regenerate the fixture bundles (deterministic: same bytes every time) into OUT_DIR."""
+    """Regenerate the fixture bundles (deterministic: same bytes every time) into OUT_DIR.
+
+    \b
+    Examples:
+      watchtower gen-fixtures fixtures
+      watchtower gen-fixtures /tmp/bundles --only honest --only fraud-wrong-root
+    """
     from watchtower_dev.fixturegen import GENERATORS, generate_all
 
     unknown = [name for name in only if name not in GENERATORS]
