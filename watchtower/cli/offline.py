@@ -52,9 +52,10 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
 
     Exit status: 0 all valid, 1 fraud found, 2 unusable input.
     """
-    from watchtower.execute.replay import init_bundle, replay_batch
+    from watchtower.execute.replay import init_bundle
+    from watchtower.execute.verify import Candidate, verify_chain
     from watchtower.rollup.bundle import load_bundle
-    from watchtower.rollup.types import Verdict, VerdictKind
+    from watchtower.rollup.types import Verdict
 
     loaded = load_bundle(bundle)
     total_steps = sum(len(b.steps) for b in loaded.batches)
@@ -64,30 +65,14 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
         store = _open_state_db(data_dir or Path(tmp), sync=data_dir is not None)
         try:
             init_bundle(store, loaded)
-            fraud_at: int | None = None
             with _progress(not quiet and not as_json, total_steps, "replaying") as bar:
-                for batch in loaded.batches:
-                    if fraud_at is not None:
-                        verdicts.append(
-                            Verdict(
-                                batch=batch.index,
-                                kind=VerdictKind.SKIPPED,
-                                steps=len(batch.steps),
-                                reason=f"builds on fraudulent batch {fraud_at}",
-                            )
-                        )
-                        continue
-                    head = store.head()
-                    if head is not None and head.index >= batch.index:
-                        store.rollback_to(batch.index - 1 if batch.index else None)
-                    on_step = None
-                    if bar is not None:
-                        progress, task = bar
-                        on_step = lambda _k, p=progress, t=task: p.advance(t)  # noqa: E731
-                    verdict = replay_batch(store, batch, on_step=on_step)
-                    verdicts.append(verdict)
-                    if verdict.is_fraud:
-                        fraud_at = batch.index
+                on_step = None
+                if bar is not None:
+                    progress, task = bar
+                    on_step = lambda _k: progress.advance(task)  # noqa: E731
+                candidates = (Candidate.of(batch, None) for batch in loaded.batches)
+                for outcome in verify_chain(store, candidates, on_step=on_step):
+                    verdicts.append(outcome.verdict)
         finally:
             store.close()
     elapsed = time.perf_counter() - started
@@ -206,6 +191,7 @@ def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) ->
     """
     from watchtower.execute.replay import init_bundle, replay_batch
     from watchtower.execute.statedb import StateDB
+    from watchtower.execute.verify import Candidate, verify_chain
     from watchtower.proof.fraud import NoFraudError, build_fraud_proof, check_fraud_proof
     from watchtower.rollup.bundle import load_bundle
 
@@ -215,12 +201,14 @@ def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) ->
     target = loaded.batches[batch_index]
     with tempfile.TemporaryDirectory(prefix="wt-prove-") as tmp, StateDB(Path(tmp)) as store:
         init_bundle(store, loaded)
-        for batch in loaded.batches[:batch_index]:
-            verdict = replay_batch(store, batch)
-            if verdict.kind.value != "valid":
+        # The state just before the target: every batch before it must verify.
+        before = (Candidate.of(batch, None) for batch in loaded.batches[:batch_index])
+        for outcome in verify_chain(store, before):
+            if outcome.blocks:
+                verdict = outcome.verdict
                 raise InputError(
-                    f"batch {batch.index} before the target is {verdict.kind.value}: "
-                    f"prove batch {batch.index} instead"
+                    f"batch {verdict.batch} before the target is {verdict.kind.value}: "
+                    f"prove batch {verdict.batch} instead"
                 )
         if target.prev_root != store.head_root():
             raise InputError(f"batch {batch_index} does not build on the verified chain")
