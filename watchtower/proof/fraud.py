@@ -15,6 +15,7 @@ that checks here has everything the contract will ask for.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -399,3 +400,25 @@ def compare_commitments(
         ("params.base_fee", str(proof.params.base_fee), str(base_fee)),
     ]
     return [Mismatch(name, mine, theirs, "L1") for name, mine, theirs in pairs if mine != theirs]
+
+
+def build_checked_proof(
+    store: StateDB,
+    batch: Batch,
+    step: int,
+    params: RollupParams,
+    *,
+    built: Callable[[], None] | None = None,
+) -> FraudProof:
+    """:func:`build_fraud_proof`, then :func:`check_fraud_proof` on it: a proof is only handed
+    out once it checks with nothing but its own witness (``built`` runs in between).
+
+    Raises what :func:`build_fraud_proof` raises, and :class:`WatchtowerError` if the proof
+    does not check (a bug in the builder)."""
+    proof = build_fraud_proof(store, batch, step, params)
+    if built is not None:
+        built()
+    checked = check_fraud_proof(proof)
+    if not checked.fraud:
+        raise WatchtowerError(f"batch {batch.index} step {step}: proof does not check")
+    return proof
