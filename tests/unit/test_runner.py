@@ -8,14 +8,15 @@ from typing import Any
 import pytest
 
 from watchtower import runner
+from watchtower.backoff import Backoff, Retry
 from watchtower.config import load_settings
 from watchtower.errors import InputError
 from watchtower.l1.rollup import L1UnavailableError
-from watchtower.runner import STARTUP_RETRIES, Backoff, start_service
+from watchtower.runner import STARTUP_RETRIES, start_service
 
 
 def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
-    backoff = Backoff(base=0.5, cap=3.0)
+    backoff = Retry(Backoff(base=0.5, cap=3.0))
     assert backoff.due(0.0)
     waits = [backoff.failed(now=10.0) for _ in range(5)]
     assert waits == [0.5, 1.0, 2.0, 3.0, 3.0]
