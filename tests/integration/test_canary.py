@@ -20,7 +20,7 @@ import pytest
 from tests.integration.conftest import rpc
 from tests.integration.service_process import ServiceProcess
 from watchtower.l1.devchain import free_port
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.sequencer.devnet import Devnet
 from watchtower.sequencer.faults import Fault, FaultKind
 from watchtower.store.db import ChallengeState, Store

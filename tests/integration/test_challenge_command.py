@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from watchtower.cli import main
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.sequencer.devnet import Devnet
 from watchtower.sequencer.faults import Fault, FaultKind
 from watchtower.sequencer.proposer import devnet_genesis

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import require_anvil, rpc
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.l1.rollup import fund
 from watchtower.sequencer.devnet import dev_key, start_devnet
 from watchtower.sequencer.faults import Fault, FaultKind

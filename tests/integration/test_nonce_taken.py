@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from tests.integration.conftest import rpc
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.sequencer.devnet import Devnet
 from watchtower.sequencer.faults import Fault, FaultKind
 from watchtower.sequencer.proposer import devnet_genesis

@@ -16,7 +16,7 @@ import pytest
 from hexbytes import HexBytes
 
 from tests.integration.conftest import rpc
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.sequencer.devnet import Devnet
 from watchtower.sequencer.faults import Fault, FaultKind
 from watchtower.sequencer.proposer import devnet_genesis

@@ -21,7 +21,7 @@ from tests.integration.conftest import rpc
 from tests.integration.service_process import ServiceProcess
 from watchtower.devtools.rpcproxy import RpcProxy
 from watchtower.l1.devchain import free_port
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.l1.rollup import connect
 from watchtower.rollup.codec import encode_batch, steps_root
 from watchtower.rollup.types import Batch

@@ -15,7 +15,7 @@ import pytest
 from bench.soak import SoakConfig, SoakResult, run
 from tests.integration.conftest import require_anvil, rpc
 from watchtower.errors import StateCorruptionError
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.proof.fraud import build_fraud_proof, check_fraud_proof
 from watchtower.sequencer.builder import with_wrong_root
 from watchtower.sequencer.devnet import Devnet, start_devnet

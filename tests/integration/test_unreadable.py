@@ -18,7 +18,7 @@ from tests.alert.receiver import Receiver
 from tests.integration.conftest import rpc
 from watchtower.alert import Alerter, WebhookSink
 from watchtower.cli import main
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.l1.rollup import RollupClient, fund
 from watchtower.metrics import Metrics
 from watchtower.rollup.calldata import CalldataError

@@ -382,7 +382,7 @@ def _check_against_l1(
     from web3.exceptions import Web3Exception
 
     from watchtower.l1.instrumented import endpoint_label
-    from watchtower.l1.rollup import REVERTS, BatchStatus, L1UnavailableError, connect
+    from watchtower.l1.rollup import REVERTS, L1UnavailableError, OnChainStatus, connect
     from watchtower.proof.fraud import Mismatch, compare_commitments
 
     client = connect((l1_rpc,), rollup_address)[0]
@@ -397,7 +397,7 @@ def _check_against_l1(
             f"cannot read the rollup at {rollup_address} on {endpoint_label(l1_rpc)}: "
             f"{type(exc).__name__}"
         ) from None
-    challengeable = batch.status is BatchStatus.PENDING and l1_time <= batch.deadline
+    challengeable = batch.status is OnChainStatus.PENDING and l1_time <= batch.deadline
     facts: dict[str, Any] = {
         "rollup": client.address,
         "status": batch.status.name.lower(),
@@ -411,7 +411,7 @@ def _check_against_l1(
         "chain_id": params.chain_id,
         "base_fee": params.base_fee,
     }
-    if batch.status is BatchStatus.NONE:
+    if batch.status is OnChainStatus.NONE:
         return facts, [
             Mismatch("batch", str(proof.batch), "no such batch on the rollup", "L1"),
             *compare_commitments(

@@ -54,11 +54,17 @@ class L1UnavailableError(InputError):
     """An L1 endpoint cannot be reached, or fails every request (named by host:port only)."""
 
 
-class BatchStatus(enum.IntEnum):
+class OnChainStatus(enum.IntEnum):
+    """A batch's status in the rollup contract (the store's ``BatchStatus`` is the service's)."""
+
     NONE = 0
     PENDING = 1
     FINALIZED = 2
     REJECTED = 3
+
+
+#: The former name, kept for code not yet moved to ``OnChainStatus``.
+BatchStatus = OnChainStatus
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ class OnChainBatch:
     coinbase: bytes
     timestamp: int
     deadline: int
-    status: BatchStatus
+    status: OnChainStatus
     bond: int = 0  # the bond the batch locked (0 once finalized, slashed or released)
 
 
@@ -252,7 +258,7 @@ class RollupClient:
             coinbase=bytes.fromhex(str(coinbase)[2:]),
             timestamp=int(ts),
             deadline=int(deadline),
-            status=BatchStatus(int(status)),
+            status=OnChainStatus(int(status)),
             bond=int(bond),
         )
 

@@ -41,12 +41,12 @@ from watchtower.failpoints import failpoint
 from watchtower.l1.rollup import (
     REVERTS,
     L1TransactionError,
+    OnChainStatus,
     RollupClient,
     _reason,
     challenge_commitment,
     estimate_gas,
 )
-from watchtower.l1.rollup import BatchStatus as OnChainStatus
 from watchtower.proof.fraud import FraudProof
 from watchtower.store import journal
 from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store, SubmissionRow
