@@ -38,7 +38,7 @@ from watchtower.errors import InputError, WatchtowerError, one_line
 from watchtower.l1.rollup import L1UnavailableError, connect
 from watchtower.log import configure_logging
 from watchtower.metrics import HealthServer, Metrics
-from watchtower.service import Mode, ServiceConfig, Watchtower, log_alert
+from watchtower.service import ServiceConfig, ServiceMode, Watchtower, log_alert
 from watchtower.submit.challenger import FeePolicy
 from watchtower.submit.signer import load_signer
 
@@ -128,7 +128,7 @@ def build_service(
     data_dir = Path(settings["service.data_dir"])
     config = ServiceConfig(
         data_dir=data_dir,
-        mode=Mode(settings["service.mode"]),
+        mode=ServiceMode(settings["service.mode"]),
         confirmations=settings["l1.confirmations"],
         start_block=settings["l1.start_block"],
         chunk=settings["l1.chunk"],

@@ -61,14 +61,14 @@ from watchtower.submit.challenger import Challenger, FeePolicy
 from watchtower.submit.funds import StakeCheck, challenge_cost, check_stake
 from watchtower.submit.gas import CHALLENGE_GAS_RESERVE
 
-__all__ = ["CHALLENGE_GAS_RESERVE", "Mode", "ServiceConfig", "TickReport", "Watchtower"]
+__all__ = ["CHALLENGE_GAS_RESERVE", "ServiceConfig", "ServiceMode", "TickReport", "Watchtower"]
 
 log = structlog.get_logger("watchtower.service")
 
 Alert = Callable[..., None]
 
 
-class Mode(enum.StrEnum):
+class ServiceMode(enum.StrEnum):
     WATCH = "watch"
     CHALLENGE = "challenge"
 
@@ -80,7 +80,7 @@ def log_alert(kind: str, **fields: Any) -> None:
 @dataclass(frozen=True)
 class ServiceConfig:
     data_dir: Path
-    mode: Mode = Mode.CHALLENGE
+    mode: ServiceMode = ServiceMode.CHALLENGE
     confirmations: int | str = 2
     start_block: int = 0
     chunk: int = 2000
@@ -115,7 +115,7 @@ class Watchtower:
         metrics: Metrics | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        if config.mode is Mode.CHALLENGE and signer is None:
+        if config.mode is ServiceMode.CHALLENGE and signer is None:
             raise InputError("challenge mode needs a signer key (see --key-env / --keystore)")
         self.config = config
         self.clients = list(clients)
@@ -136,7 +136,7 @@ class Watchtower:
         chain_id = str(self.client.w3.eth.chain_id)
         deployed_root = self.client.genesis_root()
         self.stake_check: StakeCheck | None = None
-        if config.mode is Mode.CHALLENGE:
+        if config.mode is ServiceMode.CHALLENGE:
             # A stake the contract refuses would make every challenge revert: refuse to start.
             assert signer is not None
             self.stake_check = check_stake(
@@ -149,7 +149,7 @@ class Watchtower:
             if self.stake_check.error is not None:
                 raise InputError(self.stake_check.error)
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        sending = signer is not None and config.mode is Mode.CHALLENGE
+        sending = signer is not None and config.mode is ServiceMode.CHALLENGE
         self._sender_lock = SenderLock(config.data_dir) if sending else None
         self.store = Store(config.data_dir / "watchtower.sqlite")
         self.state = StateDB(config.data_dir / "state")
@@ -170,7 +170,7 @@ class Watchtower:
         )
         self.challenger = (
             Challenger(self.client, signer, self.store, config.fee_policy, self._challenger_alert)
-            if signer is not None and config.mode is Mode.CHALLENGE
+            if signer is not None and config.mode is ServiceMode.CHALLENGE
             else None
         )
         if self.stake_check is not None and self.stake_check.warning is not None:

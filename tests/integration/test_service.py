@@ -14,7 +14,7 @@ from watchtower.l1.rollup import fund
 from watchtower.sequencer.devnet import Devnet, dev_key, start_devnet
 from watchtower.sequencer.faults import Fault, FaultKind
 from watchtower.sequencer.proposer import devnet_genesis
-from watchtower.service import Mode, ServiceConfig, Watchtower
+from watchtower.service import ServiceConfig, ServiceMode, Watchtower
 from watchtower.store.db import BatchStatus, ChallengeState
 
 pytestmark = pytest.mark.integration
@@ -94,7 +94,7 @@ def test_restart_resumes_without_redoing_work(tmp_path: Path) -> None:
 def test_watch_mode_alerts_but_never_sends(tmp_path: Path) -> None:
     alerts: list[str] = []
     with start_devnet("embedded") as net:
-        config = ServiceConfig(tmp_path, mode=Mode.WATCH, confirmations=0)
+        config = ServiceConfig(tmp_path, mode=ServiceMode.WATCH, confirmations=0)
         tower = Watchtower(
             config, [net.client], devnet_genesis(), None, alert=lambda k, **_: alerts.append(k)
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from watchtower.errors import InputError, StateError, TransitionInvariantError
 from watchtower.execute.state import WatchtowerState, build_genesis, open_state
 from watchtower.execute.statedb import BatchRecord, PendingWrites, StateDB
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.failpoints import failpoint
 from watchtower.rollup.bundle import Bundle
 from watchtower.rollup.types import Batch, GenesisAccount, InvalidReason, Verdict, VerdictKind
@@ -149,7 +149,7 @@ def iter_steps(
     last = len(batch.steps) - 1 if until is None else min(until, len(batch.steps) - 1)
     for k in range(last + 1):
         step = batch.steps[k]
-        outcome = apply_step(state, step.tx, Mode.ROLLUP, batch=batch.index, step=k)
+        outcome = apply_step(state, step.tx, RuleSet.ROLLUP, batch=batch.index, step=k)
         yield StepTrace(
             step=k,
             valid=outcome.valid,

@@ -31,7 +31,7 @@ from watchtower.errors import InputError, WatchtowerError
 from watchtower.execute.replay import iter_steps
 from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, PrunedStateError, StateDB
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.execute.trie import encode_node
 from watchtower.rollup import jsontext
 from watchtower.rollup.codec import (
@@ -247,7 +247,7 @@ def build_fraud_proof(
     claimed = batch.steps[step]
     coinbase = batch.context.coinbase
     witness = account_witness(scratch, pre_root, touched_accounts(claimed.tx, coinbase, params))
-    outcome = apply_step(state, claimed.tx, Mode.ROLLUP, batch=batch.index, step=step)
+    outcome = apply_step(state, claimed.tx, RuleSet.ROLLUP, batch=batch.index, step=step)
     scratch.discard()
     if outcome.root == claimed.root and not allow_correct:
         raise NoFraudError(batch.index, step, claimed.root)
@@ -322,7 +322,7 @@ def check_fraud_proof(proof: FraudProof) -> ProofCheck:
     try:
         # Stock py-evm AccountDB and py-trie, no node cache: only the witness is visible.
         state = open_state(db, proof.pre_root, context, stock_trie=True)
-        outcome = apply_step(state, proof.tx, Mode.ROLLUP, batch=proof.batch, step=proof.step)
+        outcome = apply_step(state, proof.tx, RuleSet.ROLLUP, batch=proof.batch, step=proof.step)
     except (MissingAccountTrieNode, MissingTrieNode) as exc:
         raise ProofError(
             f"the witness lacks a trie node the step needs (pre-state root "
