@@ -49,7 +49,6 @@ from watchtower.proof.fraud import FraudProof, build_checked_proof
 from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
 from watchtower.store.db import (
-    HALTING_VERDICTS,
     BatchRow,
     BatchStatus,
     ChallengeState,
@@ -96,7 +95,7 @@ class ServiceConfig:
 class TickReport:
     scanned_to: int | None = None
     reorg_from: int | None = None
-    verdicts: list[tuple[int, str]] = field(default_factory=list)
+    verdicts: list[tuple[int, VerdictKind]] = field(default_factory=list)
     challenges: list[tuple[int, str]] = field(default_factory=list)
     disagreement: str | None = None
 
@@ -267,7 +266,7 @@ class Watchtower:
         m.state_nodes.set(self.state.node_count())
         open_deadlines = []
         for row in self.store.batches((BatchStatus.PENDING,)):
-            if row.verdict != VerdictKind.FRAUD.value:
+            if row.verdict is not VerdictKind.FRAUD:
                 continue
             challenge = self.store.challenge(row.id)
             if challenge is None or challenge.state in (
@@ -336,7 +335,7 @@ class Watchtower:
         """Alerts for a scanned range, raised *before* the range is recorded: a crash in between
         rescans it and raises them again (deduplicated), never loses them."""
         for row in outcome.batches:
-            if row.verdict != VerdictKind.UNREADABLE.value:
+            if row.verdict is not VerdictKind.UNREADABLE:
                 continue
             log.error(
                 "batch_unreadable",
@@ -375,6 +374,7 @@ class Watchtower:
         verify_chain`) and record what it decides."""
         candidates = (self._candidate(row) for row in self._current_batches())
         blocker: BatchRow | None = None  # the batch that blocked the ones after it
+        halted = False
         waiting = 0
         for outcome in verify_chain(self.state, candidates):
             row = outcome.candidate.ref
@@ -382,30 +382,28 @@ class Watchtower:
                 waiting += 1
                 if row.verdict is None:
                     self.store.set_verdict(
-                        row.id, VerdictKind.SKIPPED.value, reason=outcome.verdict.reason
+                        row.id, VerdictKind.SKIPPED, reason=outcome.verdict.reason
                     )
                 continue
             if outcome.action is Action.ACCEPTED:
-                if row.verdict != VerdictKind.VALID.value:
-                    self.store.set_verdict(row.id, VerdictKind.VALID.value)  # after a crash
+                if row.verdict is not VerdictKind.VALID:
+                    self.store.set_verdict(row.id, VerdictKind.VALID)  # after a crash
                 continue
             if outcome.action is Action.REPLAYED:
                 with bound_contextvars(batch=row.idx, step=None, l1_block=row.l1_block):
                     self._record(row, outcome, report)
                 row = self.store.batch_by_id(row.id)
             if outcome.blocks:
-                blocker = row
+                blocker, halted = row, outcome.halts
             else:
                 self.prune()  # when due: a catch-up of many batches stays within the policy
-        halted = blocker is not None and blocker.verdict in HALTING_VERDICTS
         self.metrics.batches_waiting.set(waiting if halted else 0)
         if halted:
             assert blocker is not None
             self._announce_halt(blocker, waiting)
 
     def _candidate(self, row: BatchRow) -> Candidate[BatchRow]:
-        known = None if row.verdict is None else VerdictKind(row.verdict)
-        unreadable = known is VerdictKind.UNREADABLE
+        unreadable = row.verdict is VerdictKind.UNREADABLE
         return Candidate(
             index=row.idx,
             prev_root=row.prev_root,
@@ -413,8 +411,8 @@ class Watchtower:
             steps=row.count,
             load=None if unreadable else partial(self.batch_of, row),
             ref=row,
-            known=known,
-            reason=row.reason or "",
+            known=row.verdict,
+            reason=row.reason,
         )
 
     def _announce_halt(self, row: BatchRow, waiting: int) -> None:
@@ -477,13 +475,13 @@ class Watchtower:
         failpoint("service.replayed")
         self.store.set_verdict(
             row.id,
-            verdict.kind.value,
+            verdict.kind,
             fraud_step=verdict.step,
             claimed_root=verdict.claimed_root,
             computed_root=verdict.computed_root,
             reason=verdict.reason,
         )
-        report.verdicts.append((row.idx, verdict.kind.value))
+        report.verdicts.append((row.idx, verdict.kind))
 
     def prune(self) -> None:
         """Prune the state once ``prune_every`` batches were verified since the last run (the
@@ -527,7 +525,7 @@ class Watchtower:
         confirmed = self.follower.confirmed_head(self.config.confirmations)
         stake = self.stake
         for row in self.store.batches((BatchStatus.PENDING, BatchStatus.REJECTED)):
-            if row.verdict != VerdictKind.FRAUD.value:
+            if row.verdict is not VerdictKind.FRAUD:
                 continue
             existing = self.store.challenge(row.id)
             if existing is not None and existing.state not in (

@@ -247,7 +247,9 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
         l1_time = int(client.w3.eth.get_block("latest")["timestamp"])
         if signer_address:
             owed = client.owed(signer_address)
-    verified = [b for b in batches if b.verdict == "valid" and b.status.value != "removed"]
+    verified = [
+        b for b in batches if b.verdict is VerdictKind.VALID and b.status.value != "removed"
+    ]
     document: dict[str, Any] = {
         "rollup": rollup,
         "last_scanned_block": next_block - 1,
@@ -256,7 +258,7 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
         "fraud_found": [
             {"batch": b.idx, "step": b.fraud_step, "status": b.status.value}
             for b in batches
-            if b.verdict == "fraud"
+            if b.verdict is VerdictKind.FRAUD
         ],
         "unreadable": [
             {
@@ -267,7 +269,7 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
                 "reason": b.reason,
             }
             for b in batches
-            if b.verdict == VerdictKind.UNREADABLE.value and b.status.value != "removed"
+            if b.verdict is VerdictKind.UNREADABLE and b.status.value != "removed"
         ],
         "verification_halted": None,
         "challenges": [],
@@ -279,7 +281,7 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
         document["verification_halted"] = {
             "batch": halt.batch.idx,
             "tx": "0x" + halt.batch.tx_hash.hex(),
-            "verdict": halt.batch.verdict,
+            "verdict": str(halt.batch.verdict),
             "reason": halt.batch.reason,
             "waiting": [b.idx for b in halt.waiting],
         }

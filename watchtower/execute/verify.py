@@ -26,14 +26,11 @@ from typing import Generic, TypeVar
 
 from watchtower.execute.replay import StepCallback, replay_batch
 from watchtower.execute.statedb import StateDB
-from watchtower.rollup.types import Batch, Verdict, VerdictKind
+from watchtower.rollup.types import HALTING_VERDICTS, Batch, Verdict, VerdictKind
 
-__all__ = ["HALTING", "Action", "Candidate", "Outcome", "skip_reason", "verify_chain"]
+__all__ = ["Action", "Candidate", "Outcome", "skip_reason", "verify_chain"]
 
 T = TypeVar("T")
-
-#: Verdicts that stop verification: nothing after them can be judged until they change.
-HALTING = frozenset({VerdictKind.UNREADABLE, VerdictKind.UNDECIDABLE})
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,7 @@ class Outcome(Generic[T]):
     @property
     def halts(self) -> bool:
         """A blocker that halts verification (unreadable or undecidable)."""
-        return self.blocks and self.verdict.kind in HALTING
+        return self.blocks and self.verdict.kind in HALTING_VERDICTS
 
 
 def skip_reason(blocker: Verdict) -> str:

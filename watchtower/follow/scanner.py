@@ -263,7 +263,7 @@ class Follower:
             timestamp=int(args["timestamp"]),
             deadline=int(args["deadline"]),
             status=BatchStatus.PENDING,
-            verdict=None if reading.problem is None else VerdictKind.UNREADABLE.value,
+            verdict=None if reading.problem is None else VerdictKind.UNREADABLE,
             fraud_step=None,
             claimed_root=None,
             computed_root=None,
