@@ -29,9 +29,10 @@ import structlog
 from eth_account.signers.local import LocalAccount
 from structlog.contextvars import bound_contextvars
 
+from watchtower import defaults
 from watchtower.clock import SYSTEM_CLOCK, Clock
 from watchtower.errors import InputError, WatchtowerError
-from watchtower.execute.prune import DEFAULT_KEEP_RECENT, Retention, prune_state
+from watchtower.execute.prune import Retention, prune_state
 from watchtower.execute.replay import init_genesis
 from watchtower.execute.statedb import StateDB
 from watchtower.execute.verify import Action, Candidate, Outcome, verify_chain
@@ -79,16 +80,16 @@ def log_alert(kind: str, **fields: Any) -> None:
 @dataclass(frozen=True)
 class ServiceConfig:
     data_dir: Path
-    mode: ServiceMode = ServiceMode.CHALLENGE
-    confirmations: int | str = 2
-    start_block: int = 0
-    chunk: int = 2000
-    max_chunks_per_tick: int = 50
+    mode: ServiceMode = ServiceMode.CHALLENGE  # defaults.SERVICE_MODE (test_defaults.py)
+    confirmations: int | str = defaults.CONFIRMATIONS
+    start_block: int = defaults.START_BLOCK
+    chunk: int = defaults.SCAN_CHUNK
+    max_chunks_per_tick: int = defaults.MAX_CHUNKS_PER_TICK
     stake: int | None = None  # default: the contract's minimum stake
     fee_policy: FeePolicy = field(default_factory=FeePolicy)
-    stall_after: float = 300.0  # seconds without a new L1 block before a 'stalled' alert
-    prune_every: int = 100  # verified batches between state prunes (0: never prune)
-    keep_recent: int = DEFAULT_KEEP_RECENT  # recent batches a reorg may replace (states kept)
+    stall_after: float = defaults.STALL_AFTER  # seconds without a new L1 block: 'stalled'
+    prune_every: int = defaults.PRUNE_EVERY  # verified batches between state prunes (0: never)
+    keep_recent: int = defaults.KEEP_RECENT  # recent batches a reorg may replace (states kept)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from eth_hash.auto import keccak
 from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
+from watchtower.defaults import SCAN_CHUNK, START_BLOCK
 from watchtower.errors import MalformedBatchError, WatchtowerError, one_line
 from watchtower.failpoints import failpoint
 from watchtower.l1.instrumented import endpoint_label
@@ -119,8 +120,8 @@ class Follower:
 
     clients: Sequence[RollupClient]
     store: Store
-    start_block: int = 0
-    chunk: int = 2000
+    start_block: int = START_BLOCK
+    chunk: int = SCAN_CHUNK
     min_chunk: int = 1
 
     @property

@@ -23,6 +23,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import TxParams, TxReceipt, Wei
 
+from watchtower.defaults import L1_TIMEOUT
 from watchtower.errors import InputError, WatchtowerError
 from watchtower.l1.instrumented import InstrumentedHTTPProvider, endpoint_label
 from watchtower.metrics import Metrics
@@ -384,7 +385,11 @@ def _reason(exc: Exception) -> str:
 
 
 def connect(
-    urls: tuple[str, ...], rollup: str, metrics: Metrics | None = None, *, timeout: float = 30.0
+    urls: tuple[str, ...],
+    rollup: str,
+    metrics: Metrics | None = None,
+    *,
+    timeout: float = L1_TIMEOUT,
 ) -> list[RollupClient]:
     """Clients of the rollup at ``rollup`` on each endpoint, checked: the node answers and the
     contract has code. Errors name an endpoint by host:port only (paths often carry API keys).

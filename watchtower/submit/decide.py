@@ -42,13 +42,15 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from watchtower import defaults
+
 COMMIT = "commit"
 REVEAL = "reveal"
 
 
 @dataclass(frozen=True)
 class FeePolicy:
-    bump_after: float = 24.0  # seconds without a receipt before a replacement
+    bump_after: float = defaults.BUMP_AFTER  # seconds without a receipt before a replacement
     bump_factor_num: int = 9  # x 9/8 = +12.5 % (the replacement minimum is +10 %)
     bump_factor_den: int = 8
     urgent_window: int = 3600  # seconds before the deadline when fees double per bump
