@@ -13,6 +13,13 @@ interrupted anywhere (SIGKILL included) is simply run again after a restart:
     challenge (challenge mode) for each fraudulent batch once it is confirmed: build the proof,
               check it locally and with eth_call, commit, then reveal it with the stake; one
               step of the journal per tick (watchtower.submit.challenger)
+
+The service orchestrates; the policies live elsewhere: the verification rules in
+:mod:`watchtower.execute.verify` (shared with ``watchtower replay`` and ``prove``), readiness and
+stall detection in :mod:`watchtower.health` (clock injected: :mod:`watchtower.clock`), what a
+challenge costs in :mod:`watchtower.submit.funds`, proofs in :mod:`watchtower.proof.fraud`, the
+metrics behind :class:`~watchtower.metrics.NullMetrics` when there are none, every default in
+:mod:`watchtower.defaults`.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from watchtower.l1.rollup import RollupClient
 from watchtower.metrics import Metrics, NullMetrics
 from watchtower.proof.fraud import FraudProof, build_checked_proof
 from watchtower.rollup.codec import decode_batch
+from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
 from watchtower.store.db import (
     BatchRow,
@@ -101,6 +109,43 @@ class TickReport:
     disagreement: str | None = None
 
 
+@dataclass(frozen=True)
+class Startup:
+    """What the service reads from L1 before it opens anything."""
+
+    params: RollupParams
+    chain_id: str
+    genesis_root: bytes  # the rollup contract's
+    stake_check: StakeCheck | None  # challenge mode: the stake against minStake and the balance
+
+
+def read_startup(
+    client: RollupClient, config: ServiceConfig, signer: LocalAccount | None
+) -> Startup:
+    """The start-up reads; a stake the contract refuses is an :class:`InputError` (every
+    challenge would revert: refuse to start)."""
+    params = client.params()
+    chain_id = str(client.w3.eth.chain_id)
+    genesis_root = client.genesis_root()
+    stake_check = None
+    if config.mode is ServiceMode.CHALLENGE:
+        assert signer is not None
+        stake_check = check_stake(
+            config.stake,
+            client.min_stake(),
+            int(client.w3.eth.get_balance(signer.address)),
+            CHALLENGE_GAS_RESERVE,
+            _base_fee(client),
+        )
+        if stake_check.error is not None:
+            raise InputError(stake_check.error)
+    return Startup(params, chain_id, genesis_root, stake_check)
+
+
+def _base_fee(client: RollupClient) -> int:
+    return int(client.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+
+
 class Watchtower:
     """The service. Construct with the L1 clients (first = primary) and, to challenge, a signer."""
 
@@ -132,22 +177,9 @@ class Watchtower:
         self._halts_announced: set[bytes] = set()
         # Every L1 read of the start-up first: if the node fails here (the caller may retry),
         # no database has been opened yet.
-        self.params = self.client.params()
-        chain_id = str(self.client.w3.eth.chain_id)
-        deployed_root = self.client.genesis_root()
-        self.stake_check: StakeCheck | None = None
-        if config.mode is ServiceMode.CHALLENGE:
-            # A stake the contract refuses would make every challenge revert: refuse to start.
-            assert signer is not None
-            self.stake_check = check_stake(
-                config.stake,
-                self.client.min_stake(),
-                int(self.client.w3.eth.get_balance(signer.address)),
-                CHALLENGE_GAS_RESERVE,
-                self._l1_base_fee(),
-            )
-            if self.stake_check.error is not None:
-                raise InputError(self.stake_check.error)
+        startup = read_startup(self.client, config, signer)
+        self.params = startup.params
+        self.stake_check = startup.stake_check
         config.data_dir.mkdir(parents=True, exist_ok=True)
         sending = signer is not None and config.mode is ServiceMode.CHALLENGE
         self._sender_lock = SenderLock(config.data_dir) if sending else None
@@ -155,12 +187,12 @@ class Watchtower:
         self.state = StateDB(config.data_dir / "state")
         try:
             self.store.bind("rollup", self.client.address)
-            self.store.bind("l1_chain_id", chain_id)
+            self.store.bind("l1_chain_id", startup.chain_id)
             genesis_root = init_genesis(self.state, genesis)
-            if genesis_root != deployed_root:
+            if genesis_root != startup.genesis_root:
                 raise InputError(
                     f"the genesis allocation has root 0x{genesis_root.hex()}, but the rollup "
-                    f"contract was deployed with 0x{deployed_root.hex()}"
+                    f"contract was deployed with 0x{startup.genesis_root.hex()}"
                 )
         except BaseException:
             self.close()
@@ -590,7 +622,7 @@ class Watchtower:
         return self.config.stake if self.config.stake is not None else self.client.min_stake()
 
     def _l1_base_fee(self) -> int:
-        return int(self.client.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        return _base_fee(self.client)
 
     def _can_pay(self, stake: int, balance: int | None = None) -> bool:
         """Whether the signer can pay ``stake`` plus a challenge's gas (the commit and the largest
