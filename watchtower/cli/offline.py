@@ -47,8 +47,8 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
     Verdicts:
       valid        every step's root matches the re-execution
       fraud        first bad step, with the claimed and the computed root
-      skipped      builds on a fraudulent batch (rejected with it, not replayed)
-      undecidable  cannot be judged (the reason says why)
+      skipped      builds on a fraudulent or undecidable batch (not replayed)
+      undecidable  cannot be judged (the reason says why); verification stops there
 
     Exit status: 0 all valid, 1 fraud found, 2 unusable input.
     """
