@@ -669,39 +669,59 @@ _BATCH_FIELDS = (
     "data",
 )
 _BATCH_COLUMNS = ", ".join(_BATCH_FIELDS)
-_CHALLENGE_COLUMNS = "batch_id, step, nonce, stake, state, detail, created_at, updated_at"
-_SUBMISSION_COLUMNS = (
-    "tx_hash, batch_id, nonce, max_fee, max_priority_fee, raw, sent_at, state, l1_block, gas_used, "
-    "action"
+_CHALLENGE_FIELDS = (
+    "batch_id",
+    "step",
+    "nonce",
+    "stake",
+    "state",
+    "detail",
+    "created_at",
+    "updated_at",
 )
+_CHALLENGE_COLUMNS = ", ".join(_CHALLENGE_FIELDS)
+_SUBMISSION_FIELDS = (
+    "tx_hash",
+    "batch_id",
+    "nonce",
+    "max_fee",
+    "max_priority_fee",
+    "raw",
+    "sent_at",
+    "state",
+    "l1_block",
+    "gas_used",
+    "action",
+)
+_SUBMISSION_COLUMNS = ", ".join(_SUBMISSION_FIELDS)
 
 
-def _challenge(row: tuple[object, ...]) -> ChallengeRow:
-    batch_id, step, nonce, stake, state, detail, created, updated = row
+def _challenge(row: tuple[Any, ...]) -> ChallengeRow:
+    r = dict(zip(_CHALLENGE_FIELDS, row, strict=True))
     return ChallengeRow(
-        batch_id=int(batch_id),  # type: ignore[call-overload]
-        step=int(step),  # type: ignore[call-overload]
-        nonce=None if nonce is None else int(nonce),  # type: ignore[call-overload]
-        stake=int(str(stake)),
-        state=ChallengeState(str(state)),
-        detail=str(detail),
-        created_at=float(created),  # type: ignore[arg-type]
-        updated_at=float(updated),  # type: ignore[arg-type]
+        batch_id=int(r["batch_id"]),
+        step=int(r["step"]),
+        nonce=None if r["nonce"] is None else int(r["nonce"]),
+        stake=int(str(r["stake"])),
+        state=ChallengeState(str(r["state"])),
+        detail=str(r["detail"]),
+        created_at=float(r["created_at"]),
+        updated_at=float(r["updated_at"]),
     )
 
 
-def _submission(row: tuple[object, ...]) -> SubmissionRow:
-    tx_hash, batch_id, nonce, max_fee, tip, raw, sent_at, state, block, gas, action = row
+def _submission(row: tuple[Any, ...]) -> SubmissionRow:
+    r = dict(zip(_SUBMISSION_FIELDS, row, strict=True))
     return SubmissionRow(
-        tx_hash=bytes(tx_hash),  # type: ignore[call-overload]
-        batch_id=int(batch_id),  # type: ignore[call-overload]
-        nonce=int(nonce),  # type: ignore[call-overload]
-        max_fee=int(str(max_fee)),
-        max_priority_fee=int(str(tip)),
-        raw=bytes(raw),  # type: ignore[call-overload]
-        sent_at=float(sent_at),  # type: ignore[arg-type]
-        state=str(state),
-        l1_block=None if block is None else int(block),  # type: ignore[call-overload]
-        gas_used=None if gas is None else int(gas),  # type: ignore[call-overload]
-        action=str(action),
+        tx_hash=bytes(r["tx_hash"]),
+        batch_id=int(r["batch_id"]),
+        nonce=int(r["nonce"]),
+        max_fee=int(str(r["max_fee"])),
+        max_priority_fee=int(str(r["max_priority_fee"])),
+        raw=bytes(r["raw"]),
+        sent_at=float(r["sent_at"]),
+        state=str(r["state"]),
+        l1_block=None if r["l1_block"] is None else int(r["l1_block"]),
+        gas_used=None if r["gas_used"] is None else int(r["gas_used"]),
+        action=str(r["action"]),
     )
