@@ -1,7 +1,8 @@
 """The one backoff policy: a retry delay that grows exponentially up to a cap.
 
 :class:`Backoff` is the policy (pure: attempts in, seconds out), used by the alert outbox for
-each row and, through :class:`Retry`, by the service runner between failed ticks.
+each row, by the challenger between attempts (:func:`watchtower.submit.decide.backoff`) and,
+through :class:`RetrySchedule`, by the service runner between failed ticks.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ class Backoff:
     jitter: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.base <= 0 or self.factor < 1 or self.cap < self.base:
-            raise ValueError("backoff needs base > 0, factor >= 1 and cap >= base")
+        # A cap below the base is allowed: every delay is then the cap.
+        if self.base <= 0 or self.factor < 1 or self.cap <= 0:
+            raise ValueError("backoff needs base > 0, factor >= 1 and cap > 0")
         if not 0 <= self.jitter < 1:
             raise ValueError("backoff jitter is a fraction in [0, 1)")
 
@@ -37,7 +39,7 @@ class Backoff:
 
 
 @dataclass
-class Retry:
+class RetrySchedule:
     """When to try again after failures in a row: the :class:`Backoff` delay after each one.
 
     An L1 node that is down, rate-limiting (429) or overloaded (5xx) is not hammered every

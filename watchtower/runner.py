@@ -32,7 +32,7 @@ from watchtower.alert import (
     SlackSink,
     WebhookSink,
 )
-from watchtower.backoff import Backoff, Retry
+from watchtower.backoff import Backoff, RetrySchedule
 from watchtower.config import Settings
 from watchtower.errors import InputError, WatchtowerError, one_line
 from watchtower.l1.rollup import L1UnavailableError, connect
@@ -165,7 +165,9 @@ def build_service(
     return tower, alerter, metrics
 
 
-def _tick_job(tower: Watchtower, lock: threading.Lock, backoff: Retry) -> Callable[[], None]:
+def _tick_job(
+    tower: Watchtower, lock: threading.Lock, backoff: RetrySchedule
+) -> Callable[[], None]:
     """One pipeline tick; a failure is logged in one line, the next attempt is backed off, and
     the service keeps running."""
 
@@ -222,7 +224,7 @@ def run_service(settings: Settings, genesis: GenesisFactory) -> None:
     tick = _tick_job(
         tower,
         lock,
-        Retry(Backoff(base=settings["l1.poll_interval"], cap=settings["l1.max_backoff"])),
+        RetrySchedule(Backoff(base=settings["l1.poll_interval"], cap=settings["l1.max_backoff"])),
     )
 
     def deliver() -> None:

@@ -43,6 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from watchtower import defaults
+from watchtower.backoff import Backoff
 
 COMMIT = "commit"
 REVEAL = "reveal"
@@ -231,7 +232,7 @@ Decision = SendCommit | SendReveal | Bump | Rebroadcast | Simulate | Wait | Retr
 
 def backoff(attempts: int, policy: FeePolicy) -> float:
     """Seconds before the next try after ``attempts`` failures in a row (1, 2, 4, ... capped)."""
-    return float(min(policy.retry_base * 2 ** min(attempts, 30), policy.retry_max))
+    return Backoff(base=policy.retry_base, cap=policy.retry_max).delay(attempts + 1)
 
 
 def first_fees(view: ChainView, policy: FeePolicy) -> Fees:
