@@ -62,19 +62,19 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
     started = time.perf_counter()
     verdicts: list[Verdict] = []
     with tempfile.TemporaryDirectory(prefix="wt-replay-") as tmp:
-        store = _open_state_db(data_dir or Path(tmp), sync=data_dir is not None)
+        state_db = _open_state_db(data_dir or Path(tmp), sync=data_dir is not None)
         try:
-            init_bundle(store, loaded)
+            init_bundle(state_db, loaded)
             with _progress(not quiet and not as_json, total_steps, "replaying") as bar:
                 on_step = None
                 if bar is not None:
                     progress, task = bar
                     on_step = lambda _k: progress.advance(task)  # noqa: E731
                 candidates = (Candidate.of(batch, None) for batch in loaded.batches)
-                for outcome in verify_chain(store, candidates, on_step=on_step):
+                for outcome in verify_chain(state_db, candidates, on_step=on_step):
                     verdicts.append(outcome.verdict)
         finally:
-            store.close()
+            state_db.close()
     elapsed = time.perf_counter() - started
     _render_verdicts(verdicts, elapsed, total_steps, as_json, str(bundle))
     sys.exit(EXIT_FRAUD if any(v.is_fraud for v in verdicts) else EXIT_OK)
@@ -199,27 +199,27 @@ def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) ->
     if not 0 <= batch_index < len(loaded.batches):
         raise InputError(f"bundle has batches 0..{len(loaded.batches) - 1}, not {batch_index}")
     target = loaded.batches[batch_index]
-    with tempfile.TemporaryDirectory(prefix="wt-prove-") as tmp, StateDB(Path(tmp)) as store:
-        init_bundle(store, loaded)
+    with tempfile.TemporaryDirectory(prefix="wt-prove-") as tmp, StateDB(Path(tmp)) as state_db:
+        init_bundle(state_db, loaded)
         # The state just before the target: every batch before it must verify.
         before = (Candidate.of(batch, None) for batch in loaded.batches[:batch_index])
-        for outcome in verify_chain(store, before):
+        for outcome in verify_chain(state_db, before):
             if outcome.blocks:
                 verdict = outcome.verdict
                 raise InputError(
                     f"batch {verdict.batch} before the target is {verdict.kind.value}: "
                     f"prove batch {verdict.batch} instead"
                 )
-        if target.prev_root != store.head_root():
+        if target.prev_root != state_db.head_root():
             raise InputError(f"batch {batch_index} does not build on the verified chain")
         if step is None:
-            verdict = replay_batch(store, target, commit=False)
+            verdict = replay_batch(state_db, target, commit=False)
             if not verdict.is_fraud or verdict.step is None:
                 _err.print(f"batch {batch_index} is {verdict.kind.value}: nothing to prove")
                 sys.exit(EXIT_FRAUD)
             step = verdict.step
         try:
-            proof = build_checked_proof(store, target, step, loaded.params)
+            proof = build_checked_proof(state_db, target, step, loaded.params)
         except NoFraudError as exc:
             _err.print(str(exc))
             sys.exit(EXIT_FRAUD)

@@ -96,15 +96,15 @@ def skip_reason(blocker: Verdict) -> str:
 
 
 def verify_chain(
-    state: StateDB,
+    state_db: StateDB,
     candidates: Iterable[Candidate[T]],
     *,
     on_step: StepCallback | None = None,
     timer: Callable[[], float] = time.perf_counter,
 ) -> Iterator[Outcome[T]]:
-    """Verify ``candidates`` (index order) on ``state``; one :class:`Outcome` per candidate.
+    """Verify ``candidates`` (index order) on ``state_db``; one :class:`Outcome` per candidate.
 
-    A replayed valid batch is committed to ``state`` before its outcome is yielded; a fraud or
+    A replayed valid batch is committed to ``state_db`` before its outcome is yielded; a fraud or
     undecidable one leaves the state at the batch before it (what a proof is built on).
     """
     blocker: Verdict | None = None
@@ -121,7 +121,7 @@ def verify_chain(
             )
             yield Outcome(c, blocker, Action.KEPT)
             continue
-        record = state.batch(c.index)
+        record = state_db.batch(c.index)
         if record is not None and (record.prev_root, record.final_root) == (
             c.prev_root,
             c.final_root,
@@ -135,11 +135,11 @@ def verify_chain(
             blocker = Verdict(batch=c.index, kind=c.known, steps=c.steps, reason=c.reason)
             yield Outcome(c, blocker, Action.KEPT)
             continue
-        head = state.head()
+        head = state_db.head()
         if head is not None and head.index >= c.index:
-            state.rollback_to(c.index - 1 if c.index else None)
+            state_db.rollback_to(c.index - 1 if c.index else None)
         started = timer()
-        verdict = replay_batch(state, c.load(), on_step=on_step)
+        verdict = replay_batch(state_db, c.load(), on_step=on_step)
         elapsed = timer() - started
         if verdict.kind is not VerdictKind.VALID:
             blocker = verdict
