@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 import tempfile
@@ -239,6 +240,15 @@ def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) ->
         )
 
 
+class ProofVerdict(enum.StrEnum):
+    """What check-proof concludes (the ``verdict`` of its JSON document)."""
+
+    NO_FRAUD = "no_fraud"
+    CONSISTENT_WITH_FILE = "consistent_with_file"
+    L1_MISMATCH = "l1_mismatch"
+    PROVEN_AGAINST_L1 = "proven_against_l1"
+
+
 #: check-proof: the proof is well-formed and re-executes, but the rollup contract on L1 records
 #: different commitments for the batch (another rollup, an edited file, a batch replaced).
 EXIT_L1_MISMATCH = 3
@@ -321,21 +331,21 @@ def check_proof(
     if l1_rpc is not None and rollup_address is not None:
         l1, mismatches = _check_against_l1(proof, l1_rpc, rollup_address)
     if not result.fraud:
-        verdict = "no_fraud"
+        verdict = ProofVerdict.NO_FRAUD
     elif l1 is None:
-        verdict = "consistent_with_file"
+        verdict = ProofVerdict.CONSISTENT_WITH_FILE
     elif mismatches:
-        verdict = "l1_mismatch"
+        verdict = ProofVerdict.L1_MISMATCH
     else:
-        verdict = "proven_against_l1"
+        verdict = ProofVerdict.PROVEN_AGAINST_L1
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "verdict": verdict,
+                    "verdict": verdict.value,
                     "fraud": result.fraud,
                     "checked_against_l1": l1 is not None,
-                    "proven_on_l1": verdict == "proven_against_l1",
+                    "proven_on_l1": verdict is ProofVerdict.PROVEN_AGAINST_L1,
                     **facts,
                     "transaction": result.reason,
                     "l1": l1,
@@ -346,7 +356,7 @@ def check_proof(
         )
     else:
         _render_proof_check(proof, result, facts, verdict, l1)
-    if verdict == "l1_mismatch":
+    if verdict is ProofVerdict.L1_MISMATCH:
         where = f"the rollup at {rollup_address}"
         _err.print(
             f"error: {proof_file} does not match {where} on L1: " + "; ".join(map(str, mismatches)),
@@ -354,7 +364,7 @@ def check_proof(
             soft_wrap=True,
         )
         sys.exit(EXIT_L1_MISMATCH)
-    sys.exit(EXIT_FRAUD if verdict == "no_fraud" else EXIT_OK)
+    sys.exit(EXIT_FRAUD if verdict is ProofVerdict.NO_FRAUD else EXIT_OK)
 
 
 def _proof_facts(proof: Any, result: Any) -> dict[str, Any]:
@@ -476,17 +486,17 @@ def _contract_reexecution(client: Any, proof: Any, facts: dict[str, Any]) -> lis
 
 
 def _render_proof_check(
-    proof: Any, result: Any, facts: dict[str, Any], verdict: str, l1: dict[str, Any] | None
+    proof: Any, result: Any, facts: dict[str, Any], verdict: ProofVerdict, l1: dict[str, Any] | None
 ) -> None:
-    if verdict == "no_fraud":
+    if verdict is ProofVerdict.NO_FRAUD:
         _out.print(f"no fraud: batch {proof.batch} step {proof.step} claims the correct root")
-    elif verdict == "proven_against_l1":
+    elif verdict is ProofVerdict.PROVEN_AGAINST_L1:
         assert l1 is not None
         _out.print(
             f"[bold red]FRAUD PROVEN[/] against the rollup at {l1['rollup']}: "
             f"batch {proof.batch} step {proof.step} ({result.reason})"
         )
-    elif verdict == "l1_mismatch":
+    elif verdict is ProofVerdict.L1_MISMATCH:
         assert l1 is not None
         _out.print(
             f"[bold]NOT PROVEN[/]: the proof's commitments differ from the rollup at "
