@@ -44,7 +44,7 @@ from typing import Any
 
 from watchtower.execute.statedb import StateDB
 from watchtower.hashing import use_fast_keccak
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.proof.fraud import build_fraud_proof, check_fraud_proof
 from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.params import RollupParams

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from watchtower import defaults
 from watchtower.errors import InputError
 
 
@@ -201,18 +202,28 @@ SCHEMA: dict[str, dict[str, Setting]] = {
             _list(http_url), [], "L1 JSON-RPC URLs; several are cross-checked", url=True
         ),
         "rollup": Setting(_address, None, "the rollup contract's address"),
-        "confirmations": Setting(_confirmations, 2, "blocks before acting, or safe/finalized"),
-        "poll_interval": Setting(_float, 4.0, "seconds between ticks"),
-        "timeout": Setting(_float, 10.0, "seconds before an L1 request is abandoned"),
-        "max_backoff": Setting(_float, 60.0, "longest wait between ticks after failures"),
-        "chunk": Setting(lambda v: _int(v, minimum=1), 2000, "blocks per eth_getLogs"),
-        "start_block": Setting(_int, 0, "first L1 block to scan"),
+        "confirmations": Setting(
+            _confirmations, defaults.CONFIRMATIONS, "blocks before acting, or safe/finalized"
+        ),
+        "poll_interval": Setting(_float, defaults.POLL_INTERVAL, "seconds between ticks"),
+        "timeout": Setting(
+            _float, defaults.L1_TIMEOUT, "seconds before an L1 request is abandoned"
+        ),
+        "max_backoff": Setting(
+            _float, defaults.MAX_BACKOFF, "longest wait between ticks after failures"
+        ),
+        "chunk": Setting(
+            lambda v: _int(v, minimum=1), defaults.SCAN_CHUNK, "blocks per eth_getLogs"
+        ),
+        "start_block": Setting(_int, defaults.START_BLOCK, "first L1 block to scan"),
     },
     "service": {
-        "mode": Setting(_choice("watch", "challenge"), "challenge", "watch or challenge"),
-        "data_dir": Setting(_path, "watchtower-data", "state database and store"),
+        "mode": Setting(_choice("watch", "challenge"), defaults.SERVICE_MODE, "watch or challenge"),
+        "data_dir": Setting(_path, defaults.DATA_DIR, "state database and store"),
         "genesis": Setting(_path, None, "L2 genesis file (required by run)"),
-        "stall_after": Setting(_float, 300.0, "seconds without L1 progress before 'stalled'"),
+        "stall_after": Setting(
+            _float, defaults.STALL_AFTER, "seconds without L1 progress before 'stalled'"
+        ),
     },
     "signer": {
         "key_env": Setting(_str, None, "environment variable holding a hex key"),
@@ -224,12 +235,16 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "stake_wei": Setting(
             lambda v: wei(v, minimum=1), None, "stake per challenge in wei (default: the minimum)"
         ),
-        "bump_after": Setting(_float, 24.0, "seconds before a fee bump"),
+        "bump_after": Setting(_float, defaults.BUMP_AFTER, "seconds before a fee bump"),
     },
     "state": {
-        "prune_every": Setting(_int, 100, "verified batches between state prunes; 0: never"),
+        "prune_every": Setting(
+            _int, defaults.PRUNE_EVERY, "verified batches between state prunes; 0: never"
+        ),
         "keep_recent": Setting(
-            lambda v: _int(v, minimum=1), 64, "recent batches whose states are kept for reorgs"
+            lambda v: _int(v, minimum=1),
+            defaults.KEEP_RECENT,
+            "recent batches whose states are kept for reorgs",
         ),
     },
     "metrics": {
@@ -248,18 +263,18 @@ _SINKS: dict[str, dict[str, Setting]] = {
     "webhook": {
         "url": Setting(http_url, None, "receiver URL", url=True),
         "secret_env": Setting(_str, None, "environment variable with the HMAC secret"),
-        "timeout": Setting(_float, 5.0, "seconds"),
+        "timeout": Setting(_float, defaults.SINK_TIMEOUT, "seconds"),
     },
     "slack": {
         "url_env": Setting(_str, None, "environment variable with the incoming-webhook URL"),
-        "timeout": Setting(_float, 5.0, "seconds"),
+        "timeout": Setting(_float, defaults.SINK_TIMEOUT, "seconds"),
     },
     "pagerduty": {
         "routing_key_env": Setting(_str, None, "environment variable with the routing key"),
         "url": Setting(
             http_url, "https://events.pagerduty.com/v2/enqueue", "Events v2 URL", url=True
         ),
-        "timeout": Setting(_float, 5.0, "seconds"),
+        "timeout": Setting(_float, defaults.SINK_TIMEOUT, "seconds"),
     },
 }
 ENV_PREFIX = "WATCHTOWER_"

@@ -29,6 +29,9 @@ from prometheus_client.registry import Collector
 class Metrics:
     """Every metric of the service, in a registry of its own."""
 
+    #: False for :class:`NullMetrics`.
+    live = True
+
     def __init__(self) -> None:
         # No `*_created` series: they double the series count and no rule or panel uses them.
         # (A process-wide switch of prometheus_client, set when the service builds its metrics,
@@ -108,6 +111,63 @@ class Metrics:
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+
+class _Noop:
+    """Stands for a gauge, a counter or a histogram, and records nothing."""
+
+    def set(self, value: float) -> None:
+        return None
+
+    def inc(self, amount: float = 1) -> None:
+        return None
+
+    def observe(self, amount: float) -> None:
+        return None
+
+    def labels(self, *values: str, **labels: str) -> _Noop:
+        return self
+
+
+class NullMetrics(Metrics):
+    """The metrics of a service run without them (tests, the demo, one-shot commands): every
+    attribute of :class:`Metrics`, each a no-op. ``live`` is false: readings made only for the
+    metrics (extra L1 requests) are skipped."""
+
+    live = False
+
+    def __init__(self) -> None:  # no registry, no prometheus_client state
+        noop: Any = _Noop()
+        for name in _METRIC_ATTRIBUTES:
+            setattr(self, name, noop)
+        self.registry = CollectorRegistry()
+
+    def render(self) -> bytes:
+        return b""
+
+
+#: The attributes of :class:`Metrics` that are metrics (NullMetrics replaces each).
+_METRIC_ATTRIBUTES = (
+    "last_scanned_block",
+    "head_block",
+    "safe_block",
+    "batches_verified",
+    "batches_fraudulent",
+    "batches_unreadable",
+    "batches_waiting",
+    "challenges",
+    "replay_speed",
+    "seconds_to_deadline",
+    "signer_balance",
+    "rpc_errors",
+    "rpc_latency",
+    "outbox_depth",
+    "last_tick",
+    "ready",
+    "state_db_bytes",
+    "state_nodes",
+    "state_prune_seconds",
+)
 
 
 class ResidentMemory(Collector):

@@ -16,7 +16,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,12 +32,13 @@ from watchtower.alert import (
     SlackSink,
     WebhookSink,
 )
+from watchtower.backoff import Backoff, RetrySchedule
 from watchtower.config import Settings
 from watchtower.errors import InputError, WatchtowerError, one_line
 from watchtower.l1.rollup import L1UnavailableError, connect
 from watchtower.log import configure_logging
 from watchtower.metrics import HealthServer, Metrics
-from watchtower.service import Mode, ServiceConfig, Watchtower, log_alert
+from watchtower.service import ServiceConfig, ServiceMode, Watchtower, log_alert
 from watchtower.submit.challenger import FeePolicy
 from watchtower.submit.signer import load_signer
 
@@ -128,7 +128,7 @@ def build_service(
     data_dir = Path(settings["service.data_dir"])
     config = ServiceConfig(
         data_dir=data_dir,
-        mode=Mode(settings["service.mode"]),
+        mode=ServiceMode(settings["service.mode"]),
         confirmations=settings["l1.confirmations"],
         start_block=settings["l1.start_block"],
         chunk=settings["l1.chunk"],
@@ -165,36 +165,9 @@ def build_service(
     return tower, alerter, metrics
 
 
-@dataclass
-class Backoff:
-    """When to try again after failed ticks: the wait doubles from ``base`` up to ``cap``.
-
-    An L1 node that is down, rate-limiting (429) or overloaded (5xx) is not hammered every
-    poll interval; the first success resets the wait.
-    """
-
-    base: float
-    cap: float
-    failures: int = 0
-    not_before: float = 0.0
-
-    def due(self, now: float) -> bool:
-        return now >= self.not_before
-
-    def failed(self, now: float) -> float:
-        """Record a failure at ``now``; return the seconds until the next attempt."""
-        self.failures += 1
-        delay = min(self.cap, self.base * 2.0 ** (self.failures - 1))
-        self.not_before = now + delay
-        return delay
-
-    def succeeded(self) -> int:
-        """Record a success; return how many failures in a row it ends."""
-        ended, self.failures, self.not_before = self.failures, 0, 0.0
-        return ended
-
-
-def _tick_job(tower: Watchtower, lock: threading.Lock, backoff: Backoff) -> Callable[[], None]:
+def _tick_job(
+    tower: Watchtower, lock: threading.Lock, backoff: RetrySchedule
+) -> Callable[[], None]:
     """One pipeline tick; a failure is logged in one line, the next attempt is backed off, and
     the service keeps running."""
 
@@ -249,7 +222,9 @@ def run_service(settings: Settings, genesis: GenesisFactory) -> None:
     lock = threading.Lock()
 
     tick = _tick_job(
-        tower, lock, Backoff(base=settings["l1.poll_interval"], cap=settings["l1.max_backoff"])
+        tower,
+        lock,
+        RetrySchedule(Backoff(base=settings["l1.poll_interval"], cap=settings["l1.max_backoff"])),
     )
 
     def deliver() -> None:

@@ -13,13 +13,19 @@ interrupted anywhere (SIGKILL included) is simply run again after a restart:
     challenge (challenge mode) for each fraudulent batch once it is confirmed: build the proof,
               check it locally and with eth_call, commit, then reveal it with the stake; one
               step of the journal per tick (watchtower.submit.challenger)
+
+The service orchestrates; the policies live elsewhere: the verification rules in
+:mod:`watchtower.execute.verify` (shared with ``watchtower replay`` and ``prove``), readiness and
+stall detection in :mod:`watchtower.health` (clock injected: :mod:`watchtower.clock`), what a
+challenge costs in :mod:`watchtower.submit.funds`, proofs in :mod:`watchtower.proof.fraud`, the
+metrics behind :class:`~watchtower.metrics.NullMetrics` when there are none, every default in
+:mod:`watchtower.defaults`.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,10 +36,13 @@ import structlog
 from eth_account.signers.local import LocalAccount
 from structlog.contextvars import bound_contextvars
 
+from watchtower import defaults
+from watchtower.clock import SYSTEM_CLOCK, Clock
 from watchtower.errors import InputError, WatchtowerError
-from watchtower.execute.prune import DEFAULT_KEEP_RECENT, Retention, prune_state
-from watchtower.execute.replay import init_genesis, replay_batch
+from watchtower.execute.prune import Retention, prune_state
+from watchtower.execute.replay import init_genesis
 from watchtower.execute.statedb import StateDB
+from watchtower.execute.verify import Action, Candidate, Outcome, verify_chain
 from watchtower.failpoints import failpoint
 from watchtower.follow.scanner import (
     DisagreementError,
@@ -41,14 +50,15 @@ from watchtower.follow.scanner import (
     Follower,
     ScanOutcome,
 )
+from watchtower.health import STARTING, Readiness, StallDetector, readiness
 from watchtower.l1.reader import L1Reader, Web3L1Reader
 from watchtower.l1.rollup import RollupClient
-from watchtower.metrics import Metrics
-from watchtower.proof.fraud import FraudProof, build_fraud_proof, check_fraud_proof
+from watchtower.metrics import Metrics, NullMetrics
+from watchtower.proof.fraud import FraudProof, build_checked_proof
 from watchtower.rollup.codec import decode_batch
+from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
 from watchtower.store.db import (
-    HALTING_VERDICTS,
     BatchRow,
     BatchStatus,
     ChallengeState,
@@ -57,17 +67,17 @@ from watchtower.store.db import (
 )
 from watchtower.store.journal import SenderLock
 from watchtower.submit.challenger import Challenger, FeePolicy
-from watchtower.submit.funds import StakeCheck, check_stake
+from watchtower.submit.funds import StakeCheck, challenge_cost, check_stake
 from watchtower.submit.gas import CHALLENGE_GAS_RESERVE
 
-__all__ = ["CHALLENGE_GAS_RESERVE", "Mode", "ServiceConfig", "TickReport", "Watchtower"]
+__all__ = ["CHALLENGE_GAS_RESERVE", "ServiceConfig", "ServiceMode", "TickReport", "Watchtower"]
 
 log = structlog.get_logger("watchtower.service")
 
 Alert = Callable[..., None]
 
 
-class Mode(enum.StrEnum):
+class ServiceMode(enum.StrEnum):
     WATCH = "watch"
     CHALLENGE = "challenge"
 
@@ -79,25 +89,66 @@ def log_alert(kind: str, **fields: Any) -> None:
 @dataclass(frozen=True)
 class ServiceConfig:
     data_dir: Path
-    mode: Mode = Mode.CHALLENGE
-    confirmations: int | str = 2
-    start_block: int = 0
-    chunk: int = 2000
-    max_chunks_per_tick: int = 50
+    mode: ServiceMode = ServiceMode.CHALLENGE  # defaults.SERVICE_MODE (test_defaults.py)
+    confirmations: int | str = defaults.CONFIRMATIONS
+    start_block: int = defaults.START_BLOCK
+    chunk: int = defaults.SCAN_CHUNK
+    max_chunks_per_tick: int = defaults.MAX_CHUNKS_PER_TICK
     stake: int | None = None  # default: the contract's minimum stake
     fee_policy: FeePolicy = field(default_factory=FeePolicy)
-    stall_after: float = 300.0  # seconds without a new L1 block before a 'stalled' alert
-    prune_every: int = 100  # verified batches between state prunes (0: never prune)
-    keep_recent: int = DEFAULT_KEEP_RECENT  # recent batches a reorg may replace (states kept)
+    stall_after: float = defaults.STALL_AFTER  # seconds without a new L1 block: 'stalled'
+    prune_every: int = defaults.PRUNE_EVERY  # verified batches between state prunes (0: never)
+    keep_recent: int = defaults.KEEP_RECENT  # recent batches a reorg may replace (states kept)
 
 
 @dataclass
 class TickReport:
     scanned_to: int | None = None
     reorg_from: int | None = None
-    verdicts: list[tuple[int, str]] = field(default_factory=list)
+    verdicts: list[tuple[int, VerdictKind]] = field(default_factory=list)
     challenges: list[tuple[int, str]] = field(default_factory=list)
     disagreement: str | None = None
+
+
+@dataclass(frozen=True)
+class Startup:
+    """What the service reads from L1 before it opens anything."""
+
+    params: RollupParams
+    chain_id: str
+    genesis_root: bytes  # the rollup contract's
+    stake_check: StakeCheck | None  # challenge mode: the stake against minStake and the balance
+
+
+def read_startup(
+    reader: L1Reader,
+    client: RollupClient | None,
+    config: ServiceConfig,
+    signer: LocalAccount | None,
+) -> Startup:
+    """The start-up reads (through the primary ``reader``; the stake check through the client
+    that will send); a stake the contract refuses is an :class:`InputError` (every challenge
+    would revert: refuse to start)."""
+    params = reader.params()
+    chain_id = str(reader.chain_id())
+    genesis_root = reader.genesis_root()
+    stake_check = None
+    if config.mode is ServiceMode.CHALLENGE:
+        assert signer is not None and client is not None
+        stake_check = check_stake(
+            config.stake,
+            client.min_stake(),
+            int(client.w3.eth.get_balance(signer.address)),
+            CHALLENGE_GAS_RESERVE,
+            _base_fee(client),
+        )
+        if stake_check.error is not None:
+            raise InputError(stake_check.error)
+    return Startup(params, chain_id, genesis_root, stake_check)
+
+
+def _base_fee(client: RollupClient) -> int:
+    return int(client.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
 
 
 class Watchtower:
@@ -117,8 +168,9 @@ class Watchtower:
         alert: Alert = log_alert,
         metrics: Metrics | None = None,
         readers: Sequence[L1Reader] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        if config.mode is Mode.CHALLENGE and signer is None:
+        if config.mode is ServiceMode.CHALLENGE and signer is None:
             raise InputError("challenge mode needs a signer key (see --key-env / --keystore)")
         if signer is not None and not clients:
             raise InputError("a signer needs an L1 client to send with (readers only read)")
@@ -133,45 +185,34 @@ class Watchtower:
             self.client = self.clients[0]
         self.alert = alert
         self.signer = signer
-        self.metrics = metrics
-        self.ready = (False, "starting")
+        self.metrics = metrics if metrics is not None else NullMetrics()
+        self.clock = clock
+        self.ready: Readiness = STARTING
+        self.stall = StallDetector(config.stall_after, clock)
         #: The batch the challenger is acting on: its alerts are tagged with the batch's tx.
         self._acting_on: BatchRow | None = None
         #: Halting batches (by tx) whose ``verification_halted`` this process has raised.
         self._halts_announced: set[bytes] = set()
-        self._head_seen: tuple[int, float] = (-1, time.monotonic())
-        self._stalled = False
         # Every L1 read of the start-up first: if the node fails here (the caller may retry),
         # no database has been opened yet.
-        self.params = self.reader.params()
-        chain_id = str(self.reader.chain_id())
-        deployed_root = self.reader.genesis_root()
-        self.stake_check: StakeCheck | None = None
-        if config.mode is Mode.CHALLENGE:
-            # A stake the contract refuses would make every challenge revert: refuse to start.
-            assert signer is not None
-            self.stake_check = check_stake(
-                config.stake,
-                self.client.min_stake(),
-                int(self.client.w3.eth.get_balance(signer.address)),
-                CHALLENGE_GAS_RESERVE,
-                self._l1_base_fee(),
-            )
-            if self.stake_check.error is not None:
-                raise InputError(self.stake_check.error)
+        startup = read_startup(
+            self.reader, self.clients[0] if self.clients else None, config, signer
+        )
+        self.params = startup.params
+        self.stake_check = startup.stake_check
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        sending = signer is not None and config.mode is Mode.CHALLENGE
+        sending = signer is not None and config.mode is ServiceMode.CHALLENGE
         self._sender_lock = SenderLock(config.data_dir) if sending else None
         self.store = Store(config.data_dir / "watchtower.sqlite")
         self.state = StateDB(config.data_dir / "state")
         try:
             self.store.bind("rollup", self.reader.address)
-            self.store.bind("l1_chain_id", chain_id)
+            self.store.bind("l1_chain_id", startup.chain_id)
             genesis_root = init_genesis(self.state, genesis)
-            if genesis_root != deployed_root:
+            if genesis_root != startup.genesis_root:
                 raise InputError(
                     f"the genesis allocation has root 0x{genesis_root.hex()}, but the rollup "
-                    f"contract was deployed with 0x{deployed_root.hex()}"
+                    f"contract was deployed with 0x{startup.genesis_root.hex()}"
                 )
         except BaseException:
             self.close()
@@ -179,7 +220,7 @@ class Watchtower:
         self.follower = Follower(self.readers, chunk=config.chunk)
         self.challenger = (
             Challenger(self.client, signer, self.store, config.fee_policy, self._challenger_alert)
-            if signer is not None and config.mode is Mode.CHALLENGE
+            if signer is not None and config.mode is ServiceMode.CHALLENGE
             else None
         )
         if self.stake_check is not None and self.stake_check.warning is not None:
@@ -224,52 +265,47 @@ class Watchtower:
     def _check_stall(self, head: int | None, error: str | None = None) -> None:
         """Raise ``stalled`` once per episode when the L1 head has not moved (or could not be
         read: ``head`` is ``None`` after a failed tick) for ``stall_after`` seconds."""
-        now = time.monotonic()
-        if head is not None and head != self._head_seen[0]:
-            self._head_seen = (head, now)
-            self._stalled = False
-        elif now - self._head_seen[1] > self.config.stall_after and not self._stalled:
-            self._stalled = True
-            last = self._head_seen[0]
-            fields: dict[str, Any] = {"seconds": round(now - self._head_seen[1])}
-            if error is not None:
-                fields["error"] = error
-            self.alert("stalled", l1_block=last if last >= 0 else None, **fields)
+        stall = self.stall.observe(head)
+        if stall is None:
+            return
+        fields: dict[str, Any] = {"seconds": stall.seconds}
+        if error is not None:
+            fields["error"] = error
+        self.alert("stalled", l1_block=stall.l1_block, **fields)
 
     def tick_failed(self, error: str) -> None:
         """A tick did not complete (L1 unreachable, a bad answer): not ready, and a stall is
         still detected while every tick fails."""
         self.ready = (False, error)
         self._check_stall(None, error)
-        if self.metrics is not None:
-            self.metrics.ready.set(0)
+        self.metrics.ready.set(0)
 
     def _observe(self, report: TickReport) -> None:
         """Update readiness, the stall detector and the metrics after a tick."""
         head = self.follower.head()
         self._check_stall(head)
         scanned = self.store.next_block(self.config.start_block) - 1
-        if report.disagreement is not None:
-            self.ready = (False, f"L1 endpoints disagree: {report.disagreement}")
-        elif scanned < head - 1:
-            self.ready = (False, f"catching up: scanned to {scanned}, head {head}")
-        elif self._stalled:
-            self.ready = (False, f"L1 head stuck at {head}")
-        else:
-            self.ready = (True, f"caught up at L1 block {scanned}")
+        self.ready = readiness(
+            scanned=scanned,
+            head=head,
+            disagreement=report.disagreement,
+            stalled=self.stall.stalled,
+        )
         balance = None
         if self.challenger is not None:  # warn before a fraud needs the money, not after
             assert self.signer is not None
             balance = int(self.client.w3.eth.get_balance(self.signer.address))
             self._can_pay(self.stake, balance)
-        if self.metrics is None:
-            return
+        if self.metrics.live:  # what follows reads L1 and the disk for the metrics only
+            self._measure(scanned, head, balance)
+
+    def _measure(self, scanned: int, head: int, balance: int | None) -> None:
         m = self.metrics
         m.last_scanned_block.set(scanned)
         m.head_block.set(head)
         m.safe_block.set(self.follower.confirmed_head(self.config.confirmations))
         m.ready.set(1 if self.ready[0] else 0)
-        m.last_tick.set(time.time())
+        m.last_tick.set(self.clock.time())
         if self.signer is not None:
             if balance is None:
                 balance = int(self.client.w3.eth.get_balance(self.signer.address))
@@ -277,9 +313,11 @@ class Watchtower:
         depth = getattr(self.alert, "depth", None)
         if callable(depth):
             m.outbox_depth.set(depth())
+        m.state_db_bytes.set(self.state.disk_bytes())
+        m.state_nodes.set(self.state.node_count())
         open_deadlines = []
         for row in self.store.batches((BatchStatus.PENDING,)):
-            if row.verdict != VerdictKind.FRAUD.value:
+            if row.verdict is not VerdictKind.FRAUD:
                 continue
             challenge = self.store.challenge(row.id)
             if challenge is None or challenge.state in (
@@ -375,8 +413,7 @@ class Watchtower:
                 reason=row.reason,
                 deadline=row.deadline,
             )
-            if self.metrics is not None:
-                self.metrics.batches_unreadable.inc()
+            self.metrics.batches_unreadable.inc()
         for rejection in outcome.rejections:
             first, last, l1_block = rejection.first, rejection.last, rejection.l1_block
             log.warning("batches_rejected", batch=first, step=None, l1_block=l1_block, last=last)
@@ -393,51 +430,50 @@ class Watchtower:
         return current_batches(self.store.batches((BatchStatus.PENDING, BatchStatus.FINALIZED)))
 
     def replay(self, report: TickReport) -> None:
-        blocked_by: int | None = None
+        """Verify the live batches with the driver (:func:`~watchtower.execute.verify.
+        verify_chain`) and record what it decides."""
+        candidates = (self._candidate(row) for row in self._current_batches())
         blocker: BatchRow | None = None  # the batch that blocked the ones after it
+        halted = False
         waiting = 0
-        for row in self._current_batches():
-            if blocked_by is not None:
+        for outcome in verify_chain(self.state, candidates):
+            row = outcome.candidate.ref
+            if outcome.action is Action.SKIPPED:
                 waiting += 1
                 if row.verdict is None:
                     self.store.set_verdict(
-                        row.id, VerdictKind.SKIPPED.value, reason=f"builds on batch {blocked_by}"
+                        row.id, VerdictKind.SKIPPED, reason=outcome.verdict.reason
                     )
                 continue
-            if row.verdict == VerdictKind.UNREADABLE.value:
-                blocked_by, blocker = row.idx, row  # the scanner reads it again each tick
+            if outcome.action is Action.ACCEPTED:
+                if row.verdict is not VerdictKind.VALID:
+                    self.store.set_verdict(row.id, VerdictKind.VALID)  # after a crash
                 continue
-            if row.verdict == VerdictKind.SKIPPED.value:
-                # What it built on is valid now (it became readable): verify it after all.
-                self.store.clear_verdict(row.id)
-                row = self.store.batch_by_id(row.id)  # noqa: PLW2901
-            record = self.state.batch(row.idx)
-            if record is not None and (record.prev_root, record.final_root) == (
-                row.prev_root,
-                row.final_root,
-            ):
-                if row.verdict != VerdictKind.VALID.value:
-                    self.store.set_verdict(row.id, VerdictKind.VALID.value)  # after a crash
-                continue
-            if row.verdict is not None and row.verdict != VerdictKind.VALID.value:
-                blocked_by, blocker = row.idx, row
-                continue
-            head = self.state.head()
-            if head is not None and head.index >= row.idx:
-                self.state.rollback_to(row.idx - 1 if row.idx else None)
-            with bound_contextvars(batch=row.idx, step=None, l1_block=row.l1_block):
-                self._replay_one(row, report)
-            last = self.store.batch_by_id(row.id)
-            if last.verdict != VerdictKind.VALID.value:
-                blocked_by, blocker = row.idx, last
+            if outcome.action is Action.REPLAYED:
+                with bound_contextvars(batch=row.idx, step=None, l1_block=row.l1_block):
+                    self._record(row, outcome, report)
+                row = self.store.batch_by_id(row.id)
+            if outcome.blocks:
+                blocker, halted = row, outcome.halts
             else:
                 self.prune()  # when due: a catch-up of many batches stays within the policy
-        halted = blocker is not None and blocker.verdict in HALTING_VERDICTS
-        if self.metrics is not None:
-            self.metrics.batches_waiting.set(waiting if halted else 0)
+        self.metrics.batches_waiting.set(waiting if halted else 0)
         if halted:
             assert blocker is not None
             self._announce_halt(blocker, waiting)
+
+    def _candidate(self, row: BatchRow) -> Candidate[BatchRow]:
+        unreadable = row.verdict is VerdictKind.UNREADABLE
+        return Candidate(
+            index=row.idx,
+            prev_root=row.prev_root,
+            final_root=row.final_root,
+            steps=row.count,
+            load=None if unreadable else partial(self.batch_of, row),
+            ref=row,
+            known=row.verdict,
+            reason=row.reason,
+        )
 
     def _announce_halt(self, row: BatchRow, waiting: int) -> None:
         """``verification_halted`` once per halting batch (unreadable or undecidable) in this
@@ -466,17 +502,15 @@ class Watchtower:
             deadline=row.deadline,
         )
 
-    def _replay_one(self, row: BatchRow, report: TickReport) -> None:
-        """Replay one batch (context variables name it in every log line) and record it."""
-        started = time.perf_counter()
-        verdict = replay_batch(self.state, self.batch_of(row))
-        if self.metrics is not None:
-            elapsed = time.perf_counter() - started
-            self.metrics.replay_speed.set(row.count / elapsed if elapsed > 0 else 0.0)
-            if verdict.kind is VerdictKind.VALID:
-                self.metrics.batches_verified.inc()
-            elif verdict.is_fraud:
-                self.metrics.batches_fraudulent.inc()
+    def _record(self, row: BatchRow, outcome: Outcome[BatchRow], report: TickReport) -> None:
+        """Log, alert and record the verdict of a batch the driver replayed."""
+        verdict = outcome.verdict
+        elapsed = outcome.seconds
+        self.metrics.replay_speed.set(row.count / elapsed if elapsed > 0 else 0.0)
+        if verdict.kind is VerdictKind.VALID:
+            self.metrics.batches_verified.inc()
+        elif verdict.is_fraud:
+            self.metrics.batches_fraudulent.inc()
         bound = log.bind(batch=row.idx, step=verdict.step, l1_block=row.l1_block)
         if verdict.is_fraud:
             bound.warning(
@@ -501,18 +535,18 @@ class Watchtower:
         failpoint("service.replayed")
         self.store.set_verdict(
             row.id,
-            verdict.kind.value,
+            verdict.kind,
             fraud_step=verdict.step,
             claimed_root=verdict.claimed_root,
             computed_root=verdict.computed_root,
             reason=verdict.reason,
         )
-        report.verdicts.append((row.idx, verdict.kind.value))
+        report.verdicts.append((row.idx, verdict.kind))
 
     def prune(self) -> None:
         """Prune the state once ``prune_every`` batches were verified since the last run (the
         policy is in :mod:`watchtower.execute.prune`), drop the calldata of batches that left
-        their window below the floor, and update the state-size metrics."""
+        their window below the floor."""
         head = self.state.head()
         every = self.config.prune_every
         last = self.state.pruned_at()
@@ -528,11 +562,7 @@ class Watchtower:
                 return
             dropped = self.store.drop_calldata(pruned.pruned_below - 1, l1_time)
             log.info("state_pruned", head=head.index, calldata_dropped=dropped, **pruned.fields())
-            if self.metrics is not None:
-                self.metrics.state_prune_seconds.set(pruned.seconds)
-        if self.metrics is not None:
-            self.metrics.state_db_bytes.set(self.state.disk_bytes())
-            self.metrics.state_nodes.set(self.state.node_count())
+            self.metrics.state_prune_seconds.set(pruned.seconds)
 
     def batch_of(self, row: BatchRow) -> Batch:
         encoded = decode_batch(row.data)
@@ -542,19 +572,20 @@ class Watchtower:
     def proof_for(self, row: BatchRow) -> FraudProof:
         if row.fraud_step is None:
             raise WatchtowerError(f"batch {row.idx} has no fraudulent step recorded")
-        proof = build_fraud_proof(self.state, self.batch_of(row), row.fraud_step, self.params)
-        failpoint("service.proof_built")
-        checked = check_fraud_proof(proof)
-        if not checked.fraud:
-            raise WatchtowerError(f"batch {row.idx} step {row.fraud_step}: proof does not check")
-        return proof
+        return build_checked_proof(
+            self.state,
+            self.batch_of(row),
+            row.fraud_step,
+            self.params,
+            built=lambda: failpoint("service.proof_built"),
+        )
 
     def challenge(self, report: TickReport) -> None:
         assert self.challenger is not None
         confirmed = self.follower.confirmed_head(self.config.confirmations)
         stake = self.stake
         for row in self.store.batches((BatchStatus.PENDING, BatchStatus.REJECTED)):
-            if row.verdict != VerdictKind.FRAUD.value:
+            if row.verdict is not VerdictKind.FRAUD:
                 continue
             existing = self.store.challenge(row.id)
             if existing is not None and existing.state not in (
@@ -573,8 +604,7 @@ class Watchtower:
                 finally:
                     self._acting_on = None
                 report.challenges.append((row.idx, ChallengeState.ALREADY_REJECTED.value))
-                if self.metrics is not None:
-                    self.metrics.challenges.labels(state="already_rejected").inc()
+                self.metrics.challenges.labels(state="already_rejected").inc()
                 continue
             if existing is None and row.l1_block > confirmed:
                 continue  # not deep enough yet to act on
@@ -608,7 +638,7 @@ class Watchtower:
                 self._acting_on = None
             report.challenges.append((row.idx, state.value))
             before = None if existing is None else existing.state
-            if self.metrics is not None and state is not before:
+            if state is not before:
                 self.metrics.challenges.labels(state=state.value).inc()
 
     @functools.cached_property
@@ -619,7 +649,7 @@ class Watchtower:
         return self.config.stake if self.config.stake is not None else self.client.min_stake()
 
     def _l1_base_fee(self) -> int:
-        return int(self.client.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        return _base_fee(self.client)
 
     def _can_pay(self, stake: int, balance: int | None = None) -> bool:
         """Whether the signer can pay ``stake`` plus a challenge's gas (the commit and the largest
@@ -628,7 +658,7 @@ class Watchtower:
         assert self.signer is not None
         if balance is None:
             balance = int(self.client.w3.eth.get_balance(self.signer.address))
-        needed = stake + CHALLENGE_GAS_RESERVE * self._l1_base_fee() * 2
+        needed = challenge_cost(stake, CHALLENGE_GAS_RESERVE, self._l1_base_fee())
         if balance >= needed:
             return True
         self.alert("low_balance", balance=balance, needed=needed, signer=self.signer.address)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.rollup.types import Batch, BlockContext, Step, StepOutcome
 
 OutcomeCallback = Callable[[int, StepOutcome], None]
@@ -29,7 +29,7 @@ def build_batch(
     state = open_state(pending, prev_root, context)
     steps = []
     for k, tx in enumerate(txs):
-        outcome = apply_step(state, tx, Mode.ROLLUP, batch=index, step=k)
+        outcome = apply_step(state, tx, RuleSet.ROLLUP, batch=index, step=k)
         if on_step is not None:
             on_step(k, outcome)
         steps.append(Step(tx=tx, root=outcome.root))

@@ -23,7 +23,7 @@ from eth_typing import Address
 
 from watchtower.execute.state import WatchtowerState, open_state
 from watchtower.execute.statedb import PendingWrites
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.rollup.transactions import decode_signed
 from watchtower.rollup.types import Batch, BlockContext, Step
 
@@ -74,13 +74,13 @@ def build_faulty_batch(
     diverged = False
     for k, tx in enumerate(txs):
         if k != fault.step:
-            outcome = apply_step(state, tx, Mode.ROLLUP, batch=index, step=k)
+            outcome = apply_step(state, tx, RuleSet.ROLLUP, batch=index, step=k)
             root = ARBITRARY_ROOT if diverged else outcome.root
             steps.append(Step(tx=tx, root=root))
             continue
         kind = fault.kind
         if kind is FaultKind.WRONG_ROOT:
-            apply_step(state, tx, Mode.ROLLUP, batch=index, step=k)
+            apply_step(state, tx, RuleSet.ROLLUP, batch=index, step=k)
             diverged = True
             steps.append(Step(tx=tx, root=ARBITRARY_ROOT))
         elif kind is FaultKind.SKIP_TX:
@@ -89,7 +89,7 @@ def build_faulty_batch(
                 raise FaultNotApplicableError(f"step {k}: skip-tx needs a valid transaction")
             steps.append(Step(tx=tx, root=bytes(state.make_state_root())))
         elif kind is FaultKind.WRONG_FEE:
-            outcome = apply_step(state, tx, Mode.ROLLUP, batch=index, step=k)
+            outcome = apply_step(state, tx, RuleSet.ROLLUP, batch=index, step=k)
             if not outcome.valid:
                 raise FaultNotApplicableError(f"step {k}: wrong-fee needs a valid transaction")
             state.delta_balance(coinbase, 1)
@@ -98,14 +98,14 @@ def build_faulty_batch(
             recipient = _recipient(tx)
             if recipient is None or state.account_exists(recipient):
                 raise FaultNotApplicableError(f"step {k}: wrong-insert needs a new recipient")
-            outcome = apply_step(state, tx, Mode.ROLLUP, batch=index, step=k)
+            outcome = apply_step(state, tx, RuleSet.ROLLUP, batch=index, step=k)
             if not outcome.valid or not state.account_exists(recipient):
                 raise FaultNotApplicableError(f"step {k}: the transaction creates no account")
             state.set_nonce(recipient, 1)
             steps.append(Step(tx=tx, root=bytes(state.make_state_root())))
         elif kind is FaultKind.COPY_PREV_ROOT:
             before = bytes(state.make_state_root())
-            outcome = apply_step(state, tx, Mode.ROLLUP, batch=index, step=k)
+            outcome = apply_step(state, tx, RuleSet.ROLLUP, batch=index, step=k)
             if outcome.root == before:
                 raise FaultNotApplicableError(f"step {k}: the transaction changes nothing")
             steps.append(Step(tx=tx, root=before))
@@ -137,4 +137,4 @@ def _would_be_valid(
     root = bytes(state.make_state_root())
     state.persist()
     probe = open_state(pending, root, context)
-    return apply_step(probe, tx, Mode.ROLLUP, batch=index, step=k).valid
+    return apply_step(probe, tx, RuleSet.ROLLUP, batch=index, step=k).valid

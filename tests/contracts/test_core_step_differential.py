@@ -7,7 +7,7 @@ bytes go to both:
 
 * the contract: ``Rollup.executeStep(preRoot, txBytes, coinbase, stateNodes)`` in anvil, on a
   Rollup deployed with the example's chain id and base fee;
-* the core: ``watchtower.execute.transition.apply_step(state, tx_bytes, Mode.ROLLUP)``.
+* the core: ``watchtower.execute.transition.apply_step(state, tx_bytes, RuleSet.ROLLUP)``.
 
 Post-roots must be equal, and so must the reasons (the contract's ``uint8`` is the row number of
 protocol.md §3.1; the core's ``InvalidReason`` lists the same rows in the same order). Transactions
@@ -34,7 +34,7 @@ from web3.contract import Contract
 
 from tests.contracts.contract_reference import Reason
 from watchtower.execute.state import build_genesis, open_state
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.proof.fraud import account_witness, touched_accounts
 from watchtower.rollup.artifacts import load_artifact
 from watchtower.rollup.params import BLANK_ROOT, SECP256K1_N, RollupParams
@@ -280,7 +280,7 @@ def run_core(case: Case) -> tuple[bytes, tuple[bytes, ...], Outcome]:
         chain_id=case.params.chain_id,
     )
     state = open_state(db, pre_root, ctx)
-    out = apply_step(state, case.tx, Mode.ROLLUP, batch=0, step=0)
+    out = apply_step(state, case.tx, RuleSet.ROLLUP, batch=0, step=0)
     assert out.valid == (out.reason is None)
     if not out.valid:
         assert out.root == pre_root, "an invalid step must not change the state"

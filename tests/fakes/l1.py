@@ -27,7 +27,7 @@ from watchtower.l1.reader import (
     RollupEvent,
     TransactionUnavailableError,
 )
-from watchtower.l1.rollup import BatchStatus, BatchSubmitted, OnChainBatch
+from watchtower.l1.rollup import BatchSubmitted, OnChainBatch, OnChainStatus
 from watchtower.rollup.calldata import decode_submit_batch_calldata, encode_submit_batch_calldata
 from watchtower.rollup.codec import decode_batch, steps_root
 from watchtower.rollup.params import RollupParams
@@ -159,10 +159,10 @@ class FakeChain:
                     and record is not None
                     and event.first <= index <= event.last
                 ):
-                    record = _replace_status(record, BatchStatus.REJECTED)
+                    record = _replace_status(record, OnChainStatus.REJECTED)
         if record is None:
             return OnChainBatch(index, bytes(32), bytes(32), bytes(32), "0x" + "00" * 20, 0,
-                                bytes(20), 0, 0, BatchStatus.NONE)  # fmt: skip
+                                bytes(20), 0, 0, OnChainStatus.NONE)  # fmt: skip
         return record
 
     def _hash(self, number: int, parent: bytes, txs: Sequence[Tx]) -> bytes:
@@ -301,11 +301,11 @@ def _record(event: BatchSubmitted) -> OnChainBatch:
         coinbase=event.coinbase,
         timestamp=event.timestamp,
         deadline=event.deadline,
-        status=BatchStatus.PENDING,
+        status=OnChainStatus.PENDING,
     )
 
 
-def _replace_status(record: OnChainBatch, status: BatchStatus) -> OnChainBatch:
+def _replace_status(record: OnChainBatch, status: OnChainStatus) -> OnChainBatch:
     from dataclasses import replace
 
     return replace(record, status=status)

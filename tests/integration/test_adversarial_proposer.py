@@ -24,7 +24,7 @@ from web3 import Web3
 
 from tests.integration.conftest import rpc
 from tests.integration.service_process import ServiceProcess
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.rollup.codec import encode_batch
 from watchtower.rollup.types import Batch, VerdictKind
 from watchtower.store.db import BatchStatus, Store

@@ -19,7 +19,7 @@ import pytest
 
 from tests.integration.conftest import rpc
 from tests.integration.service_process import ServiceProcess
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.store.db import ChallengeState, Store
 from watchtower_dev.chain import free_port
 from watchtower_dev.devnet import Devnet

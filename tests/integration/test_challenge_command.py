@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from watchtower.cli import main
-from watchtower.l1.rollup import BatchStatus as OnChain
-from watchtower.service import Mode, ServiceConfig, Watchtower
+from watchtower.l1.rollup import OnChainStatus as OnChain
+from watchtower.service import ServiceConfig, ServiceMode, Watchtower
 from watchtower.store.db import ChallengeState
 from watchtower_dev.devnet import Devnet
 from watchtower_dev.faults import Fault, FaultKind
@@ -28,7 +28,7 @@ def test_operator_challenge_command_dry_run_refusal_and_send(
     journal, and the service started afterwards finds the challenge done (one stake)."""
     net = anvil_net
     data = tmp_path / "wt"
-    watch = ServiceConfig(data, mode=Mode.WATCH, confirmations=0)
+    watch = ServiceConfig(data, mode=ServiceMode.WATCH, confirmations=0)
     tower = Watchtower(watch, [net.client], devnet_genesis(), None)
     net.proposer.propose(3)
     fraud, _ = net.proposer.propose(4, Fault(FaultKind.WRONG_FEE, 2))

@@ -17,7 +17,7 @@ from tests.integration.conftest import anvil_net  # noqa: F401  (fixture)
 from watchtower.cli import main
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.statedb import StateDB
-from watchtower.l1.rollup import BatchStatus
+from watchtower.l1.rollup import OnChainStatus
 from watchtower.proof.fraud import FraudProof, build_fraud_proof
 from watchtower.rollup.bundle import Bundle, write_bundle
 from watchtower.rollup.params import RollupParams
@@ -135,6 +135,6 @@ def test_check_proof_against_l1(anvil_net: Devnet, tmp_path: Path) -> None:  # n
 
     # Proven, and rejected on chain: still proven, no longer challengeable.
     net.client.challenge(net.challenger, FraudProof.read(genuine), net.config.min_stake)
-    assert net.client.batch(1).status is BatchStatus.REJECTED
+    assert net.client.batch(1).status is OnChainStatus.REJECTED
     code, out, _ = _check(net, genuine)
     assert code == 0 and "FRAUD PROVEN" in out and "rejected: not challengeable" in out

@@ -45,7 +45,7 @@ from tests.integration.conftest import require_anvil, rpc
 from tests.integration.service_process import ServiceProcess
 from watchtower.execute.statedb import StateDB
 from watchtower.failpoints import ENV, KNOWN
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.store.db import ChallengeState, Store
 from watchtower_dev.devnet import Devnet, start_devnet
 from watchtower_dev.faults import Fault, FaultKind

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import require_anvil, rpc
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.service import ServiceConfig, Watchtower
 from watchtower.store.db import ChallengeState
 from watchtower.submit.challenger import FeePolicy

@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from tests.integration.conftest import rpc
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.service import ServiceConfig, Watchtower
 from watchtower.store.db import ChallengeState, SubmissionRow
 from watchtower.submit.challenger import FeePolicy

@@ -16,7 +16,7 @@ import pytest
 from hexbytes import HexBytes
 
 from tests.integration.conftest import rpc
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.service import ServiceConfig, TickReport, Watchtower
 from watchtower.store.db import BatchStatus, ChallengeState
 from watchtower_dev.devnet import Devnet

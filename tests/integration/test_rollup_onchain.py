@@ -10,7 +10,7 @@ import pytest
 
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.statedb import StateDB
-from watchtower.l1.rollup import BatchStatus, L1TransactionError
+from watchtower.l1.rollup import L1TransactionError, OnChainStatus
 from watchtower.proof.fraud import build_fraud_proof
 from watchtower.rollup.types import Batch, VerdictKind
 from watchtower_dev.devnet import Devnet
@@ -49,7 +49,7 @@ def test_every_fault_is_rejected_on_chain(devnet: Devnet, tmp_path: Path) -> Non
             owed = net.client.owed(net.challenger.address)
             net.client.challenge(net.challenger, proof, stake)
 
-            assert net.client.batch(batch.index).status is BatchStatus.REJECTED, kind
+            assert net.client.batch(batch.index).status is OnChainStatus.REJECTED, kind
             assert net.client.next_index() == batch.index
             assert net.client.tip_root() == batch.prev_root
             reward = net.config.proposer_bond // 2
@@ -78,7 +78,7 @@ def test_every_step_challenge_of_an_honest_batch_reverts(devnet: Devnet, tmp_pat
                 net.client.simulate_challenge(net.challenger.address, proof, stake)
         with pytest.raises(L1TransactionError, match="no fraud"):
             net.client.challenge(net.challenger, proof, stake)
-        assert net.client.batch(batch.index).status is BatchStatus.PENDING
+        assert net.client.batch(batch.index).status is OnChainStatus.PENDING
         assert replay_batch(store, batch).kind is VerdictKind.VALID
 
 

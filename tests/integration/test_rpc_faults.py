@@ -19,7 +19,7 @@ from eth_abi import encode as abi_encode
 
 from tests.integration.conftest import rpc
 from tests.integration.service_process import ServiceProcess
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.l1.rollup import connect
 from watchtower.rollup.codec import encode_batch, steps_root
 from watchtower.rollup.types import Batch

@@ -3,14 +3,14 @@ racing on the same fraud. The subprocess canary and SIGKILL tests are in test_ca
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import require_anvil, rpc
-from watchtower.l1.rollup import BatchStatus as OnChain
-from watchtower.service import Mode, ServiceConfig, Watchtower
+from watchtower.clock import ManualClock
+from watchtower.l1.rollup import OnChainStatus as OnChain
+from watchtower.service import ServiceConfig, ServiceMode, Watchtower
 from watchtower.store.db import BatchStatus, ChallengeState
 from watchtower_dev.chain import fund
 from watchtower_dev.devnet import Devnet, dev_key, start_devnet
@@ -94,7 +94,7 @@ def test_restart_resumes_without_redoing_work(tmp_path: Path) -> None:
 def test_watch_mode_alerts_but_never_sends(tmp_path: Path) -> None:
     alerts: list[str] = []
     with start_devnet("embedded") as net:
-        config = ServiceConfig(tmp_path, mode=Mode.WATCH, confirmations=0)
+        config = ServiceConfig(tmp_path, mode=ServiceMode.WATCH, confirmations=0)
         tower = Watchtower(
             config, [net.client], devnet_genesis(), None, alert=lambda k, **_: alerts.append(k)
         )
@@ -257,10 +257,11 @@ def test_stalled_low_balance_and_slashed_alerts(tmp_path: Path) -> None:
     with start_devnet("embedded") as net:
         poor = dev_key("poor-challenger")
         fund(net.w3, poor.address, net.config.min_stake // 2)  # less than one stake
-        config = ServiceConfig(tmp_path, confirmations=0, stall_after=0.05)
+        config = ServiceConfig(tmp_path, confirmations=0, stall_after=300)
+        clock = ManualClock()
         tower = Watchtower(
             config, [net.client], devnet_genesis(), poor,
-            alert=lambda kind, **fields: alerts.append((kind, fields)),
+            alert=lambda kind, **fields: alerts.append((kind, fields)), clock=clock,
         )  # fmt: skip
         net.proposer.propose(3, Fault(FaultKind.WRONG_ROOT, 0))
         tower.tick()
@@ -270,7 +271,7 @@ def test_stalled_low_balance_and_slashed_alerts(tmp_path: Path) -> None:
         assert "challenge_failed" not in kinds
         assert tower.store.submissions() == []
 
-        time.sleep(0.1)
+        clock.advance(301)
         tower.tick()  # no new L1 block for longer than stall_after
         assert [kind for kind, _ in alerts].count("stalled") == 1
         assert tower.ready[0] is False

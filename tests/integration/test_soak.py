@@ -15,7 +15,7 @@ import pytest
 from bench.soak import SoakConfig, SoakResult, run
 from tests.integration.conftest import require_anvil, rpc
 from watchtower.errors import StateCorruptionError
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.proof.fraud import build_fraud_proof, check_fraud_proof
 from watchtower.service import ServiceConfig, Watchtower
 from watchtower.store.db import BatchStatus

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import watchtower.service as service_module
+import watchtower.execute.verify as verify_module
 from tests.alert.receiver import Receiver
 from tests.integration.conftest import rpc
 from watchtower.alert import Alerter, WebhookSink
 from watchtower.cli import main
-from watchtower.l1.rollup import BatchStatus as OnChain
+from watchtower.l1.rollup import OnChainStatus as OnChain
 from watchtower.l1.rollup import RollupClient
 from watchtower.metrics import Metrics
 from watchtower.rollup.calldata import CalldataError
@@ -158,14 +158,14 @@ def test_an_unreadable_batch_halts_verification_until_it_is_rejected_on_chain(
 def test_an_undecidable_batch_raises_verification_halted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = service_module.replay_batch
+    real = verify_module.replay_batch  # the verification driver replays every batch
 
-    def replay(state: Any, batch: Batch) -> Verdict:
+    def replay(state: Any, batch: Batch, **kwargs: Any) -> Verdict:
         if batch.index == 1:
             return Verdict(1, VerdictKind.UNDECIDABLE, len(batch.steps), reason="py-evm broke")
-        return real(state, batch)
+        return real(state, batch, **kwargs)
 
-    monkeypatch.setattr(service_module, "replay_batch", replay)
+    monkeypatch.setattr(verify_module, "replay_batch", replay)
     with start_devnet("embedded") as net:
         alerts: Alerts = []
         tower = _tower(net, tmp_path, alerts)

@@ -4,7 +4,7 @@ Transactions of every type with fields drawn around each rule's boundary (gas ar
 cost, fees around the base fee, nonces around the account's and 2^64-1, balances around the
 maximum cost, blob counts 0-7 with good and bad versions, signatures high-s / out of range /
 of another chain, senders with code, creations with initcode around 49152 bytes) go through
-``apply_step(..., Mode.ETHEREUM)``. The verdict must be the one of ``spec_valid`` below, written
+``apply_step(..., RuleSet.ETHEREUM)``. The verdict must be the one of ``spec_valid`` below, written
 from ethereum/execution-specs ``src/ethereum/cancun`` (``validate_transaction``,
 ``recover_sender``, ``check_transaction``) independently of the rule table; an invalid step
 leaves the root unchanged and names a rule; py-evm never refuses a transaction the rules accept
@@ -37,7 +37,7 @@ from tests.unit.ethtx import (
 )
 from watchtower.execute.ethereum_rules import EthRule
 from watchtower.execute.statedb import StateDB
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.rollup.types import BlockContext, GenesisAccount
 
 CONTRACT = bytes.fromhex("00000000000000000000000000000000000000c0")
@@ -310,7 +310,7 @@ def test_ethereum_mode_gives_the_spec_verdict(shared_store: StateDB, case: Case)
     }
     state = fresh_state(shared_store, case.ctx, alloc)
     before = bytes(state.state_root)
-    outcome = apply_step(state, case.raw, Mode.ETHEREUM)
+    outcome = apply_step(state, case.raw, RuleSet.ETHEREUM)
     expected = spec_valid(case.tx, case.sig, case.account, case.ctx)
     event("valid" if outcome.valid else outcome.detail.split(":")[0])
     assert outcome.valid is expected, outcome.detail

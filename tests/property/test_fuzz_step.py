@@ -46,7 +46,7 @@ from watchtower.errors import MalformedBatchError
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.params import BLANK_ROOT, EMPTY_CODE_HASH, MAX_TX_BYTES, is_precompile
 from watchtower.rollup.types import (
@@ -250,7 +250,7 @@ def check_step(genesis: Genesis, raw: bytes, coinbase: bytes) -> InvalidReason |
     """apply_step gives the model's verdict and state; an invalid step changes nothing."""
     state = open_state(PendingWrites(genesis.store), genesis.root, context(coinbase))
     reason, after, sender = model_step(GENESIS_MODEL, raw, coinbase)
-    outcome = apply_step(state, raw, Mode.ROLLUP, batch=0, step=0)
+    outcome = apply_step(state, raw, RuleSet.ROLLUP, batch=0, step=0)
     assert outcome.reason is reason, (raw.hex(), outcome, reason)
     assert outcome.valid is (reason is None)
     assert "\n" not in outcome.detail

@@ -19,7 +19,7 @@ from trie import HexaryTrie
 from watchtower.execute.replay import init_genesis
 from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.rollup.params import BLANK_ROOT, EMPTY_CODE_HASH, RollupParams
 from watchtower.rollup.types import BlockContext, GenesisAccount
 from watchtower_dev.txgen import accounts, legacy_transfer, transfer
@@ -168,7 +168,7 @@ def test_engine_matches_spec_model(
                     gas=spec.gas,
                 )
             expected_reason, model = model_apply(model, spec, coinbase)
-            outcome = apply_step(state, raw, Mode.ROLLUP, batch=0, step=k)
+            outcome = apply_step(state, raw, RuleSet.ROLLUP, batch=0, step=k)
             assert (outcome.reason.value if outcome.reason else None) == expected_reason, (k, spec)
             assert outcome.valid == (expected_reason is None)
             assert outcome.root == model_root(model), (k, spec)

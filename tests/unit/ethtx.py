@@ -16,7 +16,7 @@ from eth_hash.auto import keccak
 
 from watchtower.execute.state import WatchtowerState, build_genesis, open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.rollup.types import BlockContext, GenesisAccount, StepOutcome
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -139,4 +139,4 @@ def run(
     """Apply ``raw`` in Ethereum mode on a fresh state; the root before and the outcome."""
     state = fresh_state(store, ctx, alloc)
     before = bytes(state.state_root)
-    return before, apply_step(state, raw, Mode.ETHEREUM)
+    return before, apply_step(state, raw, RuleSet.ETHEREUM)

@@ -29,7 +29,7 @@ from tests.unit.ethtx import (
 )
 from watchtower.execute.ethereum_rules import RULES, EthRule, intrinsic_gas
 from watchtower.execute.statedb import StateDB
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.rollup.types import InvalidReason
 
 GAS_PER_BLOB = 2**17
@@ -226,7 +226,7 @@ def test_gas_above_what_the_block_has_left(store: StateDB) -> None:
     for used, valid in [(GAS_LIMIT - 21_000, True), (GAS_LIMIT - 20_999, False)]:
         state = fresh_state(store)
         before = bytes(state.state_root)
-        outcome = apply_step(state, raw, Mode.ETHEREUM, block_gas_used=used)
+        outcome = apply_step(state, raw, RuleSet.ETHEREUM, block_gas_used=used)
         assert outcome.valid is valid, outcome.detail
         if not valid:
             assert outcome.root == before
@@ -238,7 +238,7 @@ def test_blob_gas_above_block_limit(store: StateDB) -> None:
     _rejected(store, EthRule.BLOB_GAS_ABOVE_BLOCK_LIMIT, seven.sign())
     _accepted(store, Tx(type=3, blob_hashes=[BLOB_HASH] * 6).sign())
     state = fresh_state(store)
-    outcome = apply_step(state, Tx(type=3).sign(), Mode.ETHEREUM, blob_gas_used=6 * GAS_PER_BLOB)
+    outcome = apply_step(state, Tx(type=3).sign(), RuleSet.ETHEREUM, blob_gas_used=6 * GAS_PER_BLOB)
     assert not outcome.valid
     assert outcome.detail.startswith(EthRule.BLOB_GAS_ABOVE_BLOCK_LIMIT.value)
 

@@ -8,14 +8,15 @@ from typing import Any
 import pytest
 
 from watchtower import runner
+from watchtower.backoff import Backoff, RetrySchedule
 from watchtower.config import load_settings
 from watchtower.errors import InputError
 from watchtower.l1.rollup import L1UnavailableError
-from watchtower.runner import STARTUP_RETRIES, Backoff, start_service
+from watchtower.runner import STARTUP_RETRIES, start_service
 
 
 def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
-    backoff = Backoff(base=0.5, cap=3.0)
+    backoff = RetrySchedule(Backoff(base=0.5, cap=3.0))
     assert backoff.due(0.0)
     waits = [backoff.failed(now=10.0) for _ in range(5)]
     assert waits == [0.5, 1.0, 2.0, 3.0, 3.0]
@@ -70,3 +71,9 @@ def test_only_l1_failures_are_retried_at_start_up(
         start_service(_settings(tmp_path), lambda _: {}, sleep=slept.append)
     assert len(calls) == (len(STARTUP_RETRIES) + 1 if retried else 1)
     assert len(slept) == (len(STARTUP_RETRIES) if retried else 0)
+
+
+def test_a_cap_below_the_poll_interval_waits_the_cap() -> None:
+    # --max-backoff below --poll-interval: accepted, as before the backoffs were one class.
+    backoff = RetrySchedule(Backoff(base=4.0, cap=1.0))
+    assert [backoff.failed(now=0.0) for _ in range(3)] == [1.0, 1.0, 1.0]

@@ -21,7 +21,7 @@ from watchtower.rollup.bundle import Bundle, load_bundle
 from watchtower.rollup.calldata import encode_submit_batch_calldata
 from watchtower.rollup.codec import encode_batch
 from watchtower.rollup.types import Batch
-from watchtower.service import Mode, ServiceConfig, Watchtower
+from watchtower.service import ServiceConfig, ServiceMode, Watchtower
 from watchtower.store.db import BatchStatus
 
 
@@ -68,7 +68,7 @@ class World:
         self.l1 = [self.chain.endpoint(f"node-{i}:8545") for i in range(endpoints)]
         self.alerts = Alerts()
         self.tower = Watchtower(
-            ServiceConfig(tmp_path / "data", mode=Mode.WATCH, confirmations=confirmations),
+            ServiceConfig(tmp_path / "data", mode=ServiceMode.WATCH, confirmations=confirmations),
             [],
             self.bundle.genesis,
             alert=self.alerts,
@@ -118,7 +118,7 @@ def test_a_watchtower_on_readers_alone_cannot_sign(tmp_path: Path) -> None:
     chain = FakeChain(genesis_root=genesis_root)
     with pytest.raises(InputError, match="a signer needs an L1 client"):
         Watchtower(
-            ServiceConfig(tmp_path, mode=Mode.WATCH),
+            ServiceConfig(tmp_path, mode=ServiceMode.WATCH),
             [],
             bundle("honest")[0].genesis,
             Account.create(),

@@ -10,7 +10,7 @@ import pytest
 from watchtower.follow.scanner import Commitment, Reading
 from watchtower.rollup.calldata import CalldataError, encode_submit_batch_calldata
 from watchtower.rollup.codec import encode_batch, steps_root
-from watchtower.rollup.types import Step
+from watchtower.rollup.types import Step, VerdictKind
 from watchtower.store.db import BatchRow, BatchStatus, Rejection, Store, verification_halt
 
 ROOT0, ROOT1, ROOT2 = b"\x10" * 32, b"\x11" * 32, b"\x12" * 32
@@ -24,7 +24,8 @@ def row(idx: int, tx: int, *, verdict: str | None = None, reason: str = "", data
         id=0, idx=idx, tx_hash=bytes([tx]) * 32, l1_block=l1_block + idx,
         l1_block_hash=bytes([tx]) * 32, log_index=0, prev_root=ROOT0, final_root=ROOT2,
         steps_root=steps_root(STEPS), count=2, coinbase=b"\xcb" * 20, timestamp=1,
-        deadline=100, status=BatchStatus.PENDING, verdict=verdict, fraud_step=None,
+        deadline=100, status=BatchStatus.PENDING,
+        verdict=None if verdict is None else VerdictKind(verdict), fraud_step=None,
         claimed_root=None, computed_root=None, reason=reason, data=data,
     )  # fmt: skip
 
@@ -57,13 +58,13 @@ def test_verification_halts_at_the_first_unreadable_or_undecidable_batch(tmp_pat
             [],
         )
         first, _, *later = store.batches()
-        store.set_verdict(first.id, "valid")
+        store.set_verdict(first.id, VerdictKind.VALID)
         halt = verification_halt(store.batches())
         assert halt is not None
         assert (halt.batch.idx, [r.idx for r in halt.waiting]) == (1, [2, 3])
         assert halt.reason == "unreadable: no"
         for waiting in later:
-            store.set_verdict(waiting.id, "skipped", reason="builds on batch 1")
+            store.set_verdict(waiting.id, VerdictKind.SKIPPED, reason="builds on batch 1")
         # Rejected on chain (someone else proved it): nothing is halted any more.
         store.record_scan(30, [], [], [Rejection(1, 3, 25, 0, b"\xee" * 32)])
         assert verification_halt(store.batches()) is None
@@ -71,7 +72,7 @@ def test_verification_halts_at_the_first_unreadable_or_undecidable_batch(tmp_pat
         # A new batch at index 1 that is undecidable halts it again.
         store.record_scan(40, [], [row(1, 0xE1, l1_block=30)], [])
         (new,) = [r for r in store.batches() if r.tx_hash == b"\xe1" * 32]
-        store.set_verdict(new.id, "undecidable", reason="expected batch 2 next")
+        store.set_verdict(new.id, VerdictKind.UNDECIDABLE, reason="expected batch 2 next")
         halt = verification_halt(store.batches())
         assert halt is not None and halt.batch.id == new.id and halt.waiting == ()
 
@@ -90,7 +91,7 @@ def test_mark_readable_clears_only_an_unreadable_verdict(tmp_path: Path) -> None
             20, [], [row(0, 0xA0, verdict="unreadable", reason="x", data=b""), row(1, 0xB1)], []
         )
         bad, good = store.batches()
-        store.set_verdict(good.id, "valid")
+        store.set_verdict(good.id, VerdictKind.VALID)
         store.mark_readable(bad.id, DATA)
         store.mark_readable(good.id, b"other")
         bad, good = store.batches()

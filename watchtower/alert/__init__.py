@@ -65,7 +65,6 @@ from watchtower.alert.events import (
     dedup_key,
 )
 from watchtower.alert.outbox import (
-    Backoff,
     DeliveryReport,
     EnqueueResult,
     EntryState,
@@ -87,6 +86,7 @@ from watchtower.alert.sinks import (
     sign,
     verify_signature,
 )
+from watchtower.backoff import Backoff
 
 __all__ = [
     "EVENT_HEADER",

@@ -10,9 +10,10 @@ from pathlib import Path
 import structlog
 
 from watchtower.alert.events import Alert, Severity
-from watchtower.alert.outbox import Backoff, DeliveryReport, EntryState, Outbox, OutboxEntry
+from watchtower.alert.outbox import DeliveryReport, EntryState, Outbox, OutboxEntry
 from watchtower.alert.silences import Silences
 from watchtower.alert.sinks import Sink
+from watchtower.backoff import Backoff
 
 log = structlog.get_logger("watchtower.alert")
 

@@ -17,7 +17,6 @@ file at a time; within a process, concurrent passes are serialised.
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import sqlite3
 import threading
@@ -31,6 +30,7 @@ import structlog
 
 from watchtower.alert.events import Alert, AlertKind
 from watchtower.alert.sinks import DeliveryError, Sink
+from watchtower.backoff import Backoff
 from watchtower.failpoints import failpoint
 from watchtower.store.sqlite import open_database, schema_version, transaction
 
@@ -77,32 +77,6 @@ class EntryState(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     SILENCED = "silenced"
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Retry delay after the ``n``-th failed attempt: ``min(cap, base * factor**(n-1))``,
-    shortened by up to ``jitter`` (a fraction) by a hash of the row, so rows spread out yet
-    every run (and test) computes the same times."""
-
-    base: float = 1.0
-    factor: float = 2.0
-    cap: float = 300.0
-    jitter: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.base <= 0 or self.factor < 1 or self.cap < self.base:
-            raise ValueError("backoff needs base > 0, factor >= 1 and cap >= base")
-        if not 0 <= self.jitter < 1:
-            raise ValueError("backoff jitter is a fraction in [0, 1)")
-
-    def delay(self, attempts: int, salt: str = "") -> float:
-        exponent = min(max(attempts, 1) - 1, 64)
-        delay = min(self.cap, self.base * self.factor**exponent)
-        if self.jitter:
-            digest = hashlib.sha256(f"{salt}|{attempts}".encode()).digest()
-            delay *= 1 - self.jitter * int.from_bytes(digest[:8], "big") / 2**64
-        return delay
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
+from watchtower import defaults
 from watchtower.alert.events import Alert, JSONValue, iso_utc
 from watchtower.errors import WatchtowerError
 
@@ -189,7 +190,7 @@ class WebhookSink:
         self,
         url: str,
         secret: bytes,
-        timeout: float = 10.0,
+        timeout: float = defaults.SINK_TIMEOUT,
         *,
         name: str = "webhook",
         clock: Callable[[], float] = time.time,
@@ -253,7 +254,9 @@ class SlackSink:
     the blocks repeat it with one field per alert field and a context line with the dedup key.
     """
 
-    def __init__(self, url: str, timeout: float = 10.0, *, name: str = "slack") -> None:
+    def __init__(
+        self, url: str, timeout: float = defaults.SINK_TIMEOUT, *, name: str = "slack"
+    ) -> None:
         self._name = name
         self._url = _check_url(name, url)
         self.timeout = timeout
@@ -313,7 +316,7 @@ class PagerDutySink:
         self,
         routing_key: str,
         url: str = PAGERDUTY_EVENTS_URL,
-        timeout: float = 10.0,
+        timeout: float = defaults.SINK_TIMEOUT,
         *,
         name: str = "pagerduty",
         source: str = "watchtower",

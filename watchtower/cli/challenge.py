@@ -107,7 +107,7 @@ def _challenge(tower: Any, index: int, send: bool) -> None:
     if not rows:
         raise InputError(f"batch {index} is not a pending batch in {tower.config.data_dir}")
     row = rows[-1]
-    if row.verdict != VerdictKind.FRAUD.value:
+    if row.verdict is not VerdictKind.FRAUD:
         raise InputError(
             f"batch {index} is not known as fraudulent "
             f"(verdict: {row.verdict or 'not replayed'}); let `watchtower run` replay it first"

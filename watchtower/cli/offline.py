@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from watchtower.cli import (
     _progress,
     main,
 )
-from watchtower.errors import InputError, WatchtowerError
+from watchtower.errors import InputError
 
 
 @main.command()
@@ -47,8 +48,8 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
     Verdicts:
       valid        every step's root matches the re-execution
       fraud        first bad step, with the claimed and the computed root
-      skipped      builds on a fraudulent batch (rejected with it, not replayed)
-      undecidable  cannot be judged (the reason says why)
+      skipped      builds on a fraudulent or undecidable batch (not replayed)
+      undecidable  cannot be judged (the reason says why); verification stops there
 
     Exit status: 0 all valid, 1 fraud found, 2 unusable input.
 
@@ -58,44 +59,29 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
       watchtower replay fixtures/fraud-wrong-root.json --json | jq '.batches[] | .verdict'
       watchtower replay big-bundle.json --data-dir /tmp/state -q
     """
-    from watchtower.execute.replay import init_bundle, replay_batch
+    from watchtower.execute.replay import init_bundle
+    from watchtower.execute.verify import Candidate, verify_chain
     from watchtower.rollup.bundle import load_bundle
-    from watchtower.rollup.types import Verdict, VerdictKind
+    from watchtower.rollup.types import Verdict
 
     loaded = load_bundle(bundle)
     total_steps = sum(len(b.steps) for b in loaded.batches)
     started = time.perf_counter()
     verdicts: list[Verdict] = []
     with tempfile.TemporaryDirectory(prefix="wt-replay-") as tmp:
-        store = _open_state_db(data_dir or Path(tmp), sync=data_dir is not None)
+        state_db = _open_state_db(data_dir or Path(tmp), sync=data_dir is not None)
         try:
-            init_bundle(store, loaded)
-            fraud_at: int | None = None
+            init_bundle(state_db, loaded)
             with _progress(not quiet and not as_json, total_steps, "replaying") as bar:
-                for batch in loaded.batches:
-                    if fraud_at is not None:
-                        verdicts.append(
-                            Verdict(
-                                batch=batch.index,
-                                kind=VerdictKind.SKIPPED,
-                                steps=len(batch.steps),
-                                reason=f"builds on fraudulent batch {fraud_at}",
-                            )
-                        )
-                        continue
-                    head = store.head()
-                    if head is not None and head.index >= batch.index:
-                        store.rollback_to(batch.index - 1 if batch.index else None)
-                    on_step = None
-                    if bar is not None:
-                        progress, task = bar
-                        on_step = lambda _k, p=progress, t=task: p.advance(t)  # noqa: E731
-                    verdict = replay_batch(store, batch, on_step=on_step)
-                    verdicts.append(verdict)
-                    if verdict.is_fraud:
-                        fraud_at = batch.index
+                on_step = None
+                if bar is not None:
+                    progress, task = bar
+                    on_step = lambda _k: progress.advance(task)  # noqa: E731
+                candidates = (Candidate.of(batch, None) for batch in loaded.batches)
+                for outcome in verify_chain(state_db, candidates, on_step=on_step):
+                    verdicts.append(outcome.verdict)
         finally:
-            store.close()
+            state_db.close()
     elapsed = time.perf_counter() - started
     _render_verdicts(verdicts, elapsed, total_steps, as_json, str(bundle))
     sys.exit(EXIT_FRAUD if any(v.is_fraud for v in verdicts) else EXIT_OK)
@@ -223,40 +209,40 @@ def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) ->
     """
     from watchtower.execute.replay import init_bundle, replay_batch
     from watchtower.execute.statedb import StateDB
-    from watchtower.proof.fraud import NoFraudError, build_fraud_proof, check_fraud_proof
+    from watchtower.execute.verify import Candidate, verify_chain
+    from watchtower.proof.fraud import NoFraudError, build_checked_proof
     from watchtower.rollup.bundle import load_bundle
 
     loaded = load_bundle(bundle)
     if not 0 <= batch_index < len(loaded.batches):
         raise InputError(f"bundle has batches 0..{len(loaded.batches) - 1}, not {batch_index}")
     target = loaded.batches[batch_index]
-    with tempfile.TemporaryDirectory(prefix="wt-prove-") as tmp, StateDB(Path(tmp)) as store:
-        init_bundle(store, loaded)
-        for batch in loaded.batches[:batch_index]:
-            verdict = replay_batch(store, batch)
-            if verdict.kind.value != "valid":
+    with tempfile.TemporaryDirectory(prefix="wt-prove-") as tmp, StateDB(Path(tmp)) as state_db:
+        init_bundle(state_db, loaded)
+        # The state just before the target: every batch before it must verify.
+        before = (Candidate.of(batch, None) for batch in loaded.batches[:batch_index])
+        for outcome in verify_chain(state_db, before):
+            if outcome.blocks:
+                verdict = outcome.verdict
                 raise InputError(
-                    f"batch {batch.index} before the target is {verdict.kind.value}: "
-                    f"prove batch {batch.index} instead"
+                    f"batch {verdict.batch} before the target is {verdict.kind.value}: "
+                    f"prove batch {verdict.batch} instead"
                 )
-        if target.prev_root != store.head_root():
+        if target.prev_root != state_db.head_root():
             raise InputError(f"batch {batch_index} does not build on the verified chain")
         if step is None:
-            verdict = replay_batch(store, target, commit=False)
+            verdict = replay_batch(state_db, target, commit=False)
             if not verdict.is_fraud or verdict.step is None:
                 _err.print(f"batch {batch_index} is {verdict.kind.value}: nothing to prove")
                 sys.exit(EXIT_FRAUD)
             step = verdict.step
         try:
-            proof = build_fraud_proof(store, target, step, loaded.params)
+            proof = build_checked_proof(state_db, target, step, loaded.params)
         except NoFraudError as exc:
             _err.print(str(exc))
             sys.exit(EXIT_FRAUD)
         except ValueError as exc:
             raise InputError(str(exc)) from None
-    check = check_fraud_proof(proof)
-    if not check.fraud:  # pragma: no cover - would be a bug in the builder
-        raise WatchtowerError(f"built proof does not check: {check}")
     text = json.dumps(proof.to_json(), indent=1) + "\n"
     if out is None:
         click.echo(text, nl=False)
@@ -269,6 +255,15 @@ def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) ->
             f"proof for batch {batch_index} step {step} written to {out} "
             f"({len(proof.state_nodes)} state nodes, checked locally)"
         )
+
+
+class ProofVerdict(enum.StrEnum):
+    """What check-proof concludes (the ``verdict`` of its JSON document)."""
+
+    NO_FRAUD = "no_fraud"
+    CONSISTENT_WITH_FILE = "consistent_with_file"
+    L1_MISMATCH = "l1_mismatch"
+    PROVEN_AGAINST_L1 = "proven_against_l1"
 
 
 #: check-proof: the proof is well-formed and re-executes, but the rollup contract on L1 records
@@ -353,21 +348,21 @@ def check_proof(
     if l1_rpc is not None and rollup_address is not None:
         l1, mismatches = _check_against_l1(proof, l1_rpc, rollup_address)
     if not result.fraud:
-        verdict = "no_fraud"
+        verdict = ProofVerdict.NO_FRAUD
     elif l1 is None:
-        verdict = "consistent_with_file"
+        verdict = ProofVerdict.CONSISTENT_WITH_FILE
     elif mismatches:
-        verdict = "l1_mismatch"
+        verdict = ProofVerdict.L1_MISMATCH
     else:
-        verdict = "proven_against_l1"
+        verdict = ProofVerdict.PROVEN_AGAINST_L1
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "verdict": verdict,
+                    "verdict": verdict.value,
                     "fraud": result.fraud,
                     "checked_against_l1": l1 is not None,
-                    "proven_on_l1": verdict == "proven_against_l1",
+                    "proven_on_l1": verdict is ProofVerdict.PROVEN_AGAINST_L1,
                     **facts,
                     "transaction": result.reason,
                     "l1": l1,
@@ -378,7 +373,7 @@ def check_proof(
         )
     else:
         _render_proof_check(proof, result, facts, verdict, l1)
-    if verdict == "l1_mismatch":
+    if verdict is ProofVerdict.L1_MISMATCH:
         where = f"the rollup at {rollup_address}"
         _err.print(
             f"error: {proof_file} does not match {where} on L1: " + "; ".join(map(str, mismatches)),
@@ -386,7 +381,7 @@ def check_proof(
             soft_wrap=True,
         )
         sys.exit(EXIT_L1_MISMATCH)
-    sys.exit(EXIT_FRAUD if verdict == "no_fraud" else EXIT_OK)
+    sys.exit(EXIT_FRAUD if verdict is ProofVerdict.NO_FRAUD else EXIT_OK)
 
 
 def _proof_facts(proof: Any, result: Any) -> dict[str, Any]:
@@ -414,7 +409,7 @@ def _check_against_l1(
     from web3.exceptions import Web3Exception
 
     from watchtower.l1.instrumented import endpoint_label
-    from watchtower.l1.rollup import BatchStatus, L1UnavailableError, connect, reverts
+    from watchtower.l1.rollup import L1UnavailableError, OnChainStatus, connect, reverts
     from watchtower.proof.fraud import Mismatch, compare_commitments
 
     client = connect((l1_rpc,), rollup_address)[0]
@@ -429,7 +424,7 @@ def _check_against_l1(
             f"cannot read the rollup at {rollup_address} on {endpoint_label(l1_rpc)}: "
             f"{type(exc).__name__}"
         ) from None
-    challengeable = batch.status is BatchStatus.PENDING and l1_time <= batch.deadline
+    challengeable = batch.status is OnChainStatus.PENDING and l1_time <= batch.deadline
     facts: dict[str, Any] = {
         "rollup": client.address,
         "status": batch.status.name.lower(),
@@ -443,7 +438,7 @@ def _check_against_l1(
         "chain_id": params.chain_id,
         "base_fee": params.base_fee,
     }
-    if batch.status is BatchStatus.NONE:
+    if batch.status is OnChainStatus.NONE:
         return facts, [
             Mismatch("batch", str(proof.batch), "no such batch on the rollup", "L1"),
             *compare_commitments(
@@ -477,7 +472,7 @@ def _contract_reexecution(client: Any, proof: Any, facts: dict[str, Any]) -> lis
     ABI has none); a different root, or a revert, is a mismatch."""
     from web3 import Web3
 
-    from watchtower.l1.rollup import REVERTS
+    from watchtower.l1.rollup import reverts
     from watchtower.proof.fraud import Mismatch
 
     names = {item.get("name") for item in client.contract.abi if item.get("type") == "function"}
@@ -491,7 +486,7 @@ def _contract_reexecution(client: Any, proof: Any, facts: dict[str, Any]) -> lis
     )
     try:
         _reason, _sender, root = call.call()
-    except REVERTS as exc:
+    except reverts() as exc:
         message = getattr(exc, "message", None) or str(exc)
         return [Mismatch("state_nodes", "a witness for the step", f"a revert: {message}", "L1")]
     facts["contract_computed_root"] = "0x" + bytes(root).hex()
@@ -508,17 +503,17 @@ def _contract_reexecution(client: Any, proof: Any, facts: dict[str, Any]) -> lis
 
 
 def _render_proof_check(
-    proof: Any, result: Any, facts: dict[str, Any], verdict: str, l1: dict[str, Any] | None
+    proof: Any, result: Any, facts: dict[str, Any], verdict: ProofVerdict, l1: dict[str, Any] | None
 ) -> None:
-    if verdict == "no_fraud":
+    if verdict is ProofVerdict.NO_FRAUD:
         _out.print(f"no fraud: batch {proof.batch} step {proof.step} claims the correct root")
-    elif verdict == "proven_against_l1":
+    elif verdict is ProofVerdict.PROVEN_AGAINST_L1:
         assert l1 is not None
         _out.print(
             f"[bold red]FRAUD PROVEN[/] against the rollup at {l1['rollup']}: "
             f"batch {proof.batch} step {proof.step} ({result.reason})"
         )
-    elif verdict == "l1_mismatch":
+    elif verdict is ProofVerdict.L1_MISMATCH:
         assert l1 is not None
         _out.print(
             f"[bold]NOT PROVEN[/]: the proof's commitments differ from the rollup at "

@@ -10,6 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from watchtower import defaults
 from watchtower.cli import _http_url, _out, main
 from watchtower.errors import InputError
 from watchtower.rollup.types import GenesisAccount
@@ -104,7 +105,7 @@ _CONFIG_OPTION = click.option(
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    help="State database (LMDB) and store (SQLite) live here [default: watchtower-data].",
+    help=f"State database (LMDB) and store (SQLite) live here [default: {defaults.DATA_DIR}].",
 )
 @click.option(
     "--genesis",
@@ -120,24 +121,35 @@ _CONFIG_OPTION = click.option(
 @click.option(
     "--confirmations",
     help="Blocks a batch must be buried under before it is challenged, or "
-    "safe/finalized [default: 2].",
+    f"safe/finalized [default: {defaults.CONFIRMATIONS}].",
 )
-@click.option("--poll-interval", type=click.FloatRange(0.05), help="Seconds per tick [default: 4].")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(0.05),
+    help=f"Seconds per tick [default: {defaults.POLL_INTERVAL:g}].",
+)
 @click.option(
     "--rpc-timeout",
     type=click.FloatRange(0.1),
-    help="Seconds before an L1 request is abandoned; reads are retried 3 times [default: 10].",
+    help="Seconds before an L1 request is abandoned; reads are retried 3 times "
+    f"[default: {defaults.L1_TIMEOUT:g}].",
 )
 @click.option(
     "--max-backoff",
     type=click.FloatRange(0.1),
-    help="After failed ticks the wait doubles from the poll interval up to this [default: 60].",
+    help="After failed ticks the wait doubles from the poll interval up to this "
+    f"[default: {defaults.MAX_BACKOFF:g}].",
 )
-@click.option("--start-block", type=click.IntRange(0), help="First L1 block to scan [default: 0].")
+@click.option(
+    "--start-block",
+    type=click.IntRange(0),
+    help=f"First L1 block to scan [default: {defaults.START_BLOCK}].",
+)
 @click.option(
     "--chunk",
     type=click.IntRange(1),
-    help="Blocks per eth_getLogs request, halved on 'too many results' [default: 2000].",
+    help="Blocks per eth_getLogs request, halved on 'too many results' "
+    f"[default: {defaults.SCAN_CHUNK}].",
 )
 @click.option(
     "--stake",
@@ -148,7 +160,7 @@ _CONFIG_OPTION = click.option(
 @click.option(
     "--bump-after",
     type=click.FloatRange(0.1),
-    help="Seconds without a receipt before a fee bump [default: 24].",
+    help=f"Seconds without a receipt before a fee bump [default: {defaults.BUMP_AFTER:g}].",
 )
 @click.option("--metrics-listen", help="HOST:PORT serving /metrics, /healthz and /readyz.")
 @click.option("--log-format", type=click.Choice(["json", "console"]), help="[default: json]")
@@ -234,7 +246,7 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=Path("watchtower-data"),
+    default=Path(defaults.DATA_DIR),
     show_default=True,
 )
 @click.option(
@@ -278,7 +290,9 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
         l1_time = int(client.w3.eth.get_block("latest")["timestamp"])
         if signer_address:
             owed = client.owed(signer_address)
-    verified = [b for b in batches if b.verdict == "valid" and b.status.value != "removed"]
+    verified = [
+        b for b in batches if b.verdict is VerdictKind.VALID and b.status.value != "removed"
+    ]
     document: dict[str, Any] = {
         "rollup": rollup,
         "last_scanned_block": next_block - 1,
@@ -287,7 +301,7 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
         "fraud_found": [
             {"batch": b.idx, "step": b.fraud_step, "status": b.status.value}
             for b in batches
-            if b.verdict == "fraud"
+            if b.verdict is VerdictKind.FRAUD
         ],
         "unreadable": [
             {
@@ -298,7 +312,7 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
                 "reason": b.reason,
             }
             for b in batches
-            if b.verdict == VerdictKind.UNREADABLE.value and b.status.value != "removed"
+            if b.verdict is VerdictKind.UNREADABLE and b.status.value != "removed"
         ],
         "verification_halted": None,
         "challenges": [],
@@ -310,7 +324,7 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
         document["verification_halted"] = {
             "batch": halt.batch.idx,
             "tx": "0x" + halt.batch.tx_hash.hex(),
-            "verdict": halt.batch.verdict,
+            "verdict": str(halt.batch.verdict),
             "reason": halt.batch.reason,
             "waiting": [b.idx for b in halt.waiting],
         }
@@ -377,7 +391,7 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path("watchtower-data"),
+    default=Path(defaults.DATA_DIR),
     show_default=True,
 )
 @click.option("--key-env", help="Environment variable holding the challenger's hex key.")

@@ -22,7 +22,7 @@ from eth_typing import Address
 from watchtower.errors import ConformanceFixtureError
 from watchtower.execute.state import build_genesis, open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.rollup import jsontext
 from watchtower.rollup.types import BlockContext, GenesisAccount
 
@@ -173,7 +173,7 @@ def run_case(store: StateDB, case: StateTestCase) -> CaseResult:
     overlay = PendingWrites(store)
     state = open_state(overlay, pre_root, case.env)
     logs_hash = EMPTY_LOGS_HASH
-    outcome = apply_step(state, case.tx_bytes, Mode.ETHEREUM)
+    outcome = apply_step(state, case.tx_bytes, RuleSet.ETHEREUM)
     if outcome.valid:
         logs_hash = _logs_hash(outcome.logs)
     coinbase = Address(case.env.coinbase)

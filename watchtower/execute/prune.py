@@ -38,11 +38,12 @@ from dataclasses import dataclass
 
 import rlp
 
+from watchtower import defaults
 from watchtower.errors import MissingStateError, StateCorruptionError
 from watchtower.execute.statedb import StateDB
 from watchtower.rollup.params import BLANK_ROOT, EMPTY_CODE_HASH
 
-DEFAULT_KEEP_RECENT = 64
+DEFAULT_KEEP_RECENT = defaults.KEEP_RECENT
 
 NodeGetter = Callable[[bytes], bytes | None]
 

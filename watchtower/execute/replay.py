@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from watchtower.errors import InputError, StateError, TransitionInvariantError
 from watchtower.execute.state import WatchtowerState, build_genesis, open_state
 from watchtower.execute.statedb import BatchRecord, PendingWrites, StateDB
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.failpoints import failpoint
 from watchtower.rollup.bundle import Bundle
 from watchtower.rollup.types import Batch, GenesisAccount, InvalidReason, Verdict, VerdictKind
@@ -22,17 +22,17 @@ from watchtower.rollup.types import Batch, GenesisAccount, InvalidReason, Verdic
 StepCallback = Callable[[int], None]
 
 
-def init_genesis(store: StateDB, alloc: Mapping[bytes, GenesisAccount]) -> bytes:
+def init_genesis(state_db: StateDB, alloc: Mapping[bytes, GenesisAccount]) -> bytes:
     """Write the genesis state (protocol.md §2) and record its root; idempotent."""
-    pending = PendingWrites(store)
+    pending = PendingWrites(state_db)
     root = build_genesis(pending, alloc)
-    store.commit_genesis(pending, root)
+    state_db.commit_genesis(pending, root)
     return root
 
 
-def init_bundle(store: StateDB, bundle: Bundle) -> bytes:
+def init_bundle(state_db: StateDB, bundle: Bundle) -> bytes:
     """Write a bundle's genesis and check that its first batch builds on it (protocol.md §6)."""
-    root = init_genesis(store, bundle.genesis)
+    root = init_genesis(state_db, bundle.genesis)
     if bundle.batches and bundle.batches[0].prev_root != root:
         raise InputError(
             f"bundle batch 0 builds on 0x{bundle.batches[0].prev_root.hex()}, but the "
@@ -53,7 +53,7 @@ class StepTrace:
 
 
 def replay_batch(
-    store: StateDB,
+    state_db: StateDB,
     batch: Batch,
     *,
     on_step: StepCallback | None = None,
@@ -64,10 +64,10 @@ def replay_batch(
     The batch must build on the stored head root (``batch.prev_root``); otherwise the verdict is
     ``undecidable`` with the reason. With ``commit`` a valid batch becomes the new head.
     """
-    head = store.head_root()
+    head = state_db.head_root()
     if head is None:
         raise StateError("the state database has no genesis: initialise it first")
-    expected_index = 0 if store.head() is None else store.head().index + 1  # type: ignore[union-attr]
+    expected_index = 0 if state_db.head() is None else state_db.head().index + 1  # type: ignore[union-attr]
     if batch.index != expected_index:
         return Verdict(
             batch=batch.index,
@@ -85,7 +85,7 @@ def replay_batch(
                 f"0x{head.hex()}"
             ),
         )
-    pending = PendingWrites(store)
+    pending = PendingWrites(state_db)
     state = open_state(pending, batch.prev_root, batch.context)
     fraud: Verdict | None = None
     invalid: list[tuple[int, InvalidReason]] = []
@@ -126,7 +126,7 @@ def replay_batch(
     if commit:
         state.persist()
         failpoint("replay.before_commit")
-        store.commit_batch(
+        state_db.commit_batch(
             pending,
             BatchRecord(index=batch.index, prev_root=batch.prev_root, final_root=batch.final_root),
         )
@@ -149,7 +149,7 @@ def iter_steps(
     last = len(batch.steps) - 1 if until is None else min(until, len(batch.steps) - 1)
     for k in range(last + 1):
         step = batch.steps[k]
-        outcome = apply_step(state, step.tx, Mode.ROLLUP, batch=batch.index, step=k)
+        outcome = apply_step(state, step.tx, RuleSet.ROLLUP, batch=batch.index, step=k)
         yield StepTrace(
             step=k,
             valid=outcome.valid,

@@ -1,15 +1,15 @@
-"""The state transition: apply one step (transaction bytes) to a state, in one of two modes.
+"""The state transition: apply one step (transaction bytes) to a state, under one of two rule sets.
 
-* ``Mode.ROLLUP``: the rules of docs/protocol.md §3. Stateless rules (decoding, chain id,
+* ``RuleSet.ROLLUP``: the rules of docs/protocol.md §3. Stateless rules (decoding, chain id,
   signature, shape, fees) come from :mod:`watchtower.rollup.transactions`; the stateful ones
   (sender code, nonce, balance, recipient code) are checked here; a valid transfer is then
   executed by py-evm's Cancun transaction executor. An invalid transaction changes nothing.
-* ``Mode.ETHEREUM``: full EVM with Ethereum's own validity rules, used for conformance. py-evm
+* ``RuleSet.ETHEREUM``: full EVM with Ethereum's own validity rules, used for conformance. py-evm
   0.12 accepts some transactions that Ethereum rejects, so every Cancun rule is checked first by
   :mod:`watchtower.execute.ethereum_rules` (one table row per rule; docs/protocol.md
   "Ethereum mode").
 
-Both modes share one engine: :class:`~watchtower.execute.state.WatchtowerState`.
+Both rule sets share one engine: :class:`~watchtower.execute.state.WatchtowerState`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from watchtower.rollup.types import InvalidReason, StepOutcome
 _NONCE_LIMIT = 2**64 - 1
 
 
-class Mode(enum.StrEnum):
+class RuleSet(enum.StrEnum):
+    """Which validity rules a step is applied under (not the service's watch/challenge mode)."""
+
     ROLLUP = "rollup"
     ETHEREUM = "ethereum"
 
@@ -46,7 +48,7 @@ def params_of(state: WatchtowerState) -> RollupParams:
 def apply_step(
     state: WatchtowerState,
     tx_bytes: bytes,
-    mode: Mode = Mode.ROLLUP,
+    rules: RuleSet = RuleSet.ROLLUP,
     *,
     batch: int | None = None,
     step: int | None = None,
@@ -60,7 +62,7 @@ def apply_step(
     only: ``block_gas_used`` and ``blob_gas_used`` are what the block's earlier transactions
     used (a transaction must fit in what is left).
     """
-    if mode is Mode.ROLLUP:
+    if rules is RuleSet.ROLLUP:
         return _apply_rollup(state, tx_bytes, batch, step)
     return _apply_ethereum(state, tx_bytes, block_gas_used, blob_gas_used)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from eth_hash.auto import keccak
 
+from watchtower.defaults import SCAN_CHUNK
 from watchtower.errors import MalformedBatchError, WatchtowerError
 from watchtower.failpoints import failpoint
 from watchtower.l1.reader import (
@@ -135,7 +136,7 @@ class ScanOutcome:
 
     @property
     def unreadable(self) -> list[BatchRow]:
-        return [row for row in self.batches if row.verdict == VerdictKind.UNREADABLE.value]
+        return [row for row in self.batches if row.verdict is VerdictKind.UNREADABLE]
 
 
 @dataclass
@@ -144,7 +145,7 @@ class Follower:
     returns what it found: the service records it."""
 
     readers: Sequence[L1Reader]
-    chunk: int = 2000
+    chunk: int = SCAN_CHUNK
     min_chunk: int = 1
 
     @property
@@ -240,7 +241,7 @@ class Follower:
             timestamp=event.timestamp,
             deadline=event.deadline,
             status=BatchStatus.PENDING,
-            verdict=None if reading.problem is None else VerdictKind.UNREADABLE.value,
+            verdict=None if reading.problem is None else VerdictKind.UNREADABLE,
             fraud_step=None,
             claimed_root=None,
             computed_root=None,

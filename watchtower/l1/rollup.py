@@ -22,6 +22,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import TxParams, TxReceipt, Wei
 
+from watchtower.defaults import L1_TIMEOUT
 from watchtower.errors import InputError, WatchtowerError
 from watchtower.l1.instrumented import InstrumentedHTTPProvider, endpoint_label
 from watchtower.metrics import Metrics
@@ -72,7 +73,9 @@ class L1UnavailableError(InputError):
     """An L1 endpoint cannot be reached, or fails every request (named by host:port only)."""
 
 
-class BatchStatus(enum.IntEnum):
+class OnChainStatus(enum.IntEnum):
+    """A batch's status in the rollup contract (the store's ``BatchStatus`` is the service's)."""
+
     NONE = 0
     PENDING = 1
     FINALIZED = 2
@@ -102,7 +105,7 @@ class OnChainBatch:
     coinbase: bytes
     timestamp: int
     deadline: int
-    status: BatchStatus
+    status: OnChainStatus
     bond: int = 0  # the bond the batch locked (0 once finalized, slashed or released)
 
 
@@ -271,7 +274,7 @@ class RollupClient:
             coinbase=bytes.fromhex(str(coinbase)[2:]),
             timestamp=int(ts),
             deadline=int(deadline),
-            status=BatchStatus(int(status)),
+            status=OnChainStatus(int(status)),
             bond=int(bond),
         )
 
@@ -398,7 +401,11 @@ def _reason(exc: Exception) -> str:
 
 
 def connect(
-    urls: tuple[str, ...], rollup: str, metrics: Metrics | None = None, *, timeout: float = 30.0
+    urls: tuple[str, ...],
+    rollup: str,
+    metrics: Metrics | None = None,
+    *,
+    timeout: float = L1_TIMEOUT,
 ) -> list[RollupClient]:
     """Clients of the rollup at ``rollup`` on each endpoint, checked: the node answers and the
     contract has code. Errors name an endpoint by host:port only (paths often carry API keys).

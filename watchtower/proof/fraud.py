@@ -15,6 +15,7 @@ that checks here has everything the contract will ask for.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from watchtower.errors import InputError, WatchtowerError
 from watchtower.execute.replay import iter_steps
 from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, PrunedStateError, StateDB
-from watchtower.execute.transition import Mode, apply_step
+from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.execute.trie import encode_node
 from watchtower.rollup import jsontext
 from watchtower.rollup.codec import (
@@ -246,7 +247,7 @@ def build_fraud_proof(
     claimed = batch.steps[step]
     coinbase = batch.context.coinbase
     witness = account_witness(scratch, pre_root, touched_accounts(claimed.tx, coinbase, params))
-    outcome = apply_step(state, claimed.tx, Mode.ROLLUP, batch=batch.index, step=step)
+    outcome = apply_step(state, claimed.tx, RuleSet.ROLLUP, batch=batch.index, step=step)
     scratch.discard()
     if outcome.root == claimed.root and not allow_correct:
         raise NoFraudError(batch.index, step, claimed.root)
@@ -321,7 +322,7 @@ def check_fraud_proof(proof: FraudProof) -> ProofCheck:
     try:
         # Stock py-evm AccountDB and py-trie, no node cache: only the witness is visible.
         state = open_state(db, proof.pre_root, context, stock_trie=True)
-        outcome = apply_step(state, proof.tx, Mode.ROLLUP, batch=proof.batch, step=proof.step)
+        outcome = apply_step(state, proof.tx, RuleSet.ROLLUP, batch=proof.batch, step=proof.step)
     except (MissingAccountTrieNode, MissingTrieNode) as exc:
         raise ProofError(
             f"the witness lacks a trie node the step needs (pre-state root "
@@ -399,3 +400,25 @@ def compare_commitments(
         ("params.base_fee", str(proof.params.base_fee), str(base_fee)),
     ]
     return [Mismatch(name, mine, theirs, "L1") for name, mine, theirs in pairs if mine != theirs]
+
+
+def build_checked_proof(
+    store: StateDB,
+    batch: Batch,
+    step: int,
+    params: RollupParams,
+    *,
+    built: Callable[[], None] | None = None,
+) -> FraudProof:
+    """:func:`build_fraud_proof`, then :func:`check_fraud_proof` on it: a proof is only handed
+    out once it checks with nothing but its own witness (``built`` runs in between).
+
+    Raises what :func:`build_fraud_proof` raises, and :class:`WatchtowerError` if the proof
+    does not check (a bug in the builder)."""
+    proof = build_fraud_proof(store, batch, step, params)
+    if built is not None:
+        built()
+    checked = check_fraud_proof(proof)
+    if not checked.fraud:
+        raise WatchtowerError(f"batch {batch.index} step {step}: proof does not check")
+    return proof

@@ -128,6 +128,12 @@ class VerdictKind(enum.StrEnum):
     UNREADABLE = "unreadable"
 
 
+#: Verdicts after which no later batch can be verified: there is no trusted state to replay it
+#: on (a fraudulent batch halts nothing for long: it is challenged and rejected with its
+#: successors).
+HALTING_VERDICTS = frozenset({VerdictKind.UNREADABLE, VerdictKind.UNDECIDABLE})
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The result of replaying one batch. Fraud is a verdict, not an exception."""

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from watchtower.errors import StateCorruptionError
 from watchtower.failpoints import failpoint
-from watchtower.rollup.types import VerdictKind
+from watchtower.rollup.types import HALTING_VERDICTS, VerdictKind
 from watchtower.store.sqlite import open_database, schema_version, transaction
 
 MIGRATIONS: tuple[str, ...] = (
@@ -159,18 +159,12 @@ class BatchRow:
     timestamp: int
     deadline: int
     status: BatchStatus
-    verdict: str | None
+    verdict: VerdictKind | None
     fraud_step: int | None
     claimed_root: bytes | None
     computed_root: bytes | None
     reason: str
     data: bytes = b""
-
-
-#: Verdicts after which no later batch can be verified: there is no trusted state to replay it
-#: on (a fraudulent batch halts nothing for long: it is challenged and rejected with its
-#: successors).
-HALTING_VERDICTS = frozenset({VerdictKind.UNREADABLE.value, VerdictKind.UNDECIDABLE.value})
 
 
 @dataclass(frozen=True)
@@ -206,7 +200,7 @@ def verification_halt(rows: Sequence[BatchRow]) -> Halt | None:
     nothing is halted: it is challenged, and its successors are rejected with it.)"""
     live = current_batches(rows)
     for position, row in enumerate(live):
-        if row.verdict is None or row.verdict == VerdictKind.VALID.value:
+        if row.verdict is None or row.verdict is VerdictKind.VALID:
             continue
         if row.verdict in HALTING_VERDICTS:
             return Halt(row, tuple(live[position + 1 :]))
@@ -344,7 +338,7 @@ class Store:
                         b.timestamp,
                         b.deadline,
                         b.data,
-                        b.verdict,
+                        None if b.verdict is None else b.verdict.value,
                         b.reason,
                     ),
                 )
@@ -443,7 +437,7 @@ class Store:
     def set_verdict(
         self,
         batch_id: int,
-        verdict: str,
+        verdict: VerdictKind,
         *,
         fraud_step: int | None = None,
         claimed_root: bytes | None = None,
@@ -454,7 +448,15 @@ class Store:
             db.execute(
                 "UPDATE batches SET verdict = ?, fraud_step = ?, claimed_root = ?, "
                 "computed_root = ?, reason = ?, verified_at = ? WHERE id = ?",
-                (verdict, fraud_step, claimed_root, computed_root, reason, time.time(), batch_id),
+                (
+                    verdict.value,
+                    fraud_step,
+                    claimed_root,
+                    computed_root,
+                    reason,
+                    time.time(),
+                    batch_id,
+                ),
             )
 
     def clear_verdict(self, batch_id: int) -> None:
@@ -486,15 +488,30 @@ class Store:
             )
 
     @staticmethod
-    def _batch(row: tuple[object, ...]) -> BatchRow:
-        values = list(row)
-        for i in (2, 4, 6, 7, 8, 10):
-            values[i] = bytes(values[i])  # type: ignore[call-overload]
-        for i in (16, 17):
-            values[i] = None if values[i] is None else bytes(values[i])  # type: ignore[call-overload]
-        values[19] = bytes(values[19])  # type: ignore[call-overload]
-        values[13] = BatchStatus(str(values[13]))
-        return BatchRow(*values)  # type: ignore[arg-type]
+    def _batch(row: tuple[Any, ...]) -> BatchRow:
+        r = dict(zip(_BATCH_FIELDS, row, strict=True))
+        return BatchRow(
+            id=int(r["id"]),
+            idx=int(r["idx"]),
+            tx_hash=bytes(r["tx_hash"]),
+            l1_block=int(r["l1_block"]),
+            l1_block_hash=bytes(r["l1_block_hash"]),
+            log_index=int(r["log_index"]),
+            prev_root=bytes(r["prev_root"]),
+            final_root=bytes(r["final_root"]),
+            steps_root=bytes(r["steps_root"]),
+            count=int(r["count"]),
+            coinbase=bytes(r["coinbase"]),
+            timestamp=int(r["timestamp"]),
+            deadline=int(r["deadline"]),
+            status=BatchStatus(str(r["status"])),
+            verdict=None if r["verdict"] is None else VerdictKind(str(r["verdict"])),
+            fraud_step=None if r["fraud_step"] is None else int(r["fraud_step"]),
+            claimed_root=None if r["claimed_root"] is None else bytes(r["claimed_root"]),
+            computed_root=None if r["computed_root"] is None else bytes(r["computed_root"]),
+            reason=str(r["reason"]),
+            data=bytes(r["data"]),
+        )
 
     # -- challenges -----------------------------------------------------------------------------
     def challenge(self, batch_id: int) -> ChallengeRow | None:
@@ -628,44 +645,83 @@ class Store:
         return problems
 
 
-_BATCH_COLUMNS = (
-    "id, idx, tx_hash, l1_block, l1_block_hash, log_index, prev_root, final_root, steps_root, "
-    "count, coinbase, timestamp, deadline, status, verdict, fraud_step, claimed_root, "
-    "computed_root, reason, data"
+#: The columns of a batch record, read by name into a :class:`BatchRow`.
+_BATCH_FIELDS = (
+    "id",
+    "idx",
+    "tx_hash",
+    "l1_block",
+    "l1_block_hash",
+    "log_index",
+    "prev_root",
+    "final_root",
+    "steps_root",
+    "count",
+    "coinbase",
+    "timestamp",
+    "deadline",
+    "status",
+    "verdict",
+    "fraud_step",
+    "claimed_root",
+    "computed_root",
+    "reason",
+    "data",
 )
-_CHALLENGE_COLUMNS = "batch_id, step, nonce, stake, state, detail, created_at, updated_at"
-_SUBMISSION_COLUMNS = (
-    "tx_hash, batch_id, nonce, max_fee, max_priority_fee, raw, sent_at, state, l1_block, gas_used, "
-    "action"
+_BATCH_COLUMNS = ", ".join(_BATCH_FIELDS)
+_CHALLENGE_FIELDS = (
+    "batch_id",
+    "step",
+    "nonce",
+    "stake",
+    "state",
+    "detail",
+    "created_at",
+    "updated_at",
 )
+_CHALLENGE_COLUMNS = ", ".join(_CHALLENGE_FIELDS)
+_SUBMISSION_FIELDS = (
+    "tx_hash",
+    "batch_id",
+    "nonce",
+    "max_fee",
+    "max_priority_fee",
+    "raw",
+    "sent_at",
+    "state",
+    "l1_block",
+    "gas_used",
+    "action",
+)
+_SUBMISSION_COLUMNS = ", ".join(_SUBMISSION_FIELDS)
 
 
-def _challenge(row: tuple[object, ...]) -> ChallengeRow:
-    batch_id, step, nonce, stake, state, detail, created, updated = row
+def _challenge(row: tuple[Any, ...]) -> ChallengeRow:
+    r = dict(zip(_CHALLENGE_FIELDS, row, strict=True))
     return ChallengeRow(
-        batch_id=int(batch_id),  # type: ignore[call-overload]
-        step=int(step),  # type: ignore[call-overload]
-        nonce=None if nonce is None else int(nonce),  # type: ignore[call-overload]
-        stake=int(str(stake)),
-        state=ChallengeState(str(state)),
-        detail=str(detail),
-        created_at=float(created),  # type: ignore[arg-type]
-        updated_at=float(updated),  # type: ignore[arg-type]
+        batch_id=int(r["batch_id"]),
+        step=int(r["step"]),
+        nonce=None if r["nonce"] is None else int(r["nonce"]),
+        stake=int(str(r["stake"])),
+        state=ChallengeState(str(r["state"])),
+        detail=str(r["detail"]),
+        created_at=float(r["created_at"]),
+        updated_at=float(r["updated_at"]),
     )
 
 
-def _submission(row: tuple[object, ...]) -> SubmissionRow:
-    tx_hash, batch_id, nonce, max_fee, tip, raw, sent_at, state, block, gas, action = row
+def _submission(row: tuple[Any, ...]) -> SubmissionRow:
+    r = dict(zip(_SUBMISSION_FIELDS, row, strict=True))
     return SubmissionRow(
-        tx_hash=bytes(tx_hash),  # type: ignore[call-overload]
-        batch_id=int(batch_id),  # type: ignore[call-overload]
-        nonce=int(nonce),  # type: ignore[call-overload]
-        max_fee=int(str(max_fee)),
-        max_priority_fee=int(str(tip)),
-        raw=bytes(raw),  # type: ignore[call-overload]
-        sent_at=float(sent_at),  # type: ignore[arg-type]
-        state=str(state),
-        l1_block=None if block is None else int(block),  # type: ignore[call-overload]
-        gas_used=None if gas is None else int(gas),  # type: ignore[call-overload]
-        action=str(action),
+        tx_hash=bytes(r["tx_hash"]),
+        batch_id=int(r["batch_id"]),
+        nonce=int(r["nonce"]),
+        max_fee=int(str(r["max_fee"])),
+        max_priority_fee=int(str(r["max_priority_fee"])),
+        raw=bytes(r["raw"]),
+        sent_at=float(r["sent_at"]),
+        state=str(r["state"]),
+        l1_block=None if r["l1_block"] is None else int(r["l1_block"]),
+        gas_used=None if r["gas_used"] is None else int(r["gas_used"]),
+        action=str(r["action"]),
     )

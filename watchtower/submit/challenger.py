@@ -38,9 +38,9 @@ from web3.types import Nonce, TxParams, Wei
 
 from watchtower.errors import one_line
 from watchtower.failpoints import failpoint
-from watchtower.l1.rollup import BatchStatus as OnChainStatus
 from watchtower.l1.rollup import (
     L1TransactionError,
+    OnChainStatus,
     RollupClient,
     _reason,
     challenge_commitment,

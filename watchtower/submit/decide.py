@@ -42,13 +42,16 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from watchtower import defaults
+from watchtower.backoff import Backoff
+
 COMMIT = "commit"
 REVEAL = "reveal"
 
 
 @dataclass(frozen=True)
 class FeePolicy:
-    bump_after: float = 24.0  # seconds without a receipt before a replacement
+    bump_after: float = defaults.BUMP_AFTER  # seconds without a receipt before a replacement
     bump_factor_num: int = 9  # x 9/8 = +12.5 % (the replacement minimum is +10 %)
     bump_factor_den: int = 8
     urgent_window: int = 3600  # seconds before the deadline when fees double per bump
@@ -229,7 +232,7 @@ Decision = SendCommit | SendReveal | Bump | Rebroadcast | Simulate | Wait | Retr
 
 def backoff(attempts: int, policy: FeePolicy) -> float:
     """Seconds before the next try after ``attempts`` failures in a row (1, 2, 4, ... capped)."""
-    return float(min(policy.retry_base * 2 ** min(attempts, 30), policy.retry_max))
+    return Backoff(base=policy.retry_base, cap=policy.retry_max).delay(attempts + 1)
 
 
 def first_fees(view: ChainView, policy: FeePolicy) -> Fees:

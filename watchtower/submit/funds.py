@@ -33,6 +33,12 @@ class StakeCheck:
         return self.balance >= self.needed
 
 
+def challenge_cost(stake: int, gas_reserve: int, base_fee: int) -> int:
+    """What a challenge needs in the signer's account: the stake plus ``gas_reserve`` gas at twice
+    ``base_fee`` (the fee cap the challenger starts with)."""
+    return stake + gas_reserve * base_fee * 2
+
+
 def check_stake(
     configured: int | None, min_stake: int, balance: int, gas_reserve: int, base_fee: int
 ) -> StakeCheck:
@@ -40,7 +46,7 @@ def check_stake(
     the signer's ``balance``, reserving ``gas_reserve`` gas at twice ``base_fee`` (the fee cap
     the challenger starts with)."""
     stake = min_stake if configured is None else configured
-    needed = stake + gas_reserve * base_fee * 2
+    needed = challenge_cost(stake, gas_reserve, base_fee)
     error = None
     if stake < min_stake:
         error = (

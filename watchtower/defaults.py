@@ -1,0 +1,31 @@
+"""Every default of the service, in one place: the configuration schema
+(:data:`watchtower.config.SCHEMA`), the CLI's help texts and the functions' own keyword defaults
+all read them from here, so that they cannot drift apart."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# [l1]
+L1_TIMEOUT: Final = 10.0  # seconds before an L1 request is abandoned
+CONFIRMATIONS: Final = 2  # blocks on top of a batch before acting on it
+POLL_INTERVAL: Final = 4.0  # seconds between ticks
+MAX_BACKOFF: Final = 60.0  # longest wait between ticks after failures
+SCAN_CHUNK: Final = 2000  # blocks per eth_getLogs
+START_BLOCK: Final = 0  # first L1 block scanned
+MAX_CHUNKS_PER_TICK: Final = 50  # eth_getLogs ranges scanned in one tick
+
+# [service]
+SERVICE_MODE: Final = "challenge"
+DATA_DIR: Final = "watchtower-data"
+STALL_AFTER: Final = 300.0  # seconds without a new L1 block before a 'stalled' alert
+
+# [challenge]
+BUMP_AFTER: Final = 24.0  # seconds without a receipt before a fee bump
+
+# [state]
+PRUNE_EVERY: Final = 100  # verified batches between state prunes (0: never)
+KEEP_RECENT: Final = 64  # recent batches whose states are kept (a reorg may replace them)
+
+# [alerts.*]
+SINK_TIMEOUT: Final = 5.0  # seconds per delivery attempt to a sink

@@ -1,0 +1,146 @@
+"""Verify a chain of batches: the one driver behind the service, ``watchtower replay`` and
+``watchtower prove``.
+
+:func:`verify_chain` takes the state database and the batches in index order (one live batch per
+index) and yields an :class:`Outcome` per batch. It does no I/O of its own beyond the state
+database; recording the verdicts, alerting and logging are the caller's. The rules:
+
+* a batch already in the state database with the same ``(prev_root, final_root)`` is accepted
+  as valid without replaying it (resuming after a crash, or a later tick);
+* a batch at an index at or below the state's head that is not that record (a replacement after
+  a rejection or a reorg) rolls the state back to just before it, then is replayed;
+* a batch with a verdict that is neither valid nor skipped (fraud, undecidable, unreadable)
+  keeps it and is not replayed again;
+* the first batch whose verdict is not valid blocks every later one: each is ``skipped``
+  ("builds on batch N"); an unreadable or undecidable blocker halts verification
+  (:attr:`Outcome.halts`).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from watchtower.execute.replay import StepCallback, replay_batch
+from watchtower.execute.statedb import StateDB
+from watchtower.rollup.types import HALTING_VERDICTS, Batch, Verdict, VerdictKind
+
+__all__ = ["Action", "Candidate", "Outcome", "skip_reason", "verify_chain"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Candidate(Generic[T]):
+    """One batch to verify: its claimed roots, how to get its steps (``None``: its data cannot
+    be read), the verdict already recorded for it, and the caller's own handle (``ref``)."""
+
+    index: int
+    prev_root: bytes
+    final_root: bytes
+    steps: int
+    load: Callable[[], Batch] | None
+    ref: T
+    known: VerdictKind | None = None
+    reason: str = ""
+
+    @classmethod
+    def of(cls, batch: Batch, ref: T, known: VerdictKind | None = None) -> Candidate[T]:
+        """A batch held in memory (a bundle, a test)."""
+        return cls(
+            index=batch.index,
+            prev_root=batch.prev_root,
+            final_root=batch.final_root,
+            steps=len(batch.steps),
+            load=lambda: batch,
+            ref=ref,
+            known=known,
+        )
+
+
+class Action(enum.Enum):
+    REPLAYED = "replayed"  # replayed now: the verdict is new, record it
+    ACCEPTED = "accepted"  # already in the state database with the same roots: valid
+    KEPT = "kept"  # its recorded verdict (fraud, undecidable, unreadable) stands
+    SKIPPED = "skipped"  # after a batch that is not valid: not replayed
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    candidate: Candidate[T]
+    verdict: Verdict
+    action: Action
+    #: The blocking batch's index, for a skipped batch.
+    builds_on: int | None = None
+    #: Seconds spent replaying (0 unless replayed).
+    seconds: float = 0.0
+
+    @property
+    def blocks(self) -> bool:
+        """Whether later batches are skipped because of this one."""
+        return self.action is not Action.SKIPPED and self.verdict.kind is not VerdictKind.VALID
+
+    @property
+    def halts(self) -> bool:
+        """A blocker that halts verification (unreadable or undecidable)."""
+        return self.blocks and self.verdict.kind in HALTING_VERDICTS
+
+
+def skip_reason(blocker: Verdict) -> str:
+    if blocker.kind is VerdictKind.FRAUD:
+        return f"builds on fraudulent batch {blocker.batch}"
+    return f"builds on {blocker.kind.value} batch {blocker.batch}"
+
+
+def verify_chain(
+    state_db: StateDB,
+    candidates: Iterable[Candidate[T]],
+    *,
+    on_step: StepCallback | None = None,
+    timer: Callable[[], float] = time.perf_counter,
+) -> Iterator[Outcome[T]]:
+    """Verify ``candidates`` (index order) on ``state_db``; one :class:`Outcome` per candidate.
+
+    A replayed valid batch is committed to ``state_db`` before its outcome is yielded; a fraud or
+    undecidable one leaves the state at the batch before it (what a proof is built on).
+    """
+    blocker: Verdict | None = None
+    for c in candidates:
+        if blocker is not None:
+            skipped = Verdict(
+                batch=c.index, kind=VerdictKind.SKIPPED, steps=c.steps, reason=skip_reason(blocker)
+            )
+            yield Outcome(c, skipped, Action.SKIPPED, builds_on=blocker.batch)
+            continue
+        if c.load is None or c.known is VerdictKind.UNREADABLE:
+            blocker = Verdict(
+                batch=c.index, kind=VerdictKind.UNREADABLE, steps=c.steps, reason=c.reason
+            )
+            yield Outcome(c, blocker, Action.KEPT)
+            continue
+        record = state_db.batch(c.index)
+        if record is not None and (record.prev_root, record.final_root) == (
+            c.prev_root,
+            c.final_root,
+        ):
+            valid = Verdict(
+                batch=c.index, kind=VerdictKind.VALID, steps=c.steps, final_root=c.final_root
+            )
+            yield Outcome(c, valid, Action.ACCEPTED)
+            continue
+        if c.known is not None and c.known not in (VerdictKind.VALID, VerdictKind.SKIPPED):
+            blocker = Verdict(batch=c.index, kind=c.known, steps=c.steps, reason=c.reason)
+            yield Outcome(c, blocker, Action.KEPT)
+            continue
+        head = state_db.head()
+        if head is not None and head.index >= c.index:
+            state_db.rollback_to(c.index - 1 if c.index else None)
+        started = timer()
+        verdict = replay_batch(state_db, c.load(), on_step=on_step)
+        elapsed = timer() - started
+        if verdict.kind is not VerdictKind.VALID:
+            blocker = verdict
+        yield Outcome(c, verdict, Action.REPLAYED, seconds=elapsed)
