@@ -60,7 +60,6 @@ def test_the_functions_read_the_same_defaults() -> None:
     assert DEFAULT_KEEP_RECENT == defaults.KEEP_RECENT
     follower = inspect.signature(Follower).parameters
     assert follower["chunk"].default == defaults.SCAN_CHUNK
-    assert follower["start_block"].default == defaults.START_BLOCK
 
 
 def test_null_metrics_has_every_metric_and_records_nothing() -> None:

@@ -12,6 +12,7 @@ import pytest
 from tests.fakes.l1 import FakeChain, Reject, Submit
 from tests.unit.test_follower import data, follow
 from watchtower.follow.scanner import Follower
+from watchtower.rollup.types import VerdictKind
 from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store, SubmissionRow
 
 
@@ -56,7 +57,7 @@ def test_batches_of_replaced_blocks_are_removed_and_come_back_with_their_new_blo
     follower = Follower([chain.endpoint()])
     follow(follower, store)
     before = by_idx(store)[1]
-    store.set_verdict(before.id, "fraud", fraud_step=0)
+    store.set_verdict(before.id, VerdictKind.FRAUD, fraud_step=0)
     store.open_challenge(before.id, 0, 10**18)
     send(store, before, b"\xc1" * 32, 7, mined_at=3)  # our commit, mined in block 3
 
@@ -88,7 +89,7 @@ def test_a_rejection_in_a_replaced_block_is_undone(chain: FakeChain, store: Stor
     # Batch 1: we had nothing sent (already_rejected, forgotten on a rewind); batch 2: our commit
     # was sent before the rejection (the journal goes on, sent again).
     for index in (1, 2):
-        store.set_verdict(rows[index].id, "fraud", fraud_step=0)
+        store.set_verdict(rows[index].id, VerdictKind.FRAUD, fraud_step=0)
         store.open_challenge(rows[index].id, 0, 10**18)
     send(store, rows[2], b"\xc2" * 32, 3, mined_at=2)
     for index in (1, 2):
@@ -114,7 +115,7 @@ def test_a_challenge_that_succeeded_in_a_replaced_block_is_sent_again(
     follower = Follower([chain.endpoint()])
     follow(follower, store)
     row = by_idx(store)[1]
-    store.set_verdict(row.id, "fraud", fraud_step=0)
+    store.set_verdict(row.id, VerdictKind.FRAUD, fraud_step=0)
     store.open_challenge(row.id, 0, 10**18)
     send(store, row, b"\xc0" * 32, 1, mined_at=2)
     send(store, row, b"\xde" * 32, 2, mined_at=3)
