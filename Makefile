@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy watchtower dev/watchtower_dev
+	$(BIN)/mypy watchtower dev/watchtower_dev tests/fakes  # FakeL1 must satisfy the L1Reader protocol
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
