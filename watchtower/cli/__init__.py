@@ -13,12 +13,13 @@ Exit statuses: 0 success (all valid / all passed), 1 fraud found or conformance 
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 #: The entry-point group through which other distributions add commands to ``watchtower``.
 COMMANDS_GROUP = "watchtower.commands"
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 EXIT_OK = 0
 EXIT_FRAUD = 1
 EXIT_INPUT = 2
@@ -43,9 +46,45 @@ _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+#: ``ctx.meta`` key (shared by a context and its children): the running command has ``--json``,
+#: so unusable input is also reported as a JSON error object on stdout.
+_JSON_ERRORS = "watchtower.json_errors"
+
+
+def _wants_json_errors() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(_JSON_ERRORS))
+
+
+def _json_error(message: str) -> None:
+    """The JSON error object of a ``--json`` command whose input is unusable (exit status 2)."""
+    if _wants_json_errors():
+        click.echo(json.dumps({"error": message, "status": EXIT_INPUT}))
+
+
 def _fail(message: str) -> None:
+    _json_error(message)
     _err.print(f"error: {message}", markup=False, soft_wrap=True)
     sys.exit(EXIT_INPUT)
+
+
+def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[_JSON_ERRORS] = True
+    return value
+
+
+def json_option(help_text: str) -> Callable[[_F], _F]:
+    """``--json`` for a command: one JSON document on stdout, also when the input is unusable
+    (``{"error": "...", "status": 2}``, with the usual one line on stderr)."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        is_eager=True,  # before the other parameters, so their usage errors are JSON too
+        callback=_remember_json,
+        help=help_text,
+    )
 
 
 def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -107,6 +146,8 @@ class _UsageLine(click.UsageError):
     def show(self, file: Any = None) -> None:
         message = " ".join(self.format_message().split()).rstrip(".")
         where = self.ctx.command_path if self.ctx is not None else "watchtower"
+        if self.ctx is not None and self.ctx.meta.get(_JSON_ERRORS):
+            click.echo(json.dumps({"error": message, "status": EXIT_INPUT}))
         _err.print(f"error: {message} (see '{where} --help')", markup=False, soft_wrap=True)
 
 

@@ -23,6 +23,7 @@ from watchtower.cli import (
     _open_state_db,
     _out,
     _progress,
+    json_option,
     main,
 )
 from watchtower.errors import InputError
@@ -30,14 +31,23 @@ from watchtower.errors import InputError
 
 @main.command()
 @click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+@json_option("Print one JSON document instead of a table (an error object on unusable input).")
+@click.option(
+    "--all",
+    "audit_all",
+    is_flag=True,
+    help="Do not stop at the first fraud: report every step whose claimed root differs from "
+    "the honest chain (see below).",
+)
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="Keep the state database here (default: a temporary directory, removed afterwards).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> None:
+def replay(
+    bundle: Path, as_json: bool, audit_all: bool, data_dir: Path | None, quiet: bool
+) -> None:
     """Re-execute every batch of an offline BUNDLE and report a verdict per batch.
 
     A BUNDLE is a JSON file with a genesis allocation and the batches a proposer submitted, each
@@ -51,14 +61,31 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
       skipped      builds on a fraudulent or undecidable batch (not replayed)
       undecidable  cannot be judged (the reason says why); verification stops there
 
+    Invalid transactions (no-op steps, protocol.md §3.1) are listed with their reason.
+
+    \b
+    --all: after the first fraudulent batch the proposer's state is unknown (only its roots
+    are claimed), so later steps cannot be re-executed on it. Instead the fraudulent batch
+    and every later one are re-executed with the honest transition, each from the honest
+    state the previous one ended at, and every step whose claimed root differs from the
+    honest root is reported ("bad"). A bad step is "provable" when the root claimed before
+    it equals the honest root before it (a fraud proof of it can be built); the others
+    inherit an earlier disagreement. The verdicts and the exit status are unchanged.
+
+    The timing line measures the replay only (the steps re-executed, per second), not
+    building the genesis state, which is reported separately.
+
     Exit status: 0 all valid, 1 fraud found, 2 unusable input.
 
     \b
     Examples:
       watchtower replay fixtures/honest.json
       watchtower replay fixtures/fraud-wrong-root.json --json | jq '.batches[] | .verdict'
+      watchtower replay fixtures/fraud-wrong-root.json --all
       watchtower replay big-bundle.json --data-dir /tmp/state -q
     """
+    from watchtower.errors import TransitionInvariantError
+    from watchtower.execute.audit import BadStep, bad_steps, honest_run
     from watchtower.execute.replay import init_bundle
     from watchtower.execute.verify import Candidate, verify_chain
     from watchtower.rollup.bundle import load_bundle
@@ -66,69 +93,134 @@ def replay(bundle: Path, as_json: bool, data_dir: Path | None, quiet: bool) -> N
 
     loaded = load_bundle(bundle)
     total_steps = sum(len(b.steps) for b in loaded.batches)
-    started = time.perf_counter()
     verdicts: list[Verdict] = []
+    audit: dict[str, Any] | None = None
+    replayed = 0
     with tempfile.TemporaryDirectory(prefix="wt-replay-") as tmp:
         state_db = _open_state_db(data_dir or Path(tmp), sync=data_dir is not None)
         try:
+            genesis_started = time.perf_counter()
             init_bundle(state_db, loaded)
+            genesis_seconds = time.perf_counter() - genesis_started
+            started = time.perf_counter()
             with _progress(not quiet and not as_json, total_steps, "replaying") as bar:
-                on_step = None
-                if bar is not None:
-                    progress, task = bar
-                    on_step = lambda _k: progress.advance(task)  # noqa: E731
+
+                def on_step(_k: int) -> None:
+                    nonlocal replayed
+                    replayed += 1
+                    if bar is not None:
+                        bar[0].advance(bar[1])
+
                 candidates = (Candidate.of(batch, None) for batch in loaded.batches)
                 for outcome in verify_chain(state_db, candidates, on_step=on_step):
                     verdicts.append(outcome.verdict)
+                first = next((v for v in verdicts if v.is_fraud), None)
+                if audit_all and first is not None:
+                    found: list[BadStep] = []
+                    stopped = None
+                    start = state_db.head_root()
+                    assert start is not None  # the verified chain ends before the fraud
+                    try:
+                        for honest in honest_run(
+                            state_db, loaded.batches[first.batch :], start, on_step=on_step
+                        ):
+                            found.extend(bad_steps(honest))
+                    except TransitionInvariantError as exc:
+                        stopped = str(exc)
+                    audit = {"from_batch": first.batch, "bad_steps": found, "stopped": stopped}
+            elapsed = time.perf_counter() - started
         finally:
             state_db.close()
-    elapsed = time.perf_counter() - started
-    _render_verdicts(verdicts, elapsed, total_steps, as_json, str(bundle))
+    timing = {"genesis": genesis_seconds, "replay": elapsed, "steps_replayed": replayed}
+    _render_verdicts(verdicts, timing, total_steps, as_json, str(bundle), audit=audit)
     sys.exit(EXIT_FRAUD if any(v.is_fraud for v in verdicts) else EXIT_OK)
 
 
+def _invalid_text(verdict: Any) -> str:
+    """The invalid transactions of a verdict, for people: ``3 (bad_nonce), 9 (...)``."""
+    if not verdict.invalid_steps:
+        return "-"
+    return ", ".join(f"{step} ({reason.value})" for step, reason in verdict.invalid_steps)
+
+
 def _render_verdicts(
-    verdicts: Sequence[Any], elapsed: float, steps: int, as_json: bool, source: str
+    verdicts: Sequence[Any],
+    timing: dict[str, Any],
+    steps: int,
+    as_json: bool,
+    source: str,
+    *,
+    audit: dict[str, Any] | None,
 ) -> None:
     fraud = next((v for v in verdicts if v.is_fraud), None)
+    replayed, elapsed = timing["steps_replayed"], timing["replay"]
+    rate = replayed / elapsed if elapsed > 0 else 0.0
     if as_json:
-        document = {
+        document: dict[str, Any] = {
             "bundle": source,
             "batches": [v.to_json() for v in verdicts],
             "fraud": fraud.to_json() if fraud is not None else None,
             "steps": steps,
+            # The replay only (steps re-executed and seconds), genesis building apart.
+            "steps_replayed": replayed,
             "seconds": round(elapsed, 3),
+            "genesis_seconds": round(timing["genesis"], 3),
+            "steps_per_second": round(rate, 1),
         }
+        if audit is not None:
+            document["all"] = {
+                "from_batch": audit["from_batch"],
+                "bad_steps": [b.to_json() for b in audit["bad_steps"]],
+                "stopped": audit["stopped"],
+            }
         click.echo(json.dumps(document, indent=1))
         return
     table = Table(title=f"replay of {source}", title_justify="left")
-    for column in ("batch", "steps", "verdict", "invalid txs", "detail"):
+    for column in ("batch", "steps", "verdict", "invalid txs (step, reason)", "detail"):
         table.add_column(column, justify="right" if column in ("batch", "steps") else "left")
     styles = {"valid": "green", "fraud": "bold red", "skipped": "yellow", "undecidable": "magenta"}
     for v in verdicts:
         if v.is_fraud:
             claimed, computed = v.claimed_root.hex()[:16], v.computed_root.hex()[:16]
-            detail = f"step {v.step}: claimed 0x{claimed}…, computed 0x{computed}…"
+            detail = f"{v.reason}: claimed 0x{claimed}…, computed 0x{computed}…"
         else:
             detail = v.reason
         table.add_row(
             str(v.batch),
             str(v.steps),
             f"[{styles[v.kind.value]}]{v.kind.value}[/]",
-            str(len(v.invalid_steps)),
+            _invalid_text(v),
             detail,
         )
     _out.print(table)
-    rate = steps / elapsed if elapsed > 0 else 0.0
-    _out.print(f"{len(verdicts)} batches, {steps} steps in {elapsed:.2f}s ({rate:,.0f} steps/s)")
+    _out.print(
+        f"{len(verdicts)} batches, {steps} steps; genesis built in {timing['genesis']:.2f}s; "
+        f"replay: {replayed} steps re-executed in {elapsed:.2f}s ({rate:,.0f} steps/s, "
+        "replay only)"
+    )
     if fraud is not None:
         _out.print(
-            f"[bold red]FRAUD[/] in batch {fraud.batch} at step {fraud.step}\n"
+            f"[bold red]FRAUD[/] in batch {fraud.batch} at step {fraud.step} ({fraud.reason})\n"
             f"  claimed root  0x{fraud.claimed_root.hex()}\n"
             f"  computed root 0x{fraud.computed_root.hex()}"
         )
     else:
         _out.print("[green]all batches valid[/]")
+    if audit is not None:
+        bad = audit["bad_steps"]
+        provable = sum(1 for b in bad if b.provable)
+        _out.print(
+            f"--all: from batch {audit['from_batch']} on, against the honest state: "
+            f"{len(bad)} bad steps ({provable} provable)"
+        )
+        for b in bad:
+            _out.print(
+                f"  batch {b.batch} step {b.step}: claimed 0x{b.claimed_root.hex()[:16]}…, "
+                f"honest 0x{b.honest_root.hex()[:16]}… — {b.why}",
+                markup=False,
+            )
+        if audit["stopped"]:
+            _out.print(f"  stopped: {audit['stopped']}", markup=False)
 
 
 @main.command()

@@ -59,6 +59,27 @@ def _quantity(where: str, value: Any, maximum: int | None = None) -> int:
     return result
 
 
+#: The keys each object of a bundle may have (protocol.md §6); any other key is an error.
+TOP_KEYS = frozenset({"format", "version", "params", "genesis", "batches"})
+PARAMS_KEYS = frozenset({"chain_id", "base_fee", "gas_limit"})
+ACCOUNT_KEYS = frozenset({"balance", "nonce", "code", "storage"})
+BATCH_KEYS = frozenset({"index", "context", "prev_root", "steps"})
+CONTEXT_KEYS = frozenset({"number", "timestamp", "coinbase"})
+STEP_KEYS = frozenset({"tx", "root"})
+#: A block number and a timestamp are 64-bit quantities (the EVM's NUMBER and TIMESTAMP).
+UINT64_MAX = 2**64 - 1
+
+
+def _known_keys(obj: Any, allowed: frozenset[str], where: str) -> None:
+    """Refuse a key the format does not define (a misspelling would otherwise be ignored)."""
+    if not isinstance(obj, dict):
+        raise BundleError(where, "expected an object")
+    for key in obj:
+        if key not in allowed:
+            path = f"{where}.{key}" if where != "top level" else str(key)
+            raise BundleError(path, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
 def _field(obj: Any, key: str, where: str) -> Any:
     if not isinstance(obj, dict):
         raise BundleError(where, "expected an object")
@@ -72,16 +93,20 @@ def parse_genesis(raw_genesis: Any) -> dict[bytes, GenesisAccount]:
     if not isinstance(raw_genesis, dict):
         raise BundleError("genesis", "expected an object of accounts")
     genesis: dict[bytes, GenesisAccount] = {}
+    spelled: dict[bytes, str] = {}
     for addr, acc in raw_genesis.items():
         where = f"genesis[{addr}]"
-        if not isinstance(acc, dict):
-            raise BundleError(where, "expected an object")
+        _known_keys(acc, ACCOUNT_KEYS, where)
+        address = _hexbytes(where, addr, 20)
+        if address in spelled:  # the same account in two letter cases: one would overwrite
+            raise BundleError(where, f"the same address as genesis[{spelled[address]}]")
+        spelled[address] = addr
         storage_raw = acc.get("storage", {})
         if not isinstance(storage_raw, dict):
             raise BundleError(f"{where}.storage", "expected an object")
         # The state holds 256-bit balances, slots and values and 64-bit nonces: out-of-range
         # numbers are unusable input here, not a py-evm ValidationError while writing genesis.
-        genesis[_hexbytes(where, addr, 20)] = GenesisAccount(
+        genesis[address] = GenesisAccount(
             balance=_quantity(f"{where}.balance", acc.get("balance", 0), UINT256_MAX),
             nonce=_quantity(f"{where}.nonce", acc.get("nonce", 0), NONCE_MAX),
             code=_hexbytes(f"{where}.code", acc.get("code", "0x")),
@@ -99,10 +124,12 @@ def parse_bundle(document: Any) -> Bundle:
     """Validate and convert a decoded JSON document into a :class:`Bundle`."""
     if _field(document, "format", "top level") != BUNDLE_FORMAT:
         raise BundleError("format", f"expected {BUNDLE_FORMAT!r}")
+    _known_keys(document, TOP_KEYS, "top level")
     version = _field(document, "version", "top level")
     if version != BUNDLE_VERSION:
         raise BundleError("version", f"version {version!r} is not supported (expected 1)")
     raw_params = document.get("params", {})
+    _known_keys(raw_params, PARAMS_KEYS, "params")
     try:
         params = RollupParams(
             chain_id=_quantity("params.chain_id", raw_params.get("chain_id", 42069)),
@@ -120,13 +147,24 @@ def parse_bundle(document: Any) -> Bundle:
     batches: list[Batch] = []
     for position, raw in enumerate(raw_batches):
         where = f"batches[{position}]"
+        _known_keys(raw, BATCH_KEYS, where)
         index = _quantity(f"{where}.index", _field(raw, "index", where))
         if index != position:
             raise BundleError(f"{where}.index", f"is {index}, expected {position} (consecutive)")
         ctx_raw = _field(raw, "context", where)
+        _known_keys(ctx_raw, CONTEXT_KEYS, f"{where}.context")
+        number = _quantity(
+            f"{where}.context.number", _field(ctx_raw, "number", f"{where}.context"), UINT64_MAX
+        )
+        if number != index:  # the block number of batch N is N (protocol.md §6)
+            raise BundleError(f"{where}.context.number", f"is {number}, expected {index} (= index)")
         context = BlockContext(
-            number=_quantity(f"{where}.context.number", _field(ctx_raw, "number", where)),
-            timestamp=_quantity(f"{where}.context.timestamp", _field(ctx_raw, "timestamp", where)),
+            number=number,
+            timestamp=_quantity(
+                f"{where}.context.timestamp",
+                _field(ctx_raw, "timestamp", f"{where}.context"),
+                UINT64_MAX,
+            ),
             coinbase=_hexbytes(f"{where}.context.coinbase", _field(ctx_raw, "coinbase", where), 20),
             base_fee=params.base_fee,
             gas_limit=params.gas_limit,
@@ -137,6 +175,7 @@ def parse_bundle(document: Any) -> Bundle:
             raise BundleError(f"{where}.steps", f"expected a list of 1..{MAX_STEPS} steps")
         steps = []
         for k, s in enumerate(raw_steps):
+            _known_keys(s, STEP_KEYS, f"{where}.steps[{k}]")
             tx = _hexbytes(f"{where}.steps[{k}].tx", _field(s, "tx", f"{where}.steps[{k}]"))
             if len(tx) > MAX_TX_BYTES:
                 raise BundleError(f"{where}.steps[{k}].tx", f"{len(tx)} bytes > {MAX_TX_BYTES}")
