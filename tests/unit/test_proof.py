@@ -211,9 +211,13 @@ def test_check_proof_refuses_an_edited_field_in_one_line(
     for args in ((), ("--json",)):
         code, out, err = _check(tmp_path, document, *args)
         assert code == 2, (code, out, err)
-        assert not out and err.count("\n") == 1 and err.startswith("error: "), err
+        assert err.count("\n") == 1 and err.startswith("error: "), err
         for fragment in fragments:
             assert fragment in err, (fragment, err)
+        if args:  # --json: the same message as a JSON error object on stdout
+            assert json.loads(out) == {"error": err.removeprefix("error: ").strip(), "status": 2}
+        else:
+            assert not out
 
 
 def test_check_proof_cannot_see_an_edited_batch_prev_root_offline_and_says_so(

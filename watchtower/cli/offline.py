@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +228,8 @@ def _render_verdicts(
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--fork", default="Cancun", show_default=True, help="Fork key in the test files.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures and the final line.")
-def conformance(paths: tuple[Path, ...], fork: str, quiet: bool) -> None:
+@json_option("Print one JSON document (counts and failures) instead of lines.")
+def conformance(paths: tuple[Path, ...], fork: str, quiet: bool, as_json: bool) -> None:
     """Run Ethereum GeneralStateTests files through watchtower's own engine.
 
     PATHS are JSON state-test files or directories searched recursively (default:
@@ -247,14 +249,28 @@ def conformance(paths: tuple[Path, ...], fork: str, quiet: bool) -> None:
     if not paths:
         paths = (Path("../shared/conformance/ethereum-tests"),)
     passed = failed = 0
+    failures: list[dict[str, Any]] = []
     for result in run_paths(list(paths), fork):
         if result.passed:
             passed += 1
-            if not quiet:
+            if not quiet and not as_json:
                 click.echo(f"ok    {result.case.label}")
             continue
         failed += 1
         case = result.case
+        if as_json:
+            failures.append(
+                {
+                    "case": case.label,
+                    "expected_root": "0x" + case.expected_root.hex(),
+                    "computed_root": "0x" + result.computed_root.hex(),
+                    "expected_logs": "0x" + case.expected_logs.hex(),
+                    "computed_logs": "0x" + result.computed_logs.hex(),
+                    "detail": result.detail or None,
+                    "expected_exception": case.expect_exception or None,
+                }
+            )
+            continue
         click.echo(
             f"FAIL  {case.label}\n"
             f"      expected root 0x{case.expected_root.hex()}  logs 0x{case.expected_logs.hex()}\n"
@@ -269,7 +285,11 @@ def conformance(paths: tuple[Path, ...], fork: str, quiet: bool) -> None:
         )
     if passed + failed == 0:
         _fail(f"no {fork} state-test cases found under {', '.join(map(str, paths))}")
-    click.echo(f"{passed} passed, {failed} failed")
+    if as_json:
+        document = {"fork": fork, "passed": passed, "failed": failed, "failures": failures}
+        click.echo(json.dumps(document, indent=1))
+    else:
+        click.echo(f"{passed} passed, {failed} failed")
     sys.exit(EXIT_FRAUD if failed else EXIT_OK)
 
 
@@ -283,7 +303,13 @@ def conformance(paths: tuple[Path, ...], fork: str, quiet: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the proof here (default: standard output).",
 )
-def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) -> None:
+@json_option(
+    "Print one JSON document: the batch, step and proof (or, with -o, where it was written), "
+    "or why there is nothing to prove."
+)
+def prove(
+    bundle: Path, batch_index: int, step: int | None, out: Path | None, as_json: bool
+) -> None:
     """Build the fraud proof for a batch of BUNDLE, offline, and check it before writing it.
 
     Batches before --batch are replayed (they must all be valid); the proof holds exactly the
@@ -325,28 +351,52 @@ def prove(bundle: Path, batch_index: int, step: int | None, out: Path | None) ->
         if step is None:
             verdict = replay_batch(state_db, target, commit=False)
             if not verdict.is_fraud or verdict.step is None:
-                _err.print(f"batch {batch_index} is {verdict.kind.value}: nothing to prove")
-                sys.exit(EXIT_FRAUD)
+                _nothing_to_prove(
+                    f"batch {batch_index} is {verdict.kind.value}: nothing to prove",
+                    batch_index,
+                    None,
+                    as_json,
+                )
+            assert verdict.step is not None
             step = verdict.step
         try:
             proof = build_checked_proof(state_db, target, step, loaded.params)
         except NoFraudError as exc:
-            _err.print(str(exc))
-            sys.exit(EXIT_FRAUD)
+            _nothing_to_prove(str(exc), batch_index, step, as_json)
         except ValueError as exc:
             raise InputError(str(exc)) from None
     text = json.dumps(proof.to_json(), indent=1) + "\n"
-    if out is None:
+    if out is None and not as_json:
         click.echo(text, nl=False)
-    else:
+    elif out is not None:
         try:
             out.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise InputError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
+    if as_json:
+        document = {
+            "fraud": True,
+            "batch": batch_index,
+            "step": step,
+            "out": str(out) if out is not None else None,
+            "state_nodes": len(proof.state_nodes),
+            "proof": proof.to_json() if out is None else None,
+        }
+        click.echo(json.dumps(document, indent=1))
+    elif out is not None:
         _err.print(
             f"proof for batch {batch_index} step {step} written to {out} "
             f"({len(proof.state_nodes)} state nodes, checked locally)"
         )
+
+
+def _nothing_to_prove(message: str, batch: int, step: int | None, as_json: bool) -> None:
+    """prove's exit 1: the batch (or step) is not fraudulent."""
+    if as_json:
+        document = {"fraud": False, "batch": batch, "step": step, "message": message}
+        click.echo(json.dumps(document, indent=1))
+    _err.print(message, markup=False)
+    sys.exit(EXIT_FRAUD)
 
 
 class ProofVerdict(enum.StrEnum):
@@ -372,7 +422,7 @@ EXIT_L1_MISMATCH = 3
     "(needs --rollup).",
 )
 @click.option("--rollup", "rollup_address", help="The rollup contract's address (with --l1-rpc).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
+@json_option("Print the result as one JSON document (an error object on unusable input).")
 def check_proof(
     proof_file: Path, l1_rpc: str | None, rollup_address: str | None, as_json: bool
 ) -> None:
@@ -659,3 +709,165 @@ def _render_proof_check(
         else:
             state = f"{l1['status']}: not challengeable"
         _out.print(f"  {'batch status':<15}{state}", markup=False)
+
+
+def _load_json(path: Path) -> Any:
+    from watchtower.errors import BundleError
+    from watchtower.rollup import jsontext
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BundleError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise BundleError(str(path), "is not UTF-8 text") from None
+    try:
+        return jsontext.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BundleError(str(path), f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+
+
+@main.command("genesis-root")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@json_option("Print one JSON document (an error object on unusable input).")
+def genesis_root(file: Path, as_json: bool) -> None:
+    """Print the state root of a genesis allocation: FILE is an allocation
+    (``{"0x<address>": {"balance", "nonce", "code", "storage"}}``) or a bundle (its
+    ``genesis``; the batches need not be complete, so a draft works too).
+
+    The root is what batch 0's ``prev_root`` must be (protocol.md §2, §6). Nothing else is
+    checked in a bundle; for a bundle the output also says whether batch 0 builds on it.
+
+    Exit status: 0 printed, 2 unusable input (one line on stderr; with --json also
+    ``{"error": ..., "status": 2}`` on stdout).
+
+    \b
+    Examples:
+      watchtower genesis-root fixtures/honest.json
+      watchtower genesis-root alloc.json --json | jq -r .root
+    """
+    from watchtower.execute.genesis import allocation_root
+    from watchtower.rollup.bundle import BUNDLE_FORMAT, parse_genesis
+
+    document = _load_json(file)
+    is_bundle = isinstance(document, dict) and "format" in document
+    if is_bundle:
+        if document["format"] != BUNDLE_FORMAT:
+            raise InputError(f"{file}: format {document['format']!r:.40} is not {BUNDLE_FORMAT!r}")
+        if "genesis" not in document:
+            raise InputError(f"{file}: a bundle without a 'genesis' allocation")
+        alloc = parse_genesis(document["genesis"])
+    else:
+        alloc = parse_genesis(document)
+    root = allocation_root(alloc)
+    builds_on: bool | None = None
+    if is_bundle:
+        batches = document.get("batches")
+        if isinstance(batches, list) and batches and isinstance(batches[0], dict):
+            claimed = batches[0].get("prev_root")
+            builds_on = isinstance(claimed, str) and claimed.lower() == "0x" + root.hex()
+    if as_json:
+        document_out = {
+            "root": "0x" + root.hex(),
+            "accounts": len(alloc),
+            "source": "bundle" if is_bundle else "allocation",
+            "batch0_builds_on_it": builds_on,
+        }
+        click.echo(json.dumps(document_out, indent=1))
+        return
+    click.echo("0x" + root.hex())
+    if builds_on is False:
+        _err.print(f"note: batch 0 of {file} does not build on this root", markup=False)
+
+
+@main.command("fill-roots")
+@click.argument("draft", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the bundle here (default: standard output). Never the DRAFT itself.",
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists (never the DRAFT).")
+def fill_roots(draft: Path, out: Path | None, force: bool) -> None:
+    """Write the honest bundle of a DRAFT: every claimed root is the computed one.
+
+    A DRAFT is a bundle (protocol.md §6) whose ``prev_root`` and step ``root`` fields may be
+    missing or hold anything (placeholders); ``format`` and ``version`` may be omitted. Every
+    other field is checked as in a bundle. The genesis root becomes batch 0's ``prev_root``;
+    each step's ``root`` is the root after re-executing it (invalid transactions are no-op
+    steps); each later batch's ``prev_root`` is the previous batch's final root. The result
+    replays valid (`watchtower replay`); edit a root afterwards to make a fraud.
+
+    The output is written to --out (refused if it is the DRAFT, or exists without --force)
+    or standard output.
+
+    Exit status: 0 written, 2 unusable input.
+
+    \b
+    Examples:
+      watchtower fill-roots draft.json -o bundle.json
+      watchtower fill-roots draft.json | watchtower replay /dev/stdin
+    """
+    from watchtower.errors import TransitionInvariantError
+    from watchtower.execute.audit import honest_run
+    from watchtower.execute.replay import init_genesis
+    from watchtower.execute.statedb import StateDB
+    from watchtower.rollup.bundle import (
+        BUNDLE_FORMAT,
+        BUNDLE_VERSION,
+        Bundle,
+        bundle_to_json,
+        parse_bundle,
+    )
+    from watchtower.rollup.types import Step
+
+    if out is not None:
+        if out.exists() and draft.exists() and out.resolve() == draft.resolve():
+            raise InputError(f"--out {out} is the draft itself: write the bundle elsewhere")
+        if out.exists() and not force:
+            raise InputError(f"--out {out} exists: pass --force to overwrite it")
+    document = _load_json(draft)
+    if not isinstance(document, dict):
+        raise InputError(f"{draft}: expected a bundle object")
+    document.setdefault("format", BUNDLE_FORMAT)
+    document.setdefault("version", BUNDLE_VERSION)
+    placeholder = "0x" + "00" * 32
+    batches = document.get("batches")
+    if isinstance(batches, list):
+        for raw in batches:
+            if not isinstance(raw, dict):
+                continue
+            raw["prev_root"] = placeholder
+            steps_raw = raw.get("steps")
+            for s in steps_raw if isinstance(steps_raw, list) else []:
+                if isinstance(s, dict):
+                    s["root"] = placeholder
+    parsed = parse_bundle(document)
+    with tempfile.TemporaryDirectory(prefix="wt-fill-") as tmp, StateDB(Path(tmp)) as state_db:
+        root = init_genesis(state_db, parsed.genesis)
+        filled = []
+        try:
+            for honest in honest_run(state_db, parsed.batches, root):
+                b = honest.batch
+                steps = tuple(
+                    Step(tx=s.tx, root=t.computed_root)
+                    for s, t in zip(b.steps, honest.traces, strict=True)
+                )
+                filled.append(replace(b, prev_root=honest.prev_root, steps=steps))
+        except TransitionInvariantError as exc:
+            raise InputError(f"{draft}: cannot re-execute: {exc}") from None
+    result = Bundle(params=parsed.params, genesis=parsed.genesis, batches=tuple(filled))
+    text = json.dumps(bundle_to_json(result), indent=1) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
+    _err.print(
+        f"{out}: {len(filled)} batches, {sum(len(b.steps) for b in filled)} roots filled "
+        f"(genesis root 0x{root.hex()})",
+        markup=False,
+    )
