@@ -165,6 +165,8 @@ def test_replay_table_names_invalid_step_reasons_and_times_the_replay_only() -> 
         ("genesis-root", "--json", "MISSING"),
         ("conformance", "--json", "EMPTY"),
         ("replay", "--json"),  # a usage error
+        ("replay", "--bogus", "--json", "MISSING"),  # found before --json is processed
+        ("genesis-root", "--json", "MISSING", "extra"),
     ],
 )
 def test_json_commands_print_an_error_object_on_unusable_input(

@@ -68,6 +68,20 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_INPUT)
 
 
+#: ``ctx.meta`` key: the raw arguments of the command line (for usage errors found before the
+#: ``--json`` flag is processed, e.g. an unknown option).
+_ARGV = "watchtower.argv"
+
+
+def _json_usage(ctx: click.Context) -> bool:
+    """Whether a usage error in ``ctx`` is also reported as a JSON error object: the command has
+    ``--json`` and it was given."""
+    if ctx.meta.get(_JSON_ERRORS):
+        return True
+    has_json = any(p.name == "as_json" for p in ctx.command.params)
+    return has_json and "--json" in ctx.meta.get(_ARGV, ())
+
+
 def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
     if value:
         ctx.meta[_JSON_ERRORS] = True
@@ -146,7 +160,7 @@ class _UsageLine(click.UsageError):
     def show(self, file: Any = None) -> None:
         message = " ".join(self.format_message().split()).rstrip(".")
         where = self.ctx.command_path if self.ctx is not None else "watchtower"
-        if self.ctx is not None and self.ctx.meta.get(_JSON_ERRORS):
+        if self.ctx is not None and _json_usage(self.ctx):
             click.echo(json.dumps({"error": message, "status": EXIT_INPUT}))
         _err.print(f"error: {message} (see '{where} --help')", markup=False, soft_wrap=True)
 
@@ -162,8 +176,11 @@ class _Group(click.Group):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
+        argv = tuple(args)
         try:
-            return super().make_context(info_name, args, parent, **extra)
+            ctx = super().make_context(info_name, args, parent, **extra)
+            ctx.meta.setdefault(_ARGV, argv)
+            return ctx
         except _HELP_ON_NO_ARGS:
             raise  # a bare `watchtower` (or `watchtower config`) shows the help, unchanged
         except click.UsageError as exc:
