@@ -134,6 +134,8 @@ MALFORMED_PROOFS: dict[str, Edit] = {
     "params missing gas_limit": _set("params.gas_limit", DELETE),
     "computed_root not hex": _set("computed_root", "0x" + "zz" * 32),
     "batch not a number": _set("batch", "one"),
+    "unknown key": _set("signature", "0x"),
+    "unknown params key": _set("params.chainid", 1),
 }
 
 

@@ -47,6 +47,15 @@ from watchtower.rollup.types import Batch, BlockContext, Step, hex0x
 
 PROOF_FORMAT = "watchtower-fraud-proof"
 PROOF_VERSION = 1
+#: The fields of a proof file (docs/schemas/proof.schema.json); any other is refused.
+_PROOF_KEYS = frozenset(
+    {
+        "format", "version", "batch", "step", "tx", "post_root", "post_proof", "prev_tx_hash",
+        "prev_root", "prev_proof", "state_nodes", "batch_prev_root", "steps_root", "count",
+        "coinbase", "params", "computed_root",
+    }
+)  # fmt: skip
+_PARAMS_KEYS = frozenset({"chain_id", "base_fee", "gas_limit"})
 ZERO32 = b"\x00" * 32
 
 
@@ -135,6 +144,12 @@ class FraudProof:
                     f"not a {PROOF_FORMAT} version {PROOF_VERSION} document "
                     f"(format={doc.get('format')!r}, version={doc.get('version')!r})"
                 )
+
+            unknown = sorted(set(doc) - _PROOF_KEYS) + [
+                f"params.{k}" for k in sorted(set(doc["params"]) - _PARAMS_KEYS)
+            ]
+            if unknown:
+                raise ProofError(f"unknown proof field(s): {', '.join(map(str, unknown))}")
 
             def b(key: str, length: int | None = None) -> bytes:
                 raw = bytes.fromhex(str(doc[key]).removeprefix("0x"))
