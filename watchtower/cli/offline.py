@@ -121,6 +121,9 @@ def replay(
                     stopped = None
                     start = state_db.head_root()
                     assert start is not None  # the verified chain ends before the fraud
+                    if bar is not None:  # the honest re-execution from the fraudulent batch on
+                        more = sum(len(b.steps) for b in loaded.batches[first.batch :])
+                        bar[0].update(bar[1], total=replayed + more)
                     try:
                         for honest in honest_run(
                             state_db, loaded.batches[first.batch :], start, on_step=on_step
