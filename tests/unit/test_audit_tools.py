@@ -256,3 +256,17 @@ def test_strict_bundle_parsing(tmp_path: Path, name: str) -> None:
     code, out, err = _run("replay", "-q", _write(tmp_path, document))
     assert code == 2 and not out and err.count("\n") == 1, err
     assert fragment in err, (fragment, err)
+
+
+def test_a_key_given_twice_is_an_error_naming_its_line(tmp_path: Path) -> None:
+    """JSON keeps the last of two equal keys: an account or a field given twice is refused."""
+    text = (FIXTURES / "honest.json").read_text()
+    first = next(iter(_honest()["genesis"]))
+    entry = f'"{first}": {{\n   "balance": "0x1",\n   "nonce": "0x0"\n  }},\n  '
+    at = text.index(f'"{first}"')
+    path = tmp_path / "dup.json"
+    path.write_text(text[:at] + entry + text[at:])
+    for command in (("replay", "-q"), ("genesis-root",), ("fill-roots",)):
+        code, out, err = _run(*command, str(path))
+        assert code == 2 and not out and err.count("\n") == 1, (command, err)
+        assert f"duplicate key '{first}'" in err and "line 14" in err, err
