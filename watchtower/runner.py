@@ -38,7 +38,7 @@ from watchtower.errors import InputError, WatchtowerError, one_line
 from watchtower.l1.rollup import L1UnavailableError, connect
 from watchtower.log import configure_logging
 from watchtower.metrics import HealthServer, Metrics
-from watchtower.service import ServiceConfig, ServiceMode, Watchtower, log_alert
+from watchtower.service import ServiceConfig, ServiceMode, Watchtower
 from watchtower.submit.challenger import FeePolicy
 from watchtower.submit.signer import load_signer
 
@@ -199,10 +199,9 @@ def _tick_job(
 
 
 def _logged(alerter: Alerter) -> Callable[..., None]:
-    """Every alert is logged (with ``alert: true``) and queued for the sinks."""
+    """Every alert is queued for the sinks and logged once, by the alerter (``alert: true``)."""
 
     def alert(kind: str, **fields: Any) -> None:
-        log_alert(kind, **fields)
         alerter(kind, **fields)
 
     alert.depth = alerter.depth  # type: ignore[attr-defined]
