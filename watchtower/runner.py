@@ -27,6 +27,7 @@ from watchtower.alert import (
     Alerter,
     AlertKind,
     PagerDutySink,
+    Severity,
     Silences,
     Sink,
     SlackSink,
@@ -65,24 +66,28 @@ def build_alerter(settings: Settings, data_dir: Path) -> Alerter:
     sinks, so nothing is lost while a receiver is down or before one is configured.
     """
     sinks: list[Sink] = []
+    floors: dict[str, Severity] = {}
     for n, entry in enumerate(settings.sinks["webhook"]):
         secret = _secret(entry["secret_env"], f"alerts.webhook[{n}]")
         sinks.append(
             WebhookSink(entry["url"], secret.encode(), entry["timeout"], name=f"webhook-{n}")
         )
+        floors[f"webhook-{n}"] = Severity(entry["min_severity"])
     for n, entry in enumerate(settings.sinks["slack"]):
         url = _secret(entry["url_env"], f"alerts.slack[{n}]")
         sinks.append(SlackSink(url, entry["timeout"], name=f"slack-{n}"))
+        floors[f"slack-{n}"] = Severity(entry["min_severity"])
     for n, entry in enumerate(settings.sinks["pagerduty"]):
         key = _secret(entry["routing_key_env"], f"alerts.pagerduty[{n}]")
         sinks.append(PagerDutySink(key, entry["url"], entry["timeout"], name=f"pagerduty-{n}"))
+        floors[f"pagerduty-{n}"] = Severity(entry["min_severity"])
     silences = Silences()
     for kind in settings["alerts.silence_kinds"]:
         AlertKind.parse(kind)  # refuse unknown kinds at start, in one line
         silences.add(kind=kind, reason="configured")
     for batch in settings["alerts.silence_batches"]:
         silences.add(batch=batch, reason="configured")
-    return Alerter(data_dir / "alerts.sqlite", sinks, silences)
+    return Alerter(data_dir / "alerts.sqlite", sinks, silences, min_severity=floors)
 
 
 #: Transport-level failures of an L1 request (requests' errors are OSErrors; a garbled answer
