@@ -59,12 +59,9 @@ def _secret(variable: str, what: str) -> str:
     return value
 
 
-def build_alerter(settings: Settings, data_dir: Path) -> Alerter:
-    """The alert function for the service: the persistent outbox with the configured sinks.
-
-    Alerts are always recorded in ``<data_dir>/alerts.sqlite`` (and logged), with or without
-    sinks, so nothing is lost while a receiver is down or before one is configured.
-    """
+def build_sinks(settings: Settings) -> tuple[list[Sink], dict[str, Severity]]:
+    """The configured sinks (named ``webhook-0``, ``slack-0``, ``pagerduty-0``, ... in order)
+    and each one's ``min_severity``; a secret's environment variable unset is an InputError."""
     sinks: list[Sink] = []
     floors: dict[str, Severity] = {}
     for n, entry in enumerate(settings.sinks["webhook"]):
@@ -81,6 +78,16 @@ def build_alerter(settings: Settings, data_dir: Path) -> Alerter:
         key = _secret(entry["routing_key_env"], f"alerts.pagerduty[{n}]")
         sinks.append(PagerDutySink(key, entry["url"], entry["timeout"], name=f"pagerduty-{n}"))
         floors[f"pagerduty-{n}"] = Severity(entry["min_severity"])
+    return sinks, floors
+
+
+def build_alerter(settings: Settings, data_dir: Path) -> Alerter:
+    """The alert function for the service: the persistent outbox with the configured sinks.
+
+    Alerts are always recorded in ``<data_dir>/alerts.sqlite`` (and logged), with or without
+    sinks, so nothing is lost while a receiver is down or before one is configured.
+    """
+    sinks, floors = build_sinks(settings)
     silences = Silences()
     for kind in settings["alerts.silence_kinds"]:
         AlertKind.parse(kind)  # refuse unknown kinds at start, in one line

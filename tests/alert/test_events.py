@@ -29,6 +29,7 @@ def test_every_kind_has_a_severity_and_the_docstring_table_agrees() -> None:
         "stalled_resolved",
         "rpc_disagreement_resolved",
         "low_balance_resolved",
+        "test",
     }
     doc = alert_pkg.__doc__ or ""
     for kind in AlertKind:

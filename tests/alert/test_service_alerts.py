@@ -139,6 +139,7 @@ def test_every_kind_the_service_sends_matches_the_schema(
     money = {"balance": 1, "needed": 10**18, "signer": "0x" + "11" * 20}
     alerter("low_balance", episode=1_767_225_600, stake=10**17, detail="short", **money)
     alerter("low_balance_resolved", episode=1_767_225_600, **money)
+    alerter("test", message="a test alert from watchtower alerts test", sink="webhook-0")
 
     report = alerter.deliver(clock.time() + 1)
     assert report.pending == 0

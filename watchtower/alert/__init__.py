@@ -54,6 +54,7 @@ Severity (PagerDuty Events v2 names; the table is :data:`SEVERITY`):
     stalled_resolved           info
     rpc_disagreement_resolved  info
     low_balance_resolved       info
+    test                       info
     =========================  ========
 
 A ``*_resolved`` alert ends the condition of the same ``episode``: it is routed like the

@@ -57,6 +57,7 @@ class AlertKind(enum.StrEnum):
     STALLED_RESOLVED = "stalled_resolved"
     RPC_DISAGREEMENT_RESOLVED = "rpc_disagreement_resolved"
     LOW_BALANCE_RESOLVED = "low_balance_resolved"
+    TEST = "test"
 
     @classmethod
     def parse(cls, kind: str) -> AlertKind:
@@ -114,6 +115,7 @@ SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.STALLED_RESOLVED: Severity.INFO,
     AlertKind.RPC_DISAGREEMENT_RESOLVED: Severity.INFO,
     AlertKind.LOW_BALANCE_RESOLVED: Severity.INFO,
+    AlertKind.TEST: Severity.INFO,
 }
 assert set(SEVERITY) == set(AlertKind)
 

@@ -293,6 +293,18 @@ class Outbox:
             rows = self._db.execute(query, params).fetchall()
         return [_entry(row) for row in rows]
 
+    def retry_failed(self, now: float, sink: str | None = None) -> int:
+        """Make every undelivered row that has failed at least once due ``now`` (the next
+        delivery pass tries it, whatever its backoff); how many rows."""
+        query = "UPDATE outbox SET next_attempt_at = ? WHERE state = ? AND attempts > 0"
+        params: list[object] = [now, EntryState.PENDING.value]
+        if sink is not None:
+            query += " AND sink = ?"
+            params.append(sink)
+        with self._transaction() as db:
+            cursor = db.execute(query, params)
+        return int(cursor.rowcount)
+
     # -- housekeeping ---------------------------------------------------------------------------
 
     def prune(self, now: float, older_than_days: float = 30.0) -> int:
