@@ -258,3 +258,26 @@ def test_min_severity_routes_per_sink_and_resolves_follow_their_condition(
     assert len(receiver.accepted("/hook")) == 3
     with pytest.raises(ValueError, match="unknown sinks"):
         Alerter(tmp_path / "p.sqlite", sinks, min_severity={"nope": Severity.ERROR})
+
+
+def test_each_alert_is_logged_once(tmp_path: Path, alerter: Alerter, clock: ManualClock) -> None:
+    from structlog.testing import capture_logs
+
+    from watchtower.runner import _logged  # the alert function the service runs with
+
+    world = World(tmp_path / "w", alerter, clock, "fraud-wrong-root", endpoints=2)
+    world.tower.alert = _logged(alerter)
+    for batch in world.bundle.batches:
+        world.chain.mine(submit(batch))
+    with capture_logs() as logs:
+        world.tower.tick()  # fraud_detected
+        world.chain.mine_empty(1)
+        world.l1[1].hashes[world.chain.head] = b"\x66" * 32
+        world.tower.tick()  # rpc_disagreement
+    world.tower.close()
+    kinds = {k.value for k in AlertKind}
+    lines = [e for e in logs if e["event"] in kinds]
+    assert sorted(e["event"] for e in lines) == ["fraud_detected", "rpc_disagreement"]
+    assert all(e["alert"] is True and "dedup_key" in e for e in lines)
+    fraud = next(e for e in lines if e["event"] == "fraud_detected")
+    assert fraud["claimed_root"] != fraud["computed_root"] and fraud["severity"] == "critical"
