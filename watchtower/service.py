@@ -666,7 +666,7 @@ class Watchtower:
     def _can_pay(self, stake: int, balance: int | None = None) -> bool:
         """Whether the signer can pay ``stake`` plus a challenge's gas (the commit and the largest
         reveal, :data:`~watchtower.submit.gas.CHALLENGE_GAS_RESERVE`) at twice the base fee; if
-        not, raise ``low_balance`` (once an hour: the outbox's dedup window)."""
+        not, raise ``low_balance`` (once per episode); ``low_balance_resolved`` once it can."""
         assert self.signer is not None
         if balance is None:
             balance = int(self.client.w3.eth.get_balance(self.signer.address))

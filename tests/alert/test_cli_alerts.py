@@ -102,3 +102,10 @@ def test_alerts_list_and_retry(tmp_path: Path, receiver: Receiver, clock: FakeCl
 def test_alerts_list_without_an_outbox_is_an_input_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["alerts", "list", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2 and "holds no alert outbox" in result.output
+
+
+def test_config_check_help_documents_sink_url_timeout_and_min_severity() -> None:
+    result = CliRunner().invoke(main, ["config", "check", "--help"])
+    assert result.exit_code == 0
+    for text in ("https://events.eu.pagerduty.com/v2/enqueue", "timeout", "min_severity"):
+        assert text in result.output
