@@ -84,3 +84,18 @@ def test_the_documented_configuration_is_the_codes() -> None:
         for key in settings:
             assert f"`{key}`" in section or f"{key} =" in section, (sink, key)
     assert "alert.v1.schema.json" in section
+
+
+def test_the_documented_body_example_is_valid_and_is_what_the_alert_gives() -> None:
+    import json
+
+    from watchtower.alert import Alert
+
+    from .schema_check import validate
+
+    example = json.loads(_example("json"))
+    validate(example)
+    alert = Alert.create(
+        "stalled", {"episode": 1767225600, "l1_block": 7, "seconds": 301}, 1767225600.0
+    )
+    assert {**alert.to_json(), "sent_at": example["sent_at"]} == example
