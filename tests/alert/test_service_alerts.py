@@ -281,3 +281,21 @@ def test_each_alert_is_logged_once(tmp_path: Path, alerter: Alerter, clock: Manu
     assert all(e["alert"] is True and "dedup_key" in e for e in lines)
     fraud = next(e for e in lines if e["event"] == "fraud_detected")
     assert fraud["claimed_root"] != fraud["computed_root"] and fraud["severity"] == "critical"
+
+
+def test_a_silenced_condition_is_not_resolved_either(
+    tmp_path: Path, receiver: Receiver, clock: ManualClock
+) -> None:
+    from watchtower.alert import EntryState, Silences
+
+    silences = Silences()
+    silences.add(kind="stalled", reason="maintenance")
+    sink = WebhookSink(receiver.url("/hook"), SECRET, 2.0)
+    with Alerter(tmp_path / "o.sqlite", [sink], silences, clock.time) as alerter:
+        alerter("stalled", episode=5, l1_block=7, seconds=301)
+        alerter("stalled_resolved", episode=5, l1_block=8)
+        alerter("low_balance_resolved", episode=5, balance=2, needed=1, signer="0x01")
+        alerter.deliver(clock.time())
+        silenced = alerter.entries(EntryState.SILENCED)
+    assert sorted(e.alert.kind.value for e in silenced) == ["stalled", "stalled_resolved"]
+    assert [r.json()["kind"] for r in receiver.accepted("/hook")] == ["low_balance_resolved"]
