@@ -14,7 +14,10 @@ float (``1.5``, ``1e18``), a boolean, a negative number or a fraction of a wei i
 names the setting and the value, never a silent truncation.
 
 The alert sinks are the one nested part: ``[[alerts.webhook]]`` (``url``, ``secret_env``,
-``timeout``), ``[[alerts.slack]]`` (``url_env``), ``[[alerts.pagerduty]]`` (``routing_key_env``).
+``timeout``), ``[[alerts.slack]]`` (``url_env``, ``timeout``), ``[[alerts.pagerduty]]``
+(``routing_key_env``, ``url``: the Events v2 endpoint, ``https://events.eu.pagerduty.com/v2/enqueue``
+for the EU region; ``timeout``). Every sink takes ``timeout`` (seconds per request) and
+``min_severity`` (``info`` … ``critical``: the least severe alert it is sent).
 """
 
 from __future__ import annotations
@@ -259,22 +262,35 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "silence_batches": Setting(_list(_int), [], "batches whose alerts are never sent"),
     },
 }
+_SEVERITIES = ("info", "warning", "error", "critical")
+_SINK_TIMEOUT = Setting(
+    _float, defaults.SINK_TIMEOUT, "seconds per delivery request (connect and each read)"
+)
+_MIN_SEVERITY = Setting(
+    _choice(*_SEVERITIES), "info", "least severe alert sent to this sink (info..critical)"
+)
 _SINKS: dict[str, dict[str, Setting]] = {
     "webhook": {
         "url": Setting(http_url, None, "receiver URL", url=True),
         "secret_env": Setting(_str, None, "environment variable with the HMAC secret"),
-        "timeout": Setting(_float, defaults.SINK_TIMEOUT, "seconds"),
+        "timeout": _SINK_TIMEOUT,
+        "min_severity": _MIN_SEVERITY,
     },
     "slack": {
         "url_env": Setting(_str, None, "environment variable with the incoming-webhook URL"),
-        "timeout": Setting(_float, defaults.SINK_TIMEOUT, "seconds"),
+        "timeout": _SINK_TIMEOUT,
+        "min_severity": _MIN_SEVERITY,
     },
     "pagerduty": {
         "routing_key_env": Setting(_str, None, "environment variable with the routing key"),
         "url": Setting(
-            http_url, "https://events.pagerduty.com/v2/enqueue", "Events v2 URL", url=True
+            http_url,
+            "https://events.pagerduty.com/v2/enqueue",
+            "Events v2 URL (EU region: https://events.eu.pagerduty.com/v2/enqueue)",
+            url=True,
         ),
-        "timeout": Setting(_float, defaults.SINK_TIMEOUT, "seconds"),
+        "timeout": _SINK_TIMEOUT,
+        "min_severity": _MIN_SEVERITY,
     },
 }
 ENV_PREFIX = "WATCHTOWER_"

@@ -27,6 +27,7 @@ from watchtower.alert import (
     Alerter,
     AlertKind,
     PagerDutySink,
+    Severity,
     Silences,
     Sink,
     SlackSink,
@@ -38,7 +39,7 @@ from watchtower.errors import InputError, WatchtowerError, one_line
 from watchtower.l1.rollup import L1UnavailableError, connect
 from watchtower.log import configure_logging
 from watchtower.metrics import HealthServer, Metrics
-from watchtower.service import ServiceConfig, ServiceMode, Watchtower, log_alert
+from watchtower.service import ServiceConfig, ServiceMode, Watchtower
 from watchtower.submit.challenger import FeePolicy
 from watchtower.submit.signer import load_signer
 
@@ -58,31 +59,42 @@ def _secret(variable: str, what: str) -> str:
     return value
 
 
+def build_sinks(settings: Settings) -> tuple[list[Sink], dict[str, Severity]]:
+    """The configured sinks (named ``webhook-0``, ``slack-0``, ``pagerduty-0``, ... in order)
+    and each one's ``min_severity``; a secret's environment variable unset is an InputError."""
+    sinks: list[Sink] = []
+    floors: dict[str, Severity] = {}
+    for n, entry in enumerate(settings.sinks["webhook"]):
+        secret = _secret(entry["secret_env"], f"alerts.webhook[{n}]")
+        sinks.append(
+            WebhookSink(entry["url"], secret.encode(), entry["timeout"], name=f"webhook-{n}")
+        )
+        floors[f"webhook-{n}"] = Severity(entry["min_severity"])
+    for n, entry in enumerate(settings.sinks["slack"]):
+        url = _secret(entry["url_env"], f"alerts.slack[{n}]")
+        sinks.append(SlackSink(url, entry["timeout"], name=f"slack-{n}"))
+        floors[f"slack-{n}"] = Severity(entry["min_severity"])
+    for n, entry in enumerate(settings.sinks["pagerduty"]):
+        key = _secret(entry["routing_key_env"], f"alerts.pagerduty[{n}]")
+        sinks.append(PagerDutySink(key, entry["url"], entry["timeout"], name=f"pagerduty-{n}"))
+        floors[f"pagerduty-{n}"] = Severity(entry["min_severity"])
+    return sinks, floors
+
+
 def build_alerter(settings: Settings, data_dir: Path) -> Alerter:
     """The alert function for the service: the persistent outbox with the configured sinks.
 
     Alerts are always recorded in ``<data_dir>/alerts.sqlite`` (and logged), with or without
     sinks, so nothing is lost while a receiver is down or before one is configured.
     """
-    sinks: list[Sink] = []
-    for n, entry in enumerate(settings.sinks["webhook"]):
-        secret = _secret(entry["secret_env"], f"alerts.webhook[{n}]")
-        sinks.append(
-            WebhookSink(entry["url"], secret.encode(), entry["timeout"], name=f"webhook-{n}")
-        )
-    for n, entry in enumerate(settings.sinks["slack"]):
-        url = _secret(entry["url_env"], f"alerts.slack[{n}]")
-        sinks.append(SlackSink(url, entry["timeout"], name=f"slack-{n}"))
-    for n, entry in enumerate(settings.sinks["pagerduty"]):
-        key = _secret(entry["routing_key_env"], f"alerts.pagerduty[{n}]")
-        sinks.append(PagerDutySink(key, entry["url"], entry["timeout"], name=f"pagerduty-{n}"))
+    sinks, floors = build_sinks(settings)
     silences = Silences()
     for kind in settings["alerts.silence_kinds"]:
         AlertKind.parse(kind)  # refuse unknown kinds at start, in one line
         silences.add(kind=kind, reason="configured")
     for batch in settings["alerts.silence_batches"]:
         silences.add(batch=batch, reason="configured")
-    return Alerter(data_dir / "alerts.sqlite", sinks, silences)
+    return Alerter(data_dir / "alerts.sqlite", sinks, silences, min_severity=floors)
 
 
 #: Transport-level failures of an L1 request (requests' errors are OSErrors; a garbled answer
@@ -199,10 +211,9 @@ def _tick_job(
 
 
 def _logged(alerter: Alerter) -> Callable[..., None]:
-    """Every alert is logged (with ``alert: true``) and queued for the sinks."""
+    """Every alert is queued for the sinks and logged once, by the alerter (``alert: true``)."""
 
     def alert(kind: str, **fields: Any) -> None:
-        log_alert(kind, **fields)
         alerter(kind, **fields)
 
     alert.depth = alerter.depth  # type: ignore[attr-defined]

@@ -193,12 +193,15 @@ class Watchtower:
         self._acting_on: BatchRow | None = None
         #: Halting batches (by tx) whose ``verification_halted`` this process has raised.
         self._halts_announced: set[bytes] = set()
+        #: Conditions that end (stalled, rpc_disagreement, low_balance): when each began.
+        self._episodes: dict[str, int] = {}
         # Every L1 read of the start-up first: if the node fails here (the caller may retry),
         # no database has been opened yet.
         startup = read_startup(
             self.reader, self.clients[0] if self.clients else None, config, signer
         )
         self.params = startup.params
+        self.chain_id = startup.chain_id
         self.stake_check = startup.stake_check
         config.data_dir.mkdir(parents=True, exist_ok=True)
         sending = signer is not None and config.mode is ServiceMode.CHALLENGE
@@ -228,7 +231,7 @@ class Watchtower:
             # tick checks again, and a fraud that cannot be paid raises deadline_at_risk).
             check = self.stake_check
             assert signer is not None
-            self.alert(
+            self._condition(
                 "low_balance",
                 balance=check.balance,
                 needed=check.needed,
@@ -251,6 +254,28 @@ class Watchtower:
             fields["batch_tx"] = _hex(row.tx_hash)
         self.alert(kind, **fields)
 
+    def _condition(self, kind: str, **fields: Any) -> None:
+        """Raise ``kind``, a condition that ends, for its current episode (one begins now if
+        none is open): the outbox sends it once per episode, and a new episode pages again."""
+        episode = self._episodes.setdefault(kind, int(self.clock.time()))
+        self.alert(kind, episode=episode, **fields)
+
+    def _resolved(self, kind: str, **fields: Any) -> None:
+        """The condition ``kind`` ended: ``<kind>_resolved`` for its open episode, if any."""
+        episode = self._episodes.pop(kind, None)
+        if episode is not None:
+            self.alert(f"{kind}_resolved", episode=episode, **fields)
+
+    def _proposer(self, row: BatchRow) -> str | None:
+        """Who proposed ``row`` (read from the contract; ``None`` if it cannot be read now or
+        the index already holds another batch): the fraud alert must not wait on it."""
+        try:
+            batch = self.reader.batch(row.idx)
+        except Exception as exc:  # an alert field only: never a reason to lose the alert
+            log.warning("proposer_unknown", batch=row.idx, error=f"{type(exc).__name__}")
+            return None
+        return batch.proposer if batch.final_root == row.final_root else None
+
     # -- the pipeline ---------------------------------------------------------------------------
     def tick(self) -> TickReport:
         report = TickReport()
@@ -264,14 +289,18 @@ class Watchtower:
 
     def _check_stall(self, head: int | None, error: str | None = None) -> None:
         """Raise ``stalled`` once per episode when the L1 head has not moved (or could not be
-        read: ``head`` is ``None`` after a failed tick) for ``stall_after`` seconds."""
+        read: ``head`` is ``None`` after a failed tick) for ``stall_after`` seconds, and
+        ``stalled_resolved`` when the head moves again."""
+        was_stalled = self.stall.stalled
         stall = self.stall.observe(head)
+        if was_stalled and not self.stall.stalled:
+            self._resolved("stalled", l1_block=head)
         if stall is None:
             return
         fields: dict[str, Any] = {"seconds": stall.seconds}
         if error is not None:
             fields["error"] = error
-        self.alert("stalled", l1_block=stall.l1_block, **fields)
+        self._condition("stalled", l1_block=stall.l1_block, **fields)
 
     def tick_failed(self, error: str) -> None:
         """A tick did not complete (L1 unreachable, a bad answer): not ready, and a stall is
@@ -359,8 +388,7 @@ class Watchtower:
             except DisagreementError as exc:
                 # Never act on disputed data: nothing of the range is recorded; retried next tick.
                 report.disagreement = str(exc)
-                log.warning("rpc_disagreement", detail=str(exc))
-                self.alert("rpc_disagreement", detail=str(exc))
+                self._condition("rpc_disagreement", detail=str(exc))
                 break
             except EndpointBehindError as exc:
                 log.info("endpoint_behind", detail=str(exc))  # not a fault: wait for it
@@ -385,26 +413,19 @@ class Watchtower:
                 readable.append(self.store.batch_by_id(row.id))
         except DisagreementError as exc:
             report.disagreement = str(exc)
-            log.warning("rpc_disagreement", detail=str(exc))
-            self.alert("rpc_disagreement", detail=str(exc))
+            self._condition("rpc_disagreement", detail=str(exc))
             return
         for row in readable:
             log.warning(
                 "batch_readable", batch=row.idx, step=None, l1_block=row.l1_block, steps=row.count
             )
+        if report.disagreement is None:
+            self._resolved("rpc_disagreement")
 
     def _announce(self, outcome: ScanOutcome) -> None:
         """Alerts for a scanned range, raised *before* the range is recorded: a crash in between
         rescans it and raises them again (deduplicated), never loses them."""
         for row in outcome.unreadable:
-            log.error(
-                "batch_unreadable",
-                batch=row.idx,
-                step=None,
-                l1_block=row.l1_block,
-                tx=_hex(row.tx_hash),
-                reason=row.reason,
-            )
             self.alert(
                 "batch_unreadable",
                 batch=row.idx,
@@ -482,15 +503,6 @@ class Watchtower:
         if row.tx_hash in self._halts_announced:
             return
         self._halts_announced.add(row.tx_hash)
-        log.error(
-            "verification_halted",
-            batch=row.idx,
-            step=None,
-            l1_block=row.l1_block,
-            verdict=row.verdict,
-            reason=row.reason,
-            waiting=waiting,
-        )
         self.alert(
             "verification_halted",
             batch=row.idx,
@@ -513,11 +525,6 @@ class Watchtower:
             self.metrics.batches_fraudulent.inc()
         bound = log.bind(batch=row.idx, step=verdict.step, l1_block=row.l1_block)
         if verdict.is_fraud:
-            bound.warning(
-                "fraud_detected",
-                claimed_root=_hex(verdict.claimed_root),
-                computed_root=_hex(verdict.computed_root),
-            )
             # Raised before the verdict is stored: a crash in between replays the batch and
             # raises it again (the outbox keeps one per batch and step), never loses it.
             self.alert(
@@ -527,6 +534,11 @@ class Watchtower:
                 l1_block=row.l1_block,
                 deadline=row.deadline,
                 batch_tx=_hex(row.tx_hash),
+                claimed_root=_hex(verdict.claimed_root),
+                computed_root=_hex(verdict.computed_root),
+                proposer=self._proposer(row),
+                rollup=self.reader.address,
+                chain_id=self.chain_id,
             )
         elif verdict.kind is VerdictKind.VALID:
             bound.info("batch_verified", steps=row.count, root=_hex(row.final_root))
@@ -654,14 +666,16 @@ class Watchtower:
     def _can_pay(self, stake: int, balance: int | None = None) -> bool:
         """Whether the signer can pay ``stake`` plus a challenge's gas (the commit and the largest
         reveal, :data:`~watchtower.submit.gas.CHALLENGE_GAS_RESERVE`) at twice the base fee; if
-        not, raise ``low_balance`` (once an hour: the outbox's dedup window)."""
+        not, raise ``low_balance`` (once per episode); ``low_balance_resolved`` once it can."""
         assert self.signer is not None
         if balance is None:
             balance = int(self.client.w3.eth.get_balance(self.signer.address))
         needed = challenge_cost(stake, CHALLENGE_GAS_RESERVE, self._l1_base_fee())
+        signer = self.signer.address
         if balance >= needed:
+            self._resolved("low_balance", balance=balance, needed=needed, signer=signer)
             return True
-        self.alert("low_balance", balance=balance, needed=needed, signer=self.signer.address)
+        self._condition("low_balance", balance=balance, needed=needed, signer=signer)
         return False
 
 

@@ -264,7 +264,9 @@ def test_secrets_never_appear_in_logs_messages_or_reprs(
     assert (first.failed, second.delivered) == (3, 3)
     events = [e["event"] for e in logs]
     assert events.count("alert_delivery_failed") == 3
-    assert "alert_raised" in events
+    raised = [e for e in logs if e["event"] == "fraud_detected"]
+    assert len(raised) == 1  # one log line per alert
+    assert raised[0]["alert"] is True and raised[0]["batch"] == 3
     assert "alert_enqueue_failed" in events
     failures = [e for e in logs if e["event"] == "alert_delivery_failed"]
     assert all("HTTP 500: invalid " in e["error"] for e in failures)

@@ -107,8 +107,9 @@ def test_too_little_balance_is_reported_early_enough_to_act(tmp_path: Path) -> N
         # Told at start-up, before the first tick, and the service runs (issue 10).
         assert [kind for kind, _ in alerts] == ["low_balance"]
         assert alerts[0][1]["needed"] > alerts[0][1]["balance"]
-        tower.tick()  # nothing to challenge yet, and told again (the outbox dedups hourly)
+        tower.tick()  # nothing to challenge yet, told again for the same episode (one page)
         assert {kind for kind, _ in alerts} == {"low_balance"}
+        assert len({f["episode"] for _, f in alerts}) == 1
 
         fraud, _ = net.proposer.propose(3, Fault(FaultKind.WRONG_ROOT, 1))
         tower.tick()
@@ -126,6 +127,10 @@ def test_too_little_balance_is_reported_early_enough_to_act(tmp_path: Path) -> N
             tower.tick()
         (challenge,) = tower.store.challenges()
         assert challenge.state is ChallengeState.SUCCEEDED
+        # the condition ended: resolved once, for the episode it paged for
+        (resolved,) = [f for kind, f in alerts if kind == "low_balance_resolved"]
+        assert resolved["episode"] == alerts[0][1]["episode"]
+        assert resolved["balance"] >= resolved["needed"]
         subs = tower.store.submissions()
         (mined,) = [s for s in subs if s.state == "mined" and s.action == "reveal"]
         block = net.w3.eth.get_block(mined.l1_block)  # type: ignore[arg-type]

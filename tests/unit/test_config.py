@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from watchtower.alert import Alert
 from watchtower.cli import main
 from watchtower.config import ConfigError, load_settings
 
@@ -179,3 +180,39 @@ def test_every_wei_setting_is_exact() -> None:
         for bad in (1.5, 1e18, True, -1, "1.5"):
             with pytest.raises(ValueError):
                 convert(bad)
+
+
+def test_sink_min_severity_timeout_and_pagerduty_eu_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from watchtower.alert import Severity
+    from watchtower.runner import build_alerter
+
+    text = GOOD.replace(
+        'routing_key_env = "WT_PD_KEY"\n',
+        'routing_key_env = "WT_PD_KEY"\nurl = "https://events.eu.pagerduty.com/v2/enqueue"\n'
+        'min_severity = "critical"\ntimeout = 12.5\n',
+    )
+    settings = load_settings(_write(tmp_path, text), env={})
+    (pd,) = settings.sinks["pagerduty"]
+    assert (pd["url"], pd["min_severity"], pd["timeout"]) == (
+        "https://events.eu.pagerduty.com/v2/enqueue",
+        "critical",
+        12.5,
+    )
+    assert settings.sinks["webhook"][0]["min_severity"] == "info"  # the default: everything
+    monkeypatch.setenv("WT_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("WT_PD_KEY", "routing-key")
+    with build_alerter(settings, tmp_path) as alerter:
+        assert alerter.min_severity == {
+            "webhook-0": Severity.INFO,
+            "pagerduty-0": Severity.CRITICAL,
+        }
+        stalled = Alert.create("stalled", {"episode": 1}, 0.0)
+        fraud = Alert.create("fraud_detected", {"batch": 1}, 0.0)
+        assert alerter.routes(stalled) == ["webhook-0"]
+        assert alerter.routes(fraud) == ["webhook-0", "pagerduty-0"]
+        assert [s.timeout for s in alerter.sinks] == [5.0, 12.5]  # type: ignore[attr-defined]
+    bad = text.replace('min_severity = "critical"', 'min_severity = "urgent"')
+    with pytest.raises(ConfigError, match="min_severity"):
+        load_settings(_write(tmp_path, bad), env={})

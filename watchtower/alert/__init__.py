@@ -17,8 +17,9 @@ Design::
   and a restart loses nothing (pending rows are still in the file). Rows are deleted only by
   ``prune`` and only after delivery.
 * Dedup: the key is the kind plus the identifying fields present (batch, step, batch_tx, tx,
-  rejection_log), e.g. ``fraud_detected:batch=3:step=7:batch_tx=0x…``: per-batch alerts name the
-  batch by its L1 transaction too, since a new batch reuses the index of a rejected one, and
+  rejection_log, episode), e.g. ``fraud_detected:batch=3:step=7:batch_tx=0x…``: per-batch
+  alerts name the batch by its L1 transaction too, since a new batch reuses the index of a
+  rejected one, and
   ``proposer_slashed`` is named by its ``BatchesRejected`` log; a kind raised with none of
   them is keyed by the hour (``window``) it was raised in. ``INSERT OR IGNORE`` on
   (dedup_key, sink) means the same logical event raised twice, or again after a restart, is
@@ -35,22 +36,31 @@ Design::
 
 Severity (PagerDuty Events v2 names; the table is :data:`SEVERITY`):
 
-    ====================  ========
-    kind                  severity
-    ====================  ========
-    fraud_detected        critical
-    challenge_failed      critical
-    deadline_at_risk      critical
-    batch_unreadable      critical
-    verification_halted   critical
-    stalled               error
-    rpc_disagreement      error
-    low_balance           error
-    deep_reorg            error
-    challenge_submitted   info
-    challenge_succeeded   info
-    proposer_slashed      info
-    ====================  ========
+    =========================  ========
+    kind                       severity
+    =========================  ========
+    fraud_detected             critical
+    challenge_failed           critical
+    deadline_at_risk           critical
+    batch_unreadable           critical
+    verification_halted        critical
+    stalled                    error
+    rpc_disagreement           error
+    low_balance                error
+    deep_reorg                 error
+    challenge_submitted        info
+    challenge_succeeded        info
+    proposer_slashed           info
+    stalled_resolved           info
+    rpc_disagreement_resolved  info
+    low_balance_resolved       info
+    test                       info
+    =========================  ========
+
+A ``*_resolved`` alert ends the condition of the same ``episode``: it is routed like the
+condition (a sink's ``min_severity``), PagerDuty gets ``event_action: resolve`` with the
+condition's dedup key, webhooks the resolved event (``action: resolve``, ``incident_key``),
+Slack a one-line message. The body is versioned: docs/schemas/alert.v1.schema.json.
 """
 
 from __future__ import annotations
@@ -58,6 +68,8 @@ from __future__ import annotations
 from watchtower.alert.alerter import Alerter
 from watchtower.alert.events import (
     IDENTIFYING_FIELDS,
+    RESOLVES,
+    SCHEMA_VERSION,
     SEVERITY,
     Alert,
     AlertKind,
@@ -93,6 +105,8 @@ __all__ = [
     "IDEMPOTENCY_HEADER",
     "IDENTIFYING_FIELDS",
     "PAGERDUTY_EVENTS_URL",
+    "RESOLVES",
+    "SCHEMA_VERSION",
     "SEVERITY",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",

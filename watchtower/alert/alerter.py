@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import structlog
@@ -45,13 +45,20 @@ class Alerter:
         backoff: Backoff | None = None,
         window: float = 3600.0,
         batch_limit: int = 100,
+        min_severity: Mapping[str, Severity] | None = None,
     ) -> None:
         """``window``: alerts with none of batch/step/tx are deduplicated per ``window``
-        seconds. ``batch_limit``: rows tried per :meth:`deliver` call at most."""
+        seconds. ``batch_limit``: rows tried per :meth:`deliver` call at most.
+        ``min_severity``: per sink name, the least severe alert it is sent (a ``*_resolved``
+        alert is routed with the severity of the condition it ends); others get every alert."""
         self.sinks: tuple[Sink, ...] = tuple(sinks)
         names = [sink.name for sink in self.sinks]
         if len(set(names)) != len(names):
             raise ValueError(f"alert sink names must be unique, got {sorted(names)}")
+        self.min_severity = dict(min_severity or {})
+        unknown = set(self.min_severity) - set(names)
+        if unknown:
+            raise ValueError(f"min_severity names unknown sinks: {sorted(unknown)}")
         if window <= 0:
             raise ValueError("the deduplication window must be positive")
         self.silences = silences if silences is not None else Silences()
@@ -62,13 +69,14 @@ class Alerter:
         self._closed = False
 
     def __call__(self, kind: str, /, **fields: object) -> None:
-        """Raise an alert of ``kind`` (a plain string, e.g. ``"fraud_detected"``)."""
+        """Raise an alert of ``kind`` (a plain string, e.g. ``"fraud_detected"``); logged once,
+        as an event named by the kind with ``alert: true``."""
         now = self.clock()
         alert = Alert.create(kind, fields, now, self.window)  # ValueError for an unknown kind
         silence = self.silences.match(alert, now)
         note = f"silenced by {silence.describe()}" if silence is not None else ""
         try:
-            result = self.outbox.enqueue(alert, (sink.name for sink in self.sinks), note)
+            result = self.outbox.enqueue(alert, self.routes(alert), note)
         except Exception as exc:  # sqlite3.Error, OSError, a closed outbox
             log.error(
                 "alert_enqueue_failed",
@@ -78,17 +86,27 @@ class Alerter:
                 fields=alert.fields,
             )
             return
-        log.log(
-            _LOG_LEVEL[alert.severity],
-            "alert_raised",
-            kind=alert.kind.value,
-            severity=alert.severity.value,
-            dedup_key=alert.dedup_key,
-            queued=result.queued,
-            duplicate=result.duplicate,
-            silenced=note or None,
-            fields=alert.fields,
-        )
+        # The one log line per alert (named by its kind, ``alert: true``, fields at the top level
+        # as ``log_alert`` logs them); the service itself does not log what it alerts.
+        meta: dict[str, object] = {
+            "alert": True,
+            "severity": alert.severity.value,
+            "dedup_key": alert.dedup_key,
+            "queued": result.queued,
+            "duplicate": result.duplicate,
+            "silenced": note or None,
+        }
+        top = {k: v for k, v in alert.fields.items() if k not in meta and k != "event"}
+        log.log(_LOG_LEVEL[alert.severity], alert.kind.value, **top, **meta)
+
+    def routes(self, alert: Alert) -> list[str]:
+        """The names of the sinks ``alert`` is sent to (by each sink's ``min_severity``)."""
+        severity = alert.routing_severity
+        return [
+            sink.name
+            for sink in self.sinks
+            if severity.at_least(self.min_severity.get(sink.name, Severity.INFO))
+        ]
 
     def deliver(self, now: float | None = None) -> DeliveryReport:
         """Send the due rows (network I/O; call from a scheduler job, not the hot path)."""

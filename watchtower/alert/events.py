@@ -14,13 +14,26 @@ from typing import Any
 JSONValue = Any
 """A value that :func:`json.dumps` accepts (``None``, bool, int, float, str, list, dict)."""
 
-IDENTIFYING_FIELDS: tuple[str, ...] = ("batch", "step", "batch_tx", "tx", "rejection_log")
+IDENTIFYING_FIELDS: tuple[str, ...] = (
+    "batch",
+    "step",
+    "batch_tx",
+    "tx",
+    "rejection_log",
+    "episode",
+)
 """Fields that name *which* event happened; with the kind they form the deduplication key.
 
 A batch index alone does not name a batch: after a rejection the next batch takes the same index
 (protocol.md §7.4), so per-batch alerts also carry ``batch_tx``, the L1 transaction that submitted
 the batch; ``proposer_slashed`` carries ``rejection_log``, ``<tx hash>:<log index>`` of the
-``BatchesRejected`` log. Each is part of the key only when present."""
+``BatchesRejected`` log. Conditions that end (``stalled``, ``rpc_disagreement``,
+``low_balance``) carry ``episode``, the Unix second the condition began: a new episode pages
+again, and the ``*_resolved`` alert that ends it names the same episode. Each is part of the
+key only when present."""
+
+SCHEMA_VERSION = 1
+"""The version of the alert body (``version`` in the webhook body; docs/schemas/alert.v1...)."""
 
 MAX_KEY_LENGTH = 200
 """Longer readable keys are replaced by a hash (PagerDuty allows at most 255 characters)."""
@@ -41,6 +54,10 @@ class AlertKind(enum.StrEnum):
     DEEP_REORG = "deep_reorg"
     BATCH_UNREADABLE = "batch_unreadable"
     VERIFICATION_HALTED = "verification_halted"
+    STALLED_RESOLVED = "stalled_resolved"
+    RPC_DISAGREEMENT_RESOLVED = "rpc_disagreement_resolved"
+    LOW_BALANCE_RESOLVED = "low_balance_resolved"
+    TEST = "test"
 
     @classmethod
     def parse(cls, kind: str) -> AlertKind:
@@ -55,6 +72,11 @@ class AlertKind(enum.StrEnum):
     def severity(self) -> Severity:
         return SEVERITY[self]
 
+    @property
+    def resolves(self) -> AlertKind | None:
+        """For a ``*_resolved`` kind, the kind whose condition it ends; else ``None``."""
+        return RESOLVES.get(self)
+
 
 class Severity(enum.StrEnum):
     """Ordered like PagerDuty's Events API v2 severities (which use the same names)."""
@@ -63,6 +85,17 @@ class Severity(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more severe (info 0 … critical 3)."""
+        return _RANK[self]
+
+    def at_least(self, floor: Severity) -> bool:
+        return self.rank >= floor.rank
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2, Severity.CRITICAL: 3}
 
 
 # The one severity table (repeated in the package docstring).
@@ -79,8 +112,19 @@ SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.CHALLENGE_SUBMITTED: Severity.INFO,
     AlertKind.CHALLENGE_SUCCEEDED: Severity.INFO,
     AlertKind.PROPOSER_SLASHED: Severity.INFO,
+    AlertKind.STALLED_RESOLVED: Severity.INFO,
+    AlertKind.RPC_DISAGREEMENT_RESOLVED: Severity.INFO,
+    AlertKind.LOW_BALANCE_RESOLVED: Severity.INFO,
+    AlertKind.TEST: Severity.INFO,
 }
 assert set(SEVERITY) == set(AlertKind)
+
+#: The resolve kinds and the condition each one ends (same ``episode``, same incident key).
+RESOLVES: Mapping[AlertKind, AlertKind] = {
+    AlertKind.STALLED_RESOLVED: AlertKind.STALLED,
+    AlertKind.RPC_DISAGREEMENT_RESOLVED: AlertKind.RPC_DISAGREEMENT,
+    AlertKind.LOW_BALANCE_RESOLVED: AlertKind.LOW_BALANCE,
+}
 
 
 def _clean(value: object) -> JSONValue:
@@ -174,6 +218,26 @@ class Alert:
     def severity(self) -> Severity:
         return SEVERITY[self.kind]
 
+    @property
+    def routing_severity(self) -> Severity:
+        """The severity sinks route by: a ``*_resolved`` alert goes where its condition went."""
+        resolved = self.kind.resolves
+        return self.severity if resolved is None else resolved.severity
+
+    @property
+    def action(self) -> str:
+        """``resolve`` for a ``*_resolved`` kind, else ``trigger`` (PagerDuty's event actions)."""
+        return "resolve" if self.kind.resolves is not None else "trigger"
+
+    @property
+    def incident_key(self) -> str:
+        """The key of the incident this alert opens or ends: the dedup key, except that a
+        ``*_resolved`` alert names the key of the condition it resolves (the same episode)."""
+        resolved = self.kind.resolves
+        if resolved is None:
+            return self.dedup_key
+        return dedup_key(resolved, self.fields, self.created_at, 1.0)
+
     def summary(self) -> str:
         """One readable line: ``[CRITICAL] fraud_detected: batch=3 step=7 l1_block=12``."""
         names = [n for n in IDENTIFYING_FIELDS if n in self.fields]
@@ -185,6 +249,9 @@ class Alert:
     def to_json(self) -> dict[str, JSONValue]:
         """The alert as a JSON object (the webhook body adds ``sent_at``)."""
         return {
+            "version": SCHEMA_VERSION,
+            "action": self.action,
+            "incident_key": self.incident_key,
             "kind": self.kind.value,
             "severity": self.severity.value,
             "summary": self.summary(),

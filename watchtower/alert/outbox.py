@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 
-from watchtower.alert.events import Alert, AlertKind
+from watchtower.alert.events import Alert, AlertKind, iso_utc
 from watchtower.alert.sinks import DeliveryError, Sink
 from watchtower.backoff import Backoff
 from watchtower.failpoints import failpoint
@@ -292,6 +292,22 @@ class Outbox:
         with self._lock:
             rows = self._db.execute(query, params).fetchall()
         return [_entry(row) for row in rows]
+
+    def retry_failed(self, now: float, sink: str | None = None) -> int:
+        """Make every undelivered row that has failed at least once due again, as when it was
+        raised (the next delivery pass tries it, whatever its backoff; rows keep their order);
+        how many rows. ``now`` is recorded as the row's note."""
+        query = (
+            "UPDATE outbox SET next_attempt_at = created_at, note = ?"
+            " WHERE state = ? AND attempts > 0"
+        )
+        params: list[object] = [f"re-queued by hand at {iso_utc(now)}", EntryState.PENDING.value]
+        if sink is not None:
+            query += " AND sink = ?"
+            params.append(sink)
+        with self._transaction() as db:
+            cursor = db.execute(query, params)
+        return int(cursor.rowcount)
 
     # -- housekeeping ---------------------------------------------------------------------------
 

@@ -16,8 +16,9 @@ from watchtower.alert.events import Alert, AlertKind, iso_utc
 
 @dataclass(frozen=True)
 class Silence:
-    """Matches alerts of ``kind`` (any kind when None) about ``batch`` (any batch when None)
-    raised before ``until`` (forever when None). At least one of kind and batch is given."""
+    """Matches alerts of ``kind`` (any kind when None; a condition's kind also matches its
+    ``*_resolved``) about ``batch`` (any batch when None) raised before ``until`` (forever when
+    None). At least one of kind and batch is given."""
 
     kind: AlertKind | None = None
     batch: int | None = None
@@ -34,8 +35,8 @@ class Silence:
     def matches(self, alert: Alert, now: float) -> bool:
         if not self.active(now):
             return False
-        if self.kind is not None and alert.kind is not self.kind:
-            return False
+        if self.kind is not None and self.kind not in (alert.kind, alert.kind.resolves):
+            return False  # a condition's silence covers its ``*_resolved`` too
         return self.batch is None or alert.fields.get("batch") == self.batch
 
     def describe(self) -> str:

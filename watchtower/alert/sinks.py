@@ -271,6 +271,8 @@ class SlackSink:
 
     def payload(self, alert: Alert) -> dict[str, JSONValue]:
         summary = alert.summary()
+        if alert.action == "resolve":
+            return {"text": _mrkdwn(f":white_check_mark: {summary}")}
         emoji = _SEVERITY_EMOJI[alert.severity.value]
         fields = [
             {
@@ -309,7 +311,10 @@ def _plain(value: JSONValue) -> str:
 
 class PagerDutySink:
     """PagerDuty Events API v2: a ``trigger`` event whose ``dedup_key`` is the alert's, so
-    PagerDuty itself folds repeats into one incident. The routing key is an integration secret:
+    PagerDuty itself folds repeats into one incident; a ``*_resolved`` alert is a ``resolve``
+    event with the dedup key of the condition it ends (:attr:`Alert.incident_key`). ``url``:
+    the Events v2 endpoint (``https://events.eu.pagerduty.com/v2/enqueue`` for the EU region).
+    The routing key is an integration secret:
     it is only ever put in the request body, never in a message, log line or repr."""
 
     def __init__(
@@ -338,6 +343,13 @@ class PagerDutySink:
         return f"PagerDutySink(name={self._name!r}, source={self.source!r})"
 
     def payload(self, alert: Alert) -> dict[str, JSONValue]:
+        if alert.action == "resolve":
+            # Ends the incident its condition opened: same dedup_key, no payload needed.
+            return {
+                "routing_key": self._routing_key,
+                "event_action": "resolve",
+                "dedup_key": alert.incident_key,
+            }
         return {
             "routing_key": self._routing_key,
             "event_action": "trigger",

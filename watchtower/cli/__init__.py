@@ -1,11 +1,12 @@
 """The ``watchtower`` command line. Thin: parse, call the core, render, choose the exit status.
 
 The commands live in ``offline`` (replay, conformance, prove, check-proof), ``service`` (run,
-status, withdraw, config) and ``challenge``. Other distributions add commands through the
-``watchtower.commands`` entry-point group (:data:`COMMANDS_GROUP`): the development package
-watchtower-dev (dev/) adds devnet, propose, demo and gen-fixtures. They are loaded when the
-command line starts, so the runtime never imports them statically; one that cannot be loaded
-costs one line on stderr, never the runtime's own commands.
+status, withdraw, config), ``challenge`` and ``alerts`` (test, list, retry). Other
+distributions add commands through the ``watchtower.commands`` entry-point group
+(:data:`COMMANDS_GROUP`): the development package watchtower-dev (dev/) adds devnet, propose,
+demo and gen-fixtures. They are loaded when the command line starts, so the runtime never
+imports them statically; one that cannot be loaded costs one line on stderr, never the
+runtime's own commands.
 
 Exit statuses: 0 success (all valid / all passed), 1 fraud found or conformance failures,
 2 unusable input (one line on stderr says what is wrong).
@@ -285,9 +286,10 @@ def main() -> None:
 
 # Register the commands (imported for their side effect on ``main``).
 from watchtower.cli import (  # noqa: E402
+    alerts,
     challenge,
     offline,
     service,
 )
 
-__all__ = ["COMMANDS_GROUP", "challenge", "load_commands", "main", "offline", "service"]
+__all__ = ["COMMANDS_GROUP", "alerts", "challenge", "load_commands", "main", "offline", "service"]

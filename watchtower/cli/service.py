@@ -220,8 +220,11 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
       [state]     prune_every (batches; 0: never), keep_recent
       [metrics]   listen (HOST:PORT)
       [log]       format (json|console), level
-      [alerts]    silence_kinds, silence_batches, [[alerts.webhook]] url secret_env timeout,
-                  [[alerts.slack]] url_env, [[alerts.pagerduty]] routing_key_env
+      [alerts]    silence_kinds, silence_batches, [[alerts.webhook]] url secret_env,
+                  [[alerts.slack]] url_env, [[alerts.pagerduty]] routing_key_env url
+                  (EU region: url = "https://events.eu.pagerduty.com/v2/enqueue");
+                  every sink: timeout (seconds per request, default 5),
+                  min_severity (info|warning|error|critical, default info)
     Exit status: 0 valid, 2 invalid (one line names the key).
 
     \b

@@ -528,7 +528,6 @@ class Challenger:
             reason=reason,
         )
         self.store.update_challenge(row.id, ChallengeState.FAILED, reason)
-        log.error("challenge_failed", batch=row.idx, step=record.step, reason=reason)
         return ChallengeState.FAILED
 
     def record_already_rejected(self, row: BatchRow, detail: str) -> ChallengeState:
