@@ -193,6 +193,9 @@ class Watchtower:
         self._acting_on: BatchRow | None = None
         #: Halting batches (by tx) whose ``verification_halted`` this process has raised.
         self._halts_announced: set[bytes] = set()
+        #: Asked between batches of a replay: true once the process is stopping (a signal), so
+        #: a long catch-up ends after the batch in hand (the next start resumes from there).
+        self.stopping: Callable[[], bool] = lambda: False
         # Every L1 read of the start-up first: if the node fails here (the caller may retry),
         # no database has been opened yet.
         startup = read_startup(
@@ -453,6 +456,8 @@ class Watchtower:
                 with bound_contextvars(batch=row.idx, step=None, l1_block=row.l1_block):
                     self._record(row, outcome, report)
                 row = self.store.batch_by_id(row.id)
+                if self.stopping():
+                    return  # shutting down: what is recorded stays; the rest on the next start
             if outcome.blocks:
                 blocker, halted = row, outcome.halts
             else:

@@ -572,20 +572,24 @@ def test_bad_input_gives_one_line_and_status_2(name: str, paths: dict[str, str])
 
 
 @pytest.mark.timeout(60)
-def test_run_with_an_unreachable_node_retries_then_fails_in_one_line(
+def test_run_with_an_unreachable_node_retries_then_exits_75_in_one_line(
     paths: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`run` retries an L1 node that fails at start-up (it may be starting too), logging each
-    attempt; then it gives up with status 2 and one error line naming the endpoint. The log
-    records are structured (one JSON object per line): only the last line is the error."""
-    monkeypatch.setattr("watchtower.runner.STARTUP_RETRIES", (0.01, 0.01))
-    args = [*RUN_UNREACHABLE, "--data-dir", "{tmp}/run"]
+    attempt, for l1.startup_timeout; then it gives up with status 75 (EX_TEMPFAIL: supervisors
+    restart it, unlike 2) and one error line naming the endpoint. The log records are
+    structured (one JSON object per line): only the last line is the error."""
+    monkeypatch.setattr("watchtower.runner.STARTUP_RETRIES", (0.01, 0.05))
+    args = [*RUN_UNREACHABLE, "--data-dir", "{tmp}/run", "--startup-timeout", "0.5"]
     result = CliRunner().invoke(main, _args(args, paths), prog_name="watchtower")
     *logs, last = [line for line in result.stderr.splitlines() if line.strip()]
-    assert all(json.loads(line)["event"] == "startup_retry" for line in logs), logs
-    assert_one_line_error(
-        result.exit_code, result.stdout, last, ("cannot reach the L1 node", "127.0.0.1:1")
-    )
+    retries = [json.loads(line) for line in logs]
+    assert len(retries) >= 3 and all(r["event"] == "startup_retry" for r in retries), logs
+    assert [r["attempt"] for r in retries] == list(range(1, len(retries) + 1))
+    assert result.exit_code == 75, result.output
+    assert last.startswith("error: ") and "cannot reach the L1 node" in last
+    assert "127.0.0.1:1" in last and "l1.startup_timeout" in last
+    assert "Traceback" not in result.output
 
 
 def test_help_and_version_still_exit_0() -> None:

@@ -43,6 +43,8 @@ _RUN_FLAGS = {
     "poll_interval": "l1.poll_interval",
     "rpc_timeout": "l1.timeout",
     "max_backoff": "l1.max_backoff",
+    "startup_timeout": "l1.startup_timeout",
+    "quorum": "l1.quorum",
     "chunk": "l1.chunk",
     "start_block": "l1.start_block",
     "mode": "service.mode",
@@ -141,6 +143,19 @@ _CONFIG_OPTION = click.option(
     f"[default: {defaults.MAX_BACKOFF:g}].",
 )
 @click.option(
+    "--startup-timeout",
+    type=click.FloatRange(0.1),
+    help="Seconds of retrying L1 nodes that are down at start-up (one log line per attempt) "
+    f"before exiting with status 75 [default: {defaults.STARTUP_TIMEOUT:g}].",
+)
+@click.option(
+    "--l1-quorum",
+    "quorum",
+    type=click.IntRange(1),
+    help="How many of the --l1-rpc endpoints must answer at start-up; the others are logged "
+    "and left out, and the answering ones are cross-checked [default: all].",
+)
+@click.option(
     "--start-block",
     type=click.IntRange(0),
     help=f"First L1 block to scan [default: {defaults.START_BLOCK}].",
@@ -173,6 +188,15 @@ def run(config_file: Path | None, **given: Any) -> None:
     happened meanwhile, and never stakes twice on a batch. SIGTERM or Ctrl-C stops it cleanly
     after the current step.
 
+    \b
+    Exit status:
+      0   stopped by SIGTERM or SIGINT (Ctrl-C), after the current step
+      2   unusable configuration: a bad flag or setting, a bad address, no contract at the
+          address, a genesis other than the contract's, a stake below minStake(), or another
+          service holding the data directory (restarting will not help)
+      75  the L1 nodes stayed down (fewer than l1.quorum answering) for l1.startup_timeout
+          seconds at start-up (EX_TEMPFAIL: restart it later; the shipped units do)
+
     In challenge mode the stake is checked right after connecting: below the contract's
     minStake() it exits 2 (every challenge would revert); if the signer cannot pay the stake
     plus the challenge gas reserve it raises low_balance at once and keeps watching.
@@ -194,6 +218,11 @@ def run(config_file: Path | None, **given: Any) -> None:
         raise InputError("no rollup address: give --rollup, WATCHTOWER_L1_ROLLUP or [l1] rollup")
     if settings["service.genesis"] is None:
         raise InputError(NO_GENESIS)
+    quorum = settings["l1.quorum"]
+    if quorum is not None and quorum > len(settings["l1.rpc"]):
+        raise InputError(
+            f"l1.quorum {quorum} is more than the {len(settings['l1.rpc'])} L1 endpoint(s) given"
+        )
     run_service(settings, _genesis)
 
 
