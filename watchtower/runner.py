@@ -354,6 +354,7 @@ def _serve(
             "started",
             rollup=settings["l1.rollup"],
             endpoints=len(settings["l1.rpc"]),
+            answering=len(tower.readers),
             mode=settings["service.mode"],
             signer=signer.address if signer else None,
             data_dir=str(data_dir),
