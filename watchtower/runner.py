@@ -323,7 +323,11 @@ def _serve(
     lock = threading.Lock()
     try:
         if settings["metrics.listen"]:
-            health = HealthServer(settings["metrics.listen"], metrics, lambda: tower.ready).start()
+            listen = settings["metrics.listen"]
+            try:
+                health = HealthServer(listen, metrics, lambda: tower.ready).start()
+            except OSError as exc:  # the port is taken, or the address is not this host's
+                raise InputError(f"--metrics-listen {listen}: {exc.strerror or exc}") from None
 
         tick = _tick_job(
             tower,

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FIXTURES
 from tests.integration.conftest import require_anvil
 from tests.integration.service_process import ServiceProcess
 from watchtower_dev.devnet import Devnet, start_devnet
 
 pytestmark = pytest.mark.integration
 
+GENESIS = str(FIXTURES / "honest.json")  # read before any L1 request; never compared here
 #: Seconds a stopping service may take (a tick finishing, the databases closing).
 STOP_BOUND = 60
 
@@ -152,7 +154,7 @@ def test_a_node_down_at_start_up_is_retried_then_exits_75(tmp_path: Path) -> Non
     the systemd unit restarts (it does not restart 2)."""
     url = f"http://127.0.0.1:{_closed_port()}"
     result = _run(["run", "--l1-rpc", url, "--rollup", "0x" + "11" * 20,
-                   "--genesis", str(tmp_path / "unused.json"), "--data-dir", str(tmp_path / "d"),
+                   "--genesis", GENESIS, "--data-dir", str(tmp_path / "d"),
                    "--mode", "watch", "--log-format", "json",
                    "--startup-timeout", "2"])  # fmt: skip
     *logs, last = _lines(result.stderr)
@@ -167,7 +169,7 @@ def test_a_node_down_at_start_up_is_retried_then_exits_75(tmp_path: Path) -> Non
 def test_sigterm_while_retrying_at_start_up_exits_0(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
     args = ["run", "--l1-rpc", url, "--rollup", "0x" + "11" * 20,
-            "--genesis", str(tmp_path / "unused.json"), "--data-dir", str(tmp_path / "d"),
+            "--genesis", GENESIS, "--data-dir", str(tmp_path / "d"),
             "--mode", "watch", "--log-format", "json"]  # fmt: skip
     service = ServiceProcess.with_args(args)
     service.wait_for("startup_retry", timeout=60)
@@ -204,3 +206,19 @@ def test_a_quorum_starts_without_an_endpoint_that_is_down(net: Devnet, tmp_path:
     assert everyone.count("started") == 0
     everyone.proc.send_signal(signal.SIGTERM)
     _stopped_cleanly(everyone)
+
+
+@pytest.mark.timeout(120)
+def test_a_busy_metrics_port_exits_2_in_one_line(net: Devnet, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        listen = f"127.0.0.1:{busy.getsockname()[1]}"
+        result = _run(["run", "--l1-rpc", str(net.rpc_url), "--rollup", net.client.address,
+                       "--genesis", str(net.genesis_path), "--data-dir", str(tmp_path / "d"),
+                       "--mode", "watch", "--log-format", "json",
+                       "--metrics-listen", listen])  # fmt: skip
+    (line,) = _lines(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert line.startswith(f"error: --metrics-listen {listen}: ") and "in use" in line, line
+    assert "Traceback" not in result.stderr + result.stdout

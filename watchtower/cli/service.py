@@ -31,6 +31,12 @@ def _genesis(path: Path | None) -> dict[bytes, GenesisAccount]:
     return parse_genesis(document)
 
 
+def _is_address(value: str) -> bool:
+    from web3 import Web3
+
+    return bool(Web3.is_address(value))
+
+
 NO_GENESIS = (
     "no L2 genesis: give --genesis FILE, WATCHTOWER_SERVICE_GENESIS or [service] genesis "
     "(the rollup's genesis allocation, or a bundle; a devnet writes its genesis.json)"
@@ -223,7 +229,10 @@ def run(config_file: Path | None, **given: Any) -> None:
         raise InputError(
             f"l1.quorum {quorum} is more than the {len(settings['l1.rpc'])} L1 endpoint(s) given"
         )
-    run_service(settings, _genesis)
+    # Read (and checked) before any L1 request: a bad file exits 2 at once, not after the
+    # start-up retries of a node that is down.
+    allocation = _genesis(Path(settings["service.genesis"]))
+    run_service(settings, lambda _: allocation)
 
 
 @main.group("config")
@@ -298,6 +307,9 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
     """
     from watchtower.rollup.types import VerdictKind
     from watchtower.store.db import ChallengeState, Store, verification_halt
+
+    if signer_address is not None and not _is_address(signer_address):
+        raise InputError(f"--signer {signer_address!r} is not an address (0x and 40 hex digits)")
 
     if not (data_dir / "watchtower.sqlite").is_file():
         # Opening would create an empty store there and report "nothing done": say instead that
