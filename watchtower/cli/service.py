@@ -250,7 +250,7 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
     Precedence: flags > WATCHTOWER_<SECTION>_<KEY> environment variables > file > defaults.
     Sections and keys:
       [l1]        rpc (list), rollup, confirmations (N|safe|finalized), poll_interval,
-                  timeout, max_backoff, chunk, start_block
+                  timeout, max_backoff, chunk, start_block, startup_timeout, quorum
       [service]   mode (watch|challenge), data_dir, genesis, stall_after
       [signer]    key_env | keystore + (password_env | password_file)
       [challenge] stake_wei (whole wei: 1500000000000000000, "1500000000000000000",
