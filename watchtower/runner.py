@@ -5,7 +5,11 @@ Scheduled jobs (apscheduler, one worker, never overlapping themselves):
 * ``tick`` every ``l1.poll_interval``: the pipeline (:meth:`Watchtower.tick`);
 * ``deliver`` every second: alerts from the persistent outbox to their sinks.
 
-SIGTERM and SIGINT stop the scheduler; the running job finishes before the databases close.
+SIGTERM and SIGINT only record the signal (:class:`StopRequest`); the main thread then logs
+``shutdown`` and stops the scheduler, and the running job finishes (a replay after the batch in
+hand) before the databases close. One service per data directory (:class:`ServiceLock`).
+Exit statuses: 0 stopped by a signal, 2 unusable configuration, 75 the L1 nodes stayed down for
+``l1.startup_timeout`` at start-up.
 """
 
 from __future__ import annotations
@@ -270,7 +274,8 @@ class StopRequest:
         self.signum: int | None = None
 
     def handle(self, signum: int, _frame: object) -> None:
-        self.signum = signum  # nothing else: see the class docstring
+        if self.signum is None:  # the first one names the shutdown; nothing else, see above
+            self.signum = signum
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self.handle)

@@ -139,3 +139,25 @@ def test_a_cap_below_the_poll_interval_waits_the_cap() -> None:
     # --max-backoff below --poll-interval: accepted, as before the backoffs were one class.
     backoff = RetrySchedule(Backoff(base=4.0, cap=1.0))
     assert [backoff.failed(now=0.0) for _ in range(3)] == [1.0, 1.0, 1.0]
+
+
+def test_run_help_documents_the_exit_statuses() -> None:
+    from click.testing import CliRunner
+
+    from watchtower.cli import EXIT_INPUT, EXIT_TEMPFAIL, main
+
+    text = " ".join(CliRunner().invoke(main, ["run", "--help"]).stdout.split())
+    assert "Exit status:" in text
+    for status, words in ((0, "SIGTERM"), (EXIT_INPUT, "unusable"), (EXIT_TEMPFAIL, "EX_TEMPFAIL")):
+        assert f"{status} " in text and words in text
+    assert "--startup-timeout" in text and "--l1-quorum" in text
+
+
+def test_the_signal_handler_only_records_the_first_signal() -> None:
+    import signal
+
+    stop = StopRequest()
+    stop.handle(signal.SIGTERM, None)
+    stop.handle(signal.SIGINT, None)
+    assert stop.requested and stop.signum == signal.SIGTERM
+    stop.sleep(60.0)  # returns at once: a stop is requested
