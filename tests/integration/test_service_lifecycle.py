@@ -77,7 +77,8 @@ def test_sigterm_twice_and_sigint_stop_cleanly(net: Devnet, tmp_path: Path) -> N
             service.proc.send_signal(signum)
         _stopped_cleanly(service)
         (shutdown,) = [e for e in service.events if e.get("event") == "shutdown"]
-        assert shutdown["signal"] == signals[0].name
+        # Pending signals run their handlers in signal-number order, not in the order sent.
+        assert shutdown["signal"] in {s.name for s in signals}
 
 
 @pytest.mark.timeout(300)
