@@ -224,7 +224,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "quorum": Setting(
             lambda v: _int(v, minimum=1),
             None,
-            "endpoints that must answer at start-up (default: all of them)",
+            "endpoints that must answer at start-up and each tick (default: all)",
         ),
     },
     "service": {

@@ -184,6 +184,7 @@ def build_service(
         confirmations=settings["l1.confirmations"],
         start_block=settings["l1.start_block"],
         chunk=settings["l1.chunk"],
+        quorum=settings["l1.quorum"],
         stake=settings["challenge.stake_wei"],
         fee_policy=FeePolicy(
             bump_after=settings["challenge.bump_after"],

@@ -93,6 +93,8 @@ class ServiceConfig:
     confirmations: int | str = defaults.CONFIRMATIONS
     start_block: int = defaults.START_BLOCK
     chunk: int = defaults.SCAN_CHUNK
+    #: Endpoints that must answer each tick (``l1.quorum``; None: all of them).
+    quorum: int | None = None
     max_chunks_per_tick: int = defaults.MAX_CHUNKS_PER_TICK
     stake: int | None = None  # default: the contract's minimum stake
     fee_policy: FeePolicy = field(default_factory=FeePolicy)
@@ -220,7 +222,8 @@ class Watchtower:
         except BaseException:
             self.close()
             raise
-        self.follower = Follower(self.readers, chunk=config.chunk)
+        self.follower = Follower(self.readers, chunk=config.chunk, quorum=config.quorum)
+        self._missing_logged: list[str] = []
         self.challenger = (
             Challenger(self.client, signer, self.store, config.fee_policy, self._challenger_alert)
             if signer is not None and config.mode is ServiceMode.CHALLENGE
@@ -257,13 +260,31 @@ class Watchtower:
     # -- the pipeline ---------------------------------------------------------------------------
     def tick(self) -> TickReport:
         report = TickReport()
-        self.follow(report)
+        try:
+            self.follow(report)
+        finally:
+            self._log_missing()
         self.replay(report)
         if self.challenger is not None:
             self.challenge(report)
         self.prune()
         self._observe(report)
         return report
+
+    def _log_missing(self) -> None:
+        """One line when the set of endpoints left out under the quorum changes."""
+        missing = sorted(set(self.follower.missing))
+        if missing != self._missing_logged:
+            if missing:
+                log.warning(
+                    "l1_endpoints_missing",
+                    missing=missing,
+                    answering=len(self.readers) - len(missing),
+                    quorum=self.config.quorum,
+                )
+            else:
+                log.info("l1_endpoints_back", endpoints=len(self.readers))
+            self._missing_logged = missing
 
     def _check_stall(self, head: int | None, error: str | None = None) -> None:
         """Raise ``stalled`` once per episode when the L1 head has not moved (or could not be

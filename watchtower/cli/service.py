@@ -158,8 +158,8 @@ _CONFIG_OPTION = click.option(
     "--l1-quorum",
     "quorum",
     type=click.IntRange(1),
-    help="How many of the --l1-rpc endpoints must answer at start-up; the others are logged "
-    "and left out, and the answering ones are cross-checked [default: all].",
+    help="How many of the --l1-rpc endpoints must answer, at start-up and each tick; the "
+    "others are logged and left out, the answering ones cross-checked [default: all].",
 )
 @click.option(
     "--start-block",
