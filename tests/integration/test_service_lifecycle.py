@@ -223,3 +223,32 @@ def test_a_busy_metrics_port_exits_2_in_one_line(net: Devnet, tmp_path: Path) ->
     assert result.returncode == 2, result.stderr
     assert line.startswith(f"error: --metrics-listen {listen}: ") and "in use" in line, line
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.timeout(240)
+def test_a_quorum_keeps_ticking_while_one_endpoint_fails(net: Devnet, tmp_path: Path) -> None:
+    """l1.quorum per tick: the second of three endpoints (a proxy) starts dropping requests;
+    with quorum 2 the service keeps verifying with the two that answer, one line names the
+    missing one, one line says when it is back."""
+    from watchtower_dev.rpcproxy import RpcProxy
+
+    assert net.rpc_url is not None
+    other = str(net.rpc_url).replace("127.0.0.1", "localhost")
+    with RpcProxy(net.rpc_url, seed=1) as proxy:
+        service = ServiceProcess(
+            net, tmp_path / "data", "--mode", "watch", "--confirmations", "0",
+            "--l1-rpc", proxy.url, "--l1-rpc", other, "--l1-quorum", "2",
+        )  # fmt: skip
+        service.wait_for("started", timeout=60)
+        service.wait_for("batch_verified", timeout=60)
+        mark = len(service.events)
+        proxy.inject("drop")
+        missing = service.wait_for("l1_endpoints_missing", timeout=60, since=mark)
+        assert missing["answering"] == 2 and missing["quorum"] == 2
+        batch, _ = net.proposer.propose(2)
+        service.wait_for("batch_verified", batch=batch.index, timeout=60, since=mark)
+        assert service.count("tick_failed") == 0
+        proxy.clear()
+        service.wait_for("l1_endpoints_back", timeout=60, since=mark)
+        assert service.count("l1_endpoints_missing") == 1
+        assert service.terminate() == 0
