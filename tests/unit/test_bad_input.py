@@ -27,7 +27,8 @@ from watchtower.cli import main
 ADDRESS = "0x" + "11" * 20
 UNREACHABLE = "http://127.0.0.1:1"
 GENESIS = str(FIXTURES / "honest.json")  # a bundle: run uses its genesis
-RUN_UNREACHABLE = ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--genesis", GENESIS]
+RUN_UNREACHABLE = ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--genesis", GENESIS,
+                   "--data-dir", "{tmp}/run-data"]  # fmt: skip
 #: A proposer key for the propose cases that get past the key check (a public test key).
 PROPOSER_ENV = {"WT_TEST_PROPOSER_KEY": "0x" + "42" * 32}
 PROPOSE_KEY = ["--key-env", "WT_TEST_PROPOSER_KEY"]
