@@ -219,6 +219,16 @@ SCHEMA: dict[str, dict[str, Setting]] = {
             lambda v: _int(v, minimum=1), defaults.SCAN_CHUNK, "blocks per eth_getLogs"
         ),
         "start_block": Setting(_int, defaults.START_BLOCK, "first L1 block to scan"),
+        "startup_timeout": Setting(
+            _float,
+            defaults.STARTUP_TIMEOUT,
+            "seconds of retrying L1 nodes down at start-up before exit status 75",
+        ),
+        "quorum": Setting(
+            lambda v: _int(v, minimum=1),
+            None,
+            "endpoints that must answer at start-up and each tick (default: all)",
+        ),
     },
     "service": {
         "mode": Setting(_choice("watch", "challenge"), defaults.SERVICE_MODE, "watch or challenge"),

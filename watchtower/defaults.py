@@ -11,6 +11,7 @@ L1_TIMEOUT: Final = 10.0  # seconds before an L1 request is abandoned
 CONFIRMATIONS: Final = 2  # blocks on top of a batch before acting on it
 POLL_INTERVAL: Final = 4.0  # seconds between ticks
 MAX_BACKOFF: Final = 60.0  # longest wait between ticks after failures
+STARTUP_TIMEOUT: Final = 240.0  # seconds of retrying L1 nodes down at start-up, then exit 75
 SCAN_CHUNK: Final = 2000  # blocks per eth_getLogs
 START_BLOCK: Final = 0  # first L1 block scanned
 MAX_CHUNKS_PER_TICK: Final = 50  # eth_getLogs ranges scanned in one tick

@@ -5,6 +5,7 @@ Exceptions are for input that cannot be used and data that is unavailable::
 
     WatchtowerError                    root; every message is one line naming what is wrong
     ├── InputError                     the user's input cannot be used (CLI exit status 2)
+    ├── UnavailableError               a service needed at start-up stayed down (CLI exit 75)
     │   ├── BundleError                an offline bundle is malformed or inconsistent
     │   ├── MalformedBatchError        batch bytes break the batch encoding (protocol.md §4.1)
     │   ├── GenesisError               a genesis allocation breaks protocol.md §2
@@ -31,6 +32,12 @@ def one_line(exc: BaseException, limit: int = 500) -> str:
 
 class InputError(WatchtowerError):
     """Input given to watchtower cannot be used."""
+
+
+class UnavailableError(WatchtowerError):
+    """Something needed at start-up (the L1 nodes) stayed unavailable: nothing is wrong with
+    the input, and trying again later may work (CLI exit status 75, EX_TEMPFAIL, which
+    supervisors restart)."""
 
 
 class BundleError(InputError):

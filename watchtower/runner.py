@@ -5,7 +5,11 @@ Scheduled jobs (apscheduler, one worker, never overlapping themselves):
 * ``tick`` every ``l1.poll_interval``: the pipeline (:meth:`Watchtower.tick`);
 * ``deliver`` every second: alerts from the persistent outbox to their sinks.
 
-SIGTERM and SIGINT stop the scheduler; the running job finishes before the databases close.
+SIGTERM and SIGINT only record the signal (:class:`StopRequest`); the main thread then logs
+``shutdown`` and stops the scheduler, and the running job finishes (a replay after the batch in
+hand) before the databases close. One service per data directory (:class:`ServiceLock`).
+Exit statuses: 0 stopped by a signal, 2 unusable configuration, 75 the L1 nodes stayed down for
+``l1.startup_timeout`` at start-up.
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ from watchtower.alert import (
 )
 from watchtower.backoff import Backoff, RetrySchedule
 from watchtower.config import Settings
-from watchtower.errors import InputError, WatchtowerError, one_line
-from watchtower.l1.rollup import L1UnavailableError, connect
+from watchtower.errors import InputError, UnavailableError, WatchtowerError, one_line
+from watchtower.l1.rollup import L1UnavailableError, RollupClient, connect
 from watchtower.log import configure_logging
 from watchtower.metrics import HealthServer, Metrics
 from watchtower.service import ServiceConfig, ServiceMode, Watchtower
+from watchtower.store.journal import ServiceLock
 from watchtower.submit.challenger import FeePolicy
 from watchtower.submit.signer import load_signer
 
@@ -100,16 +105,27 @@ def build_alerter(settings: Settings, data_dir: Path) -> Alerter:
 #: Transport-level failures of an L1 request (requests' errors are OSErrors; a garbled answer
 #: is a ValueError; an error object in the answer is a Web3Exception).
 L1_FAILURES = (OSError, ValueError, Web3Exception)
-#: Waits between start-up attempts while the L1 node fails; then exit 2 with the last error.
-STARTUP_RETRIES = (0.5, 1.0, 2.0, 4.0)
+#: Waits between start-up attempts while the L1 nodes fail (the last one repeats) until
+#: ``l1.startup_timeout``; then exit status 75 (EX_TEMPFAIL: a supervisor restarts it later).
+STARTUP_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 
 def start_service(
-    settings: Settings, genesis: GenesisFactory, sleep: Callable[[float], None] = time.sleep
-) -> tuple[Watchtower, Alerter, Metrics]:
-    """:func:`build_service`, retried while the L1 node fails at start-up (it may be starting
-    too, or briefly overloaded); configuration errors are not retried."""
-    for attempt, wait in enumerate((*STARTUP_RETRIES, None), start=1):
+    settings: Settings,
+    genesis: GenesisFactory,
+    sleep: Callable[[float], None] = time.sleep,
+    stopping: StopRequest | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[Watchtower, Alerter, Metrics] | None:
+    """:func:`build_service`, retried while the L1 nodes fail at start-up (they may be starting
+    too, or briefly overloaded), one log line per attempt, for ``l1.startup_timeout`` seconds;
+    then :class:`UnavailableError` (exit status 75). Configuration errors are not retried
+    (exit status 2). None if a stop was requested while waiting."""
+    timeout = settings["l1.startup_timeout"]
+    deadline = clock() + timeout
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return build_service(settings, genesis)
         except L1UnavailableError as exc:
@@ -118,11 +134,47 @@ def start_service(
             raise
         except L1_FAILURES as exc:
             error = one_line(exc)
-        if wait is None:
-            raise L1UnavailableError(f"{error} (gave up after {attempt} attempts)")
-        log.warning("startup_retry", error=error, attempt=attempt, retry_in=wait)
+        wait = STARTUP_RETRIES[min(attempt, len(STARTUP_RETRIES)) - 1]
+        left = deadline - clock()
+        if left <= 0:
+            raise UnavailableError(
+                f"{error} (gave up after {attempt} attempts in {timeout:g}s: l1.startup_timeout)"
+            )
+        wait = min(wait, left)
+        log.warning("startup_retry", error=error, attempt=attempt, retry_in=round(wait, 3))
         sleep(wait)
-    raise AssertionError("unreachable")
+        if stopping is not None and stopping.requested:
+            return None
+
+
+def connect_quorum(settings: Settings, metrics: Metrics) -> list[RollupClient]:
+    """A client per endpoint that answers (in the configured order: the first answering one is
+    the primary). With fewer than ``l1.quorum`` answering (default: all), the start-up fails
+    (and is retried); the endpoints missing from a quorum are logged in one line."""
+    urls = tuple(settings["l1.rpc"])
+    quorum = settings["l1.quorum"] or len(urls)
+    clients: list[RollupClient] = []
+    down: list[str] = []
+    for url in urls:
+        try:
+            clients.extend(
+                connect((url,), settings["l1.rollup"], metrics, timeout=settings["l1.timeout"])
+            )
+        except L1UnavailableError as exc:
+            down.append(str(exc))
+    if len(clients) < quorum:
+        counted = f"{len(clients)} of {len(urls)} endpoints answer" if len(urls) > 1 else ""
+        need = f" ({counted}, l1.quorum is {quorum})" if counted else ""
+        raise L1UnavailableError("; ".join(down) + need)
+    if down:
+        log.warning(
+            "l1_endpoints_missing",
+            error="; ".join(down),
+            answering=len(clients),
+            endpoints=len(urls),
+            quorum=quorum,
+        )
+    return clients
 
 
 def build_service(
@@ -144,6 +196,7 @@ def build_service(
         confirmations=settings["l1.confirmations"],
         start_block=settings["l1.start_block"],
         chunk=settings["l1.chunk"],
+        quorum=settings["l1.quorum"],
         stake=settings["challenge.stake_wei"],
         fee_policy=FeePolicy(
             bump_after=settings["challenge.bump_after"],
@@ -157,9 +210,7 @@ def build_service(
         keep_recent=settings["state.keep_recent"],
     )
     metrics = Metrics()
-    endpoints = connect(
-        tuple(settings["l1.rpc"]), settings["l1.rollup"], metrics, timeout=settings["l1.timeout"]
-    )
+    endpoints = connect_quorum(settings, metrics)
     data_dir.mkdir(parents=True, exist_ok=True)
     alerter = build_alerter(settings, data_dir)
     try:
@@ -220,61 +271,125 @@ def _logged(alerter: Alerter) -> Callable[..., None]:
     return alert
 
 
+class StopRequest:
+    """What the signal handler records: the signal's number, by one attribute assignment.
+
+    The handler runs in the main thread between two bytecodes, possibly while that thread holds
+    a lock (structlog's, the logging module's, an Event's condition): taking any lock there can
+    deadlock (a second SIGTERM while the first one's handler was logging did, with ``timeout``,
+    which signals twice). So the handler neither logs nor locks; the main loop polls
+    :attr:`signum`, then logs the shutdown and stops the scheduler."""
+
+    POLL = 0.1
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def handle(self, signum: int, _frame: object) -> None:
+        if self.signum is None:  # the first one names the shutdown; nothing else, see above
+            self.signum = signum
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self.handle)
+        signal.signal(signal.SIGINT, self.handle)
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less once a stop is requested."""
+        deadline = time.monotonic() + seconds
+        while not self.requested:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, self.POLL))
+
+    def log(self) -> None:
+        assert self.signum is not None
+        log.info("shutdown", signal=signal.Signals(self.signum).name)
+
+
 def run_service(settings: Settings, genesis: GenesisFactory) -> None:
     configure_logging(json_output=settings["log.format"] == "json", level=settings["log.level"])
     # A tick longer than the poll interval is normal (a large batch): not worth a warning.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    tower, alerter, metrics = start_service(settings, genesis)
+    stop = StopRequest()
+    stop.install()
+    # One service per data directory (refused in one line, exit 2, naming the holder's PID).
+    service_lock = ServiceLock(Path(settings["service.data_dir"]))
+    try:
+        started = start_service(settings, genesis, sleep=stop.sleep, stopping=stop)
+        if started is None:  # a signal during the start-up retries
+            stop.log()
+            log.info("stopped")
+            return
+        _serve(settings, *started, stop)
+    finally:
+        service_lock.release()
+
+
+def _serve(
+    settings: Settings, tower: Watchtower, alerter: Alerter, metrics: Metrics, stop: StopRequest
+) -> None:
+    tower.stopping = lambda: stop.requested
     signer = tower.signer
     data_dir = tower.config.data_dir
     health = None
-    if settings["metrics.listen"]:
-        health = HealthServer(settings["metrics.listen"], metrics, lambda: tower.ready).start()
     lock = threading.Lock()
+    try:
+        if settings["metrics.listen"]:
+            listen = settings["metrics.listen"]
+            try:
+                health = HealthServer(listen, metrics, lambda: tower.ready).start()
+            except OSError as exc:  # the port is taken, or the address is not this host's
+                raise InputError(f"--metrics-listen {listen}: {exc.strerror or exc}") from None
 
-    tick = _tick_job(
-        tower,
-        lock,
-        RetrySchedule(Backoff(base=settings["l1.poll_interval"], cap=settings["l1.max_backoff"])),
-    )
+        tick = _tick_job(
+            tower,
+            lock,
+            RetrySchedule(
+                Backoff(base=settings["l1.poll_interval"], cap=settings["l1.max_backoff"])
+            ),
+        )
 
-    def deliver() -> None:
-        try:
-            alerter.deliver()
-            metrics.outbox_depth.set(alerter.depth())
-        except Exception as exc:  # delivery problems never stop the service
-            log.error("alert_delivery_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+        def deliver() -> None:
+            try:
+                alerter.deliver()
+                metrics.outbox_depth.set(alerter.depth())
+            except Exception as exc:  # delivery problems never stop the service
+                log.error("alert_delivery_failed", error=f"{type(exc).__name__}: {exc}"[:300])
 
-    from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.schedulers.blocking import BlockingScheduler
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
 
-    scheduler = BlockingScheduler(
-        executors={"default": ThreadPoolExecutor(2)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-    )
-    now = datetime.now(UTC)
-    scheduler.add_job(tick, "interval", seconds=settings["l1.poll_interval"], next_run_time=now)
-    scheduler.add_job(deliver, "interval", seconds=1.0, next_run_time=now)
-
-    def stop(signum: int, _frame: object) -> None:
-        log.info("shutdown", signal=signal.Signals(signum).name)
+        scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(2)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        now = datetime.now(UTC)
+        scheduler.add_job(tick, "interval", seconds=settings["l1.poll_interval"], next_run_time=now)
+        scheduler.add_job(deliver, "interval", seconds=1.0, next_run_time=now)
+        log.info(
+            "started",
+            rollup=settings["l1.rollup"],
+            endpoints=len(settings["l1.rpc"]),
+            answering=len(tower.readers),
+            mode=settings["service.mode"],
+            signer=signer.address if signer else None,
+            data_dir=str(data_dir),
+            metrics=settings["metrics.listen"],
+        )
+        scheduler.start()
+        while not stop.requested:
+            time.sleep(StopRequest.POLL)
+        stop.log()
         scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info(
-        "started",
-        rollup=settings["l1.rollup"],
-        endpoints=len(settings["l1.rpc"]),
-        mode=settings["service.mode"],
-        signer=signer.address if signer else None,
-        data_dir=str(data_dir),
-        metrics=settings["metrics.listen"],
-    )
-    scheduler.start()
-    with lock:  # let the running tick finish before closing the databases
-        tower.close()
-        alerter.close()
-        if health is not None:
-            health.stop()
+    finally:
+        with lock:  # let the running tick finish (a replay stops after its batch) before closing
+            tower.close()
+            alerter.close()
+            if health is not None:
+                health.stop()
     log.info("stopped")

@@ -93,6 +93,8 @@ class ServiceConfig:
     confirmations: int | str = defaults.CONFIRMATIONS
     start_block: int = defaults.START_BLOCK
     chunk: int = defaults.SCAN_CHUNK
+    #: Endpoints that must answer each tick (``l1.quorum``; None: all of them).
+    quorum: int | None = None
     max_chunks_per_tick: int = defaults.MAX_CHUNKS_PER_TICK
     stake: int | None = None  # default: the contract's minimum stake
     fee_policy: FeePolicy = field(default_factory=FeePolicy)
@@ -195,6 +197,9 @@ class Watchtower:
         self._halts_announced: set[bytes] = set()
         #: Conditions that end (stalled, rpc_disagreement, low_balance): when each began.
         self._episodes: dict[str, int] = {}
+        #: Asked between batches of a replay: true once the process is stopping (a signal), so
+        #: a long catch-up ends after the batch in hand (the next start resumes from there).
+        self.stopping: Callable[[], bool] = lambda: False
         # Every L1 read of the start-up first: if the node fails here (the caller may retry),
         # no database has been opened yet.
         startup = read_startup(
@@ -220,7 +225,8 @@ class Watchtower:
         except BaseException:
             self.close()
             raise
-        self.follower = Follower(self.readers, chunk=config.chunk)
+        self.follower = Follower(self.readers, chunk=config.chunk, quorum=config.quorum)
+        self._missing_logged: list[str] = []
         self.challenger = (
             Challenger(self.client, signer, self.store, config.fee_policy, self._challenger_alert)
             if signer is not None and config.mode is ServiceMode.CHALLENGE
@@ -279,13 +285,31 @@ class Watchtower:
     # -- the pipeline ---------------------------------------------------------------------------
     def tick(self) -> TickReport:
         report = TickReport()
-        self.follow(report)
+        try:
+            self.follow(report)
+        finally:
+            self._log_missing()
         self.replay(report)
         if self.challenger is not None:
             self.challenge(report)
         self.prune()
         self._observe(report)
         return report
+
+    def _log_missing(self) -> None:
+        """One line when the set of endpoints left out under the quorum changes."""
+        missing = sorted(set(self.follower.missing))
+        if missing != self._missing_logged:
+            if missing:
+                log.warning(
+                    "l1_endpoints_missing",
+                    missing=missing,
+                    answering=len(self.readers) - len(missing),
+                    quorum=self.config.quorum,
+                )
+            else:
+                log.info("l1_endpoints_back", endpoints=len(self.readers))
+            self._missing_logged = missing
 
     def _check_stall(self, head: int | None, error: str | None = None) -> None:
         """Raise ``stalled`` once per episode when the L1 head has not moved (or could not be
@@ -474,6 +498,8 @@ class Watchtower:
                 with bound_contextvars(batch=row.idx, step=None, l1_block=row.l1_block):
                     self._record(row, outcome, report)
                 row = self.store.batch_by_id(row.id)
+                if self.stopping():
+                    return  # shutting down: what is recorded stays; the rest on the next start
             if outcome.blocks:
                 blocker, halted = row, outcome.halts
             else:

@@ -246,6 +246,40 @@ def test_systemd_unit_is_hardened() -> None:
     assert one["UMask"] == "0077"
 
 
+def test_exit_statuses_agree_with_the_supervisors() -> None:
+    """`run` exits 2 on unusable configuration (not restarted by systemd) and 75 when the L1
+    nodes stayed down at start-up (restarted); Kubernetes' startupProbe waits longer than the
+    start-up retries, so the service's own exit 75 comes first."""
+    from watchtower import defaults
+    from watchtower.cli import EXIT_INPUT, EXIT_TEMPFAIL
+    from watchtower.config import load_settings
+
+    service = _unit()["Service"]
+    prevent = " ".join(service.get("RestartPreventExitStatus", [])).split()
+    assert str(EXIT_INPUT) in prevent and str(EXIT_TEMPFAIL) not in prevent
+    assert service["Restart"][-1] in ("on-failure", "always")
+    unit = _unit()["Unit"]
+    burst, interval = int(unit["StartLimitBurst"][-1]), int(unit["StartLimitIntervalSec"][-1])
+    settings = load_settings(DEPLOY / "config" / "watchtower.toml", env={})
+    timeout = settings["l1.startup_timeout"]
+    assert timeout == defaults.STARTUP_TIMEOUT
+    assert burst * timeout > interval  # an L1 outage never exhausts systemd's start limit
+
+    statefulset = next(
+        d
+        for d in load_yaml_all(DEPLOY / "kubernetes" / "statefulset.yaml")
+        if d and d.get("kind") == "StatefulSet"
+    )
+    (container,) = [
+        c
+        for c in statefulset["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "watchtower"
+    ]
+    probe = container["startupProbe"]
+    assert probe["periodSeconds"] * probe["failureThreshold"] > timeout
+    assert statefulset["spec"]["template"]["spec"].get("restartPolicy", "Always") == "Always"
+
+
 def test_systemd_unit_runs_the_venv_with_credentials() -> None:
     service = _unit()["Service"]
     exec_start = service["ExecStart"][-1].split()

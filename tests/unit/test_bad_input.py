@@ -27,7 +27,8 @@ from watchtower.cli import main
 ADDRESS = "0x" + "11" * 20
 UNREACHABLE = "http://127.0.0.1:1"
 GENESIS = str(FIXTURES / "honest.json")  # a bundle: run uses its genesis
-RUN_UNREACHABLE = ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--genesis", GENESIS]
+RUN_UNREACHABLE = ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--genesis", GENESIS,
+                   "--data-dir", "{tmp}/run-data"]  # fmt: skip
 #: A proposer key for the propose cases that get past the key check (a public test key).
 PROPOSER_ENV = {"WT_TEST_PROPOSER_KEY": "0x" + "42" * 32}
 PROPOSE_KEY = ["--key-env", "WT_TEST_PROPOSER_KEY"]
@@ -521,8 +522,16 @@ CASES: dict[str, Case] = {
         ("$WT_UNSET_KEY", "not set"),
     ),
     "propose: bad --rollup": (
-        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", "y", "--data-dir", "{tmp}/propose",
-         *PROPOSE_KEY],
+        [
+            "propose",
+            "--l1-rpc",
+            UNREACHABLE,
+            "--rollup",
+            "y",
+            "--data-dir",
+            "{tmp}/propose",
+            *PROPOSE_KEY,
+        ],
         PROPOSER_ENV,
         ("--rollup", "'y'"),
     ),
@@ -532,8 +541,16 @@ CASES: dict[str, Case] = {
         ("'--l1-rpc'", "http"),
     ),
     "propose: unreachable RPC": (
-        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/p2",
-         *PROPOSE_KEY],
+        [
+            "propose",
+            "--l1-rpc",
+            UNREACHABLE,
+            "--rollup",
+            ADDRESS,
+            "--data-dir",
+            "{tmp}/p2",
+            *PROPOSE_KEY,
+        ],
         PROPOSER_ENV,
         ("cannot reach the L1 node", "127.0.0.1:1"),
     ),
@@ -550,6 +567,134 @@ CASES: dict[str, Case] = {
         ("$WT_NOT_SET_ANYWHERE", "not set"),
     ),
     "demo: unknown --fault": (["demo", "--fault", "evil"], {}, ("'--fault'", "'evil'")),
+    # Every option of run, status, withdraw and challenge (run: the L1 node is never reached).
+    "run: --data-dir is a file": (
+        [
+            "run",
+            "--l1-rpc",
+            UNREACHABLE,
+            "--rollup",
+            ADDRESS,
+            "--genesis",
+            GENESIS,
+            "--data-dir",
+            GENESIS,
+        ],
+        {},
+        ("'--data-dir'",),
+    ),
+    "run: --genesis missing": (
+        ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--genesis", "{missing}"],
+        {},
+        ("genesis file", "No such file"),
+    ),
+    "run: --genesis not JSON": (
+        ["run", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--genesis", "{not_json}"],
+        {},
+        ("genesis file",),
+    ),
+    "run: --keystore missing": (
+        [*RUN_UNREACHABLE, "--keystore", "{missing}", "--password-env", "WT_P"],
+        {"WT_P": "x"},
+        ("nope.json", "cannot read"),
+    ),
+    "run: --confirmations -1": ([*RUN_UNREACHABLE, "--confirmations", "-1"], {}, ("-1",)),
+    "run: --poll-interval 0": (
+        [*RUN_UNREACHABLE, "--poll-interval", "0"],
+        {},
+        ("'--poll-interval'",),
+    ),
+    "run: --rpc-timeout x": ([*RUN_UNREACHABLE, "--rpc-timeout", "x"], {}, ("'--rpc-timeout'",)),
+    "run: --max-backoff 0": ([*RUN_UNREACHABLE, "--max-backoff", "0"], {}, ("'--max-backoff'",)),
+    "run: --start-block -1": ([*RUN_UNREACHABLE, "--start-block", "-1"], {}, ("'--start-block'",)),
+    "run: --stake words": ([*RUN_UNREACHABLE, "--stake", "lots"], {}, ("--stake", "lots")),
+    "run: --stake float": ([*RUN_UNREACHABLE, "--stake", "1.5"], {}, ("--stake",)),
+    "run: --bump-after 0": ([*RUN_UNREACHABLE, "--bump-after", "0"], {}, ("'--bump-after'",)),
+    "run: --metrics-listen no port": (
+        [*RUN_UNREACHABLE, "--metrics-listen", "localhost"],
+        {},
+        ("--metrics-listen",),
+    ),
+    "run: --metrics-listen port out of range": (
+        [*RUN_UNREACHABLE, "--metrics-listen", "127.0.0.1:99999"],
+        {},
+        ("--metrics-listen",),
+    ),
+    "run: unknown --log-format": ([*RUN_UNREACHABLE, "--log-format", "x"], {}, ("'--log-format'",)),
+    "run: --config missing": (
+        [*RUN_UNREACHABLE, "--config", "{missing}"],
+        {},
+        ("nope.json", "cannot read"),
+    ),
+    "run: --startup-timeout 0": (
+        [*RUN_UNREACHABLE, "--startup-timeout", "0"],
+        {},
+        ("'--startup-timeout'",),
+    ),
+    "run: --l1-quorum 0": ([*RUN_UNREACHABLE, "--l1-quorum", "0"], {}, ("'--l1-quorum'",)),
+    "run: --l1-quorum above the endpoints": (
+        [*RUN_UNREACHABLE, "--l1-quorum", "2"],
+        {},
+        ("l1.quorum 2", "1 L1 endpoint"),
+    ),
+    "status: --signer not an address": (
+        ["status", "--data-dir", "{dir}", "--signer", "0xnotanaddress"],
+        {},
+        ("--signer", "0xnotanaddress"),
+    ),
+    "status: --data-dir is a file": (["status", "--data-dir", GENESIS], {}, ("'--data-dir'",)),
+    "withdraw: --rollup not an address": (
+        ["withdraw", "--l1-rpc", UNREACHABLE, "--rollup", "nope", *PROPOSE_KEY],
+        PROPOSER_ENV,
+        ("--rollup", "'nope'"),
+    ),
+    "withdraw: --keystore missing": (
+        ["withdraw", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--keystore", "{missing}"],
+        {},
+        ("nope.json", "cannot read"),
+    ),
+    "withdraw: --data-dir is a file": (
+        [
+            "withdraw",
+            "--l1-rpc",
+            UNREACHABLE,
+            "--rollup",
+            ADDRESS,
+            "--data-dir",
+            GENESIS,
+            *PROPOSE_KEY,
+        ],
+        PROPOSER_ENV,
+        ("'--data-dir'",),
+    ),
+    "challenge: --batch -1": (["challenge", "--batch", "-1"], {}, ("'--batch'",)),
+    "challenge: --stake -1": (["challenge", "--batch", "0", "--stake", "-1"], {}, ("'--stake'",)),
+    "challenge: malformed --l1-rpc": (
+        ["challenge", "--batch", "0", "--l1-rpc", "nope", "--rollup", ADDRESS, *PROPOSE_KEY],
+        PROPOSER_ENV,
+        ("--l1-rpc",),
+    ),
+    "challenge: --rollup not an address": (
+        ["challenge", "--batch", "0", "--l1-rpc", UNREACHABLE, "--rollup", "nope", *PROPOSE_KEY],
+        PROPOSER_ENV,
+        ("--rollup", "'nope'"),
+    ),
+    "challenge: --data-dir without a store": (
+        [
+            "challenge",
+            "--batch",
+            "0",
+            "--l1-rpc",
+            UNREACHABLE,
+            "--rollup",
+            ADDRESS,
+            "--data-dir",
+            "{dir}",
+            *PROPOSE_KEY,
+        ],
+        PROPOSER_ENV,
+        ("holds no watchtower store",),
+    ),
     "gen-fixtures: unknown bundle": (
         ["gen-fixtures", "{tmp}/fixtures", "--only", "nope"],
         {},
@@ -572,20 +717,24 @@ def test_bad_input_gives_one_line_and_status_2(name: str, paths: dict[str, str])
 
 
 @pytest.mark.timeout(60)
-def test_run_with_an_unreachable_node_retries_then_fails_in_one_line(
+def test_run_with_an_unreachable_node_retries_then_exits_75_in_one_line(
     paths: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`run` retries an L1 node that fails at start-up (it may be starting too), logging each
-    attempt; then it gives up with status 2 and one error line naming the endpoint. The log
-    records are structured (one JSON object per line): only the last line is the error."""
-    monkeypatch.setattr("watchtower.runner.STARTUP_RETRIES", (0.01, 0.01))
-    args = [*RUN_UNREACHABLE, "--data-dir", "{tmp}/run"]
+    attempt, for l1.startup_timeout; then it gives up with status 75 (EX_TEMPFAIL: supervisors
+    restart it, unlike 2) and one error line naming the endpoint. The log records are
+    structured (one JSON object per line): only the last line is the error."""
+    monkeypatch.setattr("watchtower.runner.STARTUP_RETRIES", (0.01, 0.05))
+    args = [*RUN_UNREACHABLE, "--data-dir", "{tmp}/run", "--startup-timeout", "0.5"]
     result = CliRunner().invoke(main, _args(args, paths), prog_name="watchtower")
     *logs, last = [line for line in result.stderr.splitlines() if line.strip()]
-    assert all(json.loads(line)["event"] == "startup_retry" for line in logs), logs
-    assert_one_line_error(
-        result.exit_code, result.stdout, last, ("cannot reach the L1 node", "127.0.0.1:1")
-    )
+    retries = [json.loads(line) for line in logs]
+    assert len(retries) >= 3 and all(r["event"] == "startup_retry" for r in retries), logs
+    assert [r["attempt"] for r in retries] == list(range(1, len(retries) + 1))
+    assert result.exit_code == 75, result.output
+    assert last.startswith("error: ") and "cannot reach the L1 node" in last
+    assert "127.0.0.1:1" in last and "l1.startup_timeout" in last
+    assert "Traceback" not in result.output
 
 
 def test_help_and_version_still_exit_0() -> None:
@@ -628,8 +777,16 @@ PROCESS_CASES: dict[str, Case] = {
         ("'--batch'", "'x'"),
     ),
     "unreachable RPC": (
-        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", "{tmp}/proc",
-         *PROPOSE_KEY],
+        [
+            "propose",
+            "--l1-rpc",
+            UNREACHABLE,
+            "--rollup",
+            ADDRESS,
+            "--data-dir",
+            "{tmp}/proc",
+            *PROPOSE_KEY,
+        ],
         PROPOSER_ENV,
         ("cannot reach the L1 node", "127.0.0.1:1"),
     ),

@@ -338,3 +338,38 @@ def test_the_web3_reader_names_a_missing_transaction_by_host_and_port() -> None:
     assert reader.label == "node:8545"
     with pytest.raises(TransactionUnavailableError, match=r"not found on node:8545$"):
         reader.batch_calldata(b"\x01" * 32)
+
+
+def test_with_a_quorum_an_endpoint_down_is_left_out_of_the_tick(
+    chain: FakeChain, store: Store
+) -> None:
+    """l1.quorum per tick: with quorum 2 of three endpoints, one failing is left out (named in
+    ``missing``) and the other two are still cross-checked; two failing, or the primary, or any
+    one without a quorum, fail the tick as before."""
+    from tests.fakes.l1 import TransportError
+
+    for index in range(3):
+        chain.mine(Submit(data(index)))
+    primary, second, third = chain.endpoint("a:1"), chain.endpoint("b:2"), chain.endpoint("c:3")
+    follower = Follower([primary, second, third], quorum=2)
+    third.fail = TransportError("connection refused")
+    follow(follower, store)
+    assert follower.missing == ["c:3"] and [r.idx for r in store.batches()] == [0, 1, 2]
+    assert "block_hash" in second.calls  # still cross-checked
+
+    chain.mine(Submit(data(3)))
+    second.lag = 0
+    second.fail = TransportError("connection refused")
+    with pytest.raises(TransportError):  # one answering: below the quorum
+        follow(follower, store)
+    second.fail = third.fail = None
+    follow(follower, store)
+    assert follower.missing == [] and [r.idx for r in store.batches()] == [0, 1, 2, 3]
+
+    third.fail = TransportError("connection refused")
+    with pytest.raises(TransportError):  # without a quorum: every endpoint must answer
+        follow(Follower([primary, second, third]), store)
+    primary.fail = TransportError("connection refused")
+    third.fail = None
+    with pytest.raises(TransportError):  # the primary is never left out
+        follow(Follower([primary, second, third], quorum=1), store)

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from watchtower import __version__
-from watchtower.errors import InputError, WatchtowerError
+from watchtower.errors import InputError, UnavailableError, WatchtowerError
 from watchtower.failpoints import FailpointSpecError, arm_from_environment
 from watchtower.hashing import use_fast_keccak
 
@@ -42,6 +42,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 EXIT_OK = 0
 EXIT_FRAUD = 1
 EXIT_INPUT = 2
+#: A service needed at start-up stayed unavailable (sysexits.h EX_TEMPFAIL): restart later.
+EXIT_TEMPFAIL = 75
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -196,6 +198,9 @@ class _Group(click.Group):
             raise _UsageLine(exc) from None
         except InputError as exc:
             _fail(str(exc))
+        except UnavailableError as exc:
+            _err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            sys.exit(EXIT_TEMPFAIL)
         except WatchtowerError as exc:
             _fail(str(exc))
         return None

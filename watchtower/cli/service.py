@@ -31,6 +31,12 @@ def _genesis(path: Path | None) -> dict[bytes, GenesisAccount]:
     return parse_genesis(document)
 
 
+def _is_address(value: str) -> bool:
+    from web3 import Web3
+
+    return bool(Web3.is_address(value))
+
+
 NO_GENESIS = (
     "no L2 genesis: give --genesis FILE, WATCHTOWER_SERVICE_GENESIS or [service] genesis "
     "(the rollup's genesis allocation, or a bundle; a devnet writes its genesis.json)"
@@ -43,6 +49,8 @@ _RUN_FLAGS = {
     "poll_interval": "l1.poll_interval",
     "rpc_timeout": "l1.timeout",
     "max_backoff": "l1.max_backoff",
+    "startup_timeout": "l1.startup_timeout",
+    "quorum": "l1.quorum",
     "chunk": "l1.chunk",
     "start_block": "l1.start_block",
     "mode": "service.mode",
@@ -141,6 +149,19 @@ _CONFIG_OPTION = click.option(
     f"[default: {defaults.MAX_BACKOFF:g}].",
 )
 @click.option(
+    "--startup-timeout",
+    type=click.FloatRange(0.1),
+    help="Seconds of retrying L1 nodes that are down at start-up (one log line per attempt) "
+    f"before exiting with status 75 [default: {defaults.STARTUP_TIMEOUT:g}].",
+)
+@click.option(
+    "--l1-quorum",
+    "quorum",
+    type=click.IntRange(1),
+    help="How many of the --l1-rpc endpoints must answer, at start-up and each tick; the "
+    "others are logged and left out, the answering ones cross-checked [default: all].",
+)
+@click.option(
     "--start-block",
     type=click.IntRange(0),
     help=f"First L1 block to scan [default: {defaults.START_BLOCK}].",
@@ -173,6 +194,15 @@ def run(config_file: Path | None, **given: Any) -> None:
     happened meanwhile, and never stakes twice on a batch. SIGTERM or Ctrl-C stops it cleanly
     after the current step.
 
+    \b
+    Exit status:
+      0   stopped by SIGTERM or SIGINT (Ctrl-C), after the current step
+      2   unusable configuration: a bad flag or setting, a bad address, no contract at the
+          address, a genesis other than the contract's, a stake below minStake(), or another
+          service holding the data directory (restarting will not help)
+      75  the L1 nodes stayed down (fewer than l1.quorum answering) for l1.startup_timeout
+          seconds at start-up (EX_TEMPFAIL: restart it later; the shipped units do)
+
     In challenge mode the stake is checked right after connecting: below the contract's
     minStake() it exits 2 (every challenge would revert); if the signer cannot pay the stake
     plus the challenge gas reserve it raises low_balance at once and keeps watching.
@@ -194,7 +224,15 @@ def run(config_file: Path | None, **given: Any) -> None:
         raise InputError("no rollup address: give --rollup, WATCHTOWER_L1_ROLLUP or [l1] rollup")
     if settings["service.genesis"] is None:
         raise InputError(NO_GENESIS)
-    run_service(settings, _genesis)
+    quorum = settings["l1.quorum"]
+    if quorum is not None and quorum > len(settings["l1.rpc"]):
+        raise InputError(
+            f"l1.quorum {quorum} is more than the {len(settings['l1.rpc'])} L1 endpoint(s) given"
+        )
+    # Read (and checked) before any L1 request: a bad file exits 2 at once, not after the
+    # start-up retries of a node that is down.
+    allocation = _genesis(Path(settings["service.genesis"]))
+    run_service(settings, lambda _: allocation)
 
 
 @main.group("config")
@@ -212,7 +250,7 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
     Precedence: flags > WATCHTOWER_<SECTION>_<KEY> environment variables > file > defaults.
     Sections and keys:
       [l1]        rpc (list), rollup, confirmations (N|safe|finalized), poll_interval,
-                  timeout, max_backoff, chunk, start_block
+                  timeout, max_backoff, chunk, start_block, startup_timeout, quorum
       [service]   mode (watch|challenge), data_dir, genesis, stall_after
       [signer]    key_env | keystore + (password_env | password_file)
       [challenge] stake_wei (whole wei: 1500000000000000000, "1500000000000000000",
@@ -272,6 +310,9 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
     """
     from watchtower.rollup.types import VerdictKind
     from watchtower.store.db import ChallengeState, Store, verification_halt
+
+    if signer_address is not None and not _is_address(signer_address):
+        raise InputError(f"--signer {signer_address!r} is not an address (0x and 40 hex digits)")
 
     if not (data_dir / "watchtower.sqlite").is_file():
         # Opening would create an empty store there and report "nothing done": say instead that

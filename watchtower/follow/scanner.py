@@ -147,14 +147,40 @@ class Follower:
     readers: Sequence[L1Reader]
     chunk: int = SCAN_CHUNK
     min_chunk: int = 1
+    #: How many endpoints must answer each tick (``l1.quorum``; None: all of them). With a
+    #: quorum, an endpoint other than the primary whose request fails is left out of this
+    #: tick's cross-checks (named in :attr:`missing`) as long as the quorum still answers.
+    quorum: int | None = None
+    #: Labels of the endpoints left out in the current tick (always empty without a quorum).
+    missing: list[str] = field(default_factory=list)
+    _live: list[L1Reader] = field(default_factory=list, repr=False)
 
     @property
     def primary(self) -> L1Reader:
         return self.readers[0]
 
+    def _others(self) -> list[L1Reader]:
+        return (self._live or list(self.readers))[1:]
+
+    def _drop(self, reader: L1Reader, exc: Exception) -> None:
+        """Leave ``reader`` out of this tick, or re-raise ``exc`` without a quorum to spare."""
+        live = self._live or list(self.readers)
+        if self.quorum is None or reader is self.primary or len(live) - 1 < self.quorum:
+            raise exc
+        self._live = [r for r in live if r is not reader]
+        self.missing.append(reader.label)
+
     def head(self) -> int:
-        """The highest block every endpoint has (the primary's head with one endpoint)."""
-        return min(reader.head() for reader in self.readers)
+        """The highest block every endpoint has (the primary's head with one endpoint); with a
+        quorum, every endpoint that answers (this starts a tick: all are asked again)."""
+        self._live, self.missing = list(self.readers), []
+        heads = [self.primary.head()]
+        for reader in list(self.readers[1:]):
+            try:
+                heads.append(reader.head())
+            except Exception as exc:  # with a quorum, an endpoint down this tick is left out
+                self._drop(reader, exc)
+        return min(heads)
 
     def confirmed_head(self, confirmations: int | str) -> int:
         """The highest block considered final enough to act on."""
@@ -262,7 +288,7 @@ class Follower:
             reading = Reading.of(self.primary, row.tx_hash, commitment)
             if reading.problem is not None:
                 continue
-            for other in self.readers[1:]:
+            for other in self._others():
                 if not Reading.of(other, row.tx_hash, commitment).same_as(reading):
                     raise DisagreementError(
                         f"batch {row.idx} tx 0x{row.tx_hash.hex()}: calldata differs between "
@@ -271,26 +297,36 @@ class Follower:
             yield row, reading.data
 
     def _cross_check(self, batches: list[BatchRow], blocks: dict[int, bytes]) -> None:
-        for other in self.readers[1:]:
-            for number, block_hash in blocks.items():
-                theirs = other.block_hash(number)
-                if theirs is None:
-                    raise EndpointBehindError(
-                        f"block {number}: not yet on {other.label}; retried next tick"
-                    )
-                if theirs != block_hash:
-                    raise DisagreementError(
-                        f"block {number}: {self.primary.label} has "
-                        f"0x{block_hash.hex()[:16]}…, {other.label} has "
-                        f"0x{theirs.hex()[:16]}…"
-                    )
-            for row in batches:
-                mine = Reading(row.data, row.reason or None)
-                if not Reading.of(other, row.tx_hash, Commitment.of_row(row)).same_as(mine):
-                    raise DisagreementError(
-                        f"batch {row.idx} tx 0x{row.tx_hash.hex()}: calldata differs between "
-                        f"{self.primary.label} and {other.label}"
-                    )
+        for other in self._others():
+            try:
+                self._check_against(other, batches, blocks)
+            except (DisagreementError, EndpointBehindError):
+                raise
+            except Exception as exc:  # with a quorum, an endpoint down this tick is left out
+                self._drop(other, exc)
+
+    def _check_against(
+        self, other: L1Reader, batches: list[BatchRow], blocks: dict[int, bytes]
+    ) -> None:
+        for number, block_hash in blocks.items():
+            theirs = other.block_hash(number)
+            if theirs is None:
+                raise EndpointBehindError(
+                    f"block {number}: not yet on {other.label}; retried next tick"
+                )
+            if theirs != block_hash:
+                raise DisagreementError(
+                    f"block {number}: {self.primary.label} has "
+                    f"0x{block_hash.hex()[:16]}…, {other.label} has "
+                    f"0x{theirs.hex()[:16]}…"
+                )
+        for row in batches:
+            mine = Reading(row.data, row.reason or None)
+            if not Reading.of(other, row.tx_hash, Commitment.of_row(row)).same_as(mine):
+                raise DisagreementError(
+                    f"batch {row.idx} tx 0x{row.tx_hash.hex()}: calldata differs between "
+                    f"{self.primary.label} and {other.label}"
+                )
 
 
 def _rejection(event: BatchesRejected) -> Rejection:

@@ -154,6 +154,41 @@ def clear_retry(store: Store, batch_id: int) -> None:
         )
 
 
+class ServiceLock:
+    """One ``watchtower run`` per data directory, in either mode: an exclusive ``flock`` on
+    ``<data_dir>/watchtower.lock`` holding the service's PID, released by the kernel when the
+    process ends (SIGKILL included). Two services on one directory would scan, replay and prune
+    the same databases; the second is refused, in one line naming the holder. Read-only
+    commands (``watchtower status``) do not take it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "watchtower.lock"
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a+")
+        except OSError as exc:
+            raise InputError(f"--data-dir {data_dir}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "?"
+            self._file.close()
+            raise InputError(
+                f"another watchtower service (pid {holder}) is running on {data_dir} "
+                f"(it holds {self.path}); stop it first"
+            ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"{os.getpid()}\n")
+        self._file.flush()
+
+    def release(self) -> None:
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+
+
 class SenderLock:
     """One process at a time sends challenges from a data directory: ``watchtower run`` in
     challenge mode and ``watchtower challenge --send`` take an exclusive ``flock`` on
