@@ -10,7 +10,7 @@ import pytest
 from watchtower.submit.decide import (
     COMMIT,
     REVEAL,
-    BatchOnChain,
+    TargetState,
     Bump,
     ChainView,
     Done,
@@ -212,7 +212,7 @@ def test_our_reveal_mined_is_success_whatever_else_is_seen() -> None:
     rec = record(commit_nonce=5, reveal_nonce=6)
     for v in (
         _committed(receipts=receipts, commitment_block=None),
-        _committed(receipts=receipts, batch=BatchOnChain.GONE),
+        _committed(receipts=receipts, batch=TargetState.GONE),
         _committed(receipts=receipts, l1_time=DEADLINE + 1),
     ):
         decision = decide(rec, sent, v, NOW, POLICY)
@@ -221,12 +221,12 @@ def test_our_reveal_mined_is_success_whatever_else_is_seen() -> None:
 
 
 def test_a_batch_rejected_by_someone_else_ends_the_challenge() -> None:
-    decision = decide(RECORD, [], view(batch=BatchOnChain.GONE), NOW, POLICY)
+    decision = decide(RECORD, [], view(batch=TargetState.GONE), NOW, POLICY)
     assert isinstance(decision, Done) and decision.end is End.ALREADY_REJECTED
 
 
 def test_the_deadline_passing_ends_the_challenge() -> None:
-    for v in (view(l1_time=DEADLINE + 1), view(batch=BatchOnChain.FINALIZED)):
+    for v in (view(l1_time=DEADLINE + 1), view(batch=TargetState.FINALIZED)):
         decision = decide(RECORD, [], v, NOW, POLICY)
         assert isinstance(decision, Done) and decision.end is End.DEADLINE
 

@@ -53,7 +53,7 @@ from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store, Su
 from watchtower.submit.decide import (
     COMMIT,
     REVEAL,
-    BatchOnChain,
+    TargetState,
     Bump,
     ChainView,
     Decision,
@@ -237,15 +237,15 @@ class Challenger:
             return _reason(exc)
         return None
 
-    def _batch_on_chain(self, row: BatchRow) -> BatchOnChain:
+    def _batch_on_chain(self, row: BatchRow) -> TargetState:
         on_chain = self.client.batch(row.idx)
         if on_chain.steps_root != row.steps_root or on_chain.prev_root != row.prev_root:
-            return BatchOnChain.GONE  # the index now holds another batch: ours was rejected
+            return TargetState.GONE  # the index now holds another batch: ours was rejected
         if on_chain.status is OnChainStatus.REJECTED:
-            return BatchOnChain.GONE
+            return TargetState.GONE
         if on_chain.status is OnChainStatus.FINALIZED:
-            return BatchOnChain.FINALIZED
-        return BatchOnChain.PENDING
+            return TargetState.FINALIZED
+        return TargetState.PENDING
 
     def _receipts(self, row: BatchRow, subs: list[Sent]) -> dict[bytes, Receipt]:
         stored = {s.tx_hash: s for s in self.store.submissions(row.id)}

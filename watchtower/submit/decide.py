@@ -135,7 +135,10 @@ class Receipt:
     reason: str | None = None  # a reverted transaction's reason, when it could be replayed
 
 
-class BatchOnChain(enum.StrEnum):
+class TargetState(enum.StrEnum):
+    """The challenged batch as the journal sees it on L1 (not the contract's own status enum,
+    :class:`~watchtower.l1.rollup.OnChainStatus`: replaced and rejected are both GONE here)."""
+
     PENDING = "pending"
     GONE = "gone"  # rejected, or its index now holds another batch: someone proved it
     FINALIZED = "finalized"
@@ -149,7 +152,7 @@ class ChainView:
     l1_time: int = 0
     head: int = 0
     confirmed_nonce: int = 0  # eth_getTransactionCount(us, 'latest')
-    batch: BatchOnChain = BatchOnChain.PENDING
+    batch: TargetState = TargetState.PENDING
     receipts: Mapping[bytes, Receipt] = field(default_factory=dict)
     commitment_block: int | None = None  # commitments(us, c); None: no commitment
     simulation: str | None = None  # the eth_call of the reveal: None = no revert, else reason
@@ -298,9 +301,9 @@ def decide(
         receipt = view.receipts.get(sub.tx_hash)
         if sub.action == REVEAL and receipt is not None and receipt.status == 1:
             return Done(End.SUCCEEDED, "rejected on chain", sub.tx_hash, receipt)
-    if view.batch is BatchOnChain.GONE:
+    if view.batch is TargetState.GONE:
         return Done(End.ALREADY_REJECTED, "rejected on chain by another party")
-    if view.l1_time > record.deadline or view.batch is BatchOnChain.FINALIZED:
+    if view.l1_time > record.deadline or view.batch is TargetState.FINALIZED:
         return Done(End.DEADLINE, "deadline passed")
     ended, reveal_spent = _reverted_reveal(record, subs, view, now, policy)
     if ended is not None:
