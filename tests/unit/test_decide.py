@@ -10,7 +10,6 @@ import pytest
 from watchtower.submit.decide import (
     COMMIT,
     REVEAL,
-    TargetState,
     Bump,
     ChainView,
     Done,
@@ -26,6 +25,7 @@ from watchtower.submit.decide import (
     SendReveal,
     Sent,
     Simulate,
+    TargetState,
     Wait,
     backoff,
     bumped_fees,

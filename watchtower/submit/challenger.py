@@ -53,7 +53,6 @@ from watchtower.store.db import BatchRow, BatchStatus, ChallengeState, Store, Su
 from watchtower.submit.decide import (
     COMMIT,
     REVEAL,
-    TargetState,
     Bump,
     ChainView,
     Decision,
@@ -69,6 +68,7 @@ from watchtower.submit.decide import (
     SendReveal,
     Sent,
     Simulate,
+    TargetState,
     Wait,
     backoff,
     decide,
