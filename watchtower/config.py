@@ -123,6 +123,13 @@ def _str(value: Any) -> str:
     return value
 
 
+def _alert_kind(value: Any) -> str:
+    """An alert kind that exists: a typo would silence nothing, without a word."""
+    from watchtower.alert.events import AlertKind
+
+    return AlertKind.parse(_str(value)).value
+
+
 def _choice(*choices: str) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         if value not in choices:
@@ -268,7 +275,7 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "level": Setting(_choice("debug", "info", "warning", "error"), "info", "log level"),
     },
     "alerts": {
-        "silence_kinds": Setting(_list(_str), [], "alert kinds never sent"),
+        "silence_kinds": Setting(_list(_alert_kind), [], "alert kinds never sent"),
         "silence_batches": Setting(_list(_int), [], "batches whose alerts are never sent"),
     },
 }
@@ -363,6 +370,23 @@ def _convert(name: str, setting: Setting, raw: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {name} = {shown!r:.60}: {exc}") from None
 
 
+def _named_variables(
+    values: Mapping[str, Any],
+    sinks: Mapping[str, list[dict[str, Any]]],
+    env: Mapping[str, str],
+    flags: Mapping[str, Any],
+) -> set[str]:
+    """The environment variables that settings name (every ``*_env`` value: file, flags, the
+    environment's own ``WATCHTOWER_*_ENV``, and the sinks)."""
+    named = {str(v) for k, v in values.items() if k.endswith("_env") and v}
+    named |= {str(v) for k, v in flags.items() if k.endswith("_env") and v}
+    named |= {v for k, v in env.items() if k.startswith(ENV_PREFIX) and k.endswith("_ENV") and v}
+    for entries in sinks.values():
+        for entry in entries:
+            named |= {str(v) for k, v in entry.items() if k.endswith("_env") and v}
+    return named
+
+
 def load_settings(
     path: Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -407,8 +431,11 @@ def load_settings(
                 values[name] = _convert(name, SCHEMA[section][key], raw, where)
                 sources[name] = "file"
 
+    # Variables that a setting names (`--key-env WATCHTOWER_SIGNER_KEY`, a sink's `secret_env`)
+    # hold secrets, not settings, whatever their prefix.
+    named = _named_variables(values, sinks, env, flags or {})
     for variable, raw in sorted(env.items()):
-        if not variable.startswith(ENV_PREFIX):
+        if not variable.startswith(ENV_PREFIX) or variable in named:
             continue
         rest = variable[len(ENV_PREFIX) :].lower()
         section, _, key = rest.partition("_")

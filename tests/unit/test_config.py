@@ -216,3 +216,22 @@ def test_sink_min_severity_timeout_and_pagerduty_eu_url(
     bad = text.replace('min_severity = "critical"', 'min_severity = "urgent"')
     with pytest.raises(ConfigError, match="min_severity"):
         load_settings(_write(tmp_path, bad), env={})
+
+
+def test_a_misspelled_silenced_kind_is_refused_not_ignored(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[alerts]\nsilence_kinds = ["fraud_detect"]\n')
+    with pytest.raises(ConfigError, match="unknown alert kind 'fraud_detect'; known kinds: fraud_"):
+        load_settings(config, env={})
+    config.write_text('[alerts]\nsilence_kinds = ["fraud_detected", "stalled"]\n')
+    assert load_settings(config, env={})["alerts.silence_kinds"] == ["fraud_detected", "stalled"]
+
+
+def test_a_variable_a_setting_names_is_a_secret_not_a_setting() -> None:
+    env = {"WATCHTOWER_SIGNER_KEY": "0x" + "11" * 32}
+    with pytest.raises(ConfigError, match="unknown environment variable 'WATCHTOWER_SIGNER_KEY'"):
+        load_settings(None, env=env)  # named by nothing: a misspelled setting
+    by_flag = load_settings(None, env=env, flags={"signer.key_env": "WATCHTOWER_SIGNER_KEY"})
+    assert by_flag["signer.key_env"] == "WATCHTOWER_SIGNER_KEY"
+    by_env = load_settings(None, env={**env, "WATCHTOWER_SIGNER_KEY_ENV": "WATCHTOWER_SIGNER_KEY"})
+    assert by_env["signer.key_env"] == "WATCHTOWER_SIGNER_KEY"
