@@ -383,17 +383,39 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
                 "stake_wei": c.stake if c.state is not ChallengeState.ALREADY_REJECTED else 0,
                 "transactions": len(subs[c.batch_id]),
                 "mined_tx": "0x" + mined[0].tx_hash.hex() if mined else None,
-                "seconds_to_deadline": None if l1_time is None else row.deadline - l1_time,
+                # only where it still runs: an ended challenge has no deadline to watch
+                "seconds_to_deadline": (
+                    row.deadline - l1_time
+                    if l1_time is not None
+                    and c.state in (ChallengeState.PREPARED, ChallengeState.SENT)
+                    else None
+                ),
                 "detail": c.detail,
             }
         )
     if as_json:
         click.echo(json.dumps(document, indent=1))
         return
-    _out.print(f"rollup {rollup}; last scanned L1 block {document['last_scanned_block']}")
+    _print_status(document, rollup, l1_rpc, owed, withdrawn)
+
+
+def _print_status(
+    document: dict[str, Any],
+    rollup: str | None,
+    l1_rpc: str | None,
+    owed: int | None,
+    withdrawn: int,
+) -> None:
+    """The human form of ``status --json``."""
+    if rollup is None:
+        _out.print("nothing scanned yet: the service has not recorded a first scan here")
+    else:
+        _out.print(f"rollup {rollup}; last scanned L1 block {document['last_scanned_block']}")
+    last = document["last_verified_batch"]
     _out.print(
-        f"batches verified: {document['batches_verified']} "
-        f"(last {document['last_verified_batch']}); fraud found: {len(document['fraud_found'])}"
+        f"batches verified: {document['batches_verified']}"
+        + ("" if last is None else f" (last {last})")
+        + f"; fraud found: {len(document['fraud_found'])}"
     )
     for u in document["unreadable"]:
         _out.print(
@@ -423,10 +445,20 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
             c["detail"],
         )
     _out.print(table)
-    _out.print(
-        f"owed on chain: {owed if owed is not None else '(pass --l1-rpc and --signer)'} wei;"
-        f" withdrawn: {withdrawn} wei"
-    )
+    if owed is not None:
+        owed_text = _eth(owed)
+    elif l1_rpc is None:
+        owed_text = "(pass --l1-rpc and --signer to read it)"
+    else:
+        owed_text = "(pass --signer to read it)"
+    _out.print(f"owed on chain: {owed_text}; withdrawn: {_eth(withdrawn)}", markup=False)
+
+
+def _eth(wei: int) -> str:
+    """An amount for people: ETH, exact, with the wei beside it."""
+    whole, rest = divmod(wei, 10**18)
+    ether = str(whole) if rest == 0 else f"{whole}.{rest:018d}".rstrip("0")
+    return f"{ether} ETH ({wei} wei)"
 
 
 @main.command()
