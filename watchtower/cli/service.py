@@ -139,7 +139,7 @@ _CONFIG_OPTION = click.option(
 @click.option(
     "--rpc-timeout",
     type=click.FloatRange(0.1),
-    help="Seconds before an L1 request is abandoned; reads are retried 3 times "
+    help="Seconds before an L1 request is abandoned; a read is tried up to 3 times "
     f"[default: {defaults.L1_TIMEOUT:g}].",
 )
 @click.option(

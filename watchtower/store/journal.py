@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,67 +155,66 @@ def clear_retry(store: Store, batch_id: int) -> None:
         )
 
 
-class ServiceLock:
-    """One ``watchtower run`` per data directory, in either mode: an exclusive ``flock`` on
-    ``<data_dir>/watchtower.lock`` holding the service's PID, released by the kernel when the
-    process ends (SIGKILL included). Two services on one directory would scan, replay and prune
-    the same databases; the second is refused, in one line naming the holder. Read-only
-    commands (``watchtower status``) do not take it."""
+class _PidLock:
+    """An exclusive, non-blocking ``flock`` on ``path`` holding this process's PID, released by
+    the kernel when the process ends (SIGKILL included); a second taker is refused with
+    :class:`InputError` (``refusal`` of the holder's PID: one line)."""
+
+    def __init__(self, path: Path, refusal: Callable[[str], str]) -> None:
+        self.path = path
+        self._file = path.open("a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "?"
+            self._file.close()
+            raise InputError(refusal(holder)) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"{os.getpid()}\n")
+        self._file.flush()
+
+    def release(self) -> None:
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+
+
+class ServiceLock(_PidLock):
+    """One ``watchtower run`` per data directory, in either mode: ``<data_dir>/watchtower.lock``.
+    Two services on one directory would scan, replay and prune the same databases; the second
+    is refused, in one line naming the holder. Read-only commands (``watchtower status``) do
+    not take it."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / "watchtower.lock"
+        path = data_dir / "watchtower.lock"
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a+")
+            path.touch()
         except OSError as exc:
             raise InputError(f"--data-dir {data_dir}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.seek(0)
-            holder = self._file.read().strip() or "?"
-            self._file.close()
-            raise InputError(
+        super().__init__(
+            path,
+            lambda holder: (
                 f"another watchtower service (pid {holder}) is running on {data_dir} "
-                f"(it holds {self.path}); stop it first"
-            ) from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(f"{os.getpid()}\n")
-        self._file.flush()
-
-    def release(self) -> None:
-        if not self._file.closed:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
+                f"(it holds {path}); stop it first"
+            ),
+        )
 
 
-class SenderLock:
+class SenderLock(_PidLock):
     """One process at a time sends challenges from a data directory: ``watchtower run`` in
-    challenge mode and ``watchtower challenge --send`` take an exclusive ``flock`` on
-    ``<data_dir>/challenger.lock`` (released by the kernel when the process dies, SIGKILL
-    included). The journal is safe with two senders (nonces are allocated under SQLite's write
-    lock), but two executors would bump each other's transactions: the second is refused."""
+    challenge mode and ``watchtower challenge --send`` lock ``<data_dir>/challenger.lock``. The
+    journal is safe with two senders (nonces are allocated under SQLite's write lock), but two
+    executors would bump each other's transactions: the second is refused."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / "challenger.lock"
-        self._file = self.path.open("a+")
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.seek(0)
-            holder = self._file.read().strip() or "?"
-            self._file.close()
-            raise InputError(
-                f"another watchtower process (pid {holder}) is sending challenges from "
-                f"{data_dir}: it will challenge this batch itself; stop it first to send by hand"
-            ) from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(f"{os.getpid()}\n")
-        self._file.flush()
-
-    def release(self) -> None:
-        if not self._file.closed:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
+        super().__init__(
+            data_dir / "challenger.lock",
+            lambda holder: (
+                f"another watchtower process (pid {holder}) is sending challenges "
+                f"from {data_dir}: it will challenge this batch itself; "
+                "stop it first to send by hand"
+            ),
+        )
