@@ -45,3 +45,15 @@ class RollupParams:
             raise ValueError(f"base_fee {self.base_fee} is out of range (1 .. 2^256-1)")
         if not TRANSFER_GAS <= self.gas_limit < 2**63:
             raise ValueError(f"gas_limit {self.gas_limit} is out of range")
+
+
+# -- Protocol v2: the bridge (docs/protocol.md §8) -------------------------------------------------
+PROTOCOL_VERSION = 2
+#: The first byte of a deposit step (§8.2).
+DEPOSIT_TX_TYPE = 0x7E
+DEPOSIT_STEP_BYTES = 61
+#: A valid transfer of a non-zero value to this L2 address is a withdrawal (§8.3).
+BRIDGE_ADDRESS = bytes.fromhex("000000000000000000000000000000000000b41d")
+#: Seconds a deposit may wait in the L1 queue before no batch that leaves it out is accepted.
+DEPOSIT_INCLUSION_DELAY = 3600
+MAX_DEPOSIT = 10**24

@@ -1,0 +1,133 @@
+"""The bridge's domain types and pure rules (docs/protocol.md §8): deposit steps, the deposit
+queue, withdrawals, and what a batch moved across the bridge.
+
+Nothing here does I/O: the L1 queue entries come from :mod:`watchtower.l1`, the replay outcomes
+from :mod:`watchtower.execute`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from watchtower.rollup.params import (
+    BRIDGE_ADDRESS,
+    DEPOSIT_INCLUSION_DELAY,
+    DEPOSIT_STEP_BYTES,
+    DEPOSIT_TX_TYPE,
+)
+
+_DEPOSIT = struct.Struct(">BQ20s32s")  # type, index, recipient, amount (BE_32)
+assert _DEPOSIT.size == DEPOSIT_STEP_BYTES
+
+
+@dataclass(frozen=True)
+class Deposit:
+    """An entry of the L1 deposit queue (``DepositQueued``)."""
+
+    index: int
+    sender: bytes
+    recipient: bytes
+    amount: int
+    l1_timestamp: int
+    l1_block: int = 0
+
+    def overdue_at(self) -> int:
+        """The first L1 time at which a batch that leaves this deposit pending is refused."""
+        return self.l1_timestamp + DEPOSIT_INCLUSION_DELAY + 1
+
+
+@dataclass(frozen=True)
+class DepositStep:
+    """The contents of a deposit step (§8.2)."""
+
+    index: int
+    recipient: bytes
+    amount: int
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """A withdrawal made on L2 (§8.3): step ``step`` of batch ``batch`` sent ``amount`` to the
+    bridge address; ``account`` (its sender) can claim it on L1 once the batch is final."""
+
+    batch: int
+    step: int
+    account: bytes
+    amount: int
+
+
+def is_deposit_type(tx: bytes) -> bool:
+    """Whether the step bytes start with the deposit type byte (the contract checks every such
+    step against the queue, §8.4)."""
+    return len(tx) > 0 and tx[0] == DEPOSIT_TX_TYPE
+
+
+def encode_deposit(index: int, recipient: bytes, amount: int) -> bytes:
+    if len(recipient) != 20:
+        raise ValueError(f"recipient must be 20 bytes, got {len(recipient)}")
+    if not 0 <= index < 2**64 or not 0 <= amount < 2**256:
+        raise ValueError("deposit index or amount out of range")
+    return _DEPOSIT.pack(DEPOSIT_TX_TYPE, index, recipient, amount.to_bytes(32, "big"))
+
+
+def decode_deposit(tx: bytes) -> DepositStep | None:
+    """The deposit a step carries, or None if its bytes are not a deposit step (§8.2)."""
+    if len(tx) != DEPOSIT_STEP_BYTES or tx[0] != DEPOSIT_TX_TYPE:
+        return None
+    _, index, recipient, amount = _DEPOSIT.unpack(tx)
+    return DepositStep(index, recipient, int.from_bytes(amount, "big"))
+
+
+def deposit_step_problems(
+    txs: Sequence[bytes], queue: Sequence[Deposit], consumed: int
+) -> list[str]:
+    """What the contract's deposit check (§8.4) would refuse in a batch whose step bytes are
+    ``txs``, given the queue entries ``queue`` (any slice of the queue; entries are looked up by
+    index) and ``consumed`` deposits consumed before the batch. Empty means the steps match."""
+    by_index = {d.index: d for d in queue}
+    problems: list[str] = []
+    expected = consumed
+    for k, tx in enumerate(txs):
+        if not is_deposit_type(tx):
+            continue
+        dep = decode_deposit(tx)
+        if dep is None:
+            problems.append(f"step {k}: a 0x7e step of {len(tx)} bytes is not a deposit step")
+            continue
+        if dep.index != expected:
+            problems.append(f"step {k}: deposit {dep.index} out of order (expected {expected})")
+        entry = by_index.get(dep.index)
+        if entry is None:
+            problems.append(f"step {k}: deposit {dep.index} is not in the L1 queue")
+        elif entry.recipient != dep.recipient or entry.amount != dep.amount:
+            problems.append(
+                f"step {k}: deposit {dep.index} credits {dep.amount} wei to "
+                f"0x{dep.recipient.hex()}, the L1 queue says {entry.amount} wei to "
+                f"0x{entry.recipient.hex()}"
+            )
+        expected = dep.index + 1
+    return problems
+
+
+def is_withdrawal(to: bytes, value: int) -> bool:
+    return to == BRIDGE_ADDRESS and value > 0
+
+
+@dataclass(frozen=True)
+class BridgeFlows:
+    """What one verified batch moved across the bridge, from its replay."""
+
+    deposits: tuple[DepositStep, ...] = ()
+    withdrawals: tuple[Withdrawal, ...] = ()
+    #: base fees burned on L2 by the batch's valid transfers (21000 · L2_BASE_FEE each)
+    burned: int = 0
+
+    @property
+    def deposited(self) -> int:
+        return sum(d.amount for d in self.deposits)
+
+    @property
+    def withdrawn(self) -> int:
+        return sum(w.amount for w in self.withdrawals)
