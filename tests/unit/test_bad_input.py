@@ -347,6 +347,21 @@ CASES: dict[str, Case] = {
     "config: missing file": (["config", "check", "--config", "{missing}"], {}, ("cannot read",)),
     "config: a directory": (["config", "check", "--config", "{dir}"], {}, ("'--config'",)),
     "config: invalid TOML": (["config", "check", "--config", "{bad_toml}"], {}, ("TOML",)),
+    "config: --l1-rpc without --strict": (
+        ["config", "check", "--l1-rpc", UNREACHABLE],
+        {},
+        ("only used with --strict",),
+    ),
+    "config: --strict --l1-rpc without a rollup": (
+        ["config", "check", "--strict", "--l1-rpc", UNREACHABLE],
+        {},
+        ("l1.rollup",),
+    ),
+    "config: --strict --l1-rpc unreachable": (
+        ["config", "check", "--strict", "--l1-rpc", UNREACHABLE],
+        {"WATCHTOWER_L1_ROLLUP": ADDRESS},
+        ("127.0.0.1",),
+    ),
     "config: unknown section": (
         ["config", "check", "--config", "{unknown_section}"],
         {},

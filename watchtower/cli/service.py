@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from watchtower import defaults
-from watchtower.cli import _http_url, _out, main
+from watchtower.cli import _err, _http_url, _out, main
 from watchtower.errors import InputError
 from watchtower.rollup.types import GenesisAccount
 
@@ -242,9 +242,23 @@ def config_group() -> None:
 
 @config_group.command("check")
 @_CONFIG_OPTION
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Also check that what the configuration names exists and works: the genesis file, "
+    "the data directory, the key (it decrypts), password files, and every environment "
+    "variable a setting names.",
+)
+@click.option(
+    "--l1-rpc",
+    callback=_http_url,
+    help="With --strict: also check the genesis against the rollup contract on this node "
+    "(genesisRoot and, for a bridge contract, genesisSupply).",
+)
 @click.option("--json", "as_json", is_flag=True)
-def config_check(config_file: Path | None, as_json: bool) -> None:
-    """Print the effective configuration (secrets redacted) and where each value came from.
+def config_check(config_file: Path | None, strict: bool, l1_rpc: str | None, as_json: bool) -> None:
+    """Print the effective configuration (secrets redacted) as TOML, with where each value
+    came from, and check it.
 
     \b
     Precedence: flags > WATCHTOWER_<SECTION>_<KEY> environment variables > file > defaults.
@@ -263,24 +277,72 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
                   (EU region: url = "https://events.eu.pagerduty.com/v2/enqueue");
                   every sink: timeout (seconds per request, default 5),
                   min_severity (info|warning|error|critical, default info)
-    Exit status: 0 valid, 2 invalid (one line names the key).
+    The output is TOML that reads back to the same settings (an unset value is a comment).
+    Without --strict only the values are checked; --strict also checks the files and variables
+    they name, and with --l1-rpc the genesis against the contract.
+    Exit status: 0 valid, 2 invalid (one line per problem, each naming the key).
 
     \b
     Examples:
       watchtower config check --config deploy/config/watchtower.toml
+      watchtower config check --config watchtower.toml --strict --l1-rpc http://127.0.0.1:8545
       WATCHTOWER_L1_CONFIRMATIONS=safe watchtower config check --config watchtower.toml --json
     """
+    from watchtower.preflight import strict_problems, to_toml
+
+    if l1_rpc is not None and not strict:
+        raise InputError("--l1-rpc is only used with --strict")
     settings = _settings(config_file, {})
+    problems = (
+        strict_problems(
+            settings, os.environ, genesis=_genesis_facts, contract=_contract_facts(settings, l1_rpc)
+        )
+        if strict
+        else []
+    )
     document = settings.redacted()
     if as_json:
-        click.echo(json.dumps({"config": document, "sources": settings.sources}, indent=1))
-        return
-    for section, table in document.items():
-        _out.print(f"[{section}]", markup=False)
-        for key, value in table.items():
-            source = settings.sources.get(f"{section}.{key}", "file")
-            _out.print(f"{key} = {json.dumps(value)}   # {source}", markup=False)
-    _out.print("configuration is valid")
+        out = {"config": document, "sources": settings.sources}
+        if strict:
+            out["problems"] = problems
+        click.echo(json.dumps(out, indent=1))
+    else:
+        click.echo(to_toml(document, settings.sources), nl=False)
+    if problems:
+        for problem in problems:
+            _err.print(f"error: {problem}", markup=False)
+        raise SystemExit(2)
+    if not as_json:
+        _err.print(
+            "configuration is valid" + (" and usable (--strict)" if strict else ""), markup=False
+        )
+
+
+def _genesis_facts(path: Path) -> tuple[bytes, int]:
+    from watchtower.execute.genesis import allocation_root
+
+    allocation = _genesis(path)
+    return allocation_root(allocation), sum(a.balance for a in allocation.values())
+
+
+def _contract_facts(settings: Any, l1_rpc: str | None) -> Any:
+    """What the rollup contract says about its genesis, read from ``l1_rpc`` (None: no node)."""
+    if l1_rpc is None:
+        return None
+    from watchtower.l1.rollup import connect
+    from watchtower.preflight import ContractFacts
+
+    if settings["l1.rollup"] is None:
+        raise InputError("--l1-rpc needs l1.rollup to be set")
+    try:
+        (client,) = connect((l1_rpc,), settings["l1.rollup"])
+        root = client.genesis_root()
+        supply = getattr(client, "genesis_supply", None)
+        return ContractFacts(root, supply() if supply is not None else None)
+    except InputError:
+        raise
+    except Exception as exc:  # any failure of the node or the contract call: one line
+        raise InputError(f"--l1-rpc {l1_rpc}: cannot read the rollup contract ({exc})") from None
 
 
 @main.command()
