@@ -53,9 +53,7 @@ def errors(schema: dict[str, Any], value: Any, root: dict[str, Any] | None = Non
         return
     if "const" in schema and (value != schema["const"] or type(value) is not type(schema["const"])):
         yield f"{at}: expected {schema['const']!r}"
-    if "anyOf" in schema and not any(
-        not list(errors(s, value, root, at)) for s in schema["anyOf"]
-    ):
+    if "anyOf" in schema and not any(not list(errors(s, value, root, at)) for s in schema["anyOf"]):
         yield f"{at}: matches none of anyOf"
     if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
         yield f"{at}: {value[:40]!r} does not match {schema['pattern']}"

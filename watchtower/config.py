@@ -250,6 +250,10 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "keystore": Setting(_path, None, "encrypted keystore file"),
         "password_env": Setting(_str, None, "environment variable holding its password"),
         "password_file": Setting(_path, None, "file holding its password"),
+        "remote_url": Setting(
+            http_url, None, "a signer process's JSON-RPC URL (eth_signTransaction)", url=True
+        ),
+        "remote_address": Setting(_address, None, "the address the remote signer signs for"),
     },
     "challenge": {
         "stake_wei": Setting(

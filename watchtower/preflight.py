@@ -107,6 +107,9 @@ def _signer(settings: Settings, environ: Mapping[str, str]) -> list[str]:
     password_env = settings["signer.password_env"]
     password_file = settings["signer.password_file"]
     problems: list[str] = []
+    remote_url = settings["signer.remote_url"]
+    if remote_url is not None or settings["signer.remote_address"] is not None:
+        return _remote(remote_url, settings["signer.remote_address"], key_env, keystore)
     if keystore is not None:
         for path_text, what in ((keystore, "signer.keystore"), (password_file, "password file")):
             if path_text is not None and (problem := _readable(path_text, what)):
@@ -129,6 +132,30 @@ def _signer(settings: Settings, environ: Mapping[str, str]) -> list[str]:
     except InputError as exc:
         problems.append(f"signer: {exc}")
     return problems
+
+
+def _remote(
+    url: str | None, address: str | None, key_env: str | None, keystore: str | None
+) -> list[str]:
+    try:
+        signer = load_signer(
+            key_env=key_env,
+            keystore=Path(keystore) if keystore else None,
+            remote_url=url,
+            remote_address=address,
+        )
+    except InputError as exc:
+        return [f"signer: {exc}"]
+    from watchtower.submit.remote_signer import RemoteSigner, RemoteSignerError
+
+    assert isinstance(signer, RemoteSigner)
+    try:
+        accounts = signer.accounts()
+    except RemoteSignerError as exc:
+        return [f"signer.remote_url: {exc}"]
+    if accounts is not None and signer.address.lower() not in {a.lower() for a in accounts}:
+        return [f"signer.remote_address {signer.address} is not an account of the remote signer"]
+    return []
 
 
 def _sinks(settings: Settings, environ: Mapping[str, str]) -> list[str]:
@@ -185,9 +212,9 @@ def strict_problems(
         problems.append(problem)
     problems += _signer(settings, environ)
     if settings["service.mode"] == "challenge" and not (
-        settings["signer.keystore"] or settings["signer.key_env"]
+        settings["signer.keystore"] or settings["signer.key_env"] or settings["signer.remote_url"]
     ):
-        problems.append("service.mode = challenge needs a signer (key_env or keystore)")
+        problems.append("service.mode = challenge needs a signer (key_env, keystore or remote_url)")
     problems += _sinks(settings, environ)
     if settings["l1.rollup"] is None:
         problems.append("l1.rollup is not set")

@@ -188,6 +188,8 @@ def build_service(
         keystore=_optional_path(settings["signer.keystore"]),
         password_env=settings["signer.password_env"],
         password_file=_optional_path(settings["signer.password_file"]),
+        remote_url=settings["signer.remote_url"],
+        remote_address=settings["signer.remote_address"],
     )
     data_dir = Path(settings["service.data_dir"])
     config = ServiceConfig(

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from eth_account.signers.local import LocalAccount
 from structlog.contextvars import bound_contextvars
 
 from watchtower import defaults
@@ -69,6 +68,7 @@ from watchtower.store.journal import SenderLock
 from watchtower.submit.challenger import Challenger, FeePolicy
 from watchtower.submit.funds import StakeCheck, challenge_cost, check_stake
 from watchtower.submit.gas import CHALLENGE_GAS_RESERVE
+from watchtower.submit.signer import TxSigner
 
 __all__ = ["CHALLENGE_GAS_RESERVE", "ServiceConfig", "ServiceMode", "TickReport", "Watchtower"]
 
@@ -126,7 +126,7 @@ def read_startup(
     reader: L1Reader,
     client: RollupClient | None,
     config: ServiceConfig,
-    signer: LocalAccount | None,
+    signer: TxSigner | None,
 ) -> Startup:
     """The start-up reads (through the primary ``reader``; the stake check through the client
     that will send); a stake the contract refuses is an :class:`InputError` (every challenge
@@ -165,7 +165,7 @@ class Watchtower:
         config: ServiceConfig,
         clients: Sequence[RollupClient],
         genesis: Mapping[bytes, GenesisAccount],
-        signer: LocalAccount | None = None,
+        signer: TxSigner | None = None,
         *,
         alert: Alert = log_alert,
         metrics: Metrics | None = None,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from eth_account.signers.local import LocalAccount
 from rich.table import Table
 
 from watchtower.cli import _err, _fail, _http_url, _open_state_db, _out, _progress
@@ -210,7 +211,7 @@ def propose(
     account = load_signer(
         key_env=key_env, keystore=keystore, password_env=password_env, password_file=password_file
     )
-    if account is None:
+    if not isinstance(account, LocalAccount):
         raise InputError(f"--key-env: ${key_env} is not set")
     (client,) = connect((l1_rpc,), rollup_address)
     with _open_state_db(data_dir / "state", sync=True) as store:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,8 @@ def test_config_check_command(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["config", "check", "--config", str(_write(tmp_path, GOOD))])
     assert result.exit_code == 0, result.output
-    assert "configuration is valid" in result.stdout
+    assert "configuration is valid" in result.stderr
+    tomllib.loads(result.stdout)  # the configuration, as TOML
     assert "SECRET-API-KEY" not in result.stdout and "XXXXSECRETXXXX" not in result.stdout
     assert "https://mainnet.example.org/<redacted>" in result.stdout
     result = runner.invoke(

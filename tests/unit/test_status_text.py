@@ -24,7 +24,5 @@ def test_an_empty_store_says_nothing_was_scanned(tmp_path: Path) -> None:
 
 def test_amounts_are_exact_ether() -> None:
     assert _eth(2 * 10**18) == "2 ETH (2000000000000000000 wei)"
-    assert _eth(1_500_000_000_000_000_001) == (
-        "1.500000000000000001 ETH (1500000000000000001 wei)"
-    )
+    assert _eth(1_500_000_000_000_000_001) == ("1.500000000000000001 ETH (1500000000000000001 wei)")
     assert _eth(10**9) == "0.000000001 ETH (1000000000 wei)"

@@ -267,6 +267,7 @@ def config_check(config_file: Path | None, strict: bool, l1_rpc: str | None, as_
                   timeout, max_backoff, chunk, start_block, startup_timeout, quorum
       [service]   mode (watch|challenge), data_dir, genesis, stall_after
       [signer]    key_env | keystore + (password_env | password_file)
+                  | remote_url + remote_address (eth_signTransaction)
       [challenge] stake_wei (whole wei: 1500000000000000000, "1500000000000000000",
                   or an exact "1.5 ether" / "2 gwei"; floats are refused), bump_after
       [state]     prune_every (batches; 0: never), keep_recent

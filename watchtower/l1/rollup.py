@@ -31,6 +31,7 @@ from watchtower.rollup.artifacts import load_artifact
 from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.params import L2_GAS_LIMIT, RollupParams
 from watchtower.rollup.types import Batch, BlockContext
+from watchtower.submit.signer import TxSigner
 
 DAY = 24 * 3600
 #: The revert of a reveal without a commitment: checked last, so before committing it means the
@@ -222,7 +223,7 @@ class RollupClient:
     def finalize(self, sender: LocalAccount, index: int) -> TxReceipt:
         return self._send(sender, self.contract.functions.finalize(index), f"finalize {index}")
 
-    def withdraw(self, sender: LocalAccount) -> TxReceipt:
+    def withdraw(self, sender: TxSigner) -> TxReceipt:
         return self._send(sender, self.contract.functions.withdraw(), "withdraw")
 
     # -- reads ----------------------------------------------------------------------------------
@@ -325,7 +326,7 @@ class RollupClient:
 
     # -- plumbing -------------------------------------------------------------------------------
     def _send(
-        self, sender: LocalAccount, fn: ContractFunction, action: str, value: int = 0
+        self, sender: TxSigner, fn: ContractFunction, action: str, value: int = 0
     ) -> TxReceipt:
         params = _base_tx(self.w3, sender)
         params["value"] = Wei(value)
@@ -365,14 +366,14 @@ def estimate_gas(fn: ContractFunction, params: TxParams) -> int:
     return int(fn.estimate_gas(params))
 
 
-def _base_tx(w3: Web3, sender: LocalAccount) -> TxParams:
+def _base_tx(w3: Web3, sender: TxSigner) -> TxParams:
     return {
         "from": sender.address,
         "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
     }
 
 
-def _sign_and_send(w3: Web3, sender: LocalAccount, tx: TxParams, action: str) -> TxReceipt:
+def _sign_and_send(w3: Web3, sender: TxSigner, tx: TxParams, action: str) -> TxReceipt:
     signed = sender.sign_transaction(cast(dict[str, Any], tx))
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)

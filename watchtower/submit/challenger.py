@@ -30,7 +30,6 @@ from functools import partial
 from typing import Any, cast
 
 import structlog
-from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
@@ -79,6 +78,7 @@ from watchtower.submit.gas import (
     reveal_gas_limit,
     reveal_visits,
 )
+from watchtower.submit.signer import TxSigner
 
 __all__ = ["Challenger", "FeePolicy", "commitment_of"]
 
@@ -100,7 +100,7 @@ def commitment_of(challenger: str, proof: FraudProof, salt: bytes) -> bytes:
 @dataclass
 class Challenger:
     client: RollupClient
-    account: LocalAccount
+    account: TxSigner
     store: Store
     policy: FeePolicy
     alert: Alert

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any, Protocol
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -29,14 +30,34 @@ def _private_file(path: Path, what: str) -> bytes:
     return path.read_bytes()
 
 
+class TxSigner(Protocol):
+    """What signs the service's transactions: a local key (:class:`LocalAccount`) or a remote
+    signer process (:class:`~watchtower.submit.remote_signer.RemoteSigner`)."""
+
+    @property
+    def address(self) -> Any: ...
+
+    def sign_transaction(self, transaction_dict: Any) -> Any: ...
+
+
 def load_signer(
     *,
     key_env: str | None = None,
     keystore: Path | None = None,
     password_env: str | None = None,
     password_file: Path | None = None,
-) -> LocalAccount | None:
+    remote_url: str | None = None,
+    remote_address: str | None = None,
+) -> TxSigner | None:
     """The signer described by the options, or ``None`` when none is given."""
+    if remote_url is not None or remote_address is not None:
+        if keystore is not None or key_env is not None:
+            raise InputError("a remote signer excludes key_env and keystore: choose one signer")
+        if remote_url is None or remote_address is None:
+            raise InputError("a remote signer needs both remote_url and remote_address")
+        from watchtower.submit.remote_signer import RemoteSigner
+
+        return RemoteSigner(remote_url, remote_address)
     if keystore is not None:
         document = _private_file(keystore, "keystore")
         if password_file is not None:
