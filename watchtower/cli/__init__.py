@@ -294,7 +294,17 @@ from watchtower.cli import (  # noqa: E402
     alerts,
     challenge,
     offline,
+    ops,
     service,
 )
 
-__all__ = ["COMMANDS_GROUP", "alerts", "challenge", "load_commands", "main", "offline", "service"]
+__all__ = [
+    "COMMANDS_GROUP",
+    "alerts",
+    "challenge",
+    "load_commands",
+    "main",
+    "offline",
+    "ops",
+    "service",
+]

@@ -220,7 +220,7 @@ class RollupClient:
         fn = self.contract.functions.commitments(Web3.to_checksum_address(challenger), commitment)
         return int(fn.call())
 
-    def finalize(self, sender: LocalAccount, index: int) -> TxReceipt:
+    def finalize(self, sender: TxSigner, index: int) -> TxReceipt:
         return self._send(sender, self.contract.functions.finalize(index), f"finalize {index}")
 
     def withdraw(self, sender: TxSigner) -> TxReceipt:

@@ -155,6 +155,24 @@ def clear_retry(store: Store, batch_id: int) -> None:
         )
 
 
+def reopen(store: Store, batch_id: int, detail: str) -> ChallengeState:
+    """An operator's retry: a FAILED challenge goes back to SENT (it has transactions) or
+    PREPARED (it has none), and any backoff is cleared so the next tick acts on it at once. The
+    salt and the recorded transactions are kept, so a reopened challenge can never stake twice.
+    Returns the new state."""
+    with store.transaction() as db:
+        sent = db.execute(
+            "SELECT COUNT(*) FROM submissions WHERE batch_id = ?", (batch_id,)
+        ).fetchone()[0]
+        state = ChallengeState.SENT if sent else ChallengeState.PREPARED
+        db.execute(
+            "UPDATE challenges SET state = ?, detail = ?, attempts = 0, retry_at = 0, "
+            "updated_at = ? WHERE batch_id = ?",
+            (state.value, detail, time.time(), batch_id),
+        )
+    return state
+
+
 class _PidLock:
     """An exclusive, non-blocking ``flock`` on ``path`` holding this process's PID, released by
     the kernel when the process ends (SIGKILL included); a second taker is refused with
