@@ -216,7 +216,7 @@ def test_rejection_requeues_the_deposits_of_the_rejected_batches(w3: Web3) -> No
     assert world.tip_root() == state_trie(world.l2.state).root_hash
 
 
-@pytest.mark.parametrize("credited", ["more", "other"])
+@pytest.mark.parametrize("credited", ["more", "other", "none"])
 def test_wrongly_credited_deposit_is_proven_fraud(w3: Web3, credited: str) -> None:
     world = bridge_world(w3)
     depositor, challenger = Actor(w3, "depositor"), Actor(w3, "challenger")
@@ -224,8 +224,10 @@ def test_wrongly_credited_deposit_is_proven_fraud(w3: Web3, credited: str) -> No
     pre = world.l2.state
     if credited == "more":  # the step credits 100 ether instead of 1
         lie = {USERS[1]: Account(0, pre[USERS[1]].balance + 100 * ETHER)}
-    else:  # the step credits the proposer's friend instead
+    elif credited == "other":  # the step credits the proposer's friend instead
         lie = {NEW: Account(0, ETHER)}
+    else:  # the deposit is "consumed" but credits nobody: the claimed root is the pre-root
+        lie = {}
     batch = run(world, [deposit_step(0, USERS[1], ETHER)], claimed={0: root_with(pre, lie)})
     ok(w3, world.submit(batch))
     rcpt = ok(w3, challenge(world, challenger, batch, 0))
