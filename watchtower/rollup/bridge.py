@@ -34,7 +34,9 @@ class Deposit:
     l1_block: int = 0
 
     def overdue_at(self) -> int:
-        """The first L1 time at which a batch that leaves this deposit pending is refused."""
+        """The first L1 time at which this deposit, still pending, is overdue: from then on the
+        contract accepts only batches made of deposit steps alone, consuming the queue in order
+        (protocol.md §8.4), until it is included."""
         return self.l1_timestamp + DEPOSIT_INCLUSION_DELAY + 1
 
 
