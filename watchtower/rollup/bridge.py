@@ -137,6 +137,20 @@ class BridgeFlows:
     def withdrawn(self) -> int:
         return sum(w.amount for w in self.withdrawals)
 
+    def to_json(self) -> dict[str, object]:
+        """Counts and wei (exact integers), and each withdrawal (step, account, amount)."""
+        return {
+            "deposits": len(self.deposits),
+            "deposited": self.deposited,
+            "withdrawals": len(self.withdrawals),
+            "withdrawn": self.withdrawn,
+            "burned": self.burned,
+            "withdrawal_list": [
+                {"step": w.step, "account": "0x" + w.account.hex(), "amount": w.amount}
+                for w in self.withdrawals
+            ],
+        }
+
 
 def claimed_withdrawals(batch: Batch, params: RollupParams) -> tuple[Withdrawal, ...]:
     """The withdrawals ``batch`` *claims* (§8.5): what could be claimed on L1 if it became final.
