@@ -51,6 +51,7 @@ from watchtower.rollup.bridge import (
     BridgeFlows,
     DepositStep,
     Withdrawal,
+    claimed_flows,
     decode_deposit,
     encode_deposit,
 )
@@ -379,6 +380,8 @@ def check_replay(genesis: Genesis, case: BatchCase) -> VerdictKind | None:
     )
     verdict = replay_batch(genesis.store, batch, commit=False)
     assert genesis.store.head_root() == genesis.root
+    if verdict.kind is VerdictKind.VALID:  # a verified batch's flows, from its claims alone
+        assert claimed_flows(batch, PARAMS) == verdict.flows
     assert verdict.kind is expected.kind, (verdict, expected)
     if verdict.kind is not VerdictKind.UNDECIDABLE:
         assert verdict == replace(expected, reason=verdict.reason), (verdict, expected)
