@@ -198,8 +198,8 @@ def claimed_withdrawals(batch: Batch, params: RollupParams) -> tuple[Withdrawal,
 
 
 def genesis_supply(alloc: Mapping[bytes, GenesisAccount]) -> int:
-    """The L2 supply of a genesis allocation (§8.3): every balance except ``BRIDGE_ADDRESS``'s.
-    A deployment backs its genesis when the constructor's value equals it (§8.6)."""
+    """The L2 supply of a genesis allocation (§8.3): every balance except ``BRIDGE_ADDRESS``'s
+    (the start of the conservation invariant's right-hand side, §8.6)."""
     return sum(a.balance for address, a in alloc.items() if address != BRIDGE_ADDRESS)
 
 
