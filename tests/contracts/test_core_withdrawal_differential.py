@@ -10,13 +10,18 @@ claimed as valid (a lie: claimable), a valid withdrawal claimed as a no-op (a li
 claimable), a withdrawal for another chain claimed as valid (not claimable: rule 2). Nobody
 challenges, so the lies become final. The L2 side comes from the independent reference of
 ``tests/adversarial/bridge_kit``; the contract runs in anvil.
+
+And the core's fraud proof of a wrongly credited deposit step is one the contract's challenge
+accepts.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from eth_utils import keccak
 from web3 import Web3
 
@@ -28,12 +33,13 @@ from tests.adversarial.bridge_kit import (
     deposit_step,
     run,
 )
-from tests.adversarial.kit import ETHER, Actor, call_reason, events, ok
+from tests.adversarial.kit import ETHER, GAS_CHALLENGE, Actor, call_reason, events, mine, ok
 from tests.adversarial.test_bridge_withdrawals import finalize_all
 from tests.contracts.contract_reference import sign_transfer
 from tests.contracts.test_rollup import BASE_FEE, CHAIN_ID, KEYS, USERS, genesis
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.statedb import StateDB
+from watchtower.proof.fraud import build_fraud_proof, touched_accounts
 from watchtower.proof.withdrawal import claim_witness
 from watchtower.rollup.bridge import Withdrawal, claimed_withdrawals
 from watchtower.rollup.params import BRIDGE_ADDRESS, RollupParams
@@ -107,3 +113,41 @@ def test_claimable_withdrawals_are_what_the_core_says(w3: Web3, tmp_path: Path) 
         assert verdict.flows.withdrawals == claimed_withdrawals(honest_core, PARAMS)
         assert [w.step for w in verdict.flows.withdrawals] == [0, 5, 6, 8]
         assert verdict.flows.deposited == 2 * ETHER
+
+
+@pytest.mark.parametrize("claimed", ["another-root", "no-op"])
+def test_core_proof_of_a_wrongly_credited_deposit_is_accepted(
+    w3: Web3, tmp_path: Path, claimed: str
+) -> None:
+    """The core's fraud proof (``build_fraud_proof``: the deposit's recipient as the only
+    witnessed account) of a deposit step credited wrongly, revealed to the contract's
+    ``challenge``: the contract proves the fraud and computes the core's root."""
+    world = bridge_world(w3)
+    users, challenger = Users(), Actor(w3, "challenger")
+    ok(w3, deposit(world, Actor(w3, "depositor"), USERS[1], ETHER))
+    txs = [users.transfer(0, USERS[2], 5), users.withdraw(2, 1), deposit_step(0, USERS[1], ETHER)]
+    honest = run(world, txs)
+    steps = list(honest.steps)
+    if claimed == "no-op":  # "consumed" but credits nobody: the claimed root is the one before
+        steps[2] = (steps[2][0], steps[1][1])
+    else:
+        steps[2] = (steps[2][0], bytes(keccak(b"credits someone else")))
+    lying = replace(honest, steps=steps, wrong=[2])
+    ok(w3, world.submit(lying))
+
+    alloc = {a: GenesisAccount(balance=x.balance, nonce=x.nonce) for a, x in genesis().items()}
+    core = _core_batch(lying.index, lying.prev_root, steps, world.coinbase)
+    with StateDB(tmp_path / "s", sync=False) as store:
+        init_genesis(store, alloc)
+        proof = build_fraud_proof(store, core, 2, PARAMS)
+    assert touched_accounts(core.steps[2].tx, world.coinbase, PARAMS) == [USERS[1]]
+    assert proof.computed_root == honest.honest[2]
+    salt = os.urandom(32)
+    ok(w3, challenger.send(world.address, world.commit_data(challenger, lying.index, 2, salt)))
+    mine(w3)
+    index, step, witness, nodes = proof.challenge_args()
+    data = world.data("challenge", index, step, witness, nodes, salt)
+    rcpt = ok(w3, challenger.send(world.address, data, value=ETHER, gas=GAS_CHALLENGE))
+    (fraud,) = events(world, "FraudProven", rcpt)
+    assert fraud["args"]["reason"] == 0  # a deposit step is always valid
+    assert bytes(fraud["args"]["computedRoot"]) == proof.computed_root
