@@ -307,3 +307,26 @@ def test_claim_witness_proves_the_step_and_the_one_before(store: StateDB) -> Non
         assert not verify_step_proof(root, other, Step(tx, post), list(post_proof))
     with pytest.raises(ValueError, match="no step 5"):
         claim_witness(batch, 5)
+
+
+def test_a_forged_withdrawal_is_at_risk_and_proven(store: StateDB) -> None:
+    """A withdrawal its sender cannot afford, claimed as valid: the claims put its value at risk
+    (claimed_withdrawals), the replay finds the fraud, and the proof of the step checks."""
+    init_genesis(store, ALLOC)
+    forged_tx = _send(BOB, BRIDGE_ADDRESS, 3, 50 * ETHER)  # Bob holds 1 ether
+    honest = _batch(store, [encode_deposit(0, FRESH, 5), forged_tx])
+    assert honest.steps[1].root == honest.steps[0].root  # a no-op, honestly
+    forged = Batch(
+        0,
+        honest.prev_root,
+        honest.context,
+        (honest.steps[0], Step(forged_tx, b"\x66" * 32)),
+    )
+    assert claimed_withdrawals(forged, PARAMS) == (Withdrawal(0, 1, BOB.address, 50 * ETHER),)
+    assert claimed_withdrawals(honest, PARAMS) == ()
+    verdict = replay_batch(store, forged, commit=False)
+    assert verdict.kind is VerdictKind.FRAUD and verdict.step == 1
+    proof = build_fraud_proof(store, forged, 1, PARAMS)
+    check = check_fraud_proof(FraudProof.from_json(proof.to_json()))
+    assert check.fraud and not check.valid_tx and "insufficient_balance" in check.reason
+    assert check.computed_root == honest.steps[0].root

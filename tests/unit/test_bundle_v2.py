@@ -314,6 +314,23 @@ def test_prove_a_wrong_deposit_credit(tmp_path: Path) -> None:
     assert "valid deposit 2 of 7 wei" in out
 
 
+def test_prove_a_forged_withdrawal(tmp_path: Path) -> None:
+    """Batch 1 step 0 withdraws 4 wei; rewritten as a withdrawal of 1000 ether Alice cannot
+    afford and claimed as valid: replay finds it, prove and check-proof show it."""
+    document = _document(tmp_path)
+    document["batches"][1]["steps"][0]["tx"] = "0x" + _send(2, BRIDGE_ADDRESS, 1000 * ETHER).hex()
+    path = _write(tmp_path, document)
+    code, out, _ = _run("replay", "-q", "--json", str(path))
+    fraud = json.loads(out)["fraud"]
+    assert code == 1 and (fraud["batch"], fraud["step"]) == (1, 0)
+    proof = tmp_path / "proof.json"
+    code, _, err = _run("prove", str(path), "--batch", "1", "-o", str(proof))
+    assert code == 0, err
+    code, out, err = _run("check-proof", "--json", str(proof))
+    assert code == 0, err
+    assert "insufficient_balance" in out
+
+
 def test_fill_roots_keeps_the_queue_and_uses_v2(tmp_path: Path) -> None:
     document = _document(tmp_path)
     for batch in document["batches"]:
