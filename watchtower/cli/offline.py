@@ -64,6 +64,12 @@ def replay(
 
     Invalid transactions (no-op steps, protocol.md §3.1) are listed with their reason.
 
+    A bundle of format version 2 carries the L1 deposit queue: each batch's deposit steps are
+    checked against it as the rollup contract checks them (a mismatch is unusable input), the
+    batches are replayed under protocol v2, and each valid batch's deposits credited and
+    withdrawals made (count, wei) are shown, with their totals. A version 1 bundle is replayed
+    under the v1 rules (protocol.md §8.7).
+
     \b
     --all: after the first fraudulent batch the proposer's state is unknown (only its roots
     are claimed), so later steps cannot be re-executed on it. Instead the fraudulent batch
