@@ -116,6 +116,8 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Every bad file above, a fraud proof and broken copies of it, a directory, a file."""
     base = tmp_path_factory.mktemp("bad-input")
     out = {"missing": str(base / "nope.json"), "dir": str(base), "tmp": str(base)}
+    out["out"] = str(base / "exported.json")
+    out["genesis"] = str(FIXTURES / "honest.json")
     for name, content in FILES.items():
         path = base / name
         if isinstance(content, bytes):
@@ -347,6 +349,43 @@ CASES: dict[str, Case] = {
     "config: missing file": (["config", "check", "--config", "{missing}"], {}, ("cannot read",)),
     "config: a directory": (["config", "check", "--config", "{dir}"], {}, ("'--config'",)),
     "config: invalid TOML": (["config", "check", "--config", "{bad_toml}"], {}, ("TOML",)),
+    "export: missing genesis file": (
+        [
+            "export",
+            "--l1-rpc",
+            UNREACHABLE,
+            "--rollup",
+            ADDRESS,
+            "--genesis",
+            "{missing}",
+            "-o",
+            "{out}",
+        ],
+        {},
+        ("genesis file",),
+    ),
+    "export: unreachable node": (
+        [
+            "export",
+            "--l1-rpc",
+            UNREACHABLE,
+            "--rollup",
+            ADDRESS,
+            "--genesis",
+            "{genesis}",
+            "-o",
+            "{out}",
+        ],
+        {},
+        ("127.0.0.1",),
+    ),
+    "batches: no store": (["batches", "--data-dir", "{dir}"], {}, ("holds no watchtower store",)),
+    "challenges: bad --retry": (["challenges", "--retry", "-1"], {}, ("--retry",)),
+    "finalize: unreachable node": (
+        ["finalize", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS],
+        {},
+        ("127.0.0.1",),
+    ),
     "config: --l1-rpc without --strict": (
         ["config", "check", "--l1-rpc", UNREACHABLE],
         {},

@@ -293,6 +293,7 @@ def main() -> None:
 from watchtower.cli import (  # noqa: E402
     alerts,
     challenge,
+    export,
     offline,
     ops,
     service,
@@ -302,6 +303,7 @@ __all__ = [
     "COMMANDS_GROUP",
     "alerts",
     "challenge",
+    "export",
     "load_commands",
     "main",
     "offline",
