@@ -25,6 +25,8 @@ from watchtower_dev.chain import AnvilNode, embedded_web3, fund, start_anvil
 from watchtower_dev.proposer import ETHER, Proposer, devnet_genesis
 
 L1_KINDS = ("embedded", "anvil")
+#: ether in each of anvil's funded accounts on a devnet: enough to back the genesis (64,000).
+ANVIL_BALANCE = 1_000_000
 
 
 def dev_key(name: str) -> LocalAccount:
@@ -40,6 +42,11 @@ def write_genesis(
     document = bundle_to_json(Bundle(params or RollupParams(), genesis, ()))["genesis"]
     path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     return path
+
+
+def genesis_supply(genesis: dict[bytes, GenesisAccount]) -> int:
+    """The wei a deployment pays into the bridge to back ``genesis`` (protocol.md §8.6)."""
+    return sum(account.balance for account in genesis.values())
 
 
 def write_devnet_genesis(path: Path) -> Path:
@@ -90,7 +97,7 @@ def start_devnet(
     if l1 not in L1_KINDS:
         raise ValueError(f"l1 must be one of {', '.join(L1_KINDS)}, not {l1!r}")
     params = params or RollupParams()
-    node = start_anvil() if l1 == "anvil" else None
+    node = start_anvil(balance=ANVIL_BALANCE) if l1 == "anvil" else None
     w3 = node.web3() if node is not None else embedded_web3()
     tmp = None
     if data_dir is None:
@@ -102,8 +109,10 @@ def start_devnet(
     store = StateDB(data_dir / "proposer-state", sync=False)
     genesis_root = init_genesis(store, genesis)
     proposer_key, challenger_key = dev_key("proposer"), dev_key("challenger")
+    supply = genesis_supply(genesis)
     for account in (proposer_key, challenger_key):
         fund(w3, account.address, 4_000 * ETHER)  # bonds: every pending batch locks one
+    fund(w3, proposer_key.address, supply)  # the deployer backs the genesis
     config = RollupConfig(
         genesis_root=genesis_root,
         chain_id=params.chain_id,
@@ -111,6 +120,7 @@ def start_devnet(
         challenge_period=challenge_period,
         min_stake=min_stake,
         proposer_bond=proposer_bond,
+        genesis_supply=supply,
     )
     client = RollupClient.deploy(w3, proposer_key, config)
     proposer = Proposer(client=client, account=proposer_key, store=store, params=params)

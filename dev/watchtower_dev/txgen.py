@@ -11,7 +11,7 @@ from eth_hash.auto import keccak
 from eth_keys.datatypes import PrivateKey
 from eth_typing import Address
 
-from watchtower.rollup.params import DEFAULT_BASE_FEE, SECP256K1_N, TRANSFER_GAS
+from watchtower.rollup.params import BRIDGE_ADDRESS, DEFAULT_BASE_FEE, SECP256K1_N, TRANSFER_GAS
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,9 @@ def with_high_s(tx_bytes: bytes) -> bytes:
     fields[9] = rlp.sedes.big_endian_int.serialize(1 - y_parity)
     fields[11] = rlp.sedes.big_endian_int.serialize(SECP256K1_N - s)
     return b"\x02" + bytes(rlp.encode(fields))
+
+
+def withdrawal(sender: Account, *, nonce: int, value: int, chain_id: int) -> bytes:
+    """A signed withdrawal (protocol.md §8.3): a transfer of ``value`` to ``BRIDGE_ADDRESS``, paid
+    on L1 to the sender's own address once its batch is final."""
+    return transfer(sender, BRIDGE_ADDRESS, nonce=nonce, value=value, chain_id=chain_id)
