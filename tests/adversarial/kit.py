@@ -243,10 +243,10 @@ class World:
         return int(self.fn.burned().call())
 
     def batch_bond(self, index: int) -> int:
-        return int(self.fn.getBatch(index).call()[-1])
+        return int(self.fn.getBatch(index).call()[9])
 
     def batch_status(self, index: int) -> int:
-        return int(self.fn.getBatch(index).call()[-2])
+        return int(self.fn.getBatch(index).call()[8])
 
     def build(self, n: int, wrong: tuple[int, ...] = (), prev_root: bytes | None = None) -> Claimed:
         """The next batch of `n` honest transfers; the steps in `wrong` claim a garbage root
