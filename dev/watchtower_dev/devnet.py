@@ -18,11 +18,12 @@ from web3 import Web3
 from watchtower.execute.replay import init_genesis
 from watchtower.execute.statedb import StateDB
 from watchtower.l1.rollup import RollupClient, RollupConfig
+from watchtower.rollup.bridge import genesis_balance
 from watchtower.rollup.bundle import Bundle, bundle_to_json
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import GenesisAccount
 from watchtower_dev.chain import AnvilNode, embedded_web3, fund, start_anvil
-from watchtower_dev.proposer import ETHER, Proposer, devnet_genesis
+from watchtower_dev.proposer import ETHER, L2Mempool, Proposer, devnet_genesis
 
 L1_KINDS = ("embedded", "anvil")
 #: ether in each of anvil's funded accounts on a devnet: enough to back the genesis (64,000).
@@ -42,11 +43,6 @@ def write_genesis(
     document = bundle_to_json(Bundle(params or RollupParams(), genesis, ()))["genesis"]
     path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     return path
-
-
-def genesis_supply(genesis: dict[bytes, GenesisAccount]) -> int:
-    """The wei a deployment pays into the bridge to back ``genesis`` (protocol.md §8.6)."""
-    return sum(account.balance for account in genesis.values())
 
 
 def write_devnet_genesis(path: Path) -> Path:
@@ -109,7 +105,7 @@ def start_devnet(
     store = StateDB(data_dir / "proposer-state", sync=False)
     genesis_root = init_genesis(store, genesis)
     proposer_key, challenger_key = dev_key("proposer"), dev_key("challenger")
-    supply = genesis_supply(genesis)
+    supply = genesis_balance(genesis)  # what the deployer pays in (§8.6)
     for account in (proposer_key, challenger_key):
         fund(w3, account.address, 4_000 * ETHER)  # bonds: every pending batch locks one
     fund(w3, proposer_key.address, supply)  # the deployer backs the genesis
@@ -123,7 +119,13 @@ def start_devnet(
         genesis_supply=supply,
     )
     client = RollupClient.deploy(w3, proposer_key, config)
-    proposer = Proposer(client=client, account=proposer_key, store=store, params=params)
+    proposer = Proposer(
+        client=client,
+        account=proposer_key,
+        store=store,
+        params=params,
+        mempool=L2Mempool.in_dir(data_dir),
+    )
     client.register(proposer_key, proposer.coinbase, proposer_bond)
     return Devnet(
         w3=w3,

@@ -15,9 +15,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from watchtower.errors import InputError
-from watchtower.l1.rollup import OnChainStatus, RollupClient
-from watchtower.proof.withdrawal import claim_witness, claimed_withdrawals
-from watchtower.rollup.bridge import Deposit, Withdrawal
+from watchtower.l1.rollup import BatchSubmitted, OnChainStatus, RollupClient
+from watchtower.proof.withdrawal import claim_witness
+from watchtower.rollup.bridge import Deposit, Withdrawal, claimed_withdrawals
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch
 from watchtower_dev.txgen import Account
@@ -99,15 +99,15 @@ def accepted_batches(client: RollupClient, params: RollupParams) -> list[Batch]:
     """The batches the contract holds now (below ``nextIndex``), read from their calldata:
     for an index that was reused after a rejection, the submission that matches the contract."""
     latest = int(client.w3.eth.block_number)
-    by_index = {}
+    by_index: dict[int, BatchSubmitted] = {}
     for event in client.batches_submitted(0, latest):
         by_index[event.index] = event  # later submissions replace rejected ones
     out = []
     for index in range(client.next_index()):
-        event = by_index.get(index)
-        if event is None or client.batch(index).steps_root != event.steps_root:
+        found = by_index.get(index)
+        if found is None or client.batch(index).steps_root != found.steps_root:
             continue
-        out.append(client.fetch_batch(event, params))
+        out.append(client.fetch_batch(found, params))
     return out
 
 
