@@ -57,6 +57,8 @@ class Devnet:
     proposer: Proposer
     challenger: LocalAccount
     config: RollupConfig
+    #: A development user with ether on L1 (to deposit; its key signs its L2 withdrawals).
+    user: LocalAccount
     #: The L2 genesis allocation as JSON (what ``watchtower run --genesis`` reads).
     genesis_path: Path
     node: AnvilNode | None = None
@@ -109,6 +111,8 @@ def start_devnet(
     for account in (proposer_key, challenger_key):
         fund(w3, account.address, 4_000 * ETHER)  # bonds: every pending batch locks one
     fund(w3, proposer_key.address, supply)  # the deployer backs the genesis
+    user = dev_key("user")
+    fund(w3, user.address, 1_000 * ETHER)
     config = RollupConfig(
         genesis_root=genesis_root,
         chain_id=params.chain_id,
@@ -133,6 +137,7 @@ def start_devnet(
         proposer=proposer,
         challenger=challenger_key,
         config=config,
+        user=user,
         genesis_path=genesis_path,
         node=node,
         _tmp=tmp,

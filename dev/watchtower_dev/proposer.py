@@ -31,7 +31,7 @@ from watchtower.rollup.transactions import Transfer, check_transfer
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount
 from watchtower_dev.builder import build_batch
 from watchtower_dev.faults import Fault, FaultKind, build_faulty_batch
-from watchtower_dev.txgen import Account, accounts, transfer, withdrawal
+from watchtower_dev.txgen import Account, Signer, accounts, transfer, withdrawal
 
 ETHER = 10**18
 DEVNET_SEED = b"watchtower-devnet"
@@ -87,6 +87,21 @@ class L2Mempool:
         tmp.replace(self.path)
 
 
+def l2_nonce(
+    client: RollupClient, store: StateDB, params: RollupParams, mempool: L2Mempool, address: bytes
+) -> int:
+    """``address``'s next L2 nonce: on the contract's tip (in ``store``), after the
+    transactions of ``mempool`` it signed."""
+    index, root = client.next_index(), client.tip_root()
+    context = BlockContext.of_batch(index, 0, DEVNET_COINBASE, params)
+    nonce = open_state(PendingWrites(store), root, context).get_nonce(Address(address))
+    for tx in mempool.txs():
+        checked = check_transfer(tx, params)
+        if isinstance(checked, Transfer) and checked.sender == address:
+            nonce = max(nonce, checked.nonce + 1)
+    return nonce
+
+
 #: The share of the bridge's balance a forge-withdrawal proposer tries to take.
 FORGE_SHARE = (9, 10)
 
@@ -112,16 +127,9 @@ class Proposer:
 
     def nonce(self, address: bytes) -> int:
         """``address``'s next L2 nonce: on the contract's tip, after the mempool's transactions."""
-        index, root = self.client.next_index(), self.client.tip_root()
-        state = open_state(PendingWrites(self.store), root, self._context(index))
-        nonce = state.get_nonce(Address(address))
-        for tx in self.mempool.txs():
-            checked = check_transfer(tx, self.params)
-            if isinstance(checked, Transfer) and checked.sender == address:
-                nonce = max(nonce, checked.nonce + 1)
-        return nonce
+        return l2_nonce(self.client, self.store, self.params, self.mempool, address)
 
-    def withdraw(self, user: Account, amount: int) -> bytes:
+    def withdraw(self, user: Signer, amount: int) -> bytes:
         """Sign ``user``'s withdrawal of ``amount`` wei and hand it to the mempool: the next
         batch includes it (after the pending deposits)."""
         tx = withdrawal(

@@ -20,7 +20,7 @@ from watchtower.proof.withdrawal import claim_witness
 from watchtower.rollup.bridge import Deposit, Withdrawal, claimed_withdrawals
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch
-from watchtower_dev.txgen import Account
+from watchtower_dev.txgen import Signer
 
 ETHER = 10**18
 
@@ -53,7 +53,7 @@ def eth(wei: int) -> str:
     return f"{text} ETH"
 
 
-def l1_account(user: Account) -> LocalAccount:
+def l1_account(user: Signer) -> LocalAccount:
     """The L1 account with the same key as the L2 ``user`` (a withdrawal pays its sender's own
     address on L1)."""
     account: LocalAccount = EthAccount.from_key(user.key.to_bytes())
