@@ -398,25 +398,31 @@ def propose(
 @click.command()
 @click.option(
     "--honest",
-    type=click.IntRange(1, 100),
+    type=click.IntRange(2, 100),
     default=5,
     show_default=True,
-    help="Honest batches before the faulty one.",
+    help="Honest batches before the faulty one (the first credits the deposits, the second "
+    "holds the honest withdrawal).",
 )
 @click.option("--txs", type=click.IntRange(1, 4096), default=20, show_default=True)
 @click.option(
     "--fault",
-    type=click.Choice(
-        ["wrong-root", "skip-tx", "wrong-fee", "wrong-insert", "copy-prev-root", "garbage-valid"]
-    ),
-    default="wrong-fee",
+    # Those whose batch the contract accepts without a pending deposit to misuse.
+    type=click.Choice([f for f in _FAULTS if f not in ("skip-deposit", "wrong-deposit-amount")]),
+    default="forge-withdrawal",
     show_default=True,
 )
 @click.option("--fault-step", type=click.IntRange(0), default=7, show_default=True)
 def demo(honest: int, txs: int, fault: str, fault_step: int) -> None:
-    """The whole story in one process, no servers: an in-process L1, the rollup contract, an
-    honest proposer and then a faulty one, and the watchtower catching the fraud and getting
-    the batch rejected on chain. Ends with a summary.
+    """The whole story in one process, no servers: an in-process L1, the rollup contract with
+    its bridge, honest users and proposer, then a fraudulent proposer, and the watchtower
+    catching the fraud and getting the batch rejected on chain. Ends with a summary.
+
+    Three users deposit on L1 and the first batch credits them on L2; one withdraws on L2 and,
+    once L1 time has moved past the challenge period, claims it on L1. Then a proposer posts a
+    batch that forges a withdrawal of 90 % of the bridge's funds (--fault forge-withdrawal, at
+    --fault-step); the watchtower challenges, the batch is rejected, and the attacker's claim
+    of the forged withdrawal reverts. The summary shows the value at risk and saved.
 
     \b
     Examples:
@@ -439,7 +445,8 @@ def demo(honest: int, txs: int, fault: str, fault_step: int) -> None:
     for label, value in result.summary_rows():
         table.add_row(label, value)
     _out.print(table)
-    _err.print("demo finished: the fraudulent batch was rejected on chain")
+    saved = " and the bridge's funds are safe" if result.bridge.forged else ""
+    _err.print(f"demo finished: the fraudulent batch was rejected on chain{saved}")
 
 
 @click.command("gen-fixtures")

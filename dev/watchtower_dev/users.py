@@ -46,11 +46,10 @@ def parse_address(text: str, option: str) -> bytes:
 
 
 def eth(wei: int) -> str:
-    """Exact ether: ``1.5 ETH``."""
-    text = f"{Decimal(wei) / ETHER:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text} ETH"
+    """Exact ether: ``57,643.2 ETH``."""
+    whole, rest = divmod(wei, ETHER)
+    fraction = f"{rest:018d}".rstrip("0")
+    return f"{whole:,}{'.' + fraction if fraction else ''} ETH"
 
 
 def l1_account(user: Signer) -> LocalAccount:
