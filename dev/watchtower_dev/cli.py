@@ -130,9 +130,10 @@ def _post_batches(proposer: Any, batches: int, txs: int, fault: Any) -> list[dic
 def _print_rows(rows: list[dict[str, Any]]) -> None:
     table = Table(title="batches posted", title_justify="left")
     for column in ("batch", "steps", "deposits", "fault", "l1_block", "gas", "final_root"):
-        table.add_column(column)
+        # The fault's name whole (scripts grep it); the root is abridged anyway.
+        table.add_column(column, no_wrap=column == "fault", overflow="ellipsis")
     for row in rows:
-        table.add_row(*(str(row[c])[:20] + ("…" if c == "final_root" else "") for c in row))
+        table.add_row(*(str(row[c])[:20] + "…" if c == "final_root" else str(row[c]) for c in row))
     _out.print(table)
 
 
