@@ -432,16 +432,19 @@ def demo(honest: int, txs: int, fault: str, fault_step: int) -> None:
     """
     from watchtower.log import configure_logging
     from watchtower_dev.demo import run_demo
-    from watchtower_dev.faults import Fault, FaultKind
+    from watchtower_dev.faults import Fault, FaultKind, FaultNotApplicableError
 
     configure_logging(json_output=False, level="warning")
     with _progress(True, honest + 2, "demo") as bar:
-        result = run_demo(
-            honest=honest,
-            txs=txs,
-            fault=Fault(FaultKind(fault), fault_step),
-            on_progress=(lambda: bar[0].advance(bar[1])) if bar else None,
-        )
+        try:
+            result = run_demo(
+                honest=honest,
+                txs=txs,
+                fault=Fault(FaultKind(fault), fault_step),
+                on_progress=(lambda: bar[0].advance(bar[1])) if bar else None,
+            )
+        except FaultNotApplicableError as exc:
+            raise InputError(f"--fault {fault} --fault-step {fault_step}: {exc}") from None
     table = Table(title="watchtower demo", title_justify="left", show_header=False)
     for label, value in result.summary_rows():
         table.add_row(label, value)
