@@ -111,7 +111,7 @@ def replay_batch(
                 on_step(trace.step)
             if not trace.valid and trace.reason is not None:
                 invalid.append((trace.step, trace.reason))
-            if trace.outcome is not None:
+            if trace.outcome is not None and rules is RuleSet.ROLLUP:  # v1 has no bridge
                 flows.add(trace.step, trace.outcome)
             if trace.computed_root != trace.claimed_root:
                 fraud = Verdict(

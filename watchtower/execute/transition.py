@@ -44,6 +44,15 @@ class RuleSet(enum.StrEnum):
     ETHEREUM = "ethereum"
 
 
+def rules_of_protocol(protocol: int) -> RuleSet:
+    """The rollup rule set of a protocol version (docs/protocol.md §8.7): 1 or 2."""
+    if protocol == 1:
+        return RuleSet.ROLLUP_V1
+    if protocol == 2:
+        return RuleSet.ROLLUP
+    raise ValueError(f"protocol version {protocol} is not known (1 or 2)")
+
+
 def params_of(state: WatchtowerState) -> RollupParams:
     ctx = state.execution_context
     return RollupParams(
