@@ -102,6 +102,12 @@ def l2_nonce(
     return nonce
 
 
+#: Deposit steps per batch: about 12,000 L1 gas each in submitBatch (protocol.md §8.4).
+MAX_DEPOSITS_PER_BATCH = 1000
+#: Seconds before a deposit is overdue from which the proposer treats it as overdue (its batch
+#: is mined a little after it is built).
+OVERDUE_MARGIN = 60
+
 #: The share of the bridge's balance a forge-withdrawal proposer tries to take.
 FORGE_SHARE = (9, 10)
 
@@ -121,9 +127,6 @@ class Proposer:
         """The L1 queue entries no accepted batch consumed yet, oldest first (§8.4)."""
         consumed, count = self.client.deposits_consumed(), self.client.deposit_count()
         return [self.client.queued_deposit(i) for i in range(consumed, count)]
-
-    def deposit_steps(self) -> list[bytes]:
-        return [encode_deposit(d.index, d.recipient, d.amount) for d in self.pending_deposits()]
 
     def nonce(self, address: bytes) -> int:
         """``address``'s next L2 nonce: on the contract's tip, after the mempool's transactions."""
@@ -204,8 +207,20 @@ class Proposer:
         """The next batch's steps: pending deposits (none with ``skip-deposit``), the mempool,
         then ``count`` devnet transfers."""
         index, root = self.client.next_index(), self.client.tip_root()
-        skip = fault is not None and fault.kind is FaultKind.SKIP_DEPOSIT
-        prefix = ([] if skip else self.deposit_steps()) + self.mempool.txs()
+        if fault is not None and fault.kind is FaultKind.SKIP_DEPOSIT:
+            prefix = self.mempool.txs()
+            return prefix + self.transfers(root, count, index, prefix)
+        pending = self.pending_deposits()
+        deposits = [encode_deposit(d.index, d.recipient, d.amount) for d in pending]
+        if len(pending) > MAX_DEPOSITS_PER_BATCH:
+            # A backlog: this batch takes what fits; if the rest is overdue, the contract
+            # accepts a batch of deposit steps alone (protocol.md §8.4).
+            left = pending[MAX_DEPOSITS_PER_BATCH]
+            now = int(self.client.w3.eth.get_block("latest")["timestamp"])
+            deposits = deposits[:MAX_DEPOSITS_PER_BATCH]
+            if now >= left.overdue_at() - OVERDUE_MARGIN:
+                return deposits
+        prefix = deposits + self.mempool.txs()
         return prefix + self.transfers(root, count, index, prefix)
 
     def forge_amount(self) -> int:

@@ -20,6 +20,7 @@ from watchtower.proof.withdrawal import claim_witness
 from watchtower.rollup.bridge import claimed_withdrawals, encode_deposit
 from watchtower.rollup.params import BRIDGE_ADDRESS, DEPOSIT_INCLUSION_DELAY
 from watchtower.rollup.types import Batch, VerdictKind
+from watchtower_dev import proposer as proposer_module
 from watchtower_dev.builder import build_batch
 from watchtower_dev.chain import fund
 from watchtower_dev.devnet import Devnet, start_devnet
@@ -205,3 +206,21 @@ def _challenge_and_reject(net: Devnet, watcher: StateDB, batch: Batch, step: int
     net.client.challenge(net.challenger, proof, net.config.min_stake)
     assert net.client.batch(batch.index).status is OnChainStatus.REJECTED
     assert net.client.next_index() == batch.index
+
+
+def test_an_overdue_backlog_is_consumed_by_batches_of_deposits_alone(
+    net: Devnet, watcher: StateDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More pending deposits than a batch takes, and overdue: the proposer posts deposit steps
+    alone until the backlog is no longer overdue (the contract's rule, protocol.md §8.4)."""
+    monkeypatch.setattr(proposer_module, "MAX_DEPOSITS_PER_BATCH", 2)
+    for n in range(5):
+        deposit(net.client, net.user, _user(net), (n + 1) * ETHER)
+    advance_time(net.w3, DEPOSIT_INCLUSION_DELAY + 1)
+    sizes = []
+    while net.client.deposits_consumed() < 5:
+        batch, receipt = net.proposer.propose(3)
+        assert replay_batch(watcher, _onchain(net, receipt)).kind is VerdictKind.VALID
+        sizes.append((len(batch.steps), net.client.deposits_consumed()))
+    assert sizes == [(2, 2), (2, 4), (1 + 3, 5)]  # the last one has room for transfers
+    assert _balance(watcher, batch, _user(net)) == 15 * ETHER
