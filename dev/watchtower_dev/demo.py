@@ -53,6 +53,8 @@ class BridgeStory:
     claim_block: int = 0
     paid_block: int = 0
     forged: int = 0  # the withdrawals the fraudulent batch claims: the value at risk
+    #: the value at risk in the watchtower's fraud_detected alert (a service that reports it)
+    reported_at_risk: int | None = None
     forged_step: int | None = None
     forged_claim: str = ""  # the revert of the attacker's claim
     bridge_before: int = 0  # before the fraudulent batch
@@ -119,7 +121,11 @@ class DemoResult:
             rows.append(("forged claim", f"reverted after the window: {b.forged_claim}"))
         saved = b.forged if b.bridge_after >= b.bridge_before else 0
         rows += [
-            ("value at risk", eth(b.forged)),
+            (
+                "value at risk",
+                eth(b.forged)
+                + (" (the watchtower's alert)" if b.reported_at_risk == b.forged else ""),
+            ),
             ("value saved", eth(saved)),
             (
                 "bridge balance",
@@ -137,14 +143,17 @@ def run_demo(
     started = time.perf_counter()
     alerts: list[str] = []
 
-    def alert(kind: str, **_fields: Any) -> None:
+    story = BridgeStory()
+
+    def alert(kind: str, **fields: Any) -> None:
         alerts.append(kind)
+        if kind == "fraud_detected" and isinstance(fields.get("value_at_risk"), int):
+            story.reported_at_risk = fields["value_at_risk"]
 
     def progress() -> None:
         if on_progress is not None:
             on_progress()
 
-    story = BridgeStory()
     with tempfile.TemporaryDirectory(prefix="wt-demo-") as tmp, start_devnet("embedded") as net:
         tower = Watchtower(
             ServiceConfig(Path(tmp) / "watchtower", confirmations=1),
