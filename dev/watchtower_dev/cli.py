@@ -631,8 +631,9 @@ def l2_withdraw(
         mempool.add(withdrawal(signer, nonce=nonce, value=wei, chain_id=params.chain_id))
     _out.print(
         f"withdrawal of {eth(wei)} by 0x{signer.address.hex()} waiting in "
-        f"{data_dir / L2Mempool.FILENAME}: the next `watchtower propose --data-dir {data_dir}` "
-        "includes it; `watchtower claim` pays it on L1 once its batch is final",
+        f"{data_dir / L2Mempool.FILENAME}: the next batch of its proposer (`watchtower propose "
+        f"--data-dir {data_dir}`, or a running `devnet --keep-running`) includes it; "
+        "`watchtower claim` pays it on L1 once that batch is final",
         markup=False,
     )
 

@@ -4,6 +4,9 @@ embedded chain), and their one-line refusals of bad arguments."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,10 +15,11 @@ from click.testing import CliRunner
 from tests.integration.conftest import require_anvil
 from watchtower.cli import main
 from watchtower.errors import InputError
+from watchtower.rollup.bridge import claimed_withdrawals
 from watchtower_dev.cli import _post_batches
 from watchtower_dev.devnet import start_devnet
 from watchtower_dev.faults import Fault, FaultKind
-from watchtower_dev.users import advance_time
+from watchtower_dev.users import advance_time, deposit
 
 pytestmark = pytest.mark.integration
 ETHER = 10**18
@@ -150,3 +154,27 @@ def test_deposit_withdraw_claim_on_anvil(tmp_path: Path) -> None:
         assert "claimed 1 withdrawal(s), 2 ETH" in out
         assert net.client.owed(net.user.address) == 2 * ETHER
         assert "nothing to claim" in run("claim", *l1, "--key-env", "WT_USER_KEY")
+
+
+def test_l2_withdraw_hands_a_running_devnet_its_withdrawal(tmp_path: Path) -> None:
+    """The walk-through: a devnet runs (here: in this process) with --data-dir, and
+    `watchtower l2-withdraw` (another process) signs a withdrawal into its mempool."""
+    require_anvil()
+    binary = Path(sys.executable).parent / "watchtower"
+    with start_devnet("anvil", data_dir=tmp_path) as net:
+        user = bytes.fromhex(net.user.address[2:])
+        deposit(net.client, net.user, user, 5 * ETHER)
+        net.proposer.propose(2)
+        args = [str(binary), "l2-withdraw", "--l1-rpc", str(net.rpc_url), "--rollup",
+                net.client.address, "--data-dir", str(tmp_path), "--key-env", "WT_USER_KEY",
+                "--amount", "1.25"]  # fmt: skip
+        env = {**os.environ, "WT_USER_KEY": net.user.key.hex()}
+        done = subprocess.run(
+            args, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert "withdrawal of 1.25 ETH by 0x" + user.hex() in done.stdout
+        batch, _ = net.proposer.propose(2)
+        (made,) = claimed_withdrawals(batch, net.proposer.params)
+        assert (made.account, made.amount, made.step) == (user, 125 * ETHER // 100, 0)
+        assert net.proposer.mempool.txs() == []
