@@ -1,0 +1,311 @@
+"""The service's bridge stage: what :class:`~watchtower.service.Watchtower` does about the bridge
+(docs/protocol.md §8.8), between the store, L1 and the alerts. The decisions are the pure
+functions of :mod:`watchtower.follow.bridge`; this module reads, records and alerts.
+
+* at start-up: the genesis supply paid into the bridge against the genesis balances
+  (``genesis_unbacked``);
+* for each replayed batch: its deposit steps against the followed L1 queue
+  (``deposit_mismatch``); a valid batch's flows (deposits, withdrawals, burned fees) and the L2
+  supply after it are recorded; a fraudulent batch's value at risk (the withdrawals it claims)
+  is recorded and goes into its ``fraud_detected``;
+* after each tick's replay and challenges: every new claim on L1 is judged against the verified
+  withdrawals (``withdrawal_forged``), pending deposits against the inclusion delay
+  (``deposit_overdue`` / ``deposit_overdue_resolved``), the conservation invariant at the last
+  scanned block (``conservation_violated`` / ``…_resolved``), and the bridge's metrics.
+
+A deployment without a bridge (a v1 contract: :class:`~watchtower.l1.reader.NoBridgeError`)
+turns all of it off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from watchtower.follow.bridge import (
+    BACKED,
+    FORGED,
+    BridgeSummary,
+    bridge_summary,
+    conservation,
+    deposit_mismatches,
+    genesis_shortfall,
+    judge_claim,
+    overdue_deposits,
+)
+from watchtower.l1.reader import L1Reader
+from watchtower.metrics import Metrics
+from watchtower.rollup import bridge as core
+from watchtower.rollup.bridge import BridgeFlows
+from watchtower.rollup.params import BRIDGE_ADDRESS, RollupParams
+from watchtower.rollup.types import Batch, GenesisAccount, Verdict, VerdictKind
+from watchtower.store import bridge as records
+from watchtower.store.db import BatchRow, Store
+
+log = structlog.get_logger("watchtower.bridge")
+
+Alert = Callable[..., None]
+
+
+def genesis_balances(genesis: Mapping[bytes, GenesisAccount]) -> int:
+    """The L2 supply at genesis: every balance but the bridge address's (§8.3)."""
+    return sum(acc.balance for addr, acc in genesis.items() if addr != BRIDGE_ADDRESS)
+
+
+def value_at_risk(batch: Batch, params: RollupParams) -> int:
+    """The withdrawals ``batch`` claims (in wei): what its finalization would let leave L1."""
+    claimed = getattr(core, "claimed_withdrawals", None)  # watchtower.rollup.bridge (v2 core)
+    if claimed is None:
+        return 0
+    return sum(w.amount for w in claimed(batch, params))
+
+
+def flows_of(verdict: Verdict) -> BridgeFlows | None:
+    flows = getattr(verdict, "flows", None)
+    return flows if isinstance(flows, BridgeFlows) else None
+
+
+class BridgeGuard:
+    """The bridge checks of one service (see the module). ``condition`` and ``resolved`` are the
+    service's episode alerts (one open episode per kind)."""
+
+    def __init__(
+        self,
+        store: Store,
+        reader: L1Reader,
+        params: RollupParams,
+        *,
+        genesis_supply: int | None,
+        genesis: Mapping[bytes, GenesisAccount],
+        alert: Alert,
+        condition: Alert,
+        resolved: Alert,
+        metrics: Metrics,
+    ) -> None:
+        self.store = store
+        self.reader = reader
+        self.params = params
+        self.alert = alert
+        self.condition = condition
+        self.resolved = resolved
+        self.metrics = metrics
+        #: None: the contract has no bridge, nothing here runs.
+        self.genesis_supply = genesis_supply
+        self.l2_genesis = genesis_balances(genesis)
+        self.summary: BridgeSummary | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.genesis_supply is not None
+
+    # -- start-up -------------------------------------------------------------------------------
+    def check_genesis(self) -> None:
+        if self.genesis_supply is None:
+            return
+        shortfall = genesis_shortfall(self.genesis_supply, self.l2_genesis)
+        if shortfall:
+            self.alert(
+                "genesis_unbacked",
+                genesis_supply=self.genesis_supply,
+                genesis_balances=self.l2_genesis,
+                shortfall=shortfall,
+                rollup=self.reader.address,
+            )
+
+    # -- per replayed batch ---------------------------------------------------------------------
+    def fraud_value(self, row: BatchRow, batch: Batch | None) -> int:
+        """The value at risk of fraudulent ``row`` (recorded for the challenge order)."""
+        if not self.enabled or batch is None:
+            return 0
+        value = value_at_risk(batch, self.params)
+        records.record_value_at_risk(self.store, row.id, value)
+        return value
+
+    def replayed(self, row: BatchRow, verdict: Verdict, batch: Batch | None) -> None:
+        """Check a replayed batch's deposit steps and record a valid one's flows (before its
+        verdict is stored: a crash in between replays it and does this again)."""
+        if not self.enabled or batch is None:
+            return
+        self._check_deposits(row, batch)
+        if verdict.kind is VerdictKind.VALID:
+            self._record_flows(row, flows_of(verdict) or BridgeFlows())
+
+    def accepted(self, row: BatchRow, load: Callable[[], Batch]) -> None:
+        """A batch accepted as valid without a replay (already in the state database): its
+        flows are normally recorded; if a crash lost them, they are what it claims (in a valid
+        batch, what it claims is what it did)."""
+        if not self.enabled or records.has_flows(self.store, row.id):
+            return
+        batch = load()
+        log.warning("bridge_flows_rebuilt", batch=row.idx, step=None, l1_block=row.l1_block)
+        withdrawals: tuple[core.Withdrawal, ...] = ()
+        claimed = getattr(core, "claimed_withdrawals", None)
+        if claimed is not None:
+            withdrawals = tuple(claimed(batch, self.params))
+        deposits = tuple(
+            d for d in (core.decode_deposit(s.tx) for s in batch.steps) if d is not None
+        )
+        self._record_flows(row, BridgeFlows(deposits=deposits, withdrawals=withdrawals))
+
+    def _record_flows(self, row: BatchRow, flows: BridgeFlows) -> None:
+        supply = records.record_flows(self.store, row.id, flows, self.l2_genesis)
+        log.info(
+            "bridge_flows",
+            batch=row.idx,
+            step=None,
+            deposited=flows.deposited,
+            withdrawn=flows.withdrawn,
+            burned=flows.burned,
+            l2_supply=supply,
+        )
+
+    def _check_deposits(self, row: BatchRow, batch: Batch) -> None:
+        txs = [step.tx for step in batch.steps]
+        if not any(core.is_deposit_type(tx) for tx in txs):
+            return
+        consumed = self._deposit_start(row)
+        if consumed is None:
+            return
+        queue = {d.index: d for d in records.deposits(self.store, consumed)}
+        for mismatch in deposit_mismatches(row.idx, txs, queue, consumed):
+            self.alert(
+                "deposit_mismatch",
+                **mismatch.fields(),
+                batch_tx="0x" + row.tx_hash.hex(),
+                l1_block=row.l1_block,
+                deposit_start=consumed,
+            )
+
+    def _deposit_start(self, row: BatchRow) -> int | None:
+        """``depositStart`` of the batch, from the contract (``None`` if the index holds
+        another batch now, or the contract does not say)."""
+        try:
+            on_chain = self.reader.batch(row.idx)
+        except Exception as exc:  # the check waits for the next replay of a batch; say why
+            log.warning("deposit_start_unknown", batch=row.idx, error=type(exc).__name__)
+            return None
+        start = getattr(on_chain, "deposit_start", None)
+        if on_chain.final_root != row.final_root or start is None:
+            return None
+        return int(start)
+
+    # -- after each tick ------------------------------------------------------------------------
+    def check(self) -> None:
+        """Claims, overdue deposits, conservation, and the metrics (see the module)."""
+        if not self.enabled:
+            return
+        scanned = self.store.next_block(0) - 1
+        if scanned < 0:
+            return
+        self._judge_claims()
+        l1_time = self.reader.l1_time()
+        consumed = self.reader.deposits_consumed()
+        pending = records.deposits(self.store, consumed)
+        self._check_overdue(pending, consumed, l1_time)
+        balance = self.reader.bridge_balance(scanned)
+        self._check_conservation(balance, scanned)
+        live = records.live_withdrawals(self.store)
+        self.summary = bridge_summary(
+            bridge_balance=balance,
+            l2_supply=records.l2_supply(self.store, self.l2_genesis)[1],
+            pending=pending,
+            unclaimed=[(w.withdrawal, w.deadline) for w in live if not w.claimed],
+            l1_time=l1_time,
+            forged_claims=records.forged_count(self.store),
+        )
+        self._measure(self.summary)
+
+    def _judge_claims(self) -> None:
+        for claim in records.claims(self.store, unchecked_only=True):
+            verdict, withdrawal = records.backing(self.store, claim.batch, claim.step)
+            already = any(
+                c.verdict == BACKED and (c.batch, c.step) == (claim.batch, claim.step)
+                for c in records.claims(self.store)
+            )
+            judged = judge_claim(
+                claim.batch,
+                claim.step,
+                account=claim.account,
+                amount=claim.amount,
+                verdict=verdict,
+                withdrawal=withdrawal,
+                already_backed=already,
+            )
+            if judged.verdict == FORGED:
+                # Raised before the verdict is stored: a crash in between judges it again.
+                self.alert(
+                    "withdrawal_forged",
+                    batch=claim.batch,
+                    step=claim.step,
+                    tx="0x" + claim.tx_hash.hex(),
+                    account="0x" + claim.account.hex(),
+                    amount=claim.amount,
+                    l1_block=claim.l1_block,
+                    reason=judged.reason,
+                    rollup=self.reader.address,
+                )
+                self.metrics.withdrawals_forged.inc()
+            else:
+                log.info(
+                    "withdrawal_claimed",
+                    batch=claim.batch,
+                    step=claim.step,
+                    amount=claim.amount,
+                    l1_block=claim.l1_block,
+                )
+            records.set_claim_verdict(self.store, claim, judged.verdict, judged.reason)
+
+    def _check_overdue(self, pending: list[core.Deposit], consumed: int, l1_time: int) -> None:
+        open_alerts = records.overdue_alerted(self.store)
+        for index, tx in open_alerts.items():
+            if index < consumed:
+                self.alert(
+                    "deposit_overdue_resolved",
+                    tx="0x" + tx.hex(),
+                    deposit=index,
+                    deposits_consumed=consumed,
+                )
+                records.set_overdue_alerted(self.store, index, False)
+        for dep in overdue_deposits(pending, l1_time):
+            if dep.index in open_alerts:
+                continue
+            queued_tx = records.deposit_tx(self.store, dep.index)
+            self.alert(
+                "deposit_overdue",
+                tx=None if queued_tx is None else "0x" + queued_tx.hex(),
+                deposit=dep.index,
+                recipient="0x" + dep.recipient.hex(),
+                amount=dep.amount,
+                queued_at=dep.l1_timestamp,
+                overdue_since=dep.overdue_at(),
+                seconds_overdue=l1_time - dep.overdue_at(),
+                l1_block=dep.l1_block,
+                deposits_consumed=consumed,
+            )
+            records.set_overdue_alerted(self.store, dep.index, True)
+
+    def _check_conservation(self, balance: int, scanned: int) -> None:
+        last, supply = records.l2_supply(self.store, self.l2_genesis)
+        live = records.live_withdrawals(self.store)
+        made = sum(w.withdrawal.amount for w in live)
+        backed = sum(w.withdrawal.amount for w in live if w.claimed)
+        check = conservation(balance, supply, made, backed)
+        fields: dict[str, Any] = {"l1_block": scanned, "last_verified_batch": last}
+        if check.holds:
+            self.resolved("conservation_violated", **fields, **check.fields())
+        else:
+            self.condition("conservation_violated", **fields, **check.fields())
+
+    def _measure(self, summary: BridgeSummary) -> None:
+        m = self.metrics
+        if summary.bridge_balance is not None:
+            m.bridge_balance.set(summary.bridge_balance)
+        m.l2_supply.set(summary.l2_supply)
+        m.deposits_pending.set(summary.pending_deposits)
+        m.deposit_oldest_age.set(summary.oldest_deposit_age or 0)
+        m.withdrawals_pending.set(len(summary.awaiting))
+        m.withdrawals_pending_value.set(summary.awaiting_value)
+        m.withdrawals_claimable.set(len(summary.claimable))
+        m.withdrawals_claimable_value.set(summary.claimable_value)
