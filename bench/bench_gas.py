@@ -9,7 +9,9 @@ Measures, on a fresh anvil node (from node_modules, `npm ci`) per scenario:
     (an invalid tx claimed to apply, a valid one claimed to be a no-op, a wrong coinbase reward, a
     transfer to a new account, a sender that is the coinbase) over states of 4 + N accounts;
   * the reveal of a fraud in the last step of a 4,096-step batch, and that ``submitBatch``;
-  * ``submitBatch`` of a 100-transfer batch; ``finalize``.
+  * ``submitBatch`` of a 100-transfer batch; ``finalize``;
+  * the bridge (protocol.md §8): ``deposit``, ``submitBatch`` of 100 deposit steps,
+    ``claimWithdrawal``, and the reveal that proves a deposit step credited wrongly.
 Deep tries (addresses ground to share key prefixes) are measured by
 ``tests/integration/test_deep_trie_gas.py`` and printed by ``bench/bench_deep_trie.py`` where
 present. Gas is deterministic for a given contract and input: one run gives the figures.
@@ -52,10 +54,68 @@ def fresh() -> tuple[Web3, AnvilNode]:
     return node.web3(), node
 
 
+def bridge() -> None:
+    """The bridge rows: raw transactions from funded keys (the adversarial tests' kit)."""
+    from tests.adversarial.bridge_kit import (
+        SUPPLY,
+        Users,
+        bridge_world,
+        challenge,
+        claim,
+        deposit,
+        deposit_step,
+        root_with,
+        run,
+    )
+    from tests.adversarial.kit import ETHER, PERIOD, Actor, ok
+    from tests.contracts.contract_reference import Account
+
+    w3, node = fresh()
+    try:
+        world = bridge_world(w3, proposer_bond_deposit=10 * ETHER)
+        depositor = Actor(w3, "depositor", balance=10_000 * ETHER)
+        recipients = [keccak(b"recipient %d" % i)[:20] for i in range(100)]
+        deposits = [
+            int(ok(w3, deposit(world, depositor, r, ETHER + i))["gasUsed"])
+            for i, r in enumerate(recipients)
+        ]
+        batch = run(world, [deposit_step(i, r, ETHER + i) for i, r in enumerate(recipients)])
+        submit100 = int(ok(w3, world.submit(batch))["gasUsed"])
+        users = Users()
+        wd = run(world, [users.withdraw(1, ETHER)])
+        ok(w3, world.submit(wd))
+        w3.provider.make_request("evm_increaseTime", [PERIOD + 1])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        for i in range(2):
+            ok(w3, depositor.send(world.address, world.data("finalize", i)))
+        claim_gas = int(ok(w3, claim(world, depositor, wd, 0))["gasUsed"])
+        ok(w3, deposit(world, depositor, recipients[0], ETHER))
+        pre = world.l2.state
+        lie = {recipients[0]: Account(0, pre[recipients[0]].balance + 100 * ETHER)}
+        bad = run(
+            world, [deposit_step(100, recipients[0], ETHER)], claimed={0: root_with(pre, lie)}
+        )
+        ok(w3, world.submit(bad))
+        reveal = int(ok(w3, challenge(world, Actor(w3, "challenger"), bad, 0))["gasUsed"])
+    finally:
+        node.stop()
+    print(
+        f"deposit: first {deposits[0]}, median {statistics.median(deposits):.0f} "
+        f"(genesis supply {SUPPLY} wei)"
+    )
+    print(f"submitBatch, 100 deposit steps: {submit100}")
+    print(f"claimWithdrawal: {claim_gas}")
+    print(f"challenge (reveal) of a deposit step credited wrongly (104 accounts): {reveal}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fillers", default="0,50,1000", help="extra accounts per state")
+    parser.add_argument("--bridge-only", action="store_true", help="only the bridge rows")
     args = parser.parse_args()
+    if args.bridge_only:
+        bridge()
+        return
     fillers = [int(x) for x in args.fillers.split(",")]
 
     reveals: list[tuple[str, int, int]] = []
@@ -111,6 +171,7 @@ def main() -> None:
     print(f"challenge of step 4095 of a 4,096-step batch (204 accounts): {deep_step}")
     print(f"submitBatch, 100 transfers: {small}; 4,096 steps: {big}")
     print(f"finalize: {fin}")
+    bridge()
 
 
 if __name__ == "__main__":

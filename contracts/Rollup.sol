@@ -40,6 +40,15 @@ contract Rollup {
         uint64 deadline;
         Status status;
         uint256 bond; // locked from the proposer's free bond at submission; paid out or released
+        uint64 depositStart; // depositsConsumed before the batch (protocol.md §8.4)
+        uint64 depositEnd; // depositsConsumed after it: the batch consumes [depositStart, depositEnd)
+    }
+
+    /// @notice An entry of the deposit queue (protocol.md §8.4); the L1 sender is in the event only.
+    struct QueuedDeposit {
+        address recipient;
+        uint64 timestamp;
+        uint256 amount;
     }
 
     /// @notice A proposer's free bond (not locked by any batch) and fee recipient.
@@ -77,6 +86,17 @@ contract Rollup {
     uint256 public constant MIN_CHALLENGE_PERIOD = 10;
     uint256 public constant MAX_CHALLENGE_PERIOD = 365 days;
     uint256 public constant MAX_AMOUNT = 1e24; // 1,000,000 ether: stakes and bonds
+    /// @notice The protocol version (protocol.md §8.7): 2 has the bridge.
+    uint256 public constant PROTOCOL_VERSION = 2;
+    /// @notice A valid L2 transfer of a non-zero value to this address is a withdrawal (§8.3).
+    address public constant BRIDGE_ADDRESS = address(0xb41d);
+    /// @notice Seconds a deposit may stay pending before no batch that leaves it out is accepted.
+    uint256 public constant DEPOSIT_INCLUSION_DELAY = 1 hours;
+    /// @notice The largest single deposit (= MAX_AMOUNT).
+    uint256 public constant MAX_DEPOSIT = 1e24;
+    /// @notice The first byte of a deposit step, and its length (protocol.md §8.2).
+    uint8 internal constant DEPOSIT_TX_TYPE = 0x7e;
+    uint256 internal constant DEPOSIT_STEP_BYTES = 61;
 
     /// @notice Seconds after submission during which a batch can be challenged.
     uint256 public immutable challengePeriod;
@@ -92,6 +112,8 @@ contract Rollup {
     bytes32 public immutable genesisRoot;
     /// @notice The step re-execution (created by the constructor; a contract of its own for size).
     StepVerifier public immutable verifier;
+    /// @notice The value sent to the constructor: what backs the L2 genesis balances (§8.6).
+    uint256 public immutable genesisSupply;
 
     // ------------------------------------------------------------------------------------------
     // State
@@ -111,6 +133,16 @@ contract Rollup {
     /// @notice Block number in which `challenger` committed to `commitment` (0 = never), see
     ///         `commitChallenge`.
     mapping(address => mapping(bytes32 => uint256)) public commitments;
+    /// @notice The ETH that backs L2: genesisSupply + deposits - claimed withdrawals (§8.6).
+    uint256 public bridgeBalance;
+    /// @notice Number of deposits ever queued (the index the next deposit gets).
+    uint256 public depositCount;
+    /// @notice Queue entries consumed by the pending and finalized batches; the entries from here
+    ///         to depositCount - 1 are pending.
+    uint256 public depositsConsumed;
+    mapping(uint256 => QueuedDeposit) private _deposits;
+    /// @notice Whether withdrawal `step` of batch `index` was claimed.
+    mapping(uint256 => mapping(uint256 => bool)) public withdrawalClaimed;
 
     // ------------------------------------------------------------------------------------------
     // Events
@@ -157,6 +189,12 @@ contract Rollup {
     event BatchBondReleased(uint256 indexed index, address indexed proposer, uint256 amount);
     /// @notice `account` withdrew `amount`.
     event Withdrawn(address indexed account, uint256 amount);
+    /// @notice Deposit `index` of `amount` wei from L1 `sender` to L2 `recipient` is queued.
+    event DepositQueued(
+        uint256 indexed index, address indexed sender, address indexed recipient, uint256 amount, uint64 timestamp
+    );
+    /// @notice Withdrawal `step` of finalized batch `index` was claimed: `amount` owed to `account`.
+    event WithdrawalClaimed(uint256 indexed index, uint256 indexed step, address indexed account, uint256 amount);
 
     // ------------------------------------------------------------------------------------------
     // Construction
@@ -169,6 +207,7 @@ contract Rollup {
     /// @param l2ChainId_ L2_CHAIN_ID, 1 .. 2^64 - 1
     /// @param l2BaseFee_ L2_BASE_FEE, 1 .. 2^64 - 1 wei (protocol.md §1)
     /// @param genesisRoot_ the state root of the genesis allocation
+    /// @dev The value sent is the genesis supply, the first bridge balance (protocol.md §8.6).
     constructor(
         uint256 challengePeriod_,
         uint256 minStake_,
@@ -176,7 +215,7 @@ contract Rollup {
         uint256 l2ChainId_,
         uint256 l2BaseFee_,
         bytes32 genesisRoot_
-    ) {
+    ) payable {
         uint256 period = challengePeriod_ == 0 ? 7 days : challengePeriod_;
         require(
             period >= MIN_CHALLENGE_PERIOD && period <= MAX_CHALLENGE_PERIOD,
@@ -193,6 +232,8 @@ contract Rollup {
         l2BaseFee = l2BaseFee_;
         genesisRoot = genesisRoot_;
         verifier = new StepVerifier();
+        genesisSupply = msg.value;
+        bridgeBalance = msg.value;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -268,12 +309,18 @@ contract Rollup {
         bytes32[] memory leaves = new bytes32[](count);
         bytes32 root;
         uint256 off = 45;
+        uint256 consumed = depositsConsumed;
+        uint256 next = consumed;
         for (uint256 k = 0; k < count; k++) {
             require(off + 4 <= batchData.length, "Rollup: malformed batch: truncated tx length");
             uint256 txLen = uint32(bytes4(batchData[off:off + 4]));
             require(txLen <= MAX_TX_BYTES, "Rollup: malformed batch: tx longer than MAX_TX_BYTES");
             off += 4;
             require(off + txLen + 32 <= batchData.length, "Rollup: malformed batch: truncated step");
+            if (txLen > 0 && uint8(batchData[off]) == DEPOSIT_TX_TYPE) {
+                _checkDepositStep(batchData[off:off + txLen], next);
+                next++;
+            }
             bytes32 txHash = keccak256(batchData[off:off + txLen]);
             off += txLen;
             root = bytes32(batchData[off:off + 32]);
@@ -281,6 +328,12 @@ contract Rollup {
             leaves[k] = StepTree.leaf(k, txHash, root);
         }
         require(off == batchData.length, "Rollup: malformed batch: trailing bytes");
+        if (next < depositCount) {
+            require(
+                block.timestamp <= _deposits[next].timestamp + DEPOSIT_INCLUSION_DELAY,
+                "Rollup: oldest pending deposit is overdue"
+            );
+        }
 
         uint256 deadline = block.timestamp + challengePeriod;
         require(deadline <= type(uint64).max, "Rollup: deadline out of range");
@@ -297,9 +350,25 @@ contract Rollup {
         b.timestamp = uint64(block.timestamp);
         b.deadline = uint64(deadline);
         b.status = Status.Pending;
+        b.depositStart = uint64(consumed);
+        b.depositEnd = uint64(next);
+        depositsConsumed = next;
         nextIndex = index + 1;
         emit BatchSubmitted(
             index, msg.sender, prevRoot, root, b.stepsRoot, uint32(count), b.coinbase, uint64(block.timestamp), uint64(deadline)
+        );
+    }
+
+    /// @dev Checks the deposit step `step` (its bytes start with 0x7e) against queue entry `next`
+    ///      (protocol.md §8.4).
+    function _checkDepositStep(bytes calldata step, uint256 next) private view {
+        require(step.length == DEPOSIT_STEP_BYTES, "Rollup: malformed deposit step");
+        require(uint64(bytes8(step[1:9])) == next, "Rollup: deposit step out of order");
+        require(next < depositCount, "Rollup: deposit step not in the queue");
+        QueuedDeposit storage d = _deposits[next];
+        require(
+            address(bytes20(step[9:29])) == d.recipient && uint256(bytes32(step[29:61])) == d.amount,
+            "Rollup: deposit step does not match the queue"
         );
     }
 
@@ -413,19 +482,7 @@ contract Rollup {
         Batch storage b = _batches[index];
         require(b.status == Status.Pending, "Rollup: batch is not pending");
         require(block.timestamp <= b.deadline, "Rollup: challenge period over");
-        require(step < b.count, "Rollup: step out of range");
-        require(
-            StepTree.verify(b.stepsRoot, b.count, step, StepTree.leaf(step, keccak256(w.tx), w.postRoot), w.postProof),
-            "Rollup: bad step inclusion proof"
-        );
-        bytes32 preRoot = b.prevRoot;
-        if (step > 0) {
-            require(
-                StepTree.verify(b.stepsRoot, b.count, step - 1, StepTree.leaf(step - 1, w.prevTxHash, w.prevRoot), w.prevProof),
-                "Rollup: bad previous step inclusion proof"
-            );
-            preRoot = w.prevRoot;
-        }
+        bytes32 preRoot = _provenPreRoot(b, step, w);
         Step.Result memory r = verifier.execute(preRoot, w.tx, Step.Context(l2ChainId, l2BaseFee, b.coinbase), stateNodes);
         require(r.postRoot != w.postRoot, "Rollup: no fraud: the claimed root is correct");
         bytes32 c = challengeCommitment(msg.sender, index, step, r.postRoot, salt);
@@ -439,6 +496,7 @@ contract Rollup {
         b.status = Status.Rejected;
         nextIndex = index;
         emit BatchesRejected(index, last, tipRoot());
+        depositsConsumed = b.depositStart; // the deposits of the rejected batches are pending again
 
         uint256 slashed = b.bond;
         uint256 reward = slashed / 2;
@@ -446,6 +504,64 @@ contract Rollup {
         burned += slashed - reward;
         owed[msg.sender] += msg.value + reward;
         emit BondSlashed(b.proposer, slashed, reward, msg.sender);
+    }
+
+    /// @dev Checks `step < count` and the inclusion proofs of the step and the previous step
+    ///      (protocol.md §7.5 items 1-3); returns the pre-step root.
+    function _provenPreRoot(Batch storage b, uint256 step, StepWitness calldata w) private view returns (bytes32) {
+        require(step < b.count, "Rollup: step out of range");
+        require(
+            StepTree.verify(b.stepsRoot, b.count, step, StepTree.leaf(step, keccak256(w.tx), w.postRoot), w.postProof),
+            "Rollup: bad step inclusion proof"
+        );
+        if (step == 0) return b.prevRoot;
+        require(
+            StepTree.verify(b.stepsRoot, b.count, step - 1, StepTree.leaf(step - 1, w.prevTxHash, w.prevRoot), w.prevProof),
+            "Rollup: bad previous step inclusion proof"
+        );
+        return w.prevRoot;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // The bridge (protocol.md §8)
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice Queues a deposit of the value sent to `l2Recipient` on L2. A batch must credit it
+    ///         with a deposit step, in queue order, within DEPOSIT_INCLUSION_DELAY (§8.4).
+    function deposit(address l2Recipient) external payable {
+        require(msg.value > 0, "Rollup: deposit of zero");
+        require(msg.value <= MAX_DEPOSIT, "Rollup: deposit above MAX_DEPOSIT");
+        require(l2Recipient != BRIDGE_ADDRESS, "Rollup: deposit to the bridge address");
+        uint256 index = depositCount;
+        _deposits[index] = QueuedDeposit(l2Recipient, uint64(block.timestamp), msg.value);
+        depositCount = index + 1;
+        bridgeBalance += msg.value;
+        emit DepositQueued(index, msg.sender, l2Recipient, msg.value, uint64(block.timestamp));
+    }
+
+    /// @notice Queue entry `index` (all zero if there is none).
+    function queuedDeposit(uint256 index) external view returns (address recipient, uint256 amount, uint64 timestamp) {
+        QueuedDeposit storage d = _deposits[index];
+        return (d.recipient, d.amount, d.timestamp);
+    }
+
+    /// @notice Credits withdrawal `step` of finalized batch `index` to its sender's `owed` (paid by
+    ///         `withdraw`). Anyone may call it; each withdrawal is claimable once (§8.5).
+    /// @dev In a finalized batch a step is a valid transaction exactly when its root differs from
+    ///      the root before it: a valid transfer always bumps its sender's nonce, an invalid step is
+    ///      a no-op. So the stateless rules (1-9) and the two roots prove a withdrawal.
+    function claimWithdrawal(uint256 index, uint256 step, StepWitness calldata w) external {
+        require(index < finalizedCount, "Rollup: batch is not finalized");
+        bytes32 preRoot = _provenPreRoot(_batches[index], step, w);
+        require(w.postRoot != preRoot, "Rollup: step is not a valid transaction");
+        (uint8 reason, address sender, address to, uint256 value) = verifier.checkTransfer(w.tx, l2ChainId, l2BaseFee);
+        require(reason == 0 && to == BRIDGE_ADDRESS && value > 0, "Rollup: step is not a withdrawal");
+        require(!withdrawalClaimed[index][step], "Rollup: withdrawal already claimed");
+        withdrawalClaimed[index][step] = true;
+        require(bridgeBalance >= value, "Rollup: bridge balance too low");
+        bridgeBalance -= value;
+        owed[sender] += value;
+        emit WithdrawalClaimed(index, step, sender, value);
     }
 
     // ------------------------------------------------------------------------------------------

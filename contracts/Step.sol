@@ -40,6 +40,10 @@ library Step {
         bytes32 postRoot;
     }
 
+    /// @notice The first byte of a deposit step and its length (protocol.md §8.2).
+    uint8 internal constant DEPOSIT_TX_TYPE = 0x7e;
+    uint256 internal constant DEPOSIT_STEP_BYTES = 61;
+
     /// @notice The last precompiled contract address of Cancun (0x…0a, the KZG point evaluation).
     uint160 internal constant PRECOMPILE_LAST = 0x0a;
 
@@ -100,7 +104,26 @@ library Step {
         return MPT.put(m, root, keccak256(abi.encodePacked(addr)), encodeAccount(a));
     }
 
-    /// @notice Applies the transaction `raw` to the state with root `preRoot`.
+    /// @notice The effect of the deposit step `raw` = 0x7e || BE_8(index) || recipient (20 bytes)
+    ///         || BE_32(amount) (protocol.md §8.2): if amount > 0, recipient.balance += amount (the
+    ///         account is created if absent); nothing else changes. Any other 0x7e step is not a
+    ///         deposit step: it does not decode as a transaction (rule 1) and is a no-op.
+    function executeDeposit(bytes32 preRoot, bytes memory raw, bytes[] memory nodes) internal pure returns (bytes32) {
+        address recipient;
+        uint256 amount;
+        assembly {
+            recipient := shr(96, mload(add(raw, 41))) // bytes 9..28
+            amount := mload(add(raw, 61)) // bytes 29..60
+        }
+        if (amount == 0) return preRoot;
+        MPT.NodeMap memory m = MPT.newMap(nodes, 3 * nodes.length + 16);
+        (, Account memory a) = readAccount(m, preRoot, recipient);
+        a.balance += amount;
+        return writeAccount(m, preRoot, recipient, a);
+    }
+
+    /// @notice Applies the step `raw` to the state with root `preRoot`: a deposit step (§8.2) or
+    ///         a transaction (§3).
     /// @param nodes state trie nodes proving every account the step reads (extra nodes are harmless)
     /// @dev Reverts (with an "MPT: ..." reason) only if `nodes` lacks a node the step needs or the
     ///      proven state is not a state of this rollup; an invalid transaction is a result, not a
@@ -111,6 +134,10 @@ library Step {
         returns (Result memory res)
     {
         res.postRoot = preRoot;
+        if (raw.length == DEPOSIT_STEP_BYTES && uint8(raw[0]) == DEPOSIT_TX_TYPE) {
+            res.postRoot = executeDeposit(preRoot, raw, nodes);
+            return res; // always valid (reason 0); no sender
+        }
         L2Tx.Tx memory t;
         (res.reason, t) = L2Tx.check(raw, ctx.chainId, ctx.baseFee);
         res.sender = t.sender;

@@ -169,11 +169,18 @@ def deploy_rollup(
     bond: int = BOND,
     chain_id: int = CHAIN_ID,
     base_fee: int = BASE_FEE,
+    genesis_supply: int = 0,
 ) -> Contract:
+    """A new rollup; ``genesis_supply`` wei are sent to the (payable) constructor, topped up on
+    the deployer first so that the shared node's account never runs dry."""
     art = load_artifact("Rollup")
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    deployer = w3.eth.accounts[0]
+    if genesis_supply:
+        topped = int(w3.eth.get_balance(deployer)) + genesis_supply
+        rpc(w3, "anvil_setBalance", deployer, hex(topped))
     tx = factory.constructor(period, min_stake, bond, chain_id, base_fee, genesis_root).transact(
-        {"from": w3.eth.accounts[0]}
+        {"from": deployer, "value": genesis_supply}
     )
     rcpt = w3.eth.wait_for_transaction_receipt(tx)
     assert rcpt["status"] == 1
@@ -243,10 +250,10 @@ class World:
         return int(self.fn.burned().call())
 
     def batch_bond(self, index: int) -> int:
-        return int(self.fn.getBatch(index).call()[-1])
+        return int(self.fn.getBatch(index).call()[9])
 
     def batch_status(self, index: int) -> int:
-        return int(self.fn.getBatch(index).call()[-2])
+        return int(self.fn.getBatch(index).call()[8])
 
     def build(self, n: int, wrong: tuple[int, ...] = (), prev_root: bytes | None = None) -> Claimed:
         """The next batch of `n` honest transfers; the steps in `wrong` claim a garbage root

@@ -215,7 +215,7 @@ def test_submit_emits_commitment_and_finalizes(w3: Web3) -> None:
     advance(w3, PERIOD + 1)
     receipt = send(w3, env.rollup.functions.finalize(0), env.challenger)
     assert events(env, "BatchFinalized", receipt)[0]["args"]["index"] == 0
-    assert env.rollup.functions.getBatch(0).call()[-2] == 2  # Finalized
+    assert env.rollup.functions.getBatch(0).call()[8] == 2  # Finalized
     assert env.rollup.functions.finalizedCount().call() == 1
     # the proposer can now take its bond back
     send(w3, env.rollup.functions.releaseBond(), env.proposer)
@@ -323,7 +323,7 @@ def test_fraud_rejects_batch_and_successors_and_slashes(w3: Web3) -> None:
 
     assert r.nextIndex().call() == 0
     assert bytes(r.tipRoot().call()) == root0
-    assert [r.getBatch(i).call()[-2] for i in range(3)] == [3, 3, 3]  # Rejected
+    assert [r.getBatch(i).call()[8] for i in range(3)] == [3, 3, 3]  # Rejected
     assert r.owed(env.challenger).call() == MIN_STAKE + BOND // 2
     assert r.burned().call() == BOND - BOND // 2
     assert r.proposers(env.proposer).call()[0] == 0
@@ -339,16 +339,16 @@ def test_fraud_rejects_batch_and_successors_and_slashes(w3: Web3) -> None:
     reverts(r.submitBatch(encode_batch(0, root0, steps0)), env.proposer, "free bond below")
     send(w3, r.depositBond(), env.proposer, BOND)
     submit(env, 0, root0, steps0)
-    assert r.getBatch(0).call()[-2] == 1 and r.getBatch(1).call()[-2] == 3
+    assert r.getBatch(0).call()[8] == 1 and r.getBatch(1).call()[8] == 3
     # the bonds of batches 1 and 2 (rejected as successors of the fraud) go back to the proposer
-    assert [r.getBatch(i).call()[-1] for i in range(3)] == [BOND, BOND, BOND]
+    assert [r.getBatch(i).call()[9] for i in range(3)] == [BOND, BOND, BOND]
     reverts(r.releaseRejectedBond(0), env.challenger, "batch is not rejected")
     send(w3, r.releaseRejectedBond(2), env.challenger)
     reverts(r.releaseRejectedBond(2), env.challenger, "no bond locked")
     assert r.proposers(env.proposer).call()[0] == BOND
     submit(env, 1, steps0[-1][1], steps1)  # replacing batch 1 releases its old bond first
     assert r.proposers(env.proposer).call()[0] == BOND
-    assert [r.getBatch(i).call()[-1] for i in range(3)] == [BOND, BOND, 0]
+    assert [r.getBatch(i).call()[9] for i in range(3)] == [BOND, BOND, 0]
 
     before = w3.eth.get_balance(env.challenger)
     receipt = send(w3, r.withdraw(), env.challenger)

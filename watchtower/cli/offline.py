@@ -88,11 +88,13 @@ def replay(
     from watchtower.errors import TransitionInvariantError
     from watchtower.execute.audit import BadStep, bad_steps, honest_run
     from watchtower.execute.replay import init_bundle
+    from watchtower.execute.transition import rules_of_protocol
     from watchtower.execute.verify import Candidate, verify_chain
     from watchtower.rollup.bundle import load_bundle
     from watchtower.rollup.types import Verdict
 
     loaded = load_bundle(bundle)
+    rules = rules_of_protocol(loaded.protocol)
     total_steps = sum(len(b.steps) for b in loaded.batches)
     verdicts: list[Verdict] = []
     audit: dict[str, Any] | None = None
@@ -113,7 +115,7 @@ def replay(
                         bar[0].advance(bar[1])
 
                 candidates = (Candidate.of(batch, None) for batch in loaded.batches)
-                for outcome in verify_chain(state_db, candidates, on_step=on_step):
+                for outcome in verify_chain(state_db, candidates, on_step=on_step, rules=rules):
                     verdicts.append(outcome.verdict)
                 first = next((v for v in verdicts if v.is_fraud), None)
                 if audit_all and first is not None:
@@ -126,7 +128,11 @@ def replay(
                         bar[0].update(bar[1], total=replayed + more)
                     try:
                         for honest in honest_run(
-                            state_db, loaded.batches[first.batch :], start, on_step=on_step
+                            state_db,
+                            loaded.batches[first.batch :],
+                            start,
+                            on_step=on_step,
+                            rules=rules,
                         ):
                             found.extend(bad_steps(honest))
                     except TransitionInvariantError as exc:
@@ -136,7 +142,15 @@ def replay(
         finally:
             state_db.close()
     timing = {"genesis": genesis_seconds, "replay": elapsed, "steps_replayed": replayed}
-    _render_verdicts(verdicts, timing, total_steps, as_json, str(bundle), audit=audit)
+    _render_verdicts(
+        verdicts,
+        timing,
+        total_steps,
+        as_json,
+        str(bundle),
+        audit=audit,
+        bridge=loaded.protocol >= 2,
+    )
     sys.exit(EXIT_FRAUD if any(v.is_fraud for v in verdicts) else EXIT_OK)
 
 
@@ -147,6 +161,21 @@ def _invalid_text(verdict: Any) -> str:
     return ", ".join(f"{step} ({reason.value})" for step, reason in verdict.invalid_steps)
 
 
+def _bridge_totals(verdicts: Sequence[Any]) -> dict[str, int]:
+    """What the valid batches moved across the bridge, in all (replay's summary)."""
+    return {
+        "deposits": sum(len(v.flows.deposits) for v in verdicts),
+        "deposited": sum(v.flows.deposited for v in verdicts),
+        "withdrawals": sum(len(v.flows.withdrawals) for v in verdicts),
+        "withdrawn": sum(v.flows.withdrawn for v in verdicts),
+        "burned": sum(v.flows.burned for v in verdicts),
+    }
+
+
+def _flow_text(count: int, wei: int) -> str:
+    return f"{count} ({wei} wei)" if count else "-"
+
+
 def _render_verdicts(
     verdicts: Sequence[Any],
     timing: dict[str, Any],
@@ -155,14 +184,21 @@ def _render_verdicts(
     source: str,
     *,
     audit: dict[str, Any] | None,
+    bridge: bool = False,
 ) -> None:
+    """``bridge`` (protocol v2 bundles): also the deposits credited and withdrawals made by each
+    valid batch, and their totals."""
     fraud = next((v for v in verdicts if v.is_fraud), None)
+    totals = _bridge_totals(verdicts)
     replayed, elapsed = timing["steps_replayed"], timing["replay"]
     rate = replayed / elapsed if elapsed > 0 else 0.0
     if as_json:
+        batches = [
+            v.to_json() | ({"bridge": v.flows.to_json()} if bridge else {}) for v in verdicts
+        ]
         document: dict[str, Any] = {
             "bundle": source,
-            "batches": [v.to_json() for v in verdicts],
+            "batches": batches,
             "fraud": fraud.to_json() if fraud is not None else None,
             "steps": steps,
             # The replay only (steps re-executed and seconds), genesis building apart.
@@ -171,6 +207,8 @@ def _render_verdicts(
             "genesis_seconds": round(timing["genesis"], 3),
             "steps_per_second": round(rate, 1),
         }
+        if bridge:
+            document["bridge"] = totals
         if audit is not None:
             document["all"] = {
                 "from_batch": audit["from_batch"],
@@ -180,7 +218,10 @@ def _render_verdicts(
         click.echo(json.dumps(document, indent=1))
         return
     table = Table(title=f"replay of {source}", title_justify="left")
-    for column in ("batch", "steps", "verdict", "invalid txs (step, reason)", "detail"):
+    columns = ["batch", "steps", "verdict", "invalid txs (step, reason)", "detail"]
+    if bridge:
+        columns[3:3] = ["deposits", "withdrawals"]
+    for column in columns:
         table.add_column(column, justify="right" if column in ("batch", "steps") else "left")
     styles = {"valid": "green", "fraud": "bold red", "skipped": "yellow", "undecidable": "magenta"}
     for v in verdicts:
@@ -189,19 +230,31 @@ def _render_verdicts(
             detail = f"{v.reason}: claimed 0x{claimed}…, computed 0x{computed}…"
         else:
             detail = v.reason
-        table.add_row(
+        row = [
             str(v.batch),
             str(v.steps),
             f"[{styles[v.kind.value]}]{v.kind.value}[/]",
             _invalid_text(v),
             detail,
-        )
+        ]
+        if bridge:
+            row[3:3] = [
+                _flow_text(len(v.flows.deposits), v.flows.deposited),
+                _flow_text(len(v.flows.withdrawals), v.flows.withdrawn),
+            ]
+        table.add_row(*row)
     _out.print(table)
     _out.print(
         f"{len(verdicts)} batches, {steps} steps; genesis built in {timing['genesis']:.2f}s; "
         f"replay: {replayed} steps re-executed in {elapsed:.2f}s ({rate:,.0f} steps/s, "
         "replay only)"
     )
+    if bridge:
+        _out.print(
+            f"bridge: {totals['deposits']} deposits credited ({totals['deposited']} wei), "
+            f"{totals['withdrawals']} withdrawals made ({totals['withdrawn']} wei) by the valid "
+            "batches"
+        )
     if fraud is not None:
         _out.print(
             f"[bold red]FRAUD[/] in batch {fraud.batch} at step {fraud.step} ({fraud.reason})\n"
@@ -330,11 +383,13 @@ def prove(
     """
     from watchtower.execute.replay import init_bundle, replay_batch
     from watchtower.execute.statedb import StateDB
+    from watchtower.execute.transition import rules_of_protocol
     from watchtower.execute.verify import Candidate, verify_chain
     from watchtower.proof.fraud import NoFraudError, build_checked_proof
     from watchtower.rollup.bundle import load_bundle
 
     loaded = load_bundle(bundle)
+    rules = rules_of_protocol(loaded.protocol)
     if not 0 <= batch_index < len(loaded.batches):
         raise InputError(f"bundle has batches 0..{len(loaded.batches) - 1}, not {batch_index}")
     target = loaded.batches[batch_index]
@@ -342,7 +397,7 @@ def prove(
         init_bundle(state_db, loaded)
         # The state just before the target: every batch before it must verify.
         before = (Candidate.of(batch, None) for batch in loaded.batches[:batch_index])
-        for outcome in verify_chain(state_db, before):
+        for outcome in verify_chain(state_db, before, rules=rules):
             if outcome.blocks:
                 verdict = outcome.verdict
                 raise InputError(
@@ -352,7 +407,7 @@ def prove(
         if target.prev_root != state_db.head_root():
             raise InputError(f"batch {batch_index} does not build on the verified chain")
         if step is None:
-            verdict = replay_batch(state_db, target, commit=False)
+            verdict = replay_batch(state_db, target, commit=False, rules=rules)
             if not verdict.is_fraud or verdict.step is None:
                 _nothing_to_prove(
                     f"batch {batch_index} is {verdict.kind.value}: nothing to prove",
@@ -363,7 +418,7 @@ def prove(
             assert verdict.step is not None
             step = verdict.step
         try:
-            proof = build_checked_proof(state_db, target, step, loaded.params)
+            proof = build_checked_proof(state_db, target, step, loaded.params, rules=rules)
         except NoFraudError as exc:
             _nothing_to_prove(str(exc), batch_index, step, as_json)
         except ValueError as exc:
@@ -816,10 +871,10 @@ def fill_roots(draft: Path, out: Path | None, force: bool) -> None:
     from watchtower.execute.audit import honest_run
     from watchtower.execute.replay import init_genesis
     from watchtower.execute.statedb import StateDB
+    from watchtower.execute.transition import rules_of_protocol
     from watchtower.rollup.bundle import (
         BUNDLE_FORMAT,
         BUNDLE_VERSION,
-        Bundle,
         bundle_to_json,
         parse_bundle,
     )
@@ -835,6 +890,8 @@ def fill_roots(draft: Path, out: Path | None, force: bool) -> None:
         raise InputError(f"{draft}: expected a bundle object")
     document.setdefault("format", BUNDLE_FORMAT)
     document.setdefault("version", BUNDLE_VERSION)
+    if document["version"] == 2:  # a draft without deposit steps may leave out the queue
+        document.setdefault("deposits", [])
     placeholder = "0x" + "00" * 32
     batches = document.get("batches")
     if isinstance(batches, list):
@@ -851,7 +908,8 @@ def fill_roots(draft: Path, out: Path | None, force: bool) -> None:
         root = init_genesis(state_db, parsed.genesis)
         filled = []
         try:
-            for honest in honest_run(state_db, parsed.batches, root):
+            rules = rules_of_protocol(parsed.protocol)
+            for honest in honest_run(state_db, parsed.batches, root, rules=rules):
                 b = honest.batch
                 steps = tuple(
                     Step(tx=s.tx, root=t.computed_root)
@@ -860,7 +918,7 @@ def fill_roots(draft: Path, out: Path | None, force: bool) -> None:
                 filled.append(replace(b, prev_root=honest.prev_root, steps=steps))
         except TransitionInvariantError as exc:
             raise InputError(f"{draft}: cannot re-execute: {exc}") from None
-    result = Bundle(params=parsed.params, genesis=parsed.genesis, batches=tuple(filled))
+    result = replace(parsed, batches=tuple(filled))
     text = json.dumps(bundle_to_json(result), indent=1) + "\n"
     if out is None:
         click.echo(text, nl=False)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from watchtower.execute.replay import StepCallback, StepTrace, iter_steps
 from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
+from watchtower.execute.transition import RuleSet
 from watchtower.rollup.types import Batch, InvalidReason, hex0x
 
 __all__ = ["BadStep", "HonestBatch", "bad_steps", "honest_run"]
@@ -77,6 +78,7 @@ def honest_run(
     start_root: bytes,
     *,
     on_step: StepCallback | None = None,
+    rules: RuleSet = RuleSet.ROLLUP,
 ) -> Iterator[HonestBatch]:
     """Apply ``batches`` in order from the state at ``start_root`` (which ``state_db`` must
     hold), each from the honest root the previous one ended at; commits nothing.
@@ -89,7 +91,7 @@ def honest_run(
         for batch in batches:
             state = open_state(pending, root, batch.context)
             traces = []
-            for trace in iter_steps(state, batch):
+            for trace in iter_steps(state, batch, rules=rules):
                 if on_step is not None:
                     on_step(trace.step)
                 traces.append(trace)

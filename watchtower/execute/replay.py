@@ -16,8 +16,17 @@ from watchtower.execute.state import WatchtowerState, build_genesis, open_state
 from watchtower.execute.statedb import BatchRecord, PendingWrites, StateDB
 from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.failpoints import failpoint
+from watchtower.rollup.bridge import BridgeFlows, DepositStep, Withdrawal, is_withdrawal
 from watchtower.rollup.bundle import Bundle
-from watchtower.rollup.types import Batch, GenesisAccount, InvalidReason, Verdict, VerdictKind
+from watchtower.rollup.params import TRANSFER_GAS
+from watchtower.rollup.types import (
+    Batch,
+    GenesisAccount,
+    InvalidReason,
+    StepOutcome,
+    Verdict,
+    VerdictKind,
+)
 
 StepCallback = Callable[[int], None]
 
@@ -50,6 +59,8 @@ class StepTrace:
     reason: InvalidReason | None
     computed_root: bytes
     claimed_root: bytes
+    #: The full outcome (sender, recipient and value of a valid transfer, a deposit's credit).
+    outcome: StepOutcome | None = None
 
 
 def replay_batch(
@@ -58,11 +69,14 @@ def replay_batch(
     *,
     on_step: StepCallback | None = None,
     commit: bool = True,
+    rules: RuleSet = RuleSet.ROLLUP,
 ) -> Verdict:
     """Replay one batch on top of the stored head and return its verdict.
 
     The batch must build on the stored head root (``batch.prev_root``); otherwise the verdict is
-    ``undecidable`` with the reason. With ``commit`` a valid batch becomes the new head.
+    ``undecidable`` with the reason. With ``commit`` a valid batch becomes the new head. A valid
+    verdict carries the batch's bridge flows (protocol.md §8). ``rules``: ``RuleSet.ROLLUP``
+    (protocol v2) or ``RuleSet.ROLLUP_V1`` (bundles of format version 1).
     """
     head = state_db.head_root()
     if head is None:
@@ -89,13 +103,16 @@ def replay_batch(
     state = open_state(pending, batch.prev_root, batch.context)
     fraud: Verdict | None = None
     invalid: list[tuple[int, InvalidReason]] = []
+    flows = FlowsBuilder(batch.index, batch.context.base_fee)
     try:
-        for trace in iter_steps(state, batch):
+        for trace in iter_steps(state, batch, rules=rules):
             failpoint("replay.step")
             if on_step is not None:
                 on_step(trace.step)
             if not trace.valid and trace.reason is not None:
                 invalid.append((trace.step, trace.reason))
+            if trace.outcome is not None and rules is RuleSet.ROLLUP:  # v1 has no bridge
+                flows.add(trace.step, trace.outcome)
             if trace.computed_root != trace.claimed_root:
                 fraud = Verdict(
                     batch=batch.index,
@@ -136,11 +153,44 @@ def replay_batch(
         steps=len(batch.steps),
         final_root=batch.final_root,
         invalid_steps=tuple(invalid),
+        flows=flows.build(),
     )
 
 
+class FlowsBuilder:
+    """Collects the bridge flows (protocol.md §8) of one batch from its step outcomes."""
+
+    def __init__(self, batch: int, base_fee: int) -> None:
+        self.batch = batch
+        self.base_fee = base_fee
+        self.deposits: list[DepositStep] = []
+        self.withdrawals: list[Withdrawal] = []
+        self.burned = 0
+
+    def add(self, step: int, outcome: StepOutcome) -> None:
+        if not outcome.valid:
+            return
+        if outcome.deposit is not None:
+            self.deposits.append(outcome.deposit)
+            return
+        if outcome.to is None or outcome.sender is None:
+            return
+        self.burned += TRANSFER_GAS * self.base_fee
+        if is_withdrawal(outcome.to, outcome.value):
+            self.withdrawals.append(
+                Withdrawal(self.batch, step, bytes(outcome.sender), outcome.value)
+            )
+
+    def build(self) -> BridgeFlows:
+        return BridgeFlows(tuple(self.deposits), tuple(self.withdrawals), self.burned)
+
+
 def iter_steps(
-    state: WatchtowerState, batch: Batch, until: int | None = None
+    state: WatchtowerState,
+    batch: Batch,
+    until: int | None = None,
+    *,
+    rules: RuleSet = RuleSet.ROLLUP,
 ) -> Iterator[StepTrace]:
     """Apply the batch's steps to ``state`` (at ``batch.prev_root``), yielding each outcome.
 
@@ -149,11 +199,12 @@ def iter_steps(
     last = len(batch.steps) - 1 if until is None else min(until, len(batch.steps) - 1)
     for k in range(last + 1):
         step = batch.steps[k]
-        outcome = apply_step(state, step.tx, RuleSet.ROLLUP, batch=batch.index, step=k)
+        outcome = apply_step(state, step.tx, rules, batch=batch.index, step=k)
         yield StepTrace(
             step=k,
             valid=outcome.valid,
             reason=outcome.reason,
             computed_root=outcome.root,
             claimed_root=step.root,
+            outcome=outcome,
         )

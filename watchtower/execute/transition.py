@@ -1,9 +1,13 @@
-"""The state transition: apply one step (transaction bytes) to a state, under one of two rule sets.
+"""The state transition: apply one step (transaction bytes) to a state, under a rule set.
 
-* ``RuleSet.ROLLUP``: the rules of docs/protocol.md §3. Stateless rules (decoding, chain id,
-  signature, shape, fees) come from :mod:`watchtower.rollup.transactions`; the stateful ones
-  (sender code, nonce, balance, recipient code) are checked here; a valid transfer is then
-  executed by py-evm's Cancun transaction executor. An invalid transaction changes nothing.
+* ``RuleSet.ROLLUP``: protocol v2, the rules of docs/protocol.md §3 plus deposit steps (§8.2: a
+  61-byte step starting with ``0x7E`` credits its recipient, without py-evm's executor).
+* ``RuleSet.ROLLUP_V1``: protocol v1, §3 alone (a ``0x7E`` step is undecodable).
+
+  In both, the stateless rules (decoding, chain id, signature, shape, fees) come from
+  :mod:`watchtower.rollup.transactions`; the stateful ones (sender code, nonce, balance,
+  recipient code) are checked here; a valid transfer is then executed by py-evm's Cancun
+  transaction executor. An invalid transaction changes nothing.
 * ``RuleSet.ETHEREUM``: full EVM with Ethereum's own validity rules, used for conformance. py-evm
   0.12 accepts some transactions that Ethereum rejects, so every Cancun rule is checked first by
   :mod:`watchtower.execute.ethereum_rules` (one table row per rule; docs/protocol.md
@@ -24,6 +28,7 @@ from watchtower.errors import TransitionInvariantError
 from watchtower.execute import ethereum_rules
 from watchtower.execute.ethereum_rules import EthRule
 from watchtower.execute.state import WatchtowerState
+from watchtower.rollup.bridge import DepositStep, decode_deposit
 from watchtower.rollup.params import EMPTY_CODE_HASH, TRANSFER_GAS, RollupParams, is_precompile
 from watchtower.rollup.transactions import Rejected, check_transfer
 from watchtower.rollup.types import InvalidReason, StepOutcome
@@ -34,8 +39,18 @@ _NONCE_LIMIT = 2**64 - 1
 class RuleSet(enum.StrEnum):
     """Which validity rules a step is applied under (not the service's watch/challenge mode)."""
 
-    ROLLUP = "rollup"
+    ROLLUP = "rollup"  # protocol v2 (with deposit steps, §8.2)
+    ROLLUP_V1 = "rollup-v1"  # protocol v1 (§3 alone): offline bundles of format version 1
     ETHEREUM = "ethereum"
+
+
+def rules_of_protocol(protocol: int) -> RuleSet:
+    """The rollup rule set of a protocol version (docs/protocol.md §8.7): 1 or 2."""
+    if protocol == 1:
+        return RuleSet.ROLLUP_V1
+    if protocol == 2:
+        return RuleSet.ROLLUP
+    raise ValueError(f"protocol version {protocol} is not known (1 or 2)")
 
 
 def params_of(state: WatchtowerState) -> RollupParams:
@@ -63,12 +78,26 @@ def apply_step(
     used (a transaction must fit in what is left).
     """
     if rules is RuleSet.ROLLUP:
+        deposit = decode_deposit(tx_bytes)
+        if deposit is not None:
+            return _apply_deposit(state, deposit)
+        return _apply_rollup(state, tx_bytes, batch, step)
+    if rules is RuleSet.ROLLUP_V1:
         return _apply_rollup(state, tx_bytes, batch, step)
     return _apply_ethereum(state, tx_bytes, block_gas_used, blob_gas_used)
 
 
 def _invalid(state: WatchtowerState, reason: InvalidReason, detail: str = "") -> StepOutcome:
     return StepOutcome(valid=False, root=bytes(state.state_root), reason=reason, detail=detail)
+
+
+def _apply_deposit(state: WatchtowerState, deposit: DepositStep) -> StepOutcome:
+    """A deposit step (§8.2): credit the recipient (created if needed); nothing else changes.
+    Always valid; an amount of 0 leaves the state (and its root) unchanged."""
+    if deposit.amount:
+        state.lock_changes()
+        state.delta_balance(Address(deposit.recipient), deposit.amount)
+    return StepOutcome(valid=True, root=bytes(state.make_state_root()), deposit=deposit)
 
 
 def _apply_rollup(
@@ -106,7 +135,12 @@ def _apply_rollup(
             batch, step, checked.tx_hash, f"transfer failed in the EVM: {computation.error!r}"
         )
     return StepOutcome(
-        valid=True, root=bytes(state.make_state_root()), sender=sender, gas_used=TRANSFER_GAS
+        valid=True,
+        root=bytes(state.make_state_root()),
+        sender=sender,
+        gas_used=TRANSFER_GAS,
+        to=bytes(to),
+        value=checked.value,
     )
 
 

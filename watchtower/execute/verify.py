@@ -26,6 +26,7 @@ from typing import Generic, TypeVar
 
 from watchtower.execute.replay import StepCallback, replay_batch
 from watchtower.execute.statedb import StateDB
+from watchtower.execute.transition import RuleSet
 from watchtower.rollup.types import HALTING_VERDICTS, Batch, Verdict, VerdictKind
 
 __all__ = ["Action", "Candidate", "Outcome", "skip_reason", "verify_chain"]
@@ -101,8 +102,13 @@ def verify_chain(
     *,
     on_step: StepCallback | None = None,
     timer: Callable[[], float] = time.perf_counter,
+    rules: RuleSet = RuleSet.ROLLUP,
 ) -> Iterator[Outcome[T]]:
     """Verify ``candidates`` (index order) on ``state_db``; one :class:`Outcome` per candidate.
+
+    ``rules``: protocol v2 (``RuleSet.ROLLUP``, the service) or v1 (``RuleSet.ROLLUP_V1``,
+    bundles of format version 1). A replayed valid batch's verdict carries its bridge flows; an
+    *accepted* one (already in the state database) does not: it was not replayed.
 
     A replayed valid batch is committed to ``state_db`` before its outcome is yielded; a fraud or
     undecidable one leaves the state at the batch before it (what a proof is built on).
@@ -139,7 +145,7 @@ def verify_chain(
         if head is not None and head.index >= c.index:
             state_db.rollback_to(c.index - 1 if c.index else None)
         started = timer()
-        verdict = replay_batch(state_db, c.load(), on_step=on_step)
+        verdict = replay_batch(state_db, c.load(), on_step=on_step, rules=rules)
         elapsed = timer() - started
         if verdict.kind is not VerdictKind.VALID:
             blocker = verdict

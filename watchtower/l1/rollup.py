@@ -28,6 +28,7 @@ from watchtower.l1.instrumented import InstrumentedHTTPProvider, endpoint_label
 from watchtower.metrics import Metrics
 from watchtower.proof.fraud import FraudProof
 from watchtower.rollup.artifacts import load_artifact
+from watchtower.rollup.bridge import Deposit
 from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.params import L2_GAS_LIMIT, RollupParams
 from watchtower.rollup.types import Batch, BlockContext
@@ -36,6 +37,32 @@ DAY = 24 * 3600
 #: The revert of a reveal without a commitment: checked last, so before committing it means the
 #: proof itself is good.
 NO_COMMITMENT = "no commitment for this challenge"
+
+#: The revert reasons of the bridge (docs/protocol.md §8.4, §8.5), after ``Rollup: ``.
+DEPOSIT_REVERTS: tuple[str, ...] = (
+    "deposit of zero",
+    "deposit above MAX_DEPOSIT",
+    "deposit to the bridge address",
+)
+#: ``submitBatch``'s deposit checks, in the order the contract makes them.
+DEPOSIT_STEP_REVERTS: tuple[str, ...] = (
+    "malformed deposit step",
+    "deposit step out of order",
+    "deposit step not in the queue",
+    "deposit step does not match the queue",
+    "oldest pending deposit is overdue",
+)
+#: ``claimWithdrawal``'s, in order (§8.5).
+CLAIM_REVERTS: tuple[str, ...] = (
+    "batch is not finalized",
+    "step out of range",
+    "bad step inclusion proof",
+    "bad previous step inclusion proof",
+    "step is not a valid transaction",
+    "step is not a withdrawal",
+    "withdrawal already claimed",
+    "bridge balance too low",
+)
 
 #: How a revert surfaces: from a JSON-RPC node, and from what :func:`register_revert_error` added
 #: (the in-process chain of watchtower_dev raises eth-tester's ``TransactionFailed``). Read it
@@ -92,6 +119,8 @@ class RollupConfig:
     challenge_period: int = 7 * DAY
     min_stake: int = 10**18
     proposer_bond: int = 10**18
+    #: wei sent to the constructor: the genesis supply that backs the L2 genesis (§8.6)
+    genesis_supply: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,6 +136,9 @@ class OnChainBatch:
     deadline: int
     status: OnChainStatus
     bond: int = 0  # the bond the batch locked (0 once finalized, slashed or released)
+    #: the deposit queue entries the batch consumes: [deposit_start, deposit_end) (§8.4)
+    deposit_start: int = 0
+    deposit_end: int = 0
 
 
 @dataclass(frozen=True)
@@ -151,7 +183,9 @@ class RollupClient:
             config.base_fee,
             config.genesis_root,
         )
-        tx = constructor.build_transaction(_base_tx(w3, deployer))
+        params = _base_tx(w3, deployer)
+        params["value"] = Wei(config.genesis_supply)
+        tx = constructor.build_transaction(params)
         receipt = _sign_and_send(w3, deployer, tx, "deploy Rollup")
         address = receipt["contractAddress"]
         if address is None:
@@ -225,6 +259,23 @@ class RollupClient:
     def withdraw(self, sender: LocalAccount) -> TxReceipt:
         return self._send(sender, self.contract.functions.withdraw(), "withdraw")
 
+    # -- the bridge (docs/protocol.md §8) ----------------------------------------------------------
+    def deposit(self, sender: LocalAccount, recipient: bytes, amount: int) -> TxReceipt:
+        """Queue a deposit of ``amount`` wei to ``recipient`` on L2."""
+        fn = self.contract.functions.deposit(Web3.to_checksum_address(recipient))
+        return self._send(
+            sender, fn, f"deposit {amount} wei to 0x{bytes(recipient).hex()}", value=amount
+        )
+
+    def claim_withdrawal(
+        self, sender: LocalAccount, index: int, step: int, witness: tuple[Any, ...]
+    ) -> TxReceipt:
+        """Claim withdrawal ``step`` of finalized batch ``index``; ``witness`` is the
+        ``StepWitness`` tuple ``(tx, postRoot, postProof, prevTxHash, prevRoot, prevProof)``.
+        The value is credited to the withdrawal's sender (``owed``), whoever calls."""
+        fn = self.contract.functions.claimWithdrawal(index, step, witness)
+        return self._send(sender, fn, f"claim withdrawal batch {index} step {step}")
+
     # -- reads ----------------------------------------------------------------------------------
     def next_index(self) -> int:
         return int(self.contract.functions.nextIndex().call())
@@ -260,10 +311,54 @@ class RollupClient:
     def genesis_root(self) -> bytes:
         return bytes(self.contract.functions.genesisRoot().call())
 
+    def bridge_balance(self) -> int:
+        return int(self.contract.functions.bridgeBalance().call())
+
+    def genesis_supply(self) -> int:
+        return int(self.contract.functions.genesisSupply().call())
+
+    def deposit_count(self) -> int:
+        return int(self.contract.functions.depositCount().call())
+
+    def deposits_consumed(self) -> int:
+        return int(self.contract.functions.depositsConsumed().call())
+
+    def withdrawal_claimed(self, index: int, step: int) -> bool:
+        return bool(self.contract.functions.withdrawalClaimed(index, step).call())
+
+    def queued_deposit(self, index: int) -> Deposit:
+        """Queue entry ``index`` as stored (the contract keeps no sender: ``sender`` is b"",
+        ``l1_block`` 0; :meth:`deposits_queued` has both)."""
+        recipient, amount, ts = self.contract.functions.queuedDeposit(index).call()
+        return Deposit(
+            index=index,
+            sender=b"",
+            recipient=bytes.fromhex(str(recipient)[2:]),
+            amount=int(amount),
+            l1_timestamp=int(ts),
+        )
+
+    def deposits_queued(self, from_block: int, to_block: int) -> list[Deposit]:
+        """The ``DepositQueued`` events logged in blocks ``from_block`` .. ``to_block``."""
+        logs = self.contract.events.DepositQueued().get_logs(
+            from_block=from_block, to_block=to_block
+        )
+        return [
+            Deposit(
+                index=int(log["args"]["index"]),
+                sender=bytes.fromhex(str(log["args"]["sender"])[2:]),
+                recipient=bytes.fromhex(str(log["args"]["recipient"])[2:]),
+                amount=int(log["args"]["amount"]),
+                l1_timestamp=int(log["args"]["timestamp"]),
+                l1_block=int(log["blockNumber"]),
+            )
+            for log in logs
+        ]
+
     def batch(self, index: int) -> OnChainBatch:
         raw = self.contract.functions.getBatch(index).call()
         prev_root, final_root, steps_root, proposer, count, coinbase, ts, deadline = raw[:8]
-        status, bond = raw[8:]
+        status, bond, deposit_start, deposit_end = raw[8:]
         return OnChainBatch(
             index=index,
             prev_root=bytes(prev_root),
@@ -276,6 +371,8 @@ class RollupClient:
             deadline=int(deadline),
             status=OnChainStatus(int(status)),
             bond=int(bond),
+            deposit_start=int(deposit_start),
+            deposit_end=int(deposit_end),
         )
 
     def batches_submitted(self, from_block: int, to_block: int) -> list[BatchSubmitted]:

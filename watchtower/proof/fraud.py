@@ -34,6 +34,7 @@ from watchtower.execute.statedb import PendingWrites, PrunedStateError, StateDB
 from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.execute.trie import encode_node
 from watchtower.rollup import jsontext
+from watchtower.rollup.bridge import decode_deposit
 from watchtower.rollup.codec import (
     leaf_from_hash,
     step_leaf,
@@ -205,8 +206,15 @@ class FraudProof:
             raise ProofError(f"{path}: not JSON: {exc}") from None
 
 
-def touched_accounts(tx: bytes, coinbase: bytes, params: RollupParams) -> list[bytes]:
-    """The accounts a step reads or writes: sender, recipient, coinbase (none if undecodable)."""
+def touched_accounts(
+    tx: bytes, coinbase: bytes, params: RollupParams, rules: RuleSet = RuleSet.ROLLUP
+) -> list[bytes]:
+    """The accounts a step reads or writes: sender, recipient, coinbase (none if undecodable);
+    for a deposit step (protocol v2, §8.2) its recipient alone."""
+    if rules is RuleSet.ROLLUP:
+        deposit = decode_deposit(tx)
+        if deposit is not None:
+            return [deposit.recipient]
     checked = check_transfer(tx, params)
     if isinstance(checked, Rejected):
         return []
@@ -234,8 +242,10 @@ def build_fraud_proof(
     params: RollupParams,
     *,
     allow_correct: bool = False,
+    rules: RuleSet = RuleSet.ROLLUP,
 ) -> FraudProof:
-    """The proof that ``step`` of ``batch`` claims a wrong root.
+    """The proof that ``step`` of ``batch`` claims a wrong root (under ``rules``: protocol v2 by
+    default, the contract's; a deposit step's witness is its recipient's account).
 
     Replays the batch from its ``prev_root`` (which must be in ``store``) up to the step, in a
     scratch overlay that is discarded. Raises :class:`NoFraudError` if the step is correct (unless
@@ -252,7 +262,7 @@ def build_fraud_proof(
         )
     scratch = PendingWrites(store)
     state = open_state(scratch, batch.prev_root, batch.context)
-    for trace in iter_steps(state, batch, until=step - 1):
+    for trace in iter_steps(state, batch, until=step - 1, rules=rules):
         if trace.computed_root != trace.claimed_root:
             raise ValueError(
                 f"batch {batch.index}: step {trace.step} is already wrong; prove that step"
@@ -261,8 +271,10 @@ def build_fraud_proof(
     pre_root = bytes(state.state_root)
     claimed = batch.steps[step]
     coinbase = batch.context.coinbase
-    witness = account_witness(scratch, pre_root, touched_accounts(claimed.tx, coinbase, params))
-    outcome = apply_step(state, claimed.tx, RuleSet.ROLLUP, batch=batch.index, step=step)
+    witness = account_witness(
+        scratch, pre_root, touched_accounts(claimed.tx, coinbase, params, rules)
+    )
+    outcome = apply_step(state, claimed.tx, rules, batch=batch.index, step=step)
     scratch.discard()
     if outcome.root == claimed.root and not allow_correct:
         raise NoFraudError(batch.index, step, claimed.root)
@@ -304,8 +316,9 @@ def _tree_depth(count: int) -> int:
     return depth
 
 
-def check_fraud_proof(proof: FraudProof) -> ProofCheck:
-    """Check a proof with no state at all: inclusion proofs, then the step over the witness only.
+def check_fraud_proof(proof: FraudProof, rules: RuleSet = RuleSet.ROLLUP) -> ProofCheck:
+    """Check a proof with no state at all: inclusion proofs, then the step over the witness only
+    (under ``rules``, protocol v2 by default).
 
     Raises :class:`ProofError` when the proof cannot be checked (a bad inclusion proof, a witness
     missing a node); returns whether the claimed post-root is wrong.
@@ -337,7 +350,7 @@ def check_fraud_proof(proof: FraudProof) -> ProofCheck:
     try:
         # Stock py-evm AccountDB and py-trie, no node cache: only the witness is visible.
         state = open_state(db, proof.pre_root, context, stock_trie=True)
-        outcome = apply_step(state, proof.tx, RuleSet.ROLLUP, batch=proof.batch, step=proof.step)
+        outcome = apply_step(state, proof.tx, rules, batch=proof.batch, step=proof.step)
     except (MissingAccountTrieNode, MissingTrieNode) as exc:
         raise ProofError(
             f"the witness lacks a trie node the step needs (pre-state root "
@@ -348,7 +361,14 @@ def check_fraud_proof(proof: FraudProof) -> ProofCheck:
         computed_root=outcome.root,
         claimed_root=proof.post_root,
         valid_tx=outcome.valid,
-        reason="valid transfer" if outcome.valid else f"invalid: {outcome.reason}",
+        reason=(
+            f"valid deposit {outcome.deposit.index} of {outcome.deposit.amount} wei to "
+            f"{hex0x(outcome.deposit.recipient)}"
+            if outcome.deposit is not None
+            else "valid transfer"
+            if outcome.valid
+            else f"invalid: {outcome.reason}"
+        ),
     )
 
 
@@ -424,16 +444,17 @@ def build_checked_proof(
     params: RollupParams,
     *,
     built: Callable[[], None] | None = None,
+    rules: RuleSet = RuleSet.ROLLUP,
 ) -> FraudProof:
     """:func:`build_fraud_proof`, then :func:`check_fraud_proof` on it: a proof is only handed
     out once it checks with nothing but its own witness (``built`` runs in between).
 
     Raises what :func:`build_fraud_proof` raises, and :class:`WatchtowerError` if the proof
     does not check (a bug in the builder)."""
-    proof = build_fraud_proof(store, batch, step, params)
+    proof = build_fraud_proof(store, batch, step, params, rules=rules)
     if built is not None:
         built()
-    checked = check_fraud_proof(proof)
+    checked = check_fraud_proof(proof, rules)
     if not checked.fraud:
         raise WatchtowerError(f"batch {batch.index} step {step}: proof does not check")
     return proof

@@ -8,15 +8,20 @@ from :mod:`watchtower.execute`.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from watchtower.rollup.params import (
     BRIDGE_ADDRESS,
     DEPOSIT_INCLUSION_DELAY,
     DEPOSIT_STEP_BYTES,
     DEPOSIT_TX_TYPE,
+    RollupParams,
 )
+
+if TYPE_CHECKING:  # types imports this module (Verdict.flows)
+    from watchtower.rollup.types import Batch, GenesisAccount
 
 _DEPOSIT = struct.Struct(">BQ20s32s")  # type, index, recipient, amount (BE_32)
 assert _DEPOSIT.size == DEPOSIT_STEP_BYTES
@@ -131,3 +136,59 @@ class BridgeFlows:
     @property
     def withdrawn(self) -> int:
         return sum(w.amount for w in self.withdrawals)
+
+    def to_json(self) -> dict[str, object]:
+        """Counts and wei (exact integers), and each withdrawal (step, account, amount)."""
+        return {
+            "deposits": len(self.deposits),
+            "deposited": self.deposited,
+            "withdrawals": len(self.withdrawals),
+            "withdrawn": self.withdrawn,
+            "burned": self.burned,
+            "withdrawal_list": [
+                {"step": w.step, "account": "0x" + w.account.hex(), "amount": w.amount}
+                for w in self.withdrawals
+            ],
+        }
+
+
+def claimed_withdrawals(batch: Batch, params: RollupParams) -> tuple[Withdrawal, ...]:
+    """The withdrawals ``batch`` *claims* (§8.5): what could be claimed on L1 if it became final.
+
+    A step counts when its claimed root differs from the root claimed before it (the batch's
+    ``prev_root`` for step 0: the contract's test for a valid step, §8.5 item 3) and its bytes
+    pass the stateless rules (§3.1 rules 1–9) as a transfer to ``BRIDGE_ADDRESS`` with a
+    non-zero value (item 4). No state is needed: for a fraudulent batch this is the value at
+    risk, whatever the honest replay says.
+    """
+    from watchtower.rollup.transactions import Transfer, check_transfer  # types ↔ bridge cycle
+
+    found: list[Withdrawal] = []
+    before = batch.prev_root
+    for k, step in enumerate(batch.steps):
+        if step.root != before:
+            checked = check_transfer(step.tx, params)
+            if isinstance(checked, Transfer) and is_withdrawal(checked.to, checked.value):
+                found.append(Withdrawal(batch.index, k, checked.sender, checked.value))
+        before = step.root
+    return tuple(found)
+
+
+def genesis_supply(alloc: Mapping[bytes, GenesisAccount]) -> int:
+    """The L2 supply of a genesis allocation (§8.3): every balance except ``BRIDGE_ADDRESS``'s.
+    A deployment backs its genesis when the constructor's value equals it (§8.6)."""
+    return sum(a.balance for address, a in alloc.items() if address != BRIDGE_ADDRESS)
+
+
+def genesis_balance(alloc: Mapping[bytes, GenesisAccount]) -> int:
+    """The sum of all genesis balances, ``BRIDGE_ADDRESS``'s included (§8.6: what the
+    constructor must be sent)."""
+    return sum(a.balance for a in alloc.values())
+
+
+def supply_after(supply: int, flows: BridgeFlows) -> int:
+    """The L2 supply after a verified batch with ``flows``, from the supply before it (§8.3):
+    deposits add, withdrawals and burned base fees remove. (A deposit to ``BRIDGE_ADDRESS`` is
+    refused by the contract, §8.4; a tip paid to a coinbase at ``BRIDGE_ADDRESS`` is not
+    tracked here.)"""
+    return supply + flows.deposited - flows.withdrawn - flows.burned

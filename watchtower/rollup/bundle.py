@@ -10,11 +10,22 @@ from typing import Any
 
 from watchtower.errors import BundleError, InputError
 from watchtower.rollup import jsontext
-from watchtower.rollup.params import MAX_STEPS, MAX_TX_BYTES, UINT256_MAX, RollupParams
+from watchtower.rollup.bridge import Deposit, deposit_step_problems, is_deposit_type
+from watchtower.rollup.params import (
+    BRIDGE_ADDRESS,
+    DEPOSIT_INCLUSION_DELAY,
+    MAX_DEPOSIT,
+    MAX_STEPS,
+    MAX_TX_BYTES,
+    UINT256_MAX,
+    RollupParams,
+)
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, Step, hex0x
 
 BUNDLE_FORMAT = "watchtower-bundle"
-BUNDLE_VERSION = 1
+#: The format version written (protocol.md §6, §8.7): 2 adds the deposit queue; 1 is still read.
+BUNDLE_VERSION = 2
+BUNDLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -22,6 +33,17 @@ class Bundle:
     params: RollupParams
     genesis: Mapping[bytes, GenesisAccount]
     batches: tuple[Batch, ...]
+    #: The format version: 1 is replayed under protocol v1 (no deposit steps), 2 under v2.
+    #: The default stays 1 so that code written before v2 writes the same files.
+    version: int = 1
+    #: Version 2: the L1 deposit queue entries from index 0 on (every one the batches consume,
+    #: and any still pending after them).
+    deposits: tuple[Deposit, ...] = ()
+
+    @property
+    def protocol(self) -> int:
+        """The protocol version its batches follow (§8.7): 1 or 2."""
+        return 1 if self.version == 1 else 2
 
 
 def _hexbytes(where: str, value: Any, length: int | None = None) -> bytes:
@@ -61,6 +83,8 @@ def _quantity(where: str, value: Any, maximum: int | None = None) -> int:
 
 #: The keys each object of a bundle may have (protocol.md §6); any other key is an error.
 TOP_KEYS = frozenset({"format", "version", "params", "genesis", "batches"})
+TOP_KEYS_V2 = TOP_KEYS | {"deposits"}
+DEPOSIT_KEYS = frozenset({"index", "sender", "recipient", "amount", "l1_block", "l1_timestamp"})
 PARAMS_KEYS = frozenset({"chain_id", "base_fee", "gas_limit"})
 ACCOUNT_KEYS = frozenset({"balance", "nonce", "code", "storage"})
 BATCH_KEYS = frozenset({"index", "context", "prev_root", "steps"})
@@ -124,10 +148,10 @@ def parse_bundle(document: Any) -> Bundle:
     """Validate and convert a decoded JSON document into a :class:`Bundle`."""
     if _field(document, "format", "top level") != BUNDLE_FORMAT:
         raise BundleError("format", f"expected {BUNDLE_FORMAT!r}")
-    _known_keys(document, TOP_KEYS, "top level")
     version = _field(document, "version", "top level")
-    if version != BUNDLE_VERSION:
-        raise BundleError("version", f"version {version!r} is not supported (expected 1)")
+    if isinstance(version, bool) or version not in BUNDLE_VERSIONS:
+        raise BundleError("version", f"version {version!r} is not supported (expected 1 or 2)")
+    _known_keys(document, TOP_KEYS if version == 1 else TOP_KEYS_V2, "top level")
     raw_params = document.get("params", {})
     _known_keys(raw_params, PARAMS_KEYS, "params")
     try:
@@ -191,7 +215,91 @@ def parse_bundle(document: Any) -> Bundle:
                 f"{previous.index}'s final root 0x{previous.final_root.hex()}"
             )
         batches.append(Batch(index=index, prev_root=prev_root, context=context, steps=tuple(steps)))
-    return Bundle(params=params, genesis=genesis, batches=tuple(batches))
+    if version == 1:
+        return Bundle(params, genesis, tuple(batches), version=1)
+    deposits = parse_deposits(_field(document, "deposits", "top level"))
+    check_deposits(batches, deposits)
+    return Bundle(params, genesis, tuple(batches), version=version, deposits=deposits)
+
+
+def parse_deposits(raw: Any) -> tuple[Deposit, ...]:
+    """The deposit queue of a version 2 bundle: ``[{"index", "sender", "recipient", "amount",
+    "l1_block", "l1_timestamp"}]``, indices consecutive from 0, every entry one the contract
+    could have queued (§8.4: ``0 < amount ≤ MAX_DEPOSIT``, not to ``BRIDGE_ADDRESS``)."""
+    if not isinstance(raw, list):
+        raise BundleError("deposits", "expected a list")
+    out: list[Deposit] = []
+    for position, entry in enumerate(raw):
+        where = f"deposits[{position}]"
+        _known_keys(entry, DEPOSIT_KEYS, where)
+        index = _quantity(f"{where}.index", _field(entry, "index", where))
+        if index != position:
+            raise BundleError(f"{where}.index", f"is {index}, expected {position} (consecutive)")
+        recipient = _hexbytes(f"{where}.recipient", _field(entry, "recipient", where), 20)
+        if recipient == BRIDGE_ADDRESS:
+            raise BundleError(f"{where}.recipient", "the bridge address cannot receive a deposit")
+        amount = _quantity(f"{where}.amount", _field(entry, "amount", where), MAX_DEPOSIT)
+        if amount == 0:
+            raise BundleError(f"{where}.amount", "a deposit of zero cannot be queued")
+        previous_time = out[-1].l1_timestamp if out else 0
+        l1_timestamp = _quantity(
+            f"{where}.l1_timestamp", _field(entry, "l1_timestamp", where), UINT64_MAX
+        )
+        if l1_timestamp < previous_time:
+            raise BundleError(
+                f"{where}.l1_timestamp",
+                f"{l1_timestamp} is before deposit {position - 1}'s {previous_time}",
+            )
+        out.append(
+            Deposit(
+                index=index,
+                sender=_hexbytes(f"{where}.sender", _field(entry, "sender", where), 20),
+                recipient=recipient,
+                amount=amount,
+                l1_timestamp=l1_timestamp,
+                l1_block=_quantity(
+                    f"{where}.l1_block", _field(entry, "l1_block", where), UINT64_MAX
+                ),
+            )
+        )
+    return tuple(out)
+
+
+def check_deposits(batches: list[Batch] | tuple[Batch, ...], deposits: tuple[Deposit, ...]) -> None:
+    """What the contract checks when each batch is submitted (§8.4), at the batch's L1 time
+    (``context.timestamp``): its deposit steps are the next queue entries, in order, already
+    queued; and the oldest entry it leaves pending is not overdue. A batch that fails could not
+    be on chain: the bundle is unusable input (:class:`InputError`), one line naming the batch,
+    step, deposit and amounts."""
+    consumed = 0
+    for batch in batches:
+        txs = [step.tx for step in batch.steps]
+        problems = deposit_step_problems(txs, deposits, consumed)
+        if problems:
+            raise InputError(
+                f"bundle batch {batch.index}: its deposit steps cannot be on chain: "
+                + "; ".join(problems)
+            )
+        for k, tx in enumerate(txs):
+            if not is_deposit_type(tx):
+                continue
+            entry = deposits[consumed]
+            if entry.l1_timestamp > batch.context.timestamp:
+                raise InputError(
+                    f"bundle batch {batch.index}: step {k} consumes deposit {entry.index}, queued "
+                    f"at L1 time {entry.l1_timestamp}, after the batch's time "
+                    f"{batch.context.timestamp}"
+                )
+            consumed += 1
+        if consumed < len(deposits):
+            oldest = deposits[consumed]
+            if batch.context.timestamp > oldest.l1_timestamp + DEPOSIT_INCLUSION_DELAY:
+                raise InputError(
+                    f"bundle batch {batch.index}: deposit {oldest.index} ({oldest.amount} wei to "
+                    f"0x{oldest.recipient.hex()}, queued at L1 time {oldest.l1_timestamp}) is "
+                    f"still pending at the batch's time {batch.context.timestamp}, more than "
+                    f"{DEPOSIT_INCLUSION_DELAY} s later: the contract refuses such a batch"
+                )
 
 
 def load_bundle(path: Path) -> Bundle:
@@ -217,9 +325,9 @@ def bundle_to_json(bundle: Bundle) -> dict[str, Any]:
         if acc.storage:
             entry["storage"] = {hex(k): hex(v) for k, v in acc.storage.items()}
         genesis[hex0x(address)] = entry
-    return {
+    document: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
-        "version": BUNDLE_VERSION,
+        "version": bundle.version,
         "params": {
             "chain_id": bundle.params.chain_id,
             "base_fee": bundle.params.base_fee,
@@ -240,6 +348,19 @@ def bundle_to_json(bundle: Bundle) -> dict[str, Any]:
             for b in bundle.batches
         ],
     }
+    if bundle.version >= 2:
+        document["deposits"] = [
+            {
+                "index": d.index,
+                "sender": hex0x(d.sender),
+                "recipient": hex0x(d.recipient),
+                "amount": hex(d.amount),
+                "l1_block": d.l1_block,
+                "l1_timestamp": d.l1_timestamp,
+            }
+            for d in bundle.deposits
+        ]
+    return document
 
 
 def write_bundle(bundle: Bundle, path: Path) -> None:

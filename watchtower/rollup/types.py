@@ -6,6 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from watchtower.rollup.bridge import BridgeFlows, DepositStep
 from watchtower.rollup.params import DEFAULT_BASE_FEE, L2_GAS_LIMIT, RollupParams
 
 
@@ -114,6 +115,12 @@ class StepOutcome:
     detail: str = ""
     sender: bytes | None = None
     gas_used: int = 0
+    #: A valid transfer (rollup rules): its recipient and value (a withdrawal when ``to`` is
+    #: BRIDGE_ADDRESS and ``value > 0``, protocol.md §8.3); None for a deposit step.
+    to: bytes | None = None
+    value: int = 0
+    #: A deposit step (protocol v2, §8.2): what it credited.
+    deposit: DepositStep | None = None
     # Ethereum mode only: (address, topics, data) of every log the transaction emitted.
     logs: tuple[tuple[bytes, tuple[int, ...], bytes], ...] = ()
 
@@ -147,6 +154,8 @@ class Verdict:
     computed_root: bytes | None = None
     reason: str = ""
     invalid_steps: tuple[tuple[int, InvalidReason], ...] = field(default=())
+    #: What a valid batch moved across the bridge (protocol.md §8); empty for other verdicts.
+    flows: BridgeFlows = field(default=BridgeFlows())
 
     @property
     def is_fraud(self) -> bool:
