@@ -23,7 +23,7 @@ mined again after a reorg keeps its hash, as on a real chain.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from eth_hash.auto import keccak
 
@@ -277,6 +277,9 @@ class FakeChain:
                     and event.first <= index <= event.last
                 ):
                     record = _replace_status(record, OnChainStatus.REJECTED)
+        if record is not None:
+            start, end = self.deposit_range()[1].get(index, (0, 0))
+            return replace(record, deposit_start=start, deposit_end=end)
         if record is None:
             return OnChainBatch(
                 index,
@@ -450,6 +453,4 @@ def _record(event: BatchSubmitted) -> OnChainBatch:
 
 
 def _replace_status(record: OnChainBatch, status: OnChainStatus) -> OnChainBatch:
-    from dataclasses import replace
-
     return replace(record, status=status)

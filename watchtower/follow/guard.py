@@ -39,7 +39,7 @@ from watchtower.l1.reader import L1Reader
 from watchtower.metrics import Metrics
 from watchtower.rollup import bridge as core
 from watchtower.rollup.bridge import BridgeFlows
-from watchtower.rollup.params import BRIDGE_ADDRESS, RollupParams
+from watchtower.rollup.params import TRANSFER_GAS, RollupParams
 from watchtower.rollup.types import Batch, GenesisAccount, Verdict, VerdictKind
 from watchtower.store import bridge as records
 from watchtower.store.db import BatchRow, Store
@@ -49,22 +49,9 @@ log = structlog.get_logger("watchtower.bridge")
 Alert = Callable[..., None]
 
 
-def genesis_balances(genesis: Mapping[bytes, GenesisAccount]) -> int:
-    """The L2 supply at genesis: every balance but the bridge address's (§8.3)."""
-    return sum(acc.balance for addr, acc in genesis.items() if addr != BRIDGE_ADDRESS)
-
-
 def value_at_risk(batch: Batch, params: RollupParams) -> int:
     """The withdrawals ``batch`` claims (in wei): what its finalization would let leave L1."""
-    claimed = getattr(core, "claimed_withdrawals", None)  # watchtower.rollup.bridge (v2 core)
-    if claimed is None:
-        return 0
-    return sum(w.amount for w in claimed(batch, params))
-
-
-def flows_of(verdict: Verdict) -> BridgeFlows | None:
-    flows = getattr(verdict, "flows", None)
-    return flows if isinstance(flows, BridgeFlows) else None
+    return sum(w.amount for w in core.claimed_withdrawals(batch, params))
 
 
 class BridgeGuard:
@@ -93,7 +80,10 @@ class BridgeGuard:
         self.metrics = metrics
         #: None: the contract has no bridge, nothing here runs.
         self.genesis_supply = genesis_supply
-        self.l2_genesis = genesis_balances(genesis)
+        #: the L2 supply at genesis (all balances but the bridge address's, §8.3)
+        self.l2_genesis = core.genesis_supply(genesis)
+        #: what the constructor must have been sent to back the genesis (§8.6)
+        self.genesis_balance = core.genesis_balance(genesis)
         self.summary: BridgeSummary | None = None
 
     @property
@@ -104,12 +94,12 @@ class BridgeGuard:
     def check_genesis(self) -> None:
         if self.genesis_supply is None:
             return
-        shortfall = genesis_shortfall(self.genesis_supply, self.l2_genesis)
+        shortfall = genesis_shortfall(self.genesis_supply, self.genesis_balance)
         if shortfall:
             self.alert(
                 "genesis_unbacked",
                 genesis_supply=self.genesis_supply,
-                genesis_balances=self.l2_genesis,
+                genesis_balances=self.genesis_balance,
                 shortfall=shortfall,
                 rollup=self.reader.address,
             )
@@ -130,7 +120,7 @@ class BridgeGuard:
             return
         self._check_deposits(row, batch)
         if verdict.kind is VerdictKind.VALID:
-            self._record_flows(row, flows_of(verdict) or BridgeFlows())
+            self._record_flows(row, verdict.flows)
 
     def accepted(self, row: BatchRow, load: Callable[[], Batch]) -> None:
         """A batch accepted as valid without a replay (already in the state database): its
@@ -140,14 +130,18 @@ class BridgeGuard:
             return
         batch = load()
         log.warning("bridge_flows_rebuilt", batch=row.idx, step=None, l1_block=row.l1_block)
-        withdrawals: tuple[core.Withdrawal, ...] = ()
-        claimed = getattr(core, "claimed_withdrawals", None)
-        if claimed is not None:
-            withdrawals = tuple(claimed(batch, self.params))
+        withdrawals = core.claimed_withdrawals(batch, self.params)
         deposits = tuple(
             d for d in (core.decode_deposit(s.tx) for s in batch.steps) if d is not None
         )
-        self._record_flows(row, BridgeFlows(deposits=deposits, withdrawals=withdrawals))
+        # In a valid batch a step changed the root exactly when it was a valid transfer (its
+        # base fee burned) or a deposit of more than nothing (§8.5 item 3, §8.2).
+        before, transfers = batch.prev_root, 0
+        for step in batch.steps:
+            transfers += step.root != before and not core.is_deposit_type(step.tx)
+            before = step.root
+        burned = transfers * TRANSFER_GAS * batch.context.base_fee
+        self._record_flows(row, BridgeFlows(deposits, withdrawals, burned))
 
     def _record_flows(self, row: BatchRow, flows: BridgeFlows) -> None:
         supply = records.record_flows(self.store, row.id, flows, self.l2_genesis)
@@ -186,10 +180,9 @@ class BridgeGuard:
         except Exception as exc:  # the check waits for the next replay of a batch; say why
             log.warning("deposit_start_unknown", batch=row.idx, error=type(exc).__name__)
             return None
-        start = getattr(on_chain, "deposit_start", None)
-        if on_chain.final_root != row.final_root or start is None:
+        if on_chain.final_root != row.final_root:
             return None
-        return int(start)
+        return on_chain.deposit_start
 
     # -- after each tick ------------------------------------------------------------------------
     def check(self) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from watchtower.rollup.bridge import BridgeFlows, Deposit, Withdrawal
+from watchtower.rollup.bridge import BridgeFlows, Deposit, Withdrawal, supply_after
 
 if TYPE_CHECKING:
     from watchtower.l1.reader import DepositQueued, WithdrawalClaimed
@@ -195,9 +195,7 @@ def record_flows(store: Store, batch_id: int, flows: BridgeFlows, genesis_supply
             "ORDER BY batches.idx DESC LIMIT 1",
             (idx,),
         ).fetchone()
-        supply = (genesis_supply if before is None else int(before[0])) + (
-            flows.deposited - flows.withdrawn - flows.burned
-        )
+        supply = supply_after(genesis_supply if before is None else int(before[0]), flows)
         db.execute(
             "INSERT OR REPLACE INTO bridge_batches (batch_id, deposited, withdrawn, burned, "
             "l2_supply) VALUES (?, ?, ?, ?, ?)",
