@@ -280,20 +280,9 @@ class FakeChain:
         if record is not None:
             start, end = self.deposit_range()[1].get(index, (0, 0))
             return replace(record, deposit_start=start, deposit_end=end)
-        if record is None:
-            return OnChainBatch(
-                index,
-                bytes(32),
-                bytes(32),
-                bytes(32),
-                "0x" + "00" * 20,
-                0,
-                bytes(20),
-                0,
-                0,
-                OnChainStatus.NONE,
-            )
-        return record
+        none = OnChainStatus.NONE
+        return OnChainBatch(index, bytes(32), bytes(32), bytes(32), "0x" + "00" * 20, 0,
+                            bytes(20), 0, 0, none)  # fmt: skip
 
     def _hash(self, number: int, parent: bytes, txs: Sequence[Tx]) -> bytes:
         body = b"".join(tx.tx_hash for tx in txs)

@@ -69,8 +69,14 @@ def test_a_deposit_is_overdue_only_after_the_inclusion_delay_by_l1_time() -> Non
 W = Withdrawal(3, 2, ALICE, 10**18)
 
 
-def _judge(verdict: str, withdrawal: Withdrawal | None, *, account: bytes = ALICE,
-           amount: int = 10**18, already: bool = False) -> tuple[str, str]:  # fmt: skip
+def _judge(
+    verdict: str,
+    withdrawal: Withdrawal | None,
+    *,
+    account: bytes = ALICE,
+    amount: int = 10**18,
+    already: bool = False,
+) -> tuple[str, str]:
     judged = judge_claim(
         3,
         2,
@@ -111,8 +117,14 @@ def test_conservation_holds_with_fees_burned_and_pending_deposits() -> None:
 def test_conservation_violated_names_the_shortfall() -> None:
     check = conservation(bridge_balance=60, l2_supply=90, withdrawals_made=20, claims_backed=10)
     assert not check.holds and check.shortfall == 40
-    assert check.fields() == {"bridge_balance": 60, "l2_supply": 90, "withdrawals_made": 20,
-                              "claims_backed": 10, "required": 100, "shortfall": 40}  # fmt: skip
+    assert check.fields() == {
+        "bridge_balance": 60,
+        "l2_supply": 90,
+        "withdrawals_made": 20,
+        "claims_backed": 10,
+        "required": 100,
+        "shortfall": 40,
+    }
 
 
 def test_genesis_shortfall() -> None:
@@ -130,8 +142,13 @@ class Row:
 
 
 def test_challenges_go_to_the_most_value_at_risk_then_the_nearest_deadline() -> None:
-    rows = [Row(1, 500, 0), Row(2, 400, 0), Row(3, 900, 10**18), Row(4, 800, 10**18),
-            Row(5, 100, 5)]  # fmt: skip
+    rows = [
+        Row(1, 500, 0),
+        Row(2, 400, 0),
+        Row(3, 900, 10**18),
+        Row(4, 800, 10**18),
+        Row(5, 100, 5),
+    ]
     ordered = challenge_order(rows, lambda r: r.risk)
     assert [r.idx for r in ordered] == [4, 3, 5, 2, 1]
 
@@ -146,7 +163,7 @@ def test_the_summary_splits_withdrawals_by_window_and_ages_the_oldest_deposit() 
             (Withdrawal(0, 1, ALICE, 3), T0 + 99),
             (Withdrawal(1, 0, BOB, 4), T0 - 1),
             (Withdrawal(1, 2, BOB, 5), T0),
-        ],  # fmt: skip
+        ],
         l1_time=T0 + 100,
         forged_claims=1,
     )
