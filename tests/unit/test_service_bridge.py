@@ -272,3 +272,36 @@ def test_flows_lost_in_a_crash_are_rebuilt_from_the_batch(world: BridgeWorld) ->
     world.tower.tick()
     assert records.l2_supply(store, GENESIS_SUPPLY) == before
     assert len(records.live_withdrawals(store)) == 1
+
+
+def test_status_shows_the_bridge(world: BridgeWorld) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from watchtower.cli import main
+
+    _honest_start(world)
+    queued = world.chain.mine(DepositTx(BOB.address, ETHER))  # deposit 1: pending
+    world.chain.mine_empty(2)
+    world.tower.tick()
+    runner = CliRunner()
+    result = runner.invoke(main, ["status", "--data-dir", str(world.path), "--json"])
+    assert result.exit_code == 0, result.output
+    bridge = json.loads(result.output)["bridge"]
+    assert bridge["locked_wei"] == GENESIS_SUPPLY + 3 * ETHER
+    assert bridge["l2_supply_wei"] == GENESIS_SUPPLY + 2 * ETHER - 3 * ETHER - 2 * FEE
+    assert bridge["pending_deposits"] == 1
+    assert bridge["oldest_pending_deposit_age_seconds"] == 24
+    assert world.chain.blocks[-1].timestamp - queued.timestamp == 24
+    (awaiting,) = bridge["awaiting_finalization"]
+    assert awaiting["amount_wei"] == 3 * ETHER and awaiting["step"] == 1
+    assert awaiting["seconds_left"] > 6 * 24 * 3600
+    assert bridge["claimable"] == [] and bridge["forged_claims"] == 0
+
+    text = runner.invoke(main, ["status", "--data-dir", str(world.path)])
+    assert text.exit_code == 0, text.output
+    assert f"bridge: locked 14 ETH ({GENESIS_SUPPLY + 3 * ETHER} wei)" in text.output
+    assert "pending deposits: 1 (oldest 24s old)" in text.output
+    assert "withdrawals awaiting finalization: 1 (3 ETH" in text.output
+    assert "claimable: 0 (0 ETH (0 wei))" in text.output

@@ -28,6 +28,7 @@ from watchtower.follow.bridge import (
     BACKED,
     FORGED,
     BridgeSummary,
+    PendingWithdrawal,
     bridge_summary,
     conservation,
     deposit_mismatches,
@@ -52,6 +53,50 @@ Alert = Callable[..., None]
 def value_at_risk(batch: Batch, params: RollupParams) -> int:
     """The withdrawals ``batch`` claims (in wei): what its finalization would let leave L1."""
     return sum(w.amount for w in core.claimed_withdrawals(batch, params))
+
+
+def summarize(store: Store, snapshot: Mapping[str, int], l1_time: int) -> BridgeSummary:
+    """The bridge at L1 time ``l1_time``, from the store and the last L1 ``snapshot``
+    (:func:`~watchtower.store.bridge.save_snapshot`)."""
+    live = records.live_withdrawals(store)
+    return bridge_summary(
+        bridge_balance=snapshot["bridge_balance"],
+        l2_supply=records.l2_supply(store, snapshot["l2_genesis_supply"])[1],
+        pending=records.deposits(store, snapshot["deposits_consumed"]),
+        unclaimed=[(w.withdrawal, w.deadline) for w in live if not w.claimed],
+        l1_time=l1_time,
+        forged_claims=records.forged_count(store),
+    )
+
+
+def status_document(store: Store, l1_time: int | None) -> dict[str, Any] | None:
+    """The ``bridge`` part of ``watchtower status --json`` (``None``: the service has not
+    checked a bridge here). Without ``l1_time`` (no ``--l1-rpc``), ages and times left are
+    counted at the L1 time of the last check."""
+    snapshot = records.load_snapshot(store)
+    if snapshot is None:
+        return None
+    at = snapshot["l1_time"] if l1_time is None else l1_time
+    summary = summarize(store, snapshot, at)
+
+    def row(p: PendingWithdrawal) -> dict[str, Any]:
+        w = p.withdrawal
+        return {"batch": w.batch, "step": w.step, "account": "0x" + w.account.hex(),
+                "amount_wei": w.amount, "seconds_left": max(0, p.seconds_left)}  # fmt: skip
+
+    return {
+        "l1_block": snapshot["l1_block"],
+        "l1_time": at,
+        "locked_wei": summary.bridge_balance,
+        "l2_supply_wei": summary.l2_supply,
+        "pending_deposits": summary.pending_deposits,
+        "oldest_pending_deposit_age_seconds": summary.oldest_deposit_age,
+        "awaiting_finalization": [row(p) for p in summary.awaiting],
+        "awaiting_finalization_wei": summary.awaiting_value,
+        "claimable": [row(p) for p in summary.claimable],
+        "claimable_wei": summary.claimable_value,
+        "forged_claims": summary.forged_claims,
+    }
 
 
 class BridgeGuard:
@@ -199,15 +244,15 @@ class BridgeGuard:
         self._check_overdue(pending, consumed, l1_time)
         balance = self.reader.bridge_balance(scanned)
         self._check_conservation(balance, scanned)
-        live = records.live_withdrawals(self.store)
-        self.summary = bridge_summary(
-            bridge_balance=balance,
-            l2_supply=records.l2_supply(self.store, self.l2_genesis)[1],
-            pending=pending,
-            unclaimed=[(w.withdrawal, w.deadline) for w in live if not w.claimed],
-            l1_time=l1_time,
-            forged_claims=records.forged_count(self.store),
-        )
+        snapshot = {
+            "bridge_balance": balance,
+            "deposits_consumed": consumed,
+            "l1_block": scanned,
+            "l1_time": l1_time,
+            "l2_genesis_supply": self.l2_genesis,
+        }
+        records.save_snapshot(self.store, snapshot)
+        self.summary = summarize(self.store, snapshot, l1_time)
         self._measure(self.summary)
 
     def _judge_claims(self) -> None:

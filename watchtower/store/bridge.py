@@ -19,6 +19,7 @@ rewind of these two tables is needed.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -286,6 +287,23 @@ def backing(store: Store, batch: int, step: int) -> tuple[str, Withdrawal | None
     if found is None:
         return verdict, None
     return verdict, Withdrawal(batch, step, bytes(found[0]), int(found[1]))
+
+
+def save_snapshot(store: Store, snapshot: dict[str, int]) -> None:
+    """What the last bridge check read from L1 (``bridge_balance``, ``deposits_consumed``,
+    ``l1_block``, ``l1_time``), for ``watchtower status`` without an L1 endpoint."""
+    with store.transaction() as db:
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('bridge', ?)",
+            (json.dumps(snapshot, sort_keys=True),),
+        )
+
+
+def load_snapshot(store: Store) -> dict[str, int] | None:
+    text = store.get_meta("bridge")
+    if text is None:
+        return None
+    return {str(k): int(v) for k, v in json.loads(text).items()}
 
 
 def bridge_problems(store: Store) -> list[str]:
