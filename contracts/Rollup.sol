@@ -328,11 +328,11 @@ contract Rollup {
             leaves[k] = StepTree.leaf(k, txHash, root);
         }
         require(off == batchData.length, "Rollup: malformed batch: trailing bytes");
-        if (next < depositCount) {
-            require(
-                block.timestamp <= _deposits[next].timestamp + DEPOSIT_INCLUSION_DELAY,
-                "Rollup: oldest pending deposit is overdue"
-            );
+        // While the oldest pending deposit is overdue only batches of deposit steps alone are
+        // accepted: the backlog must be cleared first, and may take several batches (one batch
+        // cannot hold more deposit steps than MAX_STEPS or the L1 gas limit allow).
+        if (next < depositCount && block.timestamp > _deposits[next].timestamp + DEPOSIT_INCLUSION_DELAY) {
+            require(next - consumed == count, "Rollup: oldest pending deposit is overdue");
         }
 
         uint256 deadline = block.timestamp + challengePeriod;

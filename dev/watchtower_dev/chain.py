@@ -67,6 +67,9 @@ class AnvilNode:
     port: int = field(default_factory=free_port)
     block_time: float | None = None
     chain_id: int = 31337
+    #: ether in each of anvil's funded accounts (anvil's default: 10,000): a devnet's deployer
+    #: pays the whole L2 genesis into the bridge (protocol.md §8.6).
+    balance: int | None = None
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
 
@@ -89,6 +92,8 @@ class AnvilNode:
         ]
         if self.block_time is not None:
             args += ["--block-time", str(self.block_time)]
+        if self.balance is not None:
+            args += ["--balance", str(self.balance)]
         log = self.log_path.open("wb") if self.log_path else subprocess.DEVNULL
         try:
             # A fixed argument list for a resolved binary, no shell.

@@ -1,4 +1,5 @@
-"""The development commands of the ``watchtower`` CLI: devnet, propose, demo, gen-fixtures.
+"""The development commands of the ``watchtower`` CLI: devnet, propose, demo, gen-fixtures, and
+the users of the bridge: deposit (L1), l2-withdraw (L2), claim (L1).
 
 They are registered through the ``watchtower.commands`` entry-point group
 (dev/pyproject.toml), which :mod:`watchtower.cli` loads when the command line starts: the
@@ -9,8 +10,9 @@ runtime never imports this package. Heavy imports stay inside the commands so th
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.table import Table
@@ -18,7 +20,37 @@ from rich.table import Table
 from watchtower.cli import _err, _fail, _http_url, _open_state_db, _out, _progress
 from watchtower.errors import InputError
 
-_FAULTS = ["wrong-root", "skip-tx", "wrong-fee", "wrong-insert", "copy-prev-root", "garbage-valid"]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# The names of watchtower_dev.faults.FaultKind (kept here: --help must not import py-evm).
+_FAULTS = [
+    "wrong-root",
+    "skip-tx",
+    "wrong-fee",
+    "wrong-insert",
+    "copy-prev-root",
+    "garbage-valid",
+    "invent-deposit",
+    "skip-deposit",
+    "wrong-deposit-amount",
+    "forge-withdrawal",
+]
+_FAULT_HELP = """\b
+  wrong-root            an arbitrary root from that step on
+  skip-tx               a valid transaction not applied
+  wrong-fee             one wei too much credited to the fee recipient
+  wrong-insert          a new account created with nonce 1
+  copy-prev-root        the previous step's root claimed again
+  garbage-valid         garbage bytes claimed to change the state
+  invent-deposit        a no-op step claimed to credit 1,000 ether to an attacker:
+                        a deposit with no L1 entry (a real 0x7E step not in the
+                        queue is refused by the contract)
+  skip-deposit          the pending deposits left out (accepted while the oldest
+                        is younger than 1 hour, refused once it is overdue)
+  wrong-deposit-amount  a deposit step of the queue whose claimed root credits
+                        100 ether more (the batch's deposit step min(k, n-1))
+  forge-withdrawal      a withdrawal of 90 % of the bridge's balance by an
+                        attacker who cannot afford it, claimed as applied"""
 
 
 def _fault_option(kind: str | None, step: int) -> Any:
@@ -27,18 +59,64 @@ def _fault_option(kind: str | None, step: int) -> Any:
     return None if kind is None else Fault(FaultKind(kind), step)
 
 
+def _fault_name(fault: Any) -> str:
+    if fault is None:
+        return ""
+    name = str(fault.kind.value)
+    return name if name == "skip-deposit" else f"{name}@{fault.step}"
+
+
+def _signer(
+    key_env: str | None, keystore: Path | None, password_env: str | None, password_file: Path | None
+) -> Any:
+    import os
+
+    from watchtower.submit.signer import load_signer
+
+    if key_env is None and keystore is None:
+        return None
+    if key_env is not None and not os.environ.get(key_env):
+        raise InputError(f"--key-env {key_env}: the environment variable ${key_env} is not set")
+    return load_signer(
+        key_env=key_env, keystore=keystore, password_env=password_env, password_file=password_file
+    )
+
+
+def _key_options(whose: str) -> Callable[[_F], _F]:
+    def decorate(f: _F) -> _F:
+        f = click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False))(f)
+        f = click.option("--password-env", help="Environment variable: the keystore password.")(f)
+        f = click.option("--keystore", type=click.Path(path_type=Path, dir_okay=False))(f)
+        return click.option(
+            "--key-env", help=f"Environment variable holding {whose} hex private key."
+        )(f)
+
+    return decorate
+
+
 def _post_batches(proposer: Any, batches: int, txs: int, fault: Any) -> list[dict[str, Any]]:
     """Post ``batches`` batches (the last one with ``fault``, if any); one row per batch."""
+    from watchtower.l1.rollup import L1TransactionError
+    from watchtower_dev.faults import FaultNotApplicableError
+
     rows = []
     with _progress(True, batches, "proposing") as bar:
         for n in range(batches):
             this_fault = fault if n == batches - 1 else None
-            batch, receipt = proposer.propose(txs, this_fault)
+            try:
+                batch, receipt = proposer.propose(txs, this_fault)
+            except FaultNotApplicableError as exc:
+                raise InputError(f"--fault {_fault_name(this_fault)}: {exc}") from None
+            except L1TransactionError as exc:
+                what = f" (--fault {_fault_name(this_fault)})" if this_fault else ""
+                raise InputError(f"the contract refused the batch{what}: {exc.reason}") from None
+            deposits = sum(1 for s in batch.steps if s.tx[:1] == b"\x7e" and len(s.tx) == 61)
             rows.append(
                 {
                     "batch": batch.index,
                     "steps": len(batch.steps),
-                    "fault": f"{this_fault.kind.value}@{this_fault.step}" if this_fault else "",
+                    "deposits": deposits,
+                    "fault": _fault_name(this_fault),
                     "l1_block": receipt["blockNumber"],
                     "gas": receipt["gasUsed"],
                     "final_root": "0x" + batch.final_root.hex(),
@@ -51,10 +129,11 @@ def _post_batches(proposer: Any, batches: int, txs: int, fault: Any) -> list[dic
 
 def _print_rows(rows: list[dict[str, Any]]) -> None:
     table = Table(title="batches posted", title_justify="left")
-    for column in ("batch", "steps", "fault", "l1_block", "gas", "final_root"):
-        table.add_column(column)
+    for column in ("batch", "steps", "deposits", "fault", "l1_block", "gas", "final_root"):
+        # The fault's name whole (scripts grep it); the root is abridged anyway.
+        table.add_column(column, no_wrap=column == "fault", overflow="ellipsis")
     for row in rows:
-        table.add_row(*(str(row[c])[:20] + ("…" if c == "final_root" else "") for c in row))
+        table.add_row(*(str(row[c])[:20] + "…" if c == "final_root" else str(row[c]) for c in row))
     _out.print(table)
 
 
@@ -75,6 +154,14 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 @click.option(
     "--challenge-period", type=click.IntRange(1), default=7 * 24 * 3600, show_default=True
 )
+@click.option("--deposit", "deposit_eth", help="Ether the development user deposits on L1.")
+@click.option("--withdraw", "withdraw_eth", help="Ether it withdraws on L2 in the first batch.")
+@click.option(
+    "--claim",
+    "claim_after",
+    is_flag=True,
+    help="After the batches: move L1 time past the challenge period, finalize, claim.",
+)
 @click.option("--keep-running", is_flag=True, help="anvil only: keep proposing until Ctrl-C.")
 @click.option("--interval", type=click.FloatRange(0.1), default=5.0, show_default=True)
 @click.option(
@@ -92,6 +179,9 @@ def devnet(
     fault: str | None,
     fault_step: int,
     challenge_period: int,
+    deposit_eth: str | None,
+    withdraw_eth: str | None,
+    claim_after: bool,
     keep_running: bool,
     interval: float,
 ) -> None:
@@ -101,42 +191,60 @@ def devnet(
     in --data-dir (give it to `watchtower run --genesis`); the proposer and the challenger use
     deterministic development keys (public: devnets only), printed for walk-throughs. With
     --fault the last
-    batch is faulty in the named way at --fault-step:
+    batch is faulty in the named way at --fault-step (steps count from the batch's first step:
+    its deposits come first):
 
-    \b
-      wrong-root      an arbitrary root from that step on
-      skip-tx         a valid transaction not applied
-      wrong-fee       one wei too much credited to the fee recipient
-      wrong-insert    a new account created with nonce 1
-      copy-prev-root  the previous step's root claimed again
-      garbage-valid   garbage bytes claimed to change the state
+    {faults}
+
+    The deployer pays the genesis total (64,000 ether) into the bridge (protocol.md §8.6). A
+    development user (USER_KEY, 1,000 ether on L1) tries the bridge: --deposit makes it deposit
+    before the first batch (and before the faulty one of wrong-deposit-amount or skip-deposit,
+    which need a pending deposit), --withdraw makes the first batch include its withdrawal, and
+    --claim then moves L1 time past the challenge period, finalizes the batches and claims the
+    withdrawals on L1: the whole flow, on the embedded chain too.
 
     \b
     Examples:
       watchtower devnet                                   in-process, 3 honest batches
+      watchtower devnet --deposit 5 --withdraw 2 --claim  the bridge, in-process
       watchtower devnet --l1 anvil --fault wrong-fee --fault-step 4 --data-dir devnet-data
+      watchtower devnet --fault forge-withdrawal --fault-step 1
       watchtower devnet --l1 anvil --keep-running --challenge-period 600 --data-dir devnet-data
     """
     from watchtower_dev.devnet import start_devnet
+    from watchtower_dev.users import parse_ether
 
     if keep_running and l1 != "anvil":
         raise InputError(
             "--keep-running needs --l1 anvil: nothing else can reach an in-process chain"
         )
+    deposit_wei = parse_ether(deposit_eth, "--deposit") if deposit_eth is not None else 0
+    withdraw_wei = parse_ether(withdraw_eth, "--withdraw") if withdraw_eth is not None else 0
+    if (withdraw_wei or claim_after) and batches == 0:
+        raise InputError("--withdraw and --claim need at least one batch (--batches)")
     with start_devnet(l1, data_dir=data_dir, challenge_period=challenge_period) as net:
         _out.print(
             f"L1 {l1}{' at ' + net.rpc_url if net.rpc_url else ''}; rollup contract "
             f"{net.client.address}; proposer {net.proposer.account.address}"
         )
         _out.print(f"L2 genesis {net.genesis_path} (watchtower run --genesis)", markup=False)
-        for role, account in (("PROPOSER", net.proposer.account), ("CHALLENGER", net.challenger)):
+        roles = (
+            ("PROPOSER", net.proposer.account),
+            ("CHALLENGER", net.challenger),
+            ("USER", net.user),
+        )
+        for role, account in roles:
             _out.print(
                 f"funded development {role.lower()} {account.address} "
                 f"(public devnet key: {role}_KEY=0x{account.key.hex().removeprefix('0x')})",
                 markup=False,
             )
-        rows = _post_batches(net.proposer, batches, txs, _fault_option(fault, fault_step))
+        the_fault = _fault_option(fault, fault_step)
+        rows = _devnet_batches(net, batches, txs, the_fault, deposit_wei, withdraw_wei)
         _print_rows(rows)
+        _out.print(f"bridge balance on L1: {_eth(net.client.bridge_balance())}")
+        if claim_after:
+            _devnet_claim(net)
         if keep_running:
             _out.print(f"proposing {txs} transfers every {interval}s; Ctrl-C to stop")
             try:
@@ -147,6 +255,60 @@ def devnet(
                 _out.print("stopped")
 
 
+def _eth(wei: int) -> str:
+    from watchtower_dev.users import eth
+
+    return eth(wei)
+
+
+def _devnet_batches(  # noqa: PLR0917
+    net: Any, batches: int, txs: int, fault: Any, deposit_wei: int, withdraw_wei: int
+) -> list[dict[str, Any]]:
+    """The devnet's batches, with the development user's deposit and withdrawal, if asked."""
+    from watchtower_dev.txgen import KeyAccount
+    from watchtower_dev.users import deposit
+
+    user = net.user
+    rows: list[dict[str, Any]] = []
+    for n in range(batches):
+        last = n == batches - 1
+        needs_deposit = fault is not None and fault.kind.value in (
+            "wrong-deposit-amount",
+            "skip-deposit",
+        )
+        amount = deposit_wei if n == 0 else 0
+        if last and needs_deposit and not amount:
+            amount = 10**18
+        if amount:
+            entry = deposit(net.client, user, bytes.fromhex(user.address[2:]), amount)
+            _out.print(f"deposit {entry.index}: {_eth(amount)} from USER {user.address} to L2")
+        if n == 0 and withdraw_wei:
+            net.proposer.withdraw(KeyAccount.from_hex(user.key.hex()), withdraw_wei)
+            _out.print(f"withdrawal: {_eth(withdraw_wei)} by USER {user.address} (batch {n})")
+        rows += _post_batches(net.proposer, 1, txs, fault if last else None)
+    return rows
+
+
+def _devnet_claim(net: Any) -> None:
+    from watchtower_dev.users import advance_time, claim, finalize_due
+
+    now = advance_time(net.w3, net.config.challenge_period + 60)
+    finalized = finalize_due(net.client, net.user)
+    _out.print(f"L1 time moved to {now}: finalized batches {finalized or 'none'}")
+    claims, waiting = claim(net.client, net.user)
+    for c in claims:
+        w = c.withdrawal
+        _out.print(
+            f"claimed {_eth(w.amount)} for 0x{w.account.hex()} (batch {w.batch} step {w.step}) "
+            f"in L1 block {c.l1_block}; owed to it now: {_eth(net.client.owed(net.user.address))}"
+        )
+    if not claims:
+        _out.print("no withdrawal to claim")
+    for item in waiting:
+        w = item.withdrawal
+        _out.print(f"not final: {_eth(w.amount)} (batch {w.batch} step {w.step})")
+
+
 @click.command()
 @click.option("--l1-rpc", required=True, callback=_http_url, help="JSON-RPC URL of the L1 node.")
 @click.option("--rollup", "rollup_address", required=True, help="Address of the rollup contract.")
@@ -155,7 +317,7 @@ def devnet(
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("proposer-data"),
     show_default=True,
-    help="The proposer's own L2 state.",
+    help="The proposer's own L2 state, and the L2 mempool (l2-mempool: see `l2-withdraw`).",
 )
 @click.option(
     "--key-env",
@@ -187,7 +349,12 @@ def propose(
 
     The proposer builds every batch with watchtower's own state transition on the contract's
     current tip, keeping its L2 state in --data-dir; it must be registered with a bond. Its
-    key is given explicitly (--key-env or --keystore): there is no default key.
+    key is given explicitly (--key-env or --keystore): there is no default key. Each batch
+    starts with the deposits pending in the L1 queue, then the L2 transactions waiting in
+    --data-dir/l2-mempool (`watchtower l2-withdraw` puts withdrawals there), then --txs devnet
+    transfers. --fault makes the last batch faulty:
+
+    {faults}
 
     \b
     Examples:
@@ -196,11 +363,13 @@ def propose(
           --data-dir proposer-data --batches 2
       PROPOSER_KEY=0x... watchtower propose --l1-rpc http://127.0.0.1:8545 --rollup 0x5FbD... \\
           --key-env PROPOSER_KEY --fault skip-tx --fault-step 3
+      watchtower propose --l1-rpc http://127.0.0.1:8545 --rollup 0x5FbD... \\
+          --key-env PROPOSER_KEY --fault forge-withdrawal --fault-step 1
     """
     from watchtower.execute.replay import init_genesis
     from watchtower.l1.rollup import connect
     from watchtower.submit.signer import load_signer
-    from watchtower_dev.proposer import Proposer, devnet_genesis
+    from watchtower_dev.proposer import L2Mempool, Proposer, devnet_genesis
 
     if key_env is None and keystore is None:
         raise InputError(
@@ -217,32 +386,44 @@ def propose(
         genesis = init_genesis(store, devnet_genesis())
         if client.genesis_root() != genesis:
             raise InputError("the rollup's genesis root is not the devnet genesis")
-        proposer = Proposer(client=client, account=account, store=store, params=client.params())
+        proposer = Proposer(
+            client=client,
+            account=account,
+            store=store,
+            params=client.params(),
+            mempool=L2Mempool.in_dir(data_dir),
+        )
         _print_rows(_post_batches(proposer, batches, txs, _fault_option(fault, fault_step)))
 
 
 @click.command()
 @click.option(
     "--honest",
-    type=click.IntRange(1, 100),
+    type=click.IntRange(2, 100),
     default=5,
     show_default=True,
-    help="Honest batches before the faulty one.",
+    help="Honest batches before the faulty one (the first credits the deposits, the second "
+    "holds the honest withdrawal).",
 )
 @click.option("--txs", type=click.IntRange(1, 4096), default=20, show_default=True)
 @click.option(
     "--fault",
-    type=click.Choice(
-        ["wrong-root", "skip-tx", "wrong-fee", "wrong-insert", "copy-prev-root", "garbage-valid"]
-    ),
-    default="wrong-fee",
+    # Those whose batch the contract accepts without a pending deposit to misuse.
+    type=click.Choice([f for f in _FAULTS if f not in ("skip-deposit", "wrong-deposit-amount")]),
+    default="forge-withdrawal",
     show_default=True,
 )
 @click.option("--fault-step", type=click.IntRange(0), default=7, show_default=True)
 def demo(honest: int, txs: int, fault: str, fault_step: int) -> None:
-    """The whole story in one process, no servers: an in-process L1, the rollup contract, an
-    honest proposer and then a faulty one, and the watchtower catching the fraud and getting
-    the batch rejected on chain. Ends with a summary.
+    """The whole story in one process, no servers: an in-process L1, the rollup contract with
+    its bridge, honest users and proposer, then a fraudulent proposer, and the watchtower
+    catching the fraud and getting the batch rejected on chain. Ends with a summary.
+
+    Three users deposit on L1 and the first batch credits them on L2; one withdraws on L2 and,
+    once L1 time has moved past the challenge period, claims it on L1. Then a proposer posts a
+    batch that forges a withdrawal of 90 % of the bridge's funds (--fault forge-withdrawal, at
+    --fault-step); the watchtower challenges, the batch is rejected, and the attacker's claim
+    of the forged withdrawal reverts. The summary shows the value at risk and saved.
 
     \b
     Examples:
@@ -251,21 +432,25 @@ def demo(honest: int, txs: int, fault: str, fault_step: int) -> None:
     """
     from watchtower.log import configure_logging
     from watchtower_dev.demo import run_demo
-    from watchtower_dev.faults import Fault, FaultKind
+    from watchtower_dev.faults import Fault, FaultKind, FaultNotApplicableError
 
     configure_logging(json_output=False, level="warning")
     with _progress(True, honest + 2, "demo") as bar:
-        result = run_demo(
-            honest=honest,
-            txs=txs,
-            fault=Fault(FaultKind(fault), fault_step),
-            on_progress=(lambda: bar[0].advance(bar[1])) if bar else None,
-        )
+        try:
+            result = run_demo(
+                honest=honest,
+                txs=txs,
+                fault=Fault(FaultKind(fault), fault_step),
+                on_progress=(lambda: bar[0].advance(bar[1])) if bar else None,
+            )
+        except FaultNotApplicableError as exc:
+            raise InputError(f"--fault {fault} --fault-step {fault_step}: {exc}") from None
     table = Table(title="watchtower demo", title_justify="left", show_header=False)
     for label, value in result.summary_rows():
         table.add_row(label, value)
     _out.print(table)
-    _err.print("demo finished: the fraudulent batch was rejected on chain")
+    saved = " and the bridge's funds are safe" if result.bridge.forged else ""
+    _err.print(f"demo finished: the fraudulent batch was rejected on chain{saved}")
 
 
 @click.command("gen-fixtures")
@@ -286,3 +471,248 @@ def gen_fixtures(out_dir: Path, only: tuple[str, ...]) -> None:
         _fail(f"unknown bundle {unknown[0]!r}; known: {', '.join(GENERATORS)}")
     for path in generate_all(out_dir, list(only) or None):
         click.echo(f"wrote {path}")
+
+
+for _command in (devnet, propose):
+    # Indented like the docstring around it, which click dedents when it shows the help.
+    _command.help = (_command.help or "").replace("{faults}", _FAULT_HELP.replace("\n", "\n    "))
+
+
+def _connect(l1_rpc: str, rollup_address: str) -> Any:
+    from watchtower.l1.rollup import connect
+
+    (client,) = connect((l1_rpc,), rollup_address)
+    return client
+
+
+@click.command()
+@click.option("--l1-rpc", required=True, callback=_http_url, help="JSON-RPC URL of the L1 node.")
+@click.option("--rollup", "rollup_address", required=True, help="Address of the rollup contract.")
+@_key_options("the depositor's")
+@click.option("--to", "to", required=True, help="The L2 recipient (an address).")
+@click.option("--amount", required=True, help="Ether to deposit, e.g. 1.5.")
+def deposit(
+    *,
+    l1_rpc: str,
+    rollup_address: str,
+    key_env: str | None,
+    keystore: Path | None,
+    password_env: str | None,
+    password_file: Path | None,
+    to: str,
+    amount: str,
+) -> None:
+    """Deposit ether on L1 for an L2 account (the bridge's `deposit`, protocol.md §8.4).
+
+    The deposit joins the L1 queue; the next batch must credit it on L2 (a deposit step) within
+    an hour, or the contract refuses every batch until one does. Then `watchtower propose`
+    includes it.
+
+    \b
+    Examples:
+      USER_KEY=0x... watchtower deposit --l1-rpc http://127.0.0.1:8545 \\
+          --rollup 0x5FbDB2315678afecb367f032d93F642f64180aa3 --key-env USER_KEY \\
+          --to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --amount 1.5
+    """
+    from watchtower.l1.rollup import L1TransactionError
+    from watchtower.rollup.params import DEPOSIT_INCLUSION_DELAY
+    from watchtower_dev.users import deposit as make_deposit
+    from watchtower_dev.users import eth, parse_address, parse_ether
+
+    recipient = parse_address(to, "--to")
+    wei = parse_ether(amount)
+    sender = _signer(key_env, keystore, password_env, password_file)
+    if sender is None:
+        raise InputError("no depositor key: give --key-env VAR or --keystore FILE")
+    client = _connect(l1_rpc, rollup_address)
+    try:
+        entry = make_deposit(client, sender, recipient, wei)
+    except L1TransactionError as exc:
+        raise InputError(f"deposit refused: {exc.reason}") from None
+    _out.print(
+        f"deposit {entry.index}: {eth(wei)} from {sender.address} to 0x{recipient.hex()} on L2 "
+        f"(L1 block {entry.l1_block}); a batch must include it within "
+        f"{DEPOSIT_INCLUSION_DELAY} s (by L1 time {entry.l1_timestamp + DEPOSIT_INCLUSION_DELAY})",
+        markup=False,
+    )
+    _out.print(f"bridge balance on L1: {eth(client.bridge_balance())}")
+
+
+@click.command("l2-withdraw")
+@click.option("--l1-rpc", required=True, callback=_http_url, help="JSON-RPC URL of the L1 node.")
+@click.option("--rollup", "rollup_address", required=True, help="Address of the rollup contract.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("proposer-data"),
+    show_default=True,
+    help="The proposer's data directory (`propose --data-dir`, or `devnet --data-dir`).",
+)
+@_key_options("the withdrawing account's L2")
+@click.option("--user", type=click.IntRange(0, 63), help="Sign as devnet user N (no key needed).")
+@click.option("--amount", required=True, help="Ether to withdraw, e.g. 1.5.")
+def l2_withdraw(
+    *,
+    l1_rpc: str,
+    rollup_address: str,
+    data_dir: Path,
+    key_env: str | None,
+    keystore: Path | None,
+    password_env: str | None,
+    password_file: Path | None,
+    user: int | None,
+    amount: str,
+) -> None:
+    """Withdraw ether from L2: sign a transfer to the bridge address (protocol.md §8.3) and
+    hand it to the proposer.
+
+    The signed withdrawal is appended to --data-dir/l2-mempool (one 0x-hex transaction a line),
+    which the next `watchtower propose` (or a running `devnet --keep-running`) with that data
+    directory includes after the pending deposits. Its nonce is read from the proposer's L2
+    state at the contract's tip. Once the batch is final, `watchtower claim` pays it on L1 to
+    the same address.
+
+    \b
+    Examples:
+      USER_KEY=0x... watchtower l2-withdraw --l1-rpc http://127.0.0.1:8545 \\
+          --rollup 0x5FbDB2315678afecb367f032d93F642f64180aa3 --data-dir proposer-data \\
+          --key-env USER_KEY --amount 0.5
+      watchtower l2-withdraw --l1-rpc http://127.0.0.1:8545 --rollup 0x5FbD... --user 3 \\
+          --amount 2
+    """
+    from eth_typing import Address
+
+    from watchtower.execute.state import open_state
+    from watchtower.execute.statedb import PendingWrites
+    from watchtower.rollup.params import TRANSFER_GAS
+    from watchtower.rollup.types import BlockContext
+    from watchtower_dev.proposer import DEVNET_COINBASE, L2Mempool, devnet_users, l2_nonce
+    from watchtower_dev.txgen import KeyAccount, withdrawal
+    from watchtower_dev.users import eth, parse_ether
+
+    wei = parse_ether(amount)
+    if user is not None and (key_env or keystore):
+        raise InputError("give either --user or a key (--key-env, --keystore), not both")
+    signer: Any
+    if user is not None:
+        signer = devnet_users()[user]
+    else:
+        account = _signer(key_env, keystore, password_env, password_file)
+        if account is None:
+            raise InputError("no L2 key: give --key-env VAR, --keystore FILE or --user N")
+        signer = KeyAccount.from_hex(account.key.hex())
+    state_dir = data_dir / "state"
+    if not state_dir.exists() and (data_dir / "proposer-state").exists():
+        state_dir = data_dir / "proposer-state"  # a devnet's data directory
+    if not state_dir.exists():
+        raise InputError(f"--data-dir {data_dir}: no proposer state (run `propose` there first)")
+    client = _connect(l1_rpc, rollup_address)
+    params = client.params()
+    with _open_state_db(state_dir, sync=True) as store:
+        index, root = client.next_index(), client.tip_root()
+        context = BlockContext.of_batch(index, 0, DEVNET_COINBASE, params)
+        try:
+            balance = open_state(PendingWrites(store), root, context).get_balance(
+                Address(signer.address)
+            )
+        except Exception:
+            raise InputError(
+                f"--data-dir {data_dir}: the proposer's state has no root 0x{root.hex()} (the "
+                "contract's tip): use the data directory of the proposer that built it"
+            ) from None
+        needed = wei + TRANSFER_GAS * 2 * params.base_fee
+        if balance < needed:
+            raise InputError(
+                f"0x{signer.address.hex()} has {eth(balance)} on L2 at batch {index - 1}: a "
+                f"withdrawal of {eth(wei)} needs {eth(needed)} with its fee"
+            )
+        mempool = L2Mempool.in_dir(data_dir)
+        nonce = l2_nonce(client, store, params, mempool, signer.address)
+        mempool.add(withdrawal(signer, nonce=nonce, value=wei, chain_id=params.chain_id))
+    _out.print(
+        f"withdrawal of {eth(wei)} by 0x{signer.address.hex()} waiting in "
+        f"{data_dir / L2Mempool.FILENAME}: the next `watchtower propose --data-dir {data_dir}` "
+        "includes it; `watchtower claim` pays it on L1 once its batch is final",
+        markup=False,
+    )
+
+
+@click.command()
+@click.option("--l1-rpc", required=True, callback=_http_url, help="JSON-RPC URL of the L1 node.")
+@click.option("--rollup", "rollup_address", required=True, help="Address of the rollup contract.")
+@_key_options("the claim transactions' sender's (it pays the gas)")
+@click.option("--account", help="Claim only this account's withdrawals [default: everyone's].")
+@click.option(
+    "--finalize/--no-finalize",
+    default=True,
+    show_default=True,
+    help="First finalize the batches whose challenge period is over (anyone may).",
+)
+def claim(
+    *,
+    l1_rpc: str,
+    rollup_address: str,
+    key_env: str | None,
+    keystore: Path | None,
+    password_env: str | None,
+    password_file: Path | None,
+    account: str | None,
+    finalize: bool,
+) -> None:
+    """Claim on L1 the withdrawals of finalized batches (the bridge's `claimWithdrawal`,
+    protocol.md §8.5).
+
+    Reads the accepted batches from their calldata, finds their withdrawals (transfers to the
+    bridge address), and claims every one not claimed yet whose batch is final. The value is
+    owed to the withdrawal's sender, whoever sends the claim; it takes it with `watchtower
+    withdraw`. Withdrawals of batches still in their challenge period are listed with the time
+    left.
+
+    \b
+    Examples:
+      USER_KEY=0x... watchtower claim --l1-rpc http://127.0.0.1:8545 \\
+          --rollup 0x5FbDB2315678afecb367f032d93F642f64180aa3 --key-env USER_KEY
+      watchtower claim --l1-rpc http://127.0.0.1:8545 --rollup 0x5FbD... --key-env USER_KEY \\
+          --account 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --no-finalize
+    """
+    from watchtower.l1.rollup import L1TransactionError
+    from watchtower_dev.users import claim as make_claims
+    from watchtower_dev.users import eth, finalize_due, parse_address
+
+    only = parse_address(account, "--account") if account is not None else None
+    sender = _signer(key_env, keystore, password_env, password_file)
+    if sender is None:
+        raise InputError("no key to send the claims: give --key-env VAR or --keystore FILE")
+    client = _connect(l1_rpc, rollup_address)
+    try:
+        if finalize:
+            done = finalize_due(client, sender)
+            if done:
+                _out.print(f"finalized batches {', '.join(map(str, done))}")
+        claims, waiting = make_claims(client, sender, only)
+    except L1TransactionError as exc:
+        raise InputError(f"{exc.action}: {exc.reason}") from None
+    table = Table(title="withdrawals claimed", title_justify="left")
+    for column in ("batch", "step", "account", "amount", "l1_block"):
+        table.add_column(column)
+    for c in claims:
+        w = c.withdrawal
+        table.add_row(
+            str(w.batch), str(w.step), "0x" + w.account.hex(), eth(w.amount), str(c.l1_block)
+        )
+    if claims:
+        _out.print(table)
+        total = sum(c.withdrawal.amount for c in claims)
+        _out.print(
+            f"claimed {len(claims)} withdrawal(s), {eth(total)}: `watchtower withdraw` pays it"
+        )
+    else:
+        _out.print("nothing to claim")
+    now = int(client.w3.eth.get_block("latest")["timestamp"])
+    for item in waiting:
+        w = item.withdrawal
+        _out.print(
+            f"waiting: {eth(w.amount)} for 0x{w.account.hex()} (batch {w.batch} step {w.step}), "
+            f"final in {max(item.deadline - now, 0)} s",
+            markup=False,
+        )

@@ -34,6 +34,7 @@ from watchtower.execute.replay import init_genesis
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.l1.rollup import RollupClient, RollupConfig
 from watchtower.proof.fraud import FraudProof, build_fraud_proof
+from watchtower.rollup.bridge import genesis_balance
 from watchtower.rollup.codec import encode_batch
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import BlockContext, GenesisAccount
@@ -176,8 +177,13 @@ def measure_challenge(nodes_per_path: int, seed: bytes = SEED, crowd: int = 0) -
             proposer, challenger = dev_key("proposer"), dev_key("challenger")
             for account in (proposer, challenger):
                 fund(w3, account.address, 100 * ETHER)
+            supply = genesis_balance(deep.genesis)  # the deployment backs the genesis (§8.6)
+            fund(w3, proposer.address, supply)
             config = RollupConfig(
-                genesis_root=root, chain_id=params.chain_id, base_fee=params.base_fee
+                genesis_root=root,
+                chain_id=params.chain_id,
+                base_fee=params.base_fee,
+                genesis_supply=supply,
             )
             client = RollupClient.deploy(w3, proposer, config)
             client.register(proposer, deep.coinbase, config.proposer_bond)

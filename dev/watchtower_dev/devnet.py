@@ -18,13 +18,16 @@ from web3 import Web3
 from watchtower.execute.replay import init_genesis
 from watchtower.execute.statedb import StateDB
 from watchtower.l1.rollup import RollupClient, RollupConfig
+from watchtower.rollup.bridge import genesis_balance
 from watchtower.rollup.bundle import Bundle, bundle_to_json
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import GenesisAccount
 from watchtower_dev.chain import AnvilNode, embedded_web3, fund, start_anvil
-from watchtower_dev.proposer import ETHER, Proposer, devnet_genesis
+from watchtower_dev.proposer import ETHER, L2Mempool, Proposer, devnet_genesis
 
 L1_KINDS = ("embedded", "anvil")
+#: ether in each of anvil's funded accounts on a devnet: enough to back the genesis (64,000).
+ANVIL_BALANCE = 1_000_000
 
 
 def dev_key(name: str) -> LocalAccount:
@@ -54,6 +57,8 @@ class Devnet:
     proposer: Proposer
     challenger: LocalAccount
     config: RollupConfig
+    #: A development user with ether on L1 (to deposit; its key signs its L2 withdrawals).
+    user: LocalAccount
     #: The L2 genesis allocation as JSON (what ``watchtower run --genesis`` reads).
     genesis_path: Path
     node: AnvilNode | None = None
@@ -90,7 +95,7 @@ def start_devnet(
     if l1 not in L1_KINDS:
         raise ValueError(f"l1 must be one of {', '.join(L1_KINDS)}, not {l1!r}")
     params = params or RollupParams()
-    node = start_anvil() if l1 == "anvil" else None
+    node = start_anvil(balance=ANVIL_BALANCE) if l1 == "anvil" else None
     w3 = node.web3() if node is not None else embedded_web3()
     tmp = None
     if data_dir is None:
@@ -102,8 +107,12 @@ def start_devnet(
     store = StateDB(data_dir / "proposer-state", sync=False)
     genesis_root = init_genesis(store, genesis)
     proposer_key, challenger_key = dev_key("proposer"), dev_key("challenger")
+    supply = genesis_balance(genesis)  # what the deployer pays in (§8.6)
     for account in (proposer_key, challenger_key):
         fund(w3, account.address, 4_000 * ETHER)  # bonds: every pending batch locks one
+    fund(w3, proposer_key.address, supply)  # the deployer backs the genesis
+    user = dev_key("user")
+    fund(w3, user.address, 1_000 * ETHER)
     config = RollupConfig(
         genesis_root=genesis_root,
         chain_id=params.chain_id,
@@ -111,9 +120,16 @@ def start_devnet(
         challenge_period=challenge_period,
         min_stake=min_stake,
         proposer_bond=proposer_bond,
+        genesis_supply=supply,
     )
     client = RollupClient.deploy(w3, proposer_key, config)
-    proposer = Proposer(client=client, account=proposer_key, store=store, params=params)
+    proposer = Proposer(
+        client=client,
+        account=proposer_key,
+        store=store,
+        params=params,
+        mempool=L2Mempool.in_dir(data_dir),
+    )
     client.register(proposer_key, proposer.coinbase, proposer_bond)
     return Devnet(
         w3=w3,
@@ -121,6 +137,7 @@ def start_devnet(
         proposer=proposer,
         challenger=challenger_key,
         config=config,
+        user=user,
         genesis_path=genesis_path,
         node=node,
         _tmp=tmp,

@@ -11,7 +11,7 @@ from eth_hash.auto import keccak
 from eth_keys.datatypes import PrivateKey
 from eth_typing import Address
 
-from watchtower.rollup.params import DEFAULT_BASE_FEE, SECP256K1_N, TRANSFER_GAS
+from watchtower.rollup.params import BRIDGE_ADDRESS, DEFAULT_BASE_FEE, SECP256K1_N, TRANSFER_GAS
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,33 @@ class Account:
         return bytes(self.key.public_key.to_canonical_address())
 
 
+@dataclass(frozen=True)
+class KeyAccount:
+    """An L2 account of a given private key (e.g. the key of an L1 account: a withdrawal pays
+    its sender's own address on L1)."""
+
+    key: PrivateKey
+
+    @classmethod
+    def from_hex(cls, key: str | bytes) -> KeyAccount:
+        raw = bytes.fromhex(key.removeprefix("0x")) if isinstance(key, str) else key
+        return cls(PrivateKey(raw))
+
+    @property
+    def address(self) -> bytes:
+        return bytes(self.key.public_key.to_canonical_address())
+
+
+#: Anything that signs L2 transactions.
+Signer = Account | KeyAccount
+
+
 def accounts(count: int, seed: bytes = b"watchtower") -> list[Account]:
     return [Account(seed, i) for i in range(count)]
 
 
 def transfer(
-    sender: Account,
+    sender: Signer,
     to: bytes,
     *,
     nonce: int,
@@ -94,3 +115,9 @@ def with_high_s(tx_bytes: bytes) -> bytes:
     fields[9] = rlp.sedes.big_endian_int.serialize(1 - y_parity)
     fields[11] = rlp.sedes.big_endian_int.serialize(SECP256K1_N - s)
     return b"\x02" + bytes(rlp.encode(fields))
+
+
+def withdrawal(sender: Signer, *, nonce: int, value: int, chain_id: int) -> bytes:
+    """A signed withdrawal (protocol.md §8.3): a transfer of ``value`` to ``BRIDGE_ADDRESS``, paid
+    on L1 to the sender's own address once its batch is final."""
+    return transfer(sender, BRIDGE_ADDRESS, nonce=nonce, value=value, chain_id=chain_id)

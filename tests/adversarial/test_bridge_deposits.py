@@ -216,7 +216,7 @@ def test_rejection_requeues_the_deposits_of_the_rejected_batches(w3: Web3) -> No
     assert world.tip_root() == state_trie(world.l2.state).root_hash
 
 
-@pytest.mark.parametrize("credited", ["more", "other"])
+@pytest.mark.parametrize("credited", ["more", "other", "none"])
 def test_wrongly_credited_deposit_is_proven_fraud(w3: Web3, credited: str) -> None:
     world = bridge_world(w3)
     depositor, challenger = Actor(w3, "depositor"), Actor(w3, "challenger")
@@ -224,8 +224,10 @@ def test_wrongly_credited_deposit_is_proven_fraud(w3: Web3, credited: str) -> No
     pre = world.l2.state
     if credited == "more":  # the step credits 100 ether instead of 1
         lie = {USERS[1]: Account(0, pre[USERS[1]].balance + 100 * ETHER)}
-    else:  # the step credits the proposer's friend instead
+    elif credited == "other":  # the step credits the proposer's friend instead
         lie = {NEW: Account(0, ETHER)}
+    else:  # the deposit is "consumed" but credits nobody: the claimed root is the pre-root
+        lie = {}
     batch = run(world, [deposit_step(0, USERS[1], ETHER)], claimed={0: root_with(pre, lie)})
     ok(w3, world.submit(batch))
     rcpt = ok(w3, challenge(world, challenger, batch, 0))
@@ -233,3 +235,27 @@ def test_wrongly_credited_deposit_is_proven_fraud(w3: Web3, credited: str) -> No
     assert fraud["args"]["reason"] == 0  # a deposit step is always valid
     assert bytes(fraud["args"]["computedRoot"]) == batch.honest[0]
     assert world.fn.depositsConsumed().call() == 0
+
+
+def test_overdue_backlog_is_cleared_by_batches_of_deposit_steps_alone(w3: Web3) -> None:
+    """A backlog too large for one batch cannot stop the rollup: while a deposit is overdue,
+    batches of deposit steps alone are accepted, whatever they leave pending; nothing else is."""
+    world = bridge_world(w3, proposer_bond_deposit=10 * ETHER)
+    users, depositor = Users(), Actor(w3, "depositor")
+    for i in range(4):
+        ok(w3, deposit(world, depositor, NEW, i + 1))
+    advance(w3, DELAY + 1)
+    steps = [deposit_step(i, NEW, i + 1) for i in range(4)]
+    tip = world.l2.state
+    # one deposit and a transfer: deposit 1 is still overdue after it, so refused
+    mixed = run(world, [steps[0], users.transfer(0, USERS[1], 1)])
+    failed(w3, world.submit(mixed), "Rollup: oldest pending deposit is overdue")
+    world.l2.state, users.nonces[0] = tip, 0
+    ok(w3, world.submit(run(world, steps[:1])))  # deposits alone: accepted
+    ok(w3, world.submit(run(world, steps[1:3])))
+    assert world.fn.depositsConsumed().call() == 3
+    # the last overdue deposit and a transfer after it: nothing overdue is left, accepted
+    last = run(world, [steps[3], users.transfer(0, USERS[1], 1)])
+    ok(w3, world.submit(last))
+    assert world.fn.getBatch(2).call()[10:12] == (3, 4)
+    assert world.l2.state[NEW].balance == 1 + 2 + 3 + 4

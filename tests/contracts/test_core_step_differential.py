@@ -7,7 +7,8 @@ bytes go to both:
 
 * the contract: ``Rollup.executeStep(preRoot, txBytes, coinbase, stateNodes)`` in anvil, on a
   Rollup deployed with the example's chain id and base fee;
-* the core: ``watchtower.execute.transition.apply_step(state, tx_bytes, RuleSet.ROLLUP)``.
+* the core: ``watchtower.execute.transition.apply_step(state, tx_bytes, RuleSet.ROLLUP)``
+  (protocol v2: deposit steps, §8.2, are compared too, at the end of this file).
 
 Post-roots must be equal, and so must the reasons (the contract's ``uint8`` is the row number of
 protocol.md §3.1; the core's ``InvalidReason`` lists the same rows in the same order). Transactions
@@ -37,7 +38,8 @@ from watchtower.execute.state import build_genesis, open_state
 from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.proof.fraud import account_witness, touched_accounts
 from watchtower.rollup.artifacts import load_artifact
-from watchtower.rollup.params import BLANK_ROOT, SECP256K1_N, RollupParams
+from watchtower.rollup.bridge import encode_deposit
+from watchtower.rollup.params import BLANK_ROOT, BRIDGE_ADDRESS, SECP256K1_N, RollupParams
 from watchtower.rollup.types import BlockContext, GenesisAccount, InvalidReason
 from watchtower_dev.txgen import Account, accounts, legacy_transfer, transfer, with_high_s
 
@@ -767,3 +769,80 @@ def test_contract_matches_core_slow(rollups: dict[RollupParams, Contract]) -> No
     """About 4,000 random examples: 800 each for "valid" and "chaos", 100 for each other kind."""
     for kind in KINDS:
         _check_random(rollups, kind, 800 if kind in ("valid", "chaos") else 100)
+
+
+# ---- deposit steps (protocol v2, §8.2) ----------------------------------------------------------
+
+BRIDGE = BRIDGE_ADDRESS
+
+
+def _deposit(
+    recipient: bytes,
+    amount: int,
+    *,
+    index: int = 0,
+    genesis: Mapping[bytes, GenesisAccount] | None = None,
+    params: RollupParams = DEFAULT,
+) -> Case:
+    g = dict(BASE if genesis is None else genesis)
+    return Case(params, g, encode_deposit(index, recipient, amount), FILLER[0])
+
+
+#: (case id) -> (case, the reason: None = valid)
+DEPOSITS: dict[str, tuple[Callable[[], Case], InvalidReason | None]] = {
+    "deposit-existing": (lambda: _deposit(T.address, 10**18), None),
+    "deposit-creates": (lambda: _deposit(FRESH, 1), None),
+    "deposit-zero-existing": (lambda: _deposit(T.address, 0), None),
+    "deposit-zero-new": (lambda: _deposit(FRESH, 0), None),
+    "deposit-to-code-holder": (lambda: _deposit(CODE_HOLDER, 9), None),
+    "deposit-to-nonce-only-account": (lambda: _deposit(FILLER[1], 9), None),
+    "deposit-to-precompile": (lambda: _deposit(PRECOMPILES[0], 9), None),
+    "deposit-to-bridge": (lambda: _deposit(BRIDGE, 5), None),
+    "deposit-to-the-coinbase": (lambda: _deposit(FILLER[0], 5), None),
+    "deposit-max-index": (lambda: _deposit(S.address, 7, index=2**64 - 1), None),
+    "deposit-huge": (lambda: _deposit(FRESH, 2**255), None),
+    "deposit-empty-state": (lambda: _deposit(FRESH, 3, genesis={}), None),
+    "deposit-other-params": (lambda: _deposit(FRESH, 3, params=PARAMS[2]), None),
+    **{
+        f"near-deposit-{n}-bytes": (
+            lambda n=n: Case(  # type: ignore[misc]
+                DEFAULT, dict(BASE), (encode_deposit(0, FRESH, 5) + b"\x01" * 64)[:n], FILLER[0]
+            ),
+            InvalidReason.UNDECODABLE,
+        )
+        for n in (1, 2, 60, 62, 125)
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(DEPOSITS))
+def test_deposit_case(rollups: dict[RollupParams, Contract], name: str) -> None:
+    make, expected = DEPOSITS[name]
+    case = make()
+    case.label = name
+    core = compare(rollups, case)
+    assert core.reason == expected, case.describe()
+    assert core.sender is None, case.describe()
+
+
+@settings(_BASE, max_examples=40)
+@given(
+    genesis=genesis_accounts(),
+    recipient=st.sampled_from(
+        [a.address for a in POOL] + FILLER[:5] + [FRESH, CODE_HOLDER, BRIDGE, *PRECOMPILES]
+    )
+    | st.binary(min_size=20, max_size=20),
+    amount=st.one_of(st.sampled_from([0, 1, 10**18]), st.integers(0, 2**200)),
+    index=st.integers(0, 2**64 - 1),
+)
+def test_random_deposit_steps(
+    rollups: dict[RollupParams, Contract],
+    genesis: dict[bytes, GenesisAccount],
+    recipient: bytes,
+    amount: int,
+    index: int,
+) -> None:
+    case = Case(DEFAULT, genesis, encode_deposit(index, recipient, amount), FILLER[0], "random")
+    event("zero" if amount == 0 else ("new" if recipient not in genesis else "existing"))
+    core = compare(rollups, case)
+    assert core.reason is None

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_tells_the_whole_story() -> None:
-    result = CliRunner().invoke(main, ["demo", "--honest", "3", "--txs", "8", "--fault-step", "4"])
+    args = ["demo", "--honest", "3", "--txs", "8", "--fault", "wrong-fee", "--fault-step", "4"]
+    result = CliRunner().invoke(main, args)  # the bridge story: tests/integration/test_demo.py
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "batches verified" in out and "batch 3, step 4 (wrong-fee)" in out

@@ -14,7 +14,7 @@ from watchtower.l1.rollup import L1TransactionError, OnChainStatus
 from watchtower.proof.fraud import build_fraud_proof
 from watchtower.rollup.types import Batch, VerdictKind
 from watchtower_dev.devnet import Devnet
-from watchtower_dev.faults import Fault, FaultKind
+from watchtower_dev.faults import STEP_FAULTS, Fault
 from watchtower_dev.proposer import devnet_genesis
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def test_every_fault_is_rejected_on_chain(devnet: Devnet, tmp_path: Path) -> Non
         _, receipt = net.proposer.propose(STEPS)
         assert replay_batch(store, _onchain(net, receipt)).kind is VerdictKind.VALID
 
-        for kind in FaultKind:
+        for kind in STEP_FAULTS:  # the bridge faults: tests/integration/test_devnet_bridge.py
             _, receipt = net.proposer.propose(STEPS, Fault(kind, FAULT_STEP))
             batch = _onchain(net, receipt)
             verdict = replay_batch(store, batch, commit=False)

@@ -47,8 +47,22 @@ from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.execute.transition import RuleSet, apply_step
+from watchtower.rollup.bridge import (
+    BridgeFlows,
+    DepositStep,
+    Withdrawal,
+    claimed_flows,
+    decode_deposit,
+    encode_deposit,
+)
 from watchtower.rollup.codec import decode_batch
-from watchtower.rollup.params import BLANK_ROOT, EMPTY_CODE_HASH, MAX_TX_BYTES, is_precompile
+from watchtower.rollup.params import (
+    BLANK_ROOT,
+    BRIDGE_ADDRESS,
+    EMPTY_CODE_HASH,
+    MAX_TX_BYTES,
+    is_precompile,
+)
 from watchtower.rollup.types import (
     Batch,
     BlockContext,
@@ -104,6 +118,14 @@ def model_step(
     model: Model, raw: bytes, coinbase: bytes
 ) -> tuple[InvalidReason | None, Model, bytes | None]:
     """(reason or None if valid, the state after, the sender if rule 3 passed)."""
+    deposit = decode_deposit(raw)
+    if deposit is not None:  # protocol v2 (§8.2): credit the recipient, nothing else
+        if deposit.amount == 0:
+            return None, model, None
+        after = dict(model)
+        credited = after.get(deposit.recipient, Acct())
+        after[deposit.recipient] = replace(credited, balance=credited.balance + deposit.amount)
+        return None, after, None
     tx = reference(raw)
     if tx.reason is not None:
         return tx.reason, model, tx.sender
@@ -163,12 +185,23 @@ def context(coinbase: bytes, number: int = 0) -> BlockContext:
 
 @st.composite
 def step_transactions(draw: st.DrawFn, model: Model, coinbase: bytes) -> bytes:
-    """A transaction from a genesis key: self, zero-value, to the coinbase, ...; at the
+    """A transaction from a genesis key: self, zero-value, to the coinbase, to the bridge
+    (a withdrawal), ...; or (one in five) a deposit step or a near-deposit; at the
     sender's current nonce most of the time; then maybe corrupted. Weighted so that about a
     quarter are valid transfers and every rule of §3.1 is reached."""
     key = draw(st.sampled_from(SENDERS))
     nonce = model.get(key.address, Acct()).nonce
-    to = draw(st.sampled_from([*RECIPIENTS, key.address, key.address, coinbase]))
+    kind = draw(st.sampled_from(["transaction"] * 8 + ["deposit", "near-deposit"]))
+    if kind != "transaction":  # protocol v2 (§8.2): a deposit step, or 0x7E of another length
+        step = encode_deposit(
+            draw(st.sampled_from([0, 1, 2**64 - 1])),
+            draw(st.sampled_from([*RECIPIENTS, key.address, coinbase, BRIDGE_ADDRESS])),
+            draw(st.sampled_from([0, 1, 10**18, 2**200])),
+        )
+        if kind == "deposit":
+            return step
+        return draw(st.sampled_from([step[:-1], step + b"\x00", step[:1]]))
+    to = draw(st.sampled_from([*RECIPIENTS, key.address, key.address, coinbase, BRIDGE_ADDRESS]))
     draft = Draft(
         key=key,
         legacy=draw(st.booleans()),
@@ -259,6 +292,8 @@ def check_step(genesis: Genesis, raw: bytes, coinbase: bytes) -> InvalidReason |
         return reason
     assert outcome.root == model_root(after), raw.hex()
     assert outcome.sender == sender
+    if decode_deposit(raw) is not None:
+        return reason
     # The accounts the step touched, read back from the engine's state: exact nonces and
     # balances, and an account that received nothing was not created (EIP-161).
     tx = reference(raw)
@@ -281,12 +316,24 @@ def expected_verdict(genesis: Genesis, data: bytes, coinbase: bytes) -> Verdict 
     if index != 0 or prev_root != genesis.root:
         return Verdict(batch=index, kind=VerdictKind.UNDECIDABLE, steps=len(steps))
     model, root, invalid = GENESIS_MODEL, genesis.root, []
+    deposits: list[DepositStep] = []
+    withdrawals: list[Withdrawal] = []
+    burned = 0
     for k, step in enumerate(steps):
-        reason, model, _ = model_step(model, step.tx, coinbase)
+        reason, model, sender = model_step(model, step.tx, coinbase)
         if reason is not None:
             invalid.append((k, reason))
         else:
             root = model_root(model)
+            deposit = decode_deposit(step.tx)
+            if deposit is not None:
+                deposits.append(deposit)
+            else:
+                tx = reference(step.tx)
+                assert sender is not None and tx.to is not None
+                burned += 21_000 * BASE_FEE
+                if tx.to == BRIDGE_ADDRESS and tx.value > 0:
+                    withdrawals.append(Withdrawal(0, k, sender, tx.value))
         if root != step.root:
             return Verdict(
                 batch=0,
@@ -303,6 +350,7 @@ def expected_verdict(genesis: Genesis, data: bytes, coinbase: bytes) -> Verdict 
         steps=len(steps),
         final_root=steps[-1].root,
         invalid_steps=tuple(invalid),
+        flows=BridgeFlows(tuple(deposits), tuple(withdrawals), burned),
     )
 
 
@@ -332,6 +380,8 @@ def check_replay(genesis: Genesis, case: BatchCase) -> VerdictKind | None:
     )
     verdict = replay_batch(genesis.store, batch, commit=False)
     assert genesis.store.head_root() == genesis.root
+    if verdict.kind is VerdictKind.VALID:  # a verified batch's flows, from its claims alone
+        assert claimed_flows(batch, PARAMS) == verdict.flows
     assert verdict.kind is expected.kind, (verdict, expected)
     if verdict.kind is not VerdictKind.UNDECIDABLE:
         assert verdict == replace(expected, reason=verdict.reason), (verdict, expected)

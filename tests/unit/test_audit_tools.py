@@ -70,12 +70,14 @@ def _draft(tmp_path: Path) -> str:
 
 
 def test_fill_roots_gives_the_honest_bundle(tmp_path: Path) -> None:
+    # a draft without a version is written as format version 2 (protocol.md §6), its queue empty
+    expected = {**_honest(), "version": 2, "deposits": []}
     out = tmp_path / "filled.json"
     code, _, err = _run("fill-roots", _draft(tmp_path), "-o", str(out))
     assert code == 0, err
-    assert json.loads(out.read_text()) == _honest()
+    assert json.loads(out.read_text()) == expected
     code, stdout, _ = _run("fill-roots", _draft(tmp_path))
-    assert code == 0 and json.loads(stdout) == _honest()
+    assert code == 0 and json.loads(stdout) == expected
 
 
 def test_fill_roots_never_overwrites_the_draft_and_asks_before_overwriting(
@@ -92,7 +94,11 @@ def test_fill_roots_never_overwrites_the_draft_and_asks_before_overwriting(
     code, _, err = _run("fill-roots", draft, "-o", str(existing))
     assert code == 2 and "--force" in err and existing.read_text() == "keep"
     code, _, _ = _run("fill-roots", draft, "-o", str(existing), "--force")
-    assert code == 0 and json.loads(existing.read_text()) == _honest()
+    assert code == 0 and json.loads(existing.read_text()) == {
+        **_honest(),
+        "version": 2,
+        "deposits": [],
+    }
 
 
 # replay --all

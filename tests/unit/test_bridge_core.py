@@ -25,6 +25,7 @@ from watchtower.rollup.bridge import (
     BridgeFlows,
     DepositStep,
     Withdrawal,
+    claimed_flows,
     claimed_withdrawals,
     encode_deposit,
     genesis_balance,
@@ -183,6 +184,8 @@ def test_replay_reports_the_flows_of_a_valid_batch(store: StateDB) -> None:
         burned=3 * fee,
     )
     assert verdict.flows.deposited == 2 * ETHER and verdict.flows.withdrawn == 3 * ETHER
+    # the same, from the claims alone (no state): what a verified batch's flows are
+    assert claimed_flows(batch, PARAMS) == verdict.flows
     assert [s for s, _ in verdict.invalid_steps] == [4, 6]
 
 

@@ -280,6 +280,24 @@ def test_an_overdue_pending_deposit_is_unusable(tmp_path: Path) -> None:
     )
 
 
+def test_a_batch_of_deposit_steps_alone_may_leave_an_overdue_backlog(tmp_path: Path) -> None:
+    """§8.4: while the oldest pending deposit is overdue, a batch of deposit steps alone is
+    accepted even if it does not clear the backlog; any other batch is refused."""
+    old = [Deposit(i, L1USER.address, FRESH, 1 + i, T0 - 5000 + i) for i in range(3)]
+    with StateDB(tmp_path / "s", sync=False) as store:
+        root = init_genesis(store, ALLOC)
+        pending = PendingWrites(store)
+        ctx0 = BlockContext.of_batch(0, T0, MINER.address, PARAMS)
+        b0 = build_batch(pending, 0, root, ctx0, [encode_deposit(0, FRESH, 1)])
+        ctx1 = BlockContext.of_batch(1, T0 + 1, MINER.address, PARAMS)
+        b1 = build_batch(pending, 1, b0.final_root, ctx1, [_send(0, BOB.address, 1)])
+        pending.discard()
+    parsed = parse_bundle(bundle_to_json(Bundle(PARAMS, ALLOC, (b0,), 2, tuple(old))))
+    assert parsed.deposits == tuple(old)  # deposits 1 and 2 left pending, overdue: accepted
+    with pytest.raises(InputError, match=r"bundle batch 1: deposit 1 .* not deposit steps alone"):
+        parse_bundle(bundle_to_json(Bundle(PARAMS, ALLOC, (b0, b1), 2, tuple(old))))
+
+
 def test_prove_a_wrong_deposit_credit(tmp_path: Path) -> None:
     document = _document(tmp_path)
     document["batches"][1]["steps"][1]["root"] = "0x" + "ab" * 32  # deposit 2's claimed root

@@ -33,12 +33,12 @@ from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, PrunedStateError, StateDB
 from watchtower.execute.transition import RuleSet, apply_step
 from watchtower.execute.trie import encode_node
+from watchtower.proof.withdrawal import claim_witness
 from watchtower.rollup import jsontext
 from watchtower.rollup.bridge import decode_deposit
 from watchtower.rollup.codec import (
     leaf_from_hash,
     step_leaf,
-    step_proof,
     steps_root,
     verify_leaf_proof,
 )
@@ -278,16 +278,17 @@ def build_fraud_proof(
     scratch.discard()
     if outcome.root == claimed.root and not allow_correct:
         raise NoFraudError(batch.index, step, claimed.root)
-    previous = batch.steps[step - 1] if step else None
+    # The same StepWitness a withdrawal claim carries (§7.5 items 2-3, §8.5 item 2).
+    tx, post_root, post_proof, prev_tx_hash, prev_root, prev_proof = claim_witness(batch, step)
     return FraudProof(
         batch=batch.index,
         step=step,
-        tx=claimed.tx,
-        post_root=claimed.root,
-        post_proof=tuple(step_proof(batch.steps, step)),
-        prev_tx_hash=bytes(keccak(previous.tx)) if previous else ZERO32,
-        prev_root=previous.root if previous else ZERO32,
-        prev_proof=tuple(step_proof(batch.steps, step - 1)) if previous else (),
+        tx=tx,
+        post_root=post_root,
+        post_proof=tuple(post_proof),
+        prev_tx_hash=prev_tx_hash,
+        prev_root=prev_root,
+        prev_proof=tuple(prev_proof),
         state_nodes=witness,
         batch_prev_root=batch.prev_root,
         steps_root=steps_root(batch.steps),

@@ -17,6 +17,7 @@ from watchtower.rollup.params import (
     DEPOSIT_INCLUSION_DELAY,
     DEPOSIT_STEP_BYTES,
     DEPOSIT_TX_TYPE,
+    TRANSFER_GAS,
     RollupParams,
 )
 
@@ -152,6 +153,38 @@ class BridgeFlows:
         }
 
 
+def claimed_flows(batch: Batch, params: RollupParams) -> BridgeFlows:
+    """What ``batch`` *claims* to move across the bridge, read from its steps and claimed roots
+    alone (no state): every deposit step (§8.2: always valid), and every step whose claimed root
+    differs from the root claimed before it (the batch's ``prev_root`` for step 0) and whose
+    bytes pass the stateless rules (§3.1 rules 1–9) as a transfer: it burns ``21000 ·
+    base_fee``, and is a withdrawal if it sends a non-zero value to ``BRIDGE_ADDRESS``.
+
+    For a batch the replay found valid this equals the replay's flows (a valid transfer always
+    changes the root, its sender's nonce; an invalid step never does), so a verified batch's
+    flows can be recomputed without replaying it. For a fraudulent batch it is what the
+    proposer claims: :func:`claimed_withdrawals`.
+    """
+    from watchtower.rollup.transactions import Transfer, check_transfer  # types ↔ bridge cycle
+
+    deposits: list[DepositStep] = []
+    withdrawals: list[Withdrawal] = []
+    burned = 0
+    before = batch.prev_root
+    for k, step in enumerate(batch.steps):
+        deposit = decode_deposit(step.tx)
+        if deposit is not None:
+            deposits.append(deposit)
+        elif step.root != before:
+            checked = check_transfer(step.tx, params)
+            if isinstance(checked, Transfer):
+                burned += TRANSFER_GAS * params.base_fee
+                if is_withdrawal(checked.to, checked.value):
+                    withdrawals.append(Withdrawal(batch.index, k, checked.sender, checked.value))
+        before = step.root
+    return BridgeFlows(tuple(deposits), tuple(withdrawals), burned)
+
+
 def claimed_withdrawals(batch: Batch, params: RollupParams) -> tuple[Withdrawal, ...]:
     """The withdrawals ``batch`` *claims* (§8.5): what could be claimed on L1 if it became final.
 
@@ -161,22 +194,12 @@ def claimed_withdrawals(batch: Batch, params: RollupParams) -> tuple[Withdrawal,
     non-zero value (item 4). No state is needed: for a fraudulent batch this is the value at
     risk, whatever the honest replay says.
     """
-    from watchtower.rollup.transactions import Transfer, check_transfer  # types ↔ bridge cycle
-
-    found: list[Withdrawal] = []
-    before = batch.prev_root
-    for k, step in enumerate(batch.steps):
-        if step.root != before:
-            checked = check_transfer(step.tx, params)
-            if isinstance(checked, Transfer) and is_withdrawal(checked.to, checked.value):
-                found.append(Withdrawal(batch.index, k, checked.sender, checked.value))
-        before = step.root
-    return tuple(found)
+    return claimed_flows(batch, params).withdrawals
 
 
 def genesis_supply(alloc: Mapping[bytes, GenesisAccount]) -> int:
-    """The L2 supply of a genesis allocation (§8.3): every balance except ``BRIDGE_ADDRESS``'s.
-    A deployment backs its genesis when the constructor's value equals it (§8.6)."""
+    """The L2 supply of a genesis allocation (§8.3): every balance except ``BRIDGE_ADDRESS``'s
+    (the start of the conservation invariant's right-hand side, §8.6)."""
     return sum(a.balance for address, a in alloc.items() if address != BRIDGE_ADDRESS)
 
 

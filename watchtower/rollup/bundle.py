@@ -268,7 +268,8 @@ def parse_deposits(raw: Any) -> tuple[Deposit, ...]:
 def check_deposits(batches: list[Batch] | tuple[Batch, ...], deposits: tuple[Deposit, ...]) -> None:
     """What the contract checks when each batch is submitted (§8.4), at the batch's L1 time
     (``context.timestamp``): its deposit steps are the next queue entries, in order, already
-    queued; and the oldest entry it leaves pending is not overdue. A batch that fails could not
+    queued; and, unless it is deposit steps alone, the oldest entry it leaves pending is not
+    overdue. A batch that fails could not
     be on chain: the bundle is unusable input (:class:`InputError`), one line naming the batch,
     step, deposit and amounts."""
     consumed = 0
@@ -291,14 +292,17 @@ def check_deposits(batches: list[Batch] | tuple[Batch, ...], deposits: tuple[Dep
                     f"{batch.context.timestamp}"
                 )
             consumed += 1
-        if consumed < len(deposits):
+        if consumed < len(deposits) and not all(is_deposit_type(tx) for tx in txs):
+            # While the oldest pending deposit is overdue, only batches of deposit steps alone
+            # are accepted (§8.4).
             oldest = deposits[consumed]
             if batch.context.timestamp > oldest.l1_timestamp + DEPOSIT_INCLUSION_DELAY:
                 raise InputError(
                     f"bundle batch {batch.index}: deposit {oldest.index} ({oldest.amount} wei to "
                     f"0x{oldest.recipient.hex()}, queued at L1 time {oldest.l1_timestamp}) is "
                     f"still pending at the batch's time {batch.context.timestamp}, more than "
-                    f"{DEPOSIT_INCLUSION_DELAY} s later: the contract refuses such a batch"
+                    f"{DEPOSIT_INCLUSION_DELAY} s later, and the batch is not deposit steps "
+                    "alone: the contract refuses it"
                 )
 
 
