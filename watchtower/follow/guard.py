@@ -24,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from watchtower.errors import MalformedBatchError
 from watchtower.follow.bridge import (
     BACKED,
     FORGED,
@@ -173,7 +174,11 @@ class BridgeGuard:
         batch, what it claims is what it did)."""
         if not self.enabled or records.has_flows(self.store, row.id):
             return
-        batch = load()
+        try:
+            batch = load()
+        except MalformedBatchError as exc:  # its calldata was dropped (pruned): nothing to read
+            log.error("bridge_flows_lost", batch=row.idx, step=None, error=str(exc))
+            return
         log.warning("bridge_flows_rebuilt", batch=row.idx, step=None, l1_block=row.l1_block)
         withdrawals = core.claimed_withdrawals(batch, self.params)
         deposits = tuple(
