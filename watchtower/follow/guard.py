@@ -26,7 +26,6 @@ import structlog
 
 from watchtower.errors import MalformedBatchError
 from watchtower.follow.bridge import (
-    BACKED,
     FORGED,
     BridgeSummary,
     PendingWithdrawal,
@@ -263,10 +262,7 @@ class BridgeGuard:
     def _judge_claims(self) -> None:
         for claim in records.claims(self.store, unchecked_only=True):
             verdict, withdrawal = records.backing(self.store, claim.batch, claim.step)
-            already = any(
-                c.verdict == BACKED and (c.batch, c.step) == (claim.batch, claim.step)
-                for c in records.claims(self.store)
-            )
+            already = records.backed_claim_exists(self.store, claim.batch, claim.step)
             judged = judge_claim(
                 claim.batch,
                 claim.step,

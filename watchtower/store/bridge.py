@@ -166,6 +166,15 @@ def set_claim_verdict(store: Store, claim: ClaimRow, verdict: str, reason: str) 
         )
 
 
+def backed_claim_exists(store: Store, batch: int, step: int) -> bool:
+    """Whether a claim of withdrawal ``step`` of batch ``batch`` was already judged backed."""
+    row = store._db.execute(
+        "SELECT 1 FROM claims WHERE batch = ? AND step = ? AND verdict = 'backed' LIMIT 1",
+        (batch, step),
+    ).fetchone()
+    return row is not None
+
+
 def claimed_total(store: Store, backed: bool | None = None) -> int:
     """The value of the claims recorded (``backed``: only those checked as backed or forged)."""
     if backed is None:
