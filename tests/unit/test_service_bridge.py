@@ -11,6 +11,7 @@ import pytest
 
 from tests.fakes.bridge_world import (
     ALICE,
+    ALLOC,
     BOB,
     ETHER,
     FEE,
@@ -305,3 +306,38 @@ def test_status_shows_the_bridge(world: BridgeWorld) -> None:
     assert "pending deposits: 1 (oldest 24s old)" in text.output
     assert "withdrawals awaiting finalization: 1 (3 ETH" in text.output
     assert "claimable: 0 (0 ETH (0 wei))" in text.output
+
+
+def test_a_restart_judges_nothing_twice_and_keeps_open_overdue_alerts(tmp_path: Path) -> None:
+    from watchtower.service import ServiceConfig, ServiceMode, Watchtower
+
+    world = BridgeWorld(tmp_path / "data")
+    try:
+        _honest_start(world)
+        overdue = DepositTx(BOB.address, ETHER)
+        world.chain.mine(overdue, Claim(0, 0, BOB.address, 2 * ETHER))  # a forged claim
+        world.wait(DEPOSIT_INCLUSION_DELAY + 60)
+        world.tower.tick()
+        assert sorted(world.alerts.kinds()) == [
+            "conservation_violated", "deposit_overdue", "withdrawal_forged"]  # fmt: skip
+        world.tower.close()
+
+        again = Watchtower(
+            ServiceConfig(world.path, mode=ServiceMode.WATCH, confirmations=2),
+            [],
+            ALLOC,
+            alert=world.alerts,
+            readers=world.l1,
+        )
+        world.tower = again
+        world.alerts.raised.clear()
+        again.tick()
+        # The claim keeps its verdict and the deposit its open alert; the shortfall is a new
+        # episode of this process (as stalled or rpc_disagreement after a restart).
+        assert world.alerts.kinds() == ["conservation_violated"]
+        world.chain.mine(world.propose([deposit(1, BOB.address, ETHER)]))
+        again.tick()
+        (resolved,) = world.alerts.of("deposit_overdue_resolved")
+        assert resolved["tx"] == "0x" + overdue.tx_hash.hex()
+    finally:
+        world.close()
