@@ -336,6 +336,8 @@ class FakeL1:
         self.missing: set[bytes] = set()
         #: transactions whose logs this endpoint hides (a lying endpoint)
         self.hidden: set[bytes] = set()
+        #: how many recent blocks' state the node keeps (None: an archive node)
+        self.state_window: int | None = None
         self.fail: Exception | None = None
         self.calls: list[str] = []
 
@@ -401,6 +403,9 @@ class FakeL1:
 
     def bridge_balance(self, block: int | None = None) -> int:
         self._call("bridge_balance")
+        window = self.state_window
+        if window is not None and block is not None and block < self.head() - window:
+            raise ValueError(f"missing trie node: state of block {block} is pruned")
         return self.chain.bridge_balance(block)
 
     def deposits_consumed(self, block: int | None = None) -> int:

@@ -341,3 +341,16 @@ def test_a_restart_judges_nothing_twice_and_keeps_open_overdue_alerts(tmp_path: 
         assert resolved["tx"] == "0x" + overdue.tx_hash.hex()
     finally:
         world.close()
+
+
+def test_conservation_waits_for_the_scan_to_reach_recent_state(world: BridgeWorld) -> None:
+    world.l1[0].state_window = 128  # a full node, not an archive: old states are pruned
+    world.tower.follower.chunk = 100  # 50 chunks a tick: 5,000 blocks
+    _honest_start(world)
+    world.chain.mine(Claim(0, 0, BOB.address, 5 * ETHER))  # forged: breaks conservation
+    world.chain.mine_empty(6_000)
+    world.tower.tick()  # scanned to ~5,000 of 6,003: the balance there is not readable
+    assert world.tower.store.next_block(0) - 1 < world.chain.head - 128
+    assert world.alerts.kinds() == ["withdrawal_forged"]
+    world.tower.tick()  # caught up
+    assert world.alerts.kinds() == ["withdrawal_forged", "conservation_violated"]
