@@ -106,6 +106,50 @@ class Metrics:
         self.state_prune_seconds = Gauge(
             "watchtower_state_prune_seconds", "Duration of the last state pruning run", registry=r
         )
+        # The bridge (docs/protocol.md §8): what it holds, what is owed, what is waiting.
+        self.bridge_balance = Gauge(
+            "watchtower_bridge_balance_wei",
+            "bridgeBalance() of the rollup contract at the last scanned L1 block",
+            registry=r,
+        )
+        self.l2_supply = Gauge(
+            "watchtower_l2_supply_wei",
+            "L2 supply after the last verified batch (all balances but the bridge address's)",
+            registry=r,
+        )
+        self.deposits_pending = Gauge(
+            "watchtower_deposits_pending", "Deposits queued on L1, not consumed yet", registry=r
+        )
+        self.deposit_oldest_age = Gauge(
+            "watchtower_deposit_oldest_pending_age_seconds",
+            "Age by L1 time of the oldest pending deposit (0 when none)",
+            registry=r,
+        )
+        self.withdrawals_pending = Gauge(
+            "watchtower_withdrawals_pending",
+            "Withdrawals of verified batches still inside their batch's challenge window",
+            registry=r,
+        )
+        self.withdrawals_pending_value = Gauge(
+            "watchtower_withdrawals_pending_wei",
+            "Value of the withdrawals still inside their batch's challenge window",
+            registry=r,
+        )
+        self.withdrawals_claimable = Gauge(
+            "watchtower_withdrawals_claimable",
+            "Withdrawals of verified batches past their window and not claimed yet",
+            registry=r,
+        )
+        self.withdrawals_claimable_value = Gauge(
+            "watchtower_withdrawals_claimable_wei",
+            "Value of the withdrawals past their window and not claimed yet",
+            registry=r,
+        )
+        self.withdrawals_forged = Counter(
+            "watchtower_withdrawals_forged",
+            "Withdrawal claims on L1 that no verified withdrawal backs",
+            registry=r,
+        )
         r.register(ResidentMemory())
         self.seconds_to_deadline.set(float("inf"))
 
@@ -167,6 +211,15 @@ _METRIC_ATTRIBUTES = (
     "state_db_bytes",
     "state_nodes",
     "state_prune_seconds",
+    "bridge_balance",
+    "l2_supply",
+    "deposits_pending",
+    "deposit_oldest_age",
+    "withdrawals_pending",
+    "withdrawals_pending_value",
+    "withdrawals_claimable",
+    "withdrawals_claimable_value",
+    "withdrawals_forged",
 )
 
 
@@ -204,6 +257,15 @@ METRIC_NAMES = (
     "watchtower_state_db_bytes",
     "watchtower_state_nodes",
     "watchtower_state_prune_seconds",
+    "watchtower_bridge_balance_wei",
+    "watchtower_l2_supply_wei",
+    "watchtower_deposits_pending",
+    "watchtower_deposit_oldest_pending_age_seconds",
+    "watchtower_withdrawals_pending",
+    "watchtower_withdrawals_pending_wei",
+    "watchtower_withdrawals_claimable",
+    "watchtower_withdrawals_claimable_wei",
+    "watchtower_withdrawals_forged_total",
     "process_resident_memory_bytes",
 )
 

@@ -43,6 +43,7 @@ from watchtower.execute.replay import init_genesis
 from watchtower.execute.statedb import StateDB
 from watchtower.execute.verify import Action, Candidate, Outcome, verify_chain
 from watchtower.failpoints import failpoint
+from watchtower.follow.guard import BridgeGuard
 from watchtower.follow.scanner import (
     DisagreementError,
     EndpointBehindError,
@@ -50,13 +51,14 @@ from watchtower.follow.scanner import (
     ScanOutcome,
 )
 from watchtower.health import STARTING, Readiness, StallDetector, readiness
-from watchtower.l1.reader import L1Reader, Web3L1Reader
+from watchtower.l1.reader import L1Reader, NoBridgeError, Web3L1Reader
 from watchtower.l1.rollup import RollupClient
 from watchtower.metrics import Metrics, NullMetrics
 from watchtower.proof.fraud import FraudProof, build_checked_proof
 from watchtower.rollup.codec import decode_batch
 from watchtower.rollup.params import RollupParams
 from watchtower.rollup.types import Batch, BlockContext, GenesisAccount, VerdictKind
+from watchtower.store.bridge import value_at_risk
 from watchtower.store.db import (
     BatchRow,
     BatchStatus,
@@ -68,6 +70,7 @@ from watchtower.store.journal import SenderLock
 from watchtower.submit.challenger import Challenger, FeePolicy
 from watchtower.submit.funds import StakeCheck, challenge_cost, check_stake
 from watchtower.submit.gas import CHALLENGE_GAS_RESERVE
+from watchtower.submit.priority import challenge_order
 from watchtower.submit.signer import TxSigner
 
 __all__ = ["CHALLENGE_GAS_RESERVE", "ServiceConfig", "ServiceMode", "TickReport", "Watchtower"]
@@ -120,6 +123,7 @@ class Startup:
     chain_id: str
     genesis_root: bytes  # the rollup contract's
     stake_check: StakeCheck | None  # challenge mode: the stake against minStake and the balance
+    genesis_supply: int | None = None  # what the deployment paid into the bridge (None: no bridge)
 
 
 def read_startup(
@@ -134,6 +138,10 @@ def read_startup(
     params = reader.params()
     chain_id = str(reader.chain_id())
     genesis_root = reader.genesis_root()
+    try:
+        genesis_supply: int | None = reader.genesis_supply()
+    except NoBridgeError:
+        genesis_supply = None  # a v1 contract: no bridge to guard
     stake_check = None
     if config.mode is ServiceMode.CHALLENGE:
         assert signer is not None and client is not None
@@ -146,7 +154,7 @@ def read_startup(
         )
         if stake_check.error is not None:
             raise InputError(stake_check.error)
-    return Startup(params, chain_id, genesis_root, stake_check)
+    return Startup(params, chain_id, genesis_root, stake_check, genesis_supply)
 
 
 def _base_fee(client: RollupClient) -> int:
@@ -226,6 +234,18 @@ class Watchtower:
             self.close()
             raise
         self.follower = Follower(self.readers, chunk=config.chunk, quorum=config.quorum)
+        self.bridge = BridgeGuard(
+            self.store,
+            self.reader,
+            self.params,
+            genesis_supply=startup.genesis_supply,
+            genesis=genesis,
+            alert=self.alert,
+            condition=self._condition,
+            resolved=self._resolved,
+            metrics=self.metrics,
+        )
+        self.bridge.check_genesis()
         self._missing_logged: list[str] = []
         self.challenger = (
             Challenger(self.client, signer, self.store, config.fee_policy, self._challenger_alert)
@@ -292,6 +312,8 @@ class Watchtower:
         self.replay(report)
         if self.challenger is not None:
             self.challenge(report)
+        if not self.stopping():  # every batch this tick could verify is verified
+            self.bridge.check()
         self.prune()
         self._observe(report)
         return report
@@ -422,7 +444,12 @@ class Watchtower:
             self._announce(outcome)  # before recording: a crash in between raises them again
             failpoint("scan.fetched")
             self.store.record_scan(
-                outcome.next_block, outcome.blocks, outcome.batches, outcome.rejections
+                outcome.next_block,
+                outcome.blocks,
+                outcome.batches,
+                outcome.rejections,
+                deposits=outcome.deposits,
+                claims=outcome.claims,
             )
             failpoint("scan.recorded")
             report.scanned_to = outcome.scanned_to
@@ -491,6 +518,7 @@ class Watchtower:
                     )
                 continue
             if outcome.action is Action.ACCEPTED:
+                self.bridge.accepted(row, partial(self.batch_of, row))
                 if row.verdict is not VerdictKind.VALID:
                     self.store.set_verdict(row.id, VerdictKind.VALID)  # after a crash
                 continue
@@ -550,6 +578,7 @@ class Watchtower:
         elif verdict.is_fraud:
             self.metrics.batches_fraudulent.inc()
         bound = log.bind(batch=row.idx, step=verdict.step, l1_block=row.l1_block)
+        batch = self.batch_of(row)
         if verdict.is_fraud:
             # Raised before the verdict is stored: a crash in between replays the batch and
             # raises it again (the outbox keeps one per batch and step), never loses it.
@@ -565,11 +594,13 @@ class Watchtower:
                 proposer=self._proposer(row),
                 rollup=self.reader.address,
                 chain_id=self.chain_id,
+                value_at_risk=self.bridge.fraud_value(row, batch),
             )
         elif verdict.kind is VerdictKind.VALID:
             bound.info("batch_verified", steps=row.count, root=_hex(row.final_root))
         else:
             bound.warning("batch_undecidable", reason=verdict.reason)
+        self.bridge.replayed(row, verdict, batch)
         failpoint("service.replayed")
         self.store.set_verdict(
             row.id,
@@ -622,9 +653,13 @@ class Watchtower:
         assert self.challenger is not None
         confirmed = self.follower.confirmed_head(self.config.confirmations)
         stake = self.stake
-        for row in self.store.batches((BatchStatus.PENDING, BatchStatus.REJECTED)):
-            if row.verdict is not VerdictKind.FRAUD:
-                continue
+        frauds = [
+            row
+            for row in self.store.batches((BatchStatus.PENDING, BatchStatus.REJECTED))
+            if row.verdict is VerdictKind.FRAUD
+        ]
+        # The most value at risk first, then the nearest deadline (the money goes there first).
+        for row in challenge_order(frauds, lambda r: value_at_risk(self.store, r.id)):
             existing = self.store.challenge(row.id)
             if existing is not None and existing.state not in (
                 ChallengeState.PREPARED,

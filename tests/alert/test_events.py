@@ -29,6 +29,13 @@ def test_every_kind_has_a_severity_and_the_docstring_table_agrees() -> None:
         "stalled_resolved",
         "rpc_disagreement_resolved",
         "low_balance_resolved",
+        "deposit_mismatch",
+        "deposit_overdue",
+        "deposit_overdue_resolved",
+        "withdrawal_forged",
+        "conservation_violated",
+        "conservation_violated_resolved",
+        "genesis_unbacked",
         "test",
     }
     doc = alert_pkg.__doc__ or ""

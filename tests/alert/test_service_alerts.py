@@ -1,7 +1,7 @@
 """What the service really sends: ``Watchtower.tick()`` over the in-memory L1 (tests/fakes) with a
 real :class:`Alerter` whose sinks POST to the real local receiver. Checks every webhook body
 against docs/schemas/alert.v1.schema.json, and the episodes and resolves of the conditions that
-end (stalled, rpc_disagreement, low_balance)."""
+end (stalled, rpc_disagreement, low_balance, deposit_overdue, conservation_violated)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.l1 import FakeChain, FakeL1, Reject
+from tests.fakes.bridge_world import ETHER, FRESH, GENESIS_SUPPLY, BridgeWorld, deposit
+from tests.fakes.l1 import Claim, DepositTx, FakeChain, FakeL1, Reject
 from tests.unit.test_service_fake_l1 import bundle, submit
 from watchtower.alert import (
     Alerter,
@@ -25,6 +26,7 @@ from watchtower.alert import (
 from watchtower.clock import ManualClock
 from watchtower.metrics import Metrics
 from watchtower.rollup.calldata import encode_submit_batch_calldata
+from watchtower.rollup.params import DEPOSIT_INCLUSION_DELAY
 from watchtower.service import ServiceConfig, ServiceMode, Watchtower
 
 from .receiver import Received, Receiver
@@ -127,6 +129,21 @@ def test_every_kind_the_service_sends_matches_the_schema(
     bad.tower.tick()
     bad.tower.close()
 
+    # the bridge's kinds (tests/unit/test_service_bridge.py has each in detail)
+    bridge = BridgeWorld(
+        tmp_path / "bridge", genesis_supply=GENESIS_SUPPLY - 1, alert=alerter, clock=clock
+    )
+    # (genesis_unbacked raised at start-up)
+    bridge.tower.tick()  # conservation_violated (by 1 wei)
+    bridge.chain.mine(DepositTx(FRESH, ETHER))
+    bridge.wait(DEPOSIT_INCLUSION_DELAY + 100)
+    bridge.tower.tick()  # deposit_overdue, conservation_violated_resolved
+    bridge.chain.mine(bridge.propose([deposit(0, FRESH, 2 * ETHER)]))
+    bridge.tower.tick()  # deposit_mismatch, deposit_overdue_resolved
+    bridge.chain.mine(Claim(0, 0, FRESH, ETHER))
+    bridge.tower.tick()  # withdrawal_forged
+    bridge.close()
+
     # The challenger's kinds and low_balance need a signer and a node: raised with the fields
     # watchtower/submit/challenger.py and Watchtower._can_pay raise them with.
     tx, batch_tx = "ab" * 32, "0x" + "cd" * 32
@@ -153,6 +170,7 @@ def test_every_kind_the_service_sends_matches_the_schema(
     assert fraud_alert["claimed_root"] != fraud_alert["computed_root"]
     assert fraud_alert["proposer"] is not None and fraud_alert["chain_id"]
     assert fraud_alert["rollup"] == fraud.l1[0].address
+    assert fraud_alert["value_at_risk"] == 0  # the fixture's fraudulent batch withdraws nothing
 
 
 def test_the_schema_documents_every_kind_and_its_severity() -> None:

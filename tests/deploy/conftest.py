@@ -37,6 +37,15 @@ METRICS: dict[str, str] = {
     "watchtower_state_db_bytes": "gauge",
     "watchtower_state_nodes": "gauge",
     "watchtower_state_prune_seconds": "gauge",
+    "watchtower_bridge_balance_wei": "gauge",
+    "watchtower_l2_supply_wei": "gauge",
+    "watchtower_deposits_pending": "gauge",
+    "watchtower_deposit_oldest_pending_age_seconds": "gauge",
+    "watchtower_withdrawals_pending": "gauge",
+    "watchtower_withdrawals_pending_wei": "gauge",
+    "watchtower_withdrawals_claimable": "gauge",
+    "watchtower_withdrawals_claimable_wei": "gauge",
+    "watchtower_withdrawals_forged_total": "counter",
     "process_resident_memory_bytes": "gauge",  # the one series of ProcessCollector exported
 }
 # Series Prometheus makes itself for every scrape target.

@@ -9,6 +9,12 @@ another hash for a block, forgets a transaction, or fails at the transport.
     l1 = chain.endpoint()
     chain.mine(Submit(batch_bytes), Reject(3, 4))   # one block with two transactions
     chain.reorg(2, [Submit(other)], [])              # the last 2 blocks replaced by 2 others
+    chain.mine(DepositTx(recipient, 10**18), Claim(0, 3, account, 5 * 10**17))  # the bridge
+
+With ``genesis_supply`` set the chain has a bridge (protocol v2): its balance, queue and
+``depositsConsumed()`` follow the transactions as the contract's would (a claim is not checked:
+the fake contract pays whatever it is told, which is what a forged claim looks like). Without it,
+the bridge's views raise :class:`~watchtower.l1.reader.NoBridgeError`, as on a v1 contract.
 
 A transaction's hash depends only on what it is (its calldata and ``nonce``), so a transaction
 mined again after a reorg keeps its hash, as on a real chain.
@@ -17,17 +23,21 @@ mined again after a reorg keeps its hash, as on a real chain.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from eth_hash.auto import keccak
 
 from watchtower.l1.reader import (
     BatchesRejected,
+    DepositQueued,
     LogRangeTooLargeError,
+    NoBridgeError,
     RollupEvent,
     TransactionUnavailableError,
+    WithdrawalClaimed,
 )
 from watchtower.l1.rollup import BatchSubmitted, OnChainBatch, OnChainStatus
+from watchtower.rollup.bridge import is_deposit_type
 from watchtower.rollup.calldata import decode_submit_batch_calldata, encode_submit_batch_calldata
 from watchtower.rollup.codec import decode_batch, steps_root
 from watchtower.rollup.params import RollupParams
@@ -75,7 +85,46 @@ class Reject:
         return bytes(keccak(b"reject%d,%d,%d" % (self.first, self.last, self.nonce)))
 
 
-Tx = Submit | Reject
+@dataclass(frozen=True)
+class DepositTx:
+    """A ``deposit(recipient)`` of ``amount`` wei by ``sender``: a ``DepositQueued`` log at the
+    next queue index."""
+
+    recipient: bytes
+    amount: int
+    sender: bytes = b"\x5e" * 20
+    nonce: int = 0
+
+    @property
+    def tx_hash(self) -> bytes:
+        return bytes(
+            keccak(b"deposit" + self.sender + self.recipient + b"%d,%d" % (self.amount, self.nonce))
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A ``claimWithdrawal`` that paid withdrawal ``step`` of batch ``index``: a
+    ``WithdrawalClaimed`` log (the fake contract checks nothing)."""
+
+    index: int
+    step: int
+    account: bytes
+    amount: int
+    nonce: int = 0
+
+    @property
+    def tx_hash(self) -> bytes:
+        return bytes(
+            keccak(
+                b"claim%d,%d," % (self.index, self.step)
+                + self.account
+                + b"%d,%d" % (self.amount, self.nonce)
+            )
+        )
+
+
+Tx = Submit | Reject | DepositTx | Claim
 
 
 @dataclass(frozen=True)
@@ -97,8 +146,10 @@ class FakeChain:
         chain_id: int = 31337,
         address: str = ADDRESS,
         start_time: int = 1_700_000_000,
+        genesis_supply: int | None = None,
     ) -> None:
         self.genesis_root = genesis_root
+        self.genesis_supply = genesis_supply
         self.params = params or RollupParams()
         self.chain_id = chain_id
         self.address = address
@@ -119,7 +170,38 @@ class FakeChain:
         number, timestamp = parent.number + 1, parent.timestamp + BLOCK_TIME
         block_hash = self._hash(number, parent.hash, txs)
         events: list[RollupEvent] = []
+        queued = self.deposit_count()
         for log_index, tx in enumerate(txs):
+            if isinstance(tx, DepositTx):
+                events.append(
+                    DepositQueued(
+                        queued,
+                        tx.sender,
+                        tx.recipient,
+                        tx.amount,
+                        timestamp,
+                        number,
+                        block_hash,
+                        log_index,
+                        tx.tx_hash,
+                    )
+                )
+                queued += 1
+                continue
+            if isinstance(tx, Claim):
+                events.append(
+                    WithdrawalClaimed(
+                        tx.index,
+                        tx.step,
+                        tx.account,
+                        tx.amount,
+                        number,
+                        block_hash,
+                        log_index,
+                        tx.tx_hash,
+                    )
+                )
+                continue
             if isinstance(tx, Reject):
                 events.append(
                     BatchesRejected(tx.first, tx.last, number, block_hash, log_index, tx.tx_hash)
@@ -146,6 +228,41 @@ class FakeChain:
             self.mine(*txs)
         self.mine_empty(max(0, depth - len(replacements)))
 
+    # -- the bridge -----------------------------------------------------------------------------
+    def events(self, upto: int | None = None) -> list[RollupEvent]:
+        last = self.head if upto is None else min(upto, self.head)
+        return [event for block in self.blocks[: last + 1] for event in block.events]
+
+    def deposit_count(self, upto: int | None = None) -> int:
+        return sum(isinstance(e, DepositQueued) for e in self.events(upto))
+
+    def deposit_range(self, upto: int | None = None) -> tuple[int, dict[int, tuple[int, int]]]:
+        """``depositsConsumed()`` at block ``upto`` and each live batch's (start, end)."""
+        consumed, ranges = 0, {}
+        for event in self.events(upto):
+            if isinstance(event, BatchSubmitted):
+                steps = decode_batch(self._data(event.tx_hash)).steps
+                end = consumed + sum(is_deposit_type(step.tx) for step in steps)
+                ranges[event.index] = (consumed, end)
+                consumed = end
+            elif isinstance(event, BatchesRejected) and event.first in ranges:
+                consumed = ranges[event.first][0]
+        return consumed, ranges
+
+    def bridge_balance(self, upto: int | None = None) -> int:
+        if self.genesis_supply is None:
+            raise NoBridgeError("the fake rollup has no bridge")
+        balance = self.genesis_supply
+        for event in self.events(upto):
+            if isinstance(event, DepositQueued):
+                balance += event.amount
+            elif isinstance(event, WithdrawalClaimed):
+                balance -= event.amount
+        return balance
+
+    def _data(self, tx_hash: bytes) -> bytes:
+        return decode_submit_batch_calldata(self.inputs[tx_hash])
+
     def batch(self, index: int) -> OnChainBatch:
         """The contract's record of batch ``index``: its latest submission, rejected if a later
         rejection covers it."""
@@ -160,10 +277,12 @@ class FakeChain:
                     and event.first <= index <= event.last
                 ):
                     record = _replace_status(record, OnChainStatus.REJECTED)
-        if record is None:
-            return OnChainBatch(index, bytes(32), bytes(32), bytes(32), "0x" + "00" * 20, 0,
-                                bytes(20), 0, 0, OnChainStatus.NONE)  # fmt: skip
-        return record
+        if record is not None:
+            start, end = self.deposit_range()[1].get(index, (0, 0))
+            return replace(record, deposit_start=start, deposit_end=end)
+        none = OnChainStatus.NONE
+        return OnChainBatch(index, bytes(32), bytes(32), bytes(32), "0x" + "00" * 20, 0,
+                            bytes(20), 0, 0, none)  # fmt: skip
 
     def _hash(self, number: int, parent: bytes, txs: Sequence[Tx]) -> bytes:
         body = b"".join(tx.tx_hash for tx in txs)
@@ -215,6 +334,10 @@ class FakeL1:
         self.calldata: dict[bytes, bytes] = {}
         self.hashes: dict[int, bytes] = {}
         self.missing: set[bytes] = set()
+        #: transactions whose logs this endpoint hides (a lying endpoint)
+        self.hidden: set[bytes] = set()
+        #: how many recent blocks' state the node keeps (None: an archive node)
+        self.state_window: int | None = None
         self.fail: Exception | None = None
         self.calls: list[str] = []
 
@@ -252,7 +375,7 @@ class FakeL1:
         for number in range(first, last + 1):
             block = self._block(number)
             if block is not None:
-                events.extend(block.events)
+                events.extend(e for e in block.events if e.tx_hash not in self.hidden)
         return events
 
     def batch_calldata(self, tx_hash: bytes) -> bytes:
@@ -277,6 +400,24 @@ class FakeL1:
 
     def genesis_root(self) -> bytes:
         return self.chain.genesis_root
+
+    def bridge_balance(self, block: int | None = None) -> int:
+        self._call("bridge_balance")
+        window = self.state_window
+        if window is not None and block is not None and block < self.head() - window:
+            raise ValueError(f"missing trie node: state of block {block} is pruned")
+        return self.chain.bridge_balance(block)
+
+    def deposits_consumed(self, block: int | None = None) -> int:
+        self._call("deposits_consumed")
+        if self.chain.genesis_supply is None:
+            raise NoBridgeError("the fake rollup has no bridge")
+        return self.chain.deposit_range(block)[0]
+
+    def genesis_supply(self) -> int:
+        if self.chain.genesis_supply is None:
+            raise NoBridgeError("the fake rollup has no bridge")
+        return self.chain.genesis_supply
 
     # -- plumbing -------------------------------------------------------------------------------
     def _call(self, name: str) -> None:
@@ -306,6 +447,4 @@ def _record(event: BatchSubmitted) -> OnChainBatch:
 
 
 def _replace_status(record: OnChainBatch, status: OnChainStatus) -> OnChainBatch:
-    from dataclasses import replace
-
     return replace(record, status=status)

@@ -15,10 +15,12 @@ from web3.types import RPCEndpoint, RPCResponse
 
 from watchtower.l1.reader import (
     BatchesRejected,
+    DepositQueued,
     DisagreementError,
     L1Reader,
     LogRangeTooLargeError,
     Web3L1Reader,
+    WithdrawalClaimed,
 )
 from watchtower.l1.rollup import BatchSubmitted, RollupClient
 
@@ -144,3 +146,45 @@ def test_blocks_heads_and_time() -> None:
     assert l1.l1_time() == 100
     assert l1.chain_id() == 31337
     assert l1.address == Web3.to_checksum_address(ROLLUP)
+
+
+DEPOSITED = Web3.keccak(text="DepositQueued(uint256,address,address,uint256,uint64)")
+CLAIMED = Web3.keccak(text="WithdrawalClaimed(uint256,uint256,address,uint256)")
+
+
+def address_word(byte: int) -> str:
+    return word(b"\x00" * 12 + bytes([byte]) * 20)
+
+
+def test_the_bridge_events_are_domain_values() -> None:
+    deposited = log(
+        8,
+        0,
+        [DEPOSITED.to_0x_hex(), word(4), address_word(0xA1), address_word(0xB2)],
+        abi_encode(["uint256", "uint64"], [10**18 + 1, 1_700_000_123]),
+    )
+    claimed = log(
+        9,
+        3,
+        [CLAIMED.to_0x_hex(), word(2), word(5), address_word(0xC3)],
+        abi_encode(["uint256"], [7 * 10**17]),
+    )
+    queued, paid = reader(eth_getLogs=[claimed, deposited]).rollup_logs(8, 9)
+    assert queued == DepositQueued(
+        4,
+        b"\xa1" * 20,
+        b"\xb2" * 20,
+        10**18 + 1,
+        1_700_000_123,
+        8,
+        bytes([8]) * 32,
+        0,
+        bytes([8, 0]) * 16,
+    )
+    assert queued.deposit().l1_timestamp == 1_700_000_123 and queued.deposit().l1_block == 8
+    assert paid == WithdrawalClaimed(
+        2, 5, b"\xc3" * 20, 7 * 10**17, 9, bytes([9]) * 32, 3, bytes([9, 3]) * 16
+    )
+    broken = log(8, 1, [DEPOSITED.to_0x_hex(), word(4)], b"\x01")
+    with pytest.raises(DisagreementError, match="does not decode as DepositQueued"):
+        reader(eth_getLogs=[broken]).rollup_logs(8, 8)

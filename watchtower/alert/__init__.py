@@ -36,28 +36,36 @@ Design::
 
 Severity (PagerDuty Events v2 names; the table is :data:`SEVERITY`):
 
-    =========================  ========
-    kind                       severity
-    =========================  ========
-    fraud_detected             critical
-    challenge_failed           critical
-    deadline_at_risk           critical
-    batch_unreadable           critical
-    verification_halted        critical
-    stalled                    error
-    rpc_disagreement           error
-    low_balance                error
-    deep_reorg                 error
-    challenge_submitted        info
-    challenge_succeeded        info
-    proposer_slashed           info
-    stalled_resolved           info
-    rpc_disagreement_resolved  info
-    low_balance_resolved       info
-    test                       info
-    =========================  ========
+    ==============================  ========
+    kind                            severity
+    ==============================  ========
+    fraud_detected                  critical
+    challenge_failed                critical
+    deadline_at_risk                critical
+    batch_unreadable                critical
+    verification_halted             critical
+    deposit_mismatch                critical
+    deposit_overdue                 critical
+    withdrawal_forged               critical
+    conservation_violated           critical
+    genesis_unbacked                critical
+    stalled                         error
+    rpc_disagreement                error
+    low_balance                     error
+    deep_reorg                      error
+    challenge_submitted             info
+    challenge_succeeded             info
+    proposer_slashed                info
+    stalled_resolved                info
+    rpc_disagreement_resolved       info
+    low_balance_resolved            info
+    deposit_overdue_resolved        info
+    conservation_violated_resolved  info
+    test                            info
+    ==============================  ========
 
-A ``*_resolved`` alert ends the condition of the same ``episode``: it is routed like the
+A ``*_resolved`` alert ends the condition of the same ``episode`` (``deposit_overdue_resolved``:
+of the same deposit, its ``tx``): it is routed like the
 condition (a sink's ``min_severity``), PagerDuty gets ``event_action: resolve`` with the
 condition's dedup key, webhooks the resolved event (``action: resolve``, ``incident_key``),
 Slack a one-line message. The body is versioned: docs/schemas/alert.v1.schema.json.

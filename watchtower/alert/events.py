@@ -57,6 +57,13 @@ class AlertKind(enum.StrEnum):
     STALLED_RESOLVED = "stalled_resolved"
     RPC_DISAGREEMENT_RESOLVED = "rpc_disagreement_resolved"
     LOW_BALANCE_RESOLVED = "low_balance_resolved"
+    DEPOSIT_MISMATCH = "deposit_mismatch"
+    DEPOSIT_OVERDUE = "deposit_overdue"
+    DEPOSIT_OVERDUE_RESOLVED = "deposit_overdue_resolved"
+    WITHDRAWAL_FORGED = "withdrawal_forged"
+    CONSERVATION_VIOLATED = "conservation_violated"
+    CONSERVATION_VIOLATED_RESOLVED = "conservation_violated_resolved"
+    GENESIS_UNBACKED = "genesis_unbacked"
     TEST = "test"
 
     @classmethod
@@ -105,6 +112,11 @@ SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.DEADLINE_AT_RISK: Severity.CRITICAL,
     AlertKind.BATCH_UNREADABLE: Severity.CRITICAL,
     AlertKind.VERIFICATION_HALTED: Severity.CRITICAL,
+    AlertKind.DEPOSIT_MISMATCH: Severity.CRITICAL,
+    AlertKind.DEPOSIT_OVERDUE: Severity.CRITICAL,
+    AlertKind.WITHDRAWAL_FORGED: Severity.CRITICAL,
+    AlertKind.CONSERVATION_VIOLATED: Severity.CRITICAL,
+    AlertKind.GENESIS_UNBACKED: Severity.CRITICAL,
     AlertKind.STALLED: Severity.ERROR,
     AlertKind.RPC_DISAGREEMENT: Severity.ERROR,
     AlertKind.LOW_BALANCE: Severity.ERROR,
@@ -115,6 +127,8 @@ SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.STALLED_RESOLVED: Severity.INFO,
     AlertKind.RPC_DISAGREEMENT_RESOLVED: Severity.INFO,
     AlertKind.LOW_BALANCE_RESOLVED: Severity.INFO,
+    AlertKind.DEPOSIT_OVERDUE_RESOLVED: Severity.INFO,
+    AlertKind.CONSERVATION_VIOLATED_RESOLVED: Severity.INFO,
     AlertKind.TEST: Severity.INFO,
 }
 assert set(SEVERITY) == set(AlertKind)
@@ -124,6 +138,8 @@ RESOLVES: Mapping[AlertKind, AlertKind] = {
     AlertKind.STALLED_RESOLVED: AlertKind.STALLED,
     AlertKind.RPC_DISAGREEMENT_RESOLVED: AlertKind.RPC_DISAGREEMENT,
     AlertKind.LOW_BALANCE_RESOLVED: AlertKind.LOW_BALANCE,
+    AlertKind.DEPOSIT_OVERDUE_RESOLVED: AlertKind.DEPOSIT_OVERDUE,
+    AlertKind.CONSERVATION_VIOLATED_RESOLVED: AlertKind.CONSERVATION_VIOLATED,
 }
 
 

@@ -359,7 +359,8 @@ def _contract_facts(settings: Any, l1_rpc: str | None) -> Any:
 @click.option("--signer", "signer_address", help="Address whose stakes and rewards to show.")
 @click.option("--json", "as_json", is_flag=True)
 def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_json: bool) -> None:
-    """What the service has done: scan position, verified batches, open challenges, money owed.
+    """What the service has done: scan position, verified batches, open challenges, money owed,
+    and the bridge (locked value, pending deposits, withdrawals awaiting finalization, claimable).
 
     Reads the data directory of `watchtower run` (it may be running). With --l1-rpc it also
     reads the L1 time (seconds to each deadline) and, with --signer, the stakes owed on chain.
@@ -381,6 +382,8 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
         # Opening would create an empty store there and report "nothing done": say instead that
         # this is not a directory `watchtower run` has used.
         raise InputError(f"--data-dir {data_dir} holds no watchtower store (watchtower.sqlite)")
+    from watchtower.follow.guard import status_document
+
     with Store(data_dir / "watchtower.sqlite") as store:
         batches = store.batches()
         challenges = store.challenges()
@@ -425,7 +428,10 @@ def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_js
         "challenges": [],
         "stakes_owed_wei": owed,
         "withdrawn_wei": withdrawn,
+        "bridge": None,
     }
+    with Store(data_dir / "watchtower.sqlite") as store:
+        document["bridge"] = status_document(store, l1_time)
     halt = verification_halt(batches)
     if halt is not None:
         document["verification_halted"] = {
@@ -515,6 +521,48 @@ def _print_status(
     else:
         owed_text = "(pass --signer to read it)"
     _out.print(f"owed on chain: {owed_text}; withdrawn: {_eth(withdrawn)}", markup=False)
+    _print_bridge(document["bridge"])
+
+
+def _print_bridge(bridge: dict[str, Any] | None) -> None:
+    """The bridge part of the human status."""
+    if bridge is None:
+        _out.print("bridge: not checked yet (or the rollup has no bridge)")
+        return
+    _out.print(
+        f"bridge: locked {_eth(bridge['locked_wei'])} at L1 block {bridge['l1_block']}; "
+        f"L2 supply {_eth(bridge['l2_supply_wei'])}",
+        markup=False,
+    )
+    age = bridge["oldest_pending_deposit_age_seconds"]
+    _out.print(
+        f"pending deposits: {bridge['pending_deposits']}"
+        + ("" if age is None else f" (oldest {age}s old)"),
+        markup=False,
+    )
+    awaiting, claimable = bridge["awaiting_finalization"], bridge["claimable"]
+    _out.print(
+        f"withdrawals awaiting finalization: {len(awaiting)} "
+        f"({_eth(bridge['awaiting_finalization_wei'])}); claimable: {len(claimable)} "
+        f"({_eth(bridge['claimable_wei'])})",
+        markup=False,
+    )
+    if awaiting or claimable:
+        table = Table(title="withdrawals", title_justify="left")
+        for column in ("batch", "step", "account", "amount", "time left"):
+            table.add_column(column)
+        for w in awaiting + claimable:
+            left = w["seconds_left"]
+            table.add_row(
+                str(w["batch"]),
+                str(w["step"]),
+                w["account"],
+                _eth(w["amount_wei"]),
+                f"{left}s" if left > 0 else "claimable",
+            )
+        _out.print(table)
+    if bridge["forged_claims"]:
+        _out.print(f"FORGED withdrawal claims seen on L1: {bridge['forged_claims']}")
 
 
 def _eth(wei: int) -> str:

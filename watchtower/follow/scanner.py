@@ -33,11 +33,14 @@ from watchtower.failpoints import failpoint
 from watchtower.l1.reader import (
     BatchesRejected,
     BlockUnavailableError,
+    BridgeEvent,
+    DepositQueued,
     DisagreementError,
     L1Reader,
     LogRangeTooLargeError,
     RollupEvent,
     TransactionUnavailableError,
+    WithdrawalClaimed,
 )
 from watchtower.l1.rollup import BatchSubmitted
 from watchtower.rollup.calldata import CalldataError
@@ -122,13 +125,15 @@ class ScanOutcome:
     """One scanned range, checked, for the service to record (atomically, with
     :meth:`~watchtower.store.db.Store.record_scan`): blocks ``scanned_from`` … ``scanned_to``,
     the batches logged there (an unreadable one with its verdict and reason), the rejections,
-    and the block hashes to remember for reorg detection."""
+    the bridge's deposits and claims, and the block hashes to remember for reorg detection."""
 
     scanned_from: int
     scanned_to: int
     batches: list[BatchRow] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     blocks: list[tuple[int, bytes]] = field(default_factory=list)
+    deposits: list[DepositQueued] = field(default_factory=list)
+    claims: list[WithdrawalClaimed] = field(default_factory=list)
 
     @property
     def next_block(self) -> int:
@@ -225,13 +230,18 @@ class Follower:
             blocks[event.block_number] = event.block_hash
             if isinstance(event, BatchSubmitted):
                 outcome.batches.append(self._batch_row(event))
+            elif isinstance(event, DepositQueued):
+                outcome.deposits.append(event)
+            elif isinstance(event, WithdrawalClaimed):
+                outcome.claims.append(event)
             else:
                 outcome.rejections.append(_rejection(event))
         end = self.primary.block_hash(last)
         if end is None:
             raise BlockUnavailableError(f"block {last}: not on {self.primary.label} any more")
         blocks[last] = end
-        self._cross_check(outcome.batches, blocks)
+        bridge: list[BridgeEvent] = [*outcome.deposits, *outcome.claims]
+        self._cross_check(outcome.batches, blocks, (first, last, bridge))
         outcome.blocks = sorted(blocks.items())
         return outcome
 
@@ -296,10 +306,17 @@ class Follower:
                     )
             yield row, reading.data
 
-    def _cross_check(self, batches: list[BatchRow], blocks: dict[int, bytes]) -> None:
+    def _cross_check(
+        self,
+        batches: list[BatchRow],
+        blocks: dict[int, bytes],
+        bridge: tuple[int, int, list[BridgeEvent]] | None = None,
+    ) -> None:
         for other in self._others():
             try:
                 self._check_against(other, batches, blocks)
+                if bridge is not None:
+                    _same_bridge_events(self.primary, other, *bridge)
             except (DisagreementError, EndpointBehindError):
                 raise
             except Exception as exc:  # with a quorum, an endpoint down this tick is left out
@@ -327,6 +344,53 @@ class Follower:
                     f"batch {row.idx} tx 0x{row.tx_hash.hex()}: calldata differs between "
                     f"{self.primary.label} and {other.label}"
                 )
+
+
+def _same_bridge_events(
+    primary: L1Reader, other: L1Reader, first: int, last: int, mine: list[BridgeEvent]
+) -> None:
+    """The bridge's events of blocks ``first`` … ``last`` are the same on ``other``: a deposit
+    or a claim one endpoint invents or hides is a lying endpoint (nothing is recorded)."""
+    theirs = _bridge_logs(other, first, last)
+    if sorted(mine, key=_order) == sorted(theirs, key=_order):
+        return
+    mine_set, theirs_set = set(mine), set(theirs)
+    only = sorted(mine_set - theirs_set, key=_order) or sorted(theirs_set - mine_set, key=_order)
+    where = primary.label if only and only[0] in mine_set else other.label
+    detail = _describe(only[0]) if only else "the same events in another order"
+    raise DisagreementError(
+        f"blocks {first}..{last}: bridge events differ between {primary.label} and "
+        f"{other.label} ({detail} only on {where})"
+    )
+
+
+def _bridge_logs(reader: L1Reader, first: int, last: int) -> list[BridgeEvent]:
+    """The bridge's events of blocks ``first`` … ``last`` on ``reader`` (in halves when it
+    refuses the range)."""
+    try:
+        events = reader.rollup_logs(first, last)
+    except LogRangeTooLargeError:
+        if last <= first:
+            raise
+        middle = (first + last) // 2
+        return _bridge_logs(reader, first, middle) + _bridge_logs(reader, middle + 1, last)
+    return [e for e in events if isinstance(e, DepositQueued | WithdrawalClaimed)]
+
+
+def _order(event: BridgeEvent) -> tuple[int, int]:
+    return event.block_number, event.log_index
+
+
+def _describe(event: BridgeEvent) -> str:
+    if isinstance(event, DepositQueued):
+        return (
+            f"deposit {event.index} of {event.amount} wei to 0x{event.recipient.hex()} in block "
+            f"{event.block_number}, tx 0x{event.tx_hash.hex()}"
+        )
+    return (
+        f"claim of withdrawal {event.step} of batch {event.index}, {event.amount} wei to "
+        f"0x{event.account.hex()} in block {event.block_number}, tx 0x{event.tx_hash.hex()}"
+    )
 
 
 def _rejection(event: BatchesRejected) -> Rejection:

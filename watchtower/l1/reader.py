@@ -21,6 +21,7 @@ from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 from watchtower.errors import WatchtowerError, one_line
 from watchtower.l1.instrumented import endpoint_label
 from watchtower.l1.rollup import BatchSubmitted, OnChainBatch, RollupClient
+from watchtower.rollup.bridge import Deposit
 from watchtower.rollup.params import RollupParams
 
 #: What nodes say when they refuse an ``eth_getLogs`` range (or its response) as too large.
@@ -46,6 +47,10 @@ class TransactionUnavailableError(WatchtowerError):
     """The endpoint does not return a transaction (that it logged, or another endpoint did)."""
 
 
+class NoBridgeError(WatchtowerError):
+    """The rollup contract has no bridge (a protocol v1 deployment): nothing of §8 to guard."""
+
+
 class BlockUnavailableError(WatchtowerError):
     """The endpoint does not have a block at or below its head (it reorged under us)."""
 
@@ -62,7 +67,45 @@ class BatchesRejected:
     tx_hash: bytes
 
 
-RollupEvent = BatchSubmitted | BatchesRejected
+@dataclass(frozen=True)
+class DepositQueued:
+    """A ``DepositQueued`` event (docs/protocol.md §8.4) with where it was logged."""
+
+    index: int
+    sender: bytes
+    recipient: bytes
+    amount: int
+    timestamp: int  # the L1 block time the deposit was queued at
+    block_number: int
+    block_hash: bytes
+    log_index: int
+    tx_hash: bytes
+
+    def deposit(self) -> Deposit:
+        """The queue entry, as the pure core knows it."""
+        return Deposit(
+            self.index, self.sender, self.recipient, self.amount, self.timestamp, self.block_number
+        )
+
+
+@dataclass(frozen=True)
+class WithdrawalClaimed:
+    """A ``WithdrawalClaimed`` event (§8.5): withdrawal ``step`` of batch ``index`` paid
+    ``amount`` to ``account`` on L1, with where it was logged."""
+
+    index: int
+    step: int
+    account: bytes
+    amount: int
+    block_number: int
+    block_hash: bytes
+    log_index: int
+    tx_hash: bytes
+
+
+#: The bridge's events: followed like batches, and compared between endpoints.
+BridgeEvent = DepositQueued | WithdrawalClaimed
+RollupEvent = BatchSubmitted | BatchesRejected | DepositQueued | WithdrawalClaimed
 
 
 class L1Reader(Protocol):
@@ -91,10 +134,11 @@ class L1Reader(Protocol):
         ...
 
     def rollup_logs(self, first: int, last: int) -> list[RollupEvent]:
-        """The rollup's ``BatchSubmitted`` and ``BatchesRejected`` events in blocks ``first`` …
-        ``last``, in chain order. :class:`LogRangeTooLargeError` when the endpoint refuses the
-        range (only for ranges of more than one block); :class:`DisagreementError` for a log
-        of the rollup's events that does not decode."""
+        """The rollup's ``BatchSubmitted``, ``BatchesRejected``, ``DepositQueued`` and
+        ``WithdrawalClaimed`` events in blocks ``first`` … ``last``, in chain order.
+        :class:`LogRangeTooLargeError` when the endpoint refuses the range (only for ranges of
+        more than one block); :class:`DisagreementError` for a log of the rollup's events that
+        does not decode."""
         ...
 
     def batch_calldata(self, tx_hash: bytes) -> bytes:
@@ -120,6 +164,18 @@ class L1Reader(Protocol):
 
     def genesis_root(self) -> bytes: ...
 
+    def bridge_balance(self, block: int | None = None) -> int:
+        """``bridgeBalance()`` at block ``block`` (default: the latest)."""
+        ...
+
+    def deposits_consumed(self, block: int | None = None) -> int:
+        """``depositsConsumed()`` at block ``block`` (default: the latest)."""
+        ...
+
+    def genesis_supply(self) -> int:
+        """``genesisSupply()``: what the deployment paid into the bridge (§8.6)."""
+        ...
+
 
 class Web3L1Reader:
     """:class:`L1Reader` over a JSON-RPC endpoint, through ``client``."""
@@ -131,6 +187,15 @@ class Web3L1Reader:
         submitted = client.contract.events.BatchSubmitted()
         rejected = client.contract.events.BatchesRejected()
         self._events: dict[bytes, Any] = {_topic(submitted): submitted, _topic(rejected): rejected}
+        names = {
+            entry.get("name")
+            for entry in getattr(client.contract, "abi", ())
+            if entry["type"] == "event"
+        }
+        for name in ("DepositQueued", "WithdrawalClaimed"):
+            if name in names:  # a v1 contract has no bridge
+                event = getattr(client.contract.events, name)()
+                self._events[_topic(event)] = event
 
     @property
     def label(self) -> str:
@@ -192,6 +257,33 @@ class Web3L1Reader:
                         log_index=log_index,
                     )
                 )
+            elif event.abi["name"] == "DepositQueued":
+                events.append(
+                    DepositQueued(
+                        index=int(args["index"]),
+                        sender=_address(args["sender"]),
+                        recipient=_address(args["recipient"]),
+                        amount=int(args["amount"]),
+                        timestamp=int(args["timestamp"]),
+                        block_number=number,
+                        block_hash=block_hash,
+                        log_index=log_index,
+                        tx_hash=tx_hash,
+                    )
+                )
+            elif event.abi["name"] == "WithdrawalClaimed":
+                events.append(
+                    WithdrawalClaimed(
+                        index=int(args["index"]),
+                        step=int(args["step"]),
+                        account=_address(args["account"]),
+                        amount=int(args["amount"]),
+                        block_number=number,
+                        block_hash=block_hash,
+                        log_index=log_index,
+                        tx_hash=tx_hash,
+                    )
+                )
             else:
                 events.append(
                     BatchesRejected(
@@ -228,6 +320,21 @@ class Web3L1Reader:
     def genesis_root(self) -> bytes:
         return self.client.genesis_root()
 
+    def bridge_balance(self, block: int | None = None) -> int:
+        return int(self._view("bridgeBalance", block))
+
+    def deposits_consumed(self, block: int | None = None) -> int:
+        return int(self._view("depositsConsumed", block))
+
+    def genesis_supply(self) -> int:
+        return int(self._view("genesisSupply", None))
+
+    def _view(self, name: str, block: int | None) -> Any:
+        if not any(e.get("name") == name for e in self.client.contract.abi):
+            raise NoBridgeError(f"the rollup contract at {self.address} has no {name}()")
+        fn = getattr(self.client.contract.functions, name)()
+        return fn.call() if block is None else fn.call(block_identifier=block)
+
 
 def _decode_log(event: Any, log: Any) -> Any:
     """The event's arguments; a log of the rollup's own event that does not decode cannot come
@@ -239,6 +346,10 @@ def _decode_log(event: Any, log: Any) -> Any:
             f"log {int(log['logIndex'])} of block {int(log['blockNumber'])} does not decode as "
             f"{event.abi['name']}: {one_line(exc)}"
         ) from exc
+
+
+def _address(value: Any) -> bytes:
+    return bytes.fromhex(str(value)[2:])
 
 
 def _topic(event: Any) -> bytes:

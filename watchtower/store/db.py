@@ -15,12 +15,15 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from watchtower.errors import StateCorruptionError
 from watchtower.failpoints import failpoint
 from watchtower.rollup.types import HALTING_VERDICTS, VerdictKind
 from watchtower.store.sqlite import open_database, schema_version, transaction
+
+if TYPE_CHECKING:
+    from watchtower.l1.reader import DepositQueued, WithdrawalClaimed
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: initial schema
@@ -112,6 +115,53 @@ MIGRATIONS: tuple[str, ...] = (
             SELECT id FROM batches
             WHERE status = 'pending' AND deadline > CAST(strftime('%s', 'now') AS INTEGER)
         );
+    """,
+    # 4: the bridge (docs/protocol.md §8; watchtower/store/bridge.py): the L1 deposit queue and
+    # the withdrawal claims as followed (with their L1 block, so a reorg deletes them), what
+    # each verified batch moved across the bridge (its withdrawals one per row), and the
+    # deposits whose overdue alert is open
+    """
+    CREATE TABLE deposits (
+        idx INTEGER PRIMARY KEY,
+        sender BLOB NOT NULL,
+        recipient BLOB NOT NULL,
+        amount TEXT NOT NULL,
+        l1_timestamp INTEGER NOT NULL,
+        l1_block INTEGER NOT NULL,
+        l1_block_hash BLOB NOT NULL,
+        log_index INTEGER NOT NULL,
+        tx_hash BLOB NOT NULL,
+        overdue_alerted INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE claims (
+        tx_hash BLOB NOT NULL,
+        log_index INTEGER NOT NULL,
+        batch INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        account BLOB NOT NULL,
+        amount TEXT NOT NULL,
+        l1_block INTEGER NOT NULL,
+        l1_block_hash BLOB NOT NULL,
+        verdict TEXT,
+        reason TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (tx_hash, log_index)
+    );
+    CREATE INDEX claims_by_withdrawal ON claims (batch, step);
+    CREATE TABLE bridge_batches (
+        batch_id INTEGER PRIMARY KEY REFERENCES batches (id),
+        deposited TEXT NOT NULL,
+        withdrawn TEXT NOT NULL,
+        burned TEXT NOT NULL,
+        l2_supply TEXT NOT NULL,
+        value_at_risk TEXT NOT NULL DEFAULT '0'
+    );
+    CREATE TABLE bridge_withdrawals (
+        batch_id INTEGER NOT NULL REFERENCES batches (id),
+        step INTEGER NOT NULL,
+        account BLOB NOT NULL,
+        amount TEXT NOT NULL,
+        PRIMARY KEY (batch_id, step)
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -290,12 +340,18 @@ class Store:
         batches: list[BatchRow],
         rejections: Sequence[Rejection],
         keep_blocks: int = 256,
+        *,
+        deposits: Sequence[DepositQueued] = (),
+        claims: Sequence[WithdrawalClaimed] = (),
     ) -> None:
         """One scanned range, atomically: new position, block hashes, batches and rejections.
 
         A batch is recorded with its ``verdict`` and ``reason`` when it has one already (an
-        unreadable batch: ``data`` is then whatever could be read, as evidence).
+        unreadable batch: ``data`` is then whatever could be read, as evidence). The bridge's
+        ``deposits`` and ``claims`` of the range go to :mod:`watchtower.store.bridge`'s tables.
         """
+        from watchtower.store.bridge import record_events
+
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO scan (id, next_block) VALUES (1, ?) "
@@ -349,6 +405,7 @@ class Store:
                     "AND (l1_block < ? OR (l1_block = ? AND log_index < ?))",
                     (block, first, last, block, block, log_index),
                 )
+            record_events(db, deposits, claims)
             failpoint("store.record_scan.commit")
 
     def rewind(self, to_block: int) -> list[BatchRow]:
@@ -370,6 +427,10 @@ class Store:
         ]
         with self.transaction() as db:
             db.execute("DELETE FROM blocks WHERE number >= ?", (to_block,))
+            # The bridge's events logged there are gone with them (a deposit mined again comes
+            # back at its new block; a claim's verdict is recomputed).
+            db.execute("DELETE FROM deposits WHERE l1_block >= ?", (to_block,))
+            db.execute("DELETE FROM claims WHERE l1_block >= ?", (to_block,))
             db.execute(
                 "UPDATE batches SET status = 'removed' WHERE l1_block >= ? AND status != 'removed'",
                 (to_block,),
@@ -642,6 +703,9 @@ class Store:
             "GROUP BY batch_id HAVING COUNT(*) > 1"
         ):
             problems.append(f"batch record {batch_id} has more than one mined challenge")
+        from watchtower.store.bridge import bridge_problems  # the bridge's tables (migration 4)
+
+        problems.extend(bridge_problems(self))
         return problems
 
 
