@@ -215,6 +215,42 @@ def test_a_reorg_removes_deposits_and_claims_and_they_come_back(world: BridgeWor
     assert store.integrity_check() == []
 
 
+def test_a_reorg_removes_the_batch_that_consumed_a_deposit_and_it_comes_back(
+    world: BridgeWorld,
+) -> None:
+    world.chain.mine(DepositTx(FRESH, 2 * ETHER))
+    batch0 = world.propose(
+        [
+            deposit(0, FRESH, 2 * ETHER),
+            withdraw(ALICE, 0, 3 * ETHER),
+            send(ALICE, BOB.address, 1, 1),
+        ]
+    )
+    world.chain.mine(batch0)
+    world.tower.tick()
+    store = world.tower.store
+    assert world.metric("watchtower_deposits_pending") == 0
+    assert len(records.live_withdrawals(store)) == 1
+
+    world.chain.reorg(1)  # the block with batch 0 is gone: its deposit is pending again
+    report = world.tower.tick()
+    assert report.reorg_from == world.chain.head
+    assert world.metric("watchtower_deposits_pending") == 1
+    assert records.live_withdrawals(store) == []  # its withdrawal is no longer backed
+    assert records.l2_supply(store, GENESIS_SUPPLY)[1] == GENESIS_SUPPLY
+    assert world.alerts.raised == []
+
+    world.chain.mine(batch0)  # mined again: verified again, the deposit consumed, no alert
+    world.tower.tick()
+    assert [(r.idx, r.verdict, r.status.value) for r in store.batches()] == [
+        (0, "valid", "pending")
+    ]
+    assert world.metric("watchtower_deposits_pending") == 0
+    assert len(records.live_withdrawals(store)) == 1
+    assert world.alerts.raised == []
+    assert store.integrity_check() == []
+
+
 def test_a_rejected_batch_stops_backing_its_withdrawals(world: BridgeWorld) -> None:
     _honest_start(world)
     world.tower.tick()
