@@ -56,7 +56,10 @@ def fresh() -> tuple[Web3, AnvilNode]:
 
 def bridge() -> None:
     """The bridge rows: raw transactions from funded keys (the adversarial tests' kit)."""
+    import coincurve
+
     from tests.adversarial.bridge_kit import (
+        BRIDGE,
         SUPPLY,
         Users,
         bridge_world,
@@ -68,7 +71,8 @@ def bridge() -> None:
         run,
     )
     from tests.adversarial.kit import ETHER, PERIOD, Actor, ok
-    from tests.contracts.contract_reference import Account
+    from tests.contracts.contract_reference import Account, sign_transfer
+    from tests.contracts.test_rollup import CHAIN_ID
 
     w3, node = fresh()
     try:
@@ -97,6 +101,29 @@ def bridge() -> None:
         )
         ok(w3, world.submit(bad))
         reveal = int(ok(w3, challenge(world, Actor(w3, "challenger"), bad, 0))["gasUsed"])
+        world.l2.state = pre  # the rejected batch never happened
+
+        # A forged withdrawal: a key with nothing on L2 "withdraws" most of the bridge, and
+        # the claimed root applies it (the fault of the demo).
+        thief = coincurve.PrivateKey(keccak(b"bench thief"))
+        thief_address = keccak(thief.public_key.format(compressed=False)[1:])[-12:]
+        amount = SUPPLY * 9 // 10
+        forged_tx = sign_transfer(thief, CHAIN_ID, 0, BRIDGE, amount)
+        pre = world.l2.state
+        forged_root = root_with(pre, {thief_address: Account(1, 0), BRIDGE: Account(0, amount)})
+        forged = run(world, [forged_tx], claimed={0: forged_root})
+        ok(w3, world.submit(forged))
+        forge_reveal = int(ok(w3, challenge(world, Actor(w3, "challenger2"), forged, 0))["gasUsed"])
+        world.l2.state = pre
+
+        # An invented deposit: an empty (undecodable, no-op) step claimed to credit the thief.
+        invented = run(
+            world, [b""], claimed={0: root_with(pre, {thief_address: Account(0, 1000 * ETHER)})}
+        )
+        ok(w3, world.submit(invented))
+        invent_reveal = int(
+            ok(w3, challenge(world, Actor(w3, "challenger3"), invented, 0))["gasUsed"]
+        )
     finally:
         node.stop()
     print(
@@ -106,6 +133,11 @@ def bridge() -> None:
     print(f"submitBatch, 100 deposit steps: {submit100}")
     print(f"claimWithdrawal: {claim_gas}")
     print(f"challenge (reveal) of a deposit step credited wrongly (104 accounts): {reveal}")
+    print(f"challenge (reveal) of a forged withdrawal (sender without funds): {forge_reveal}")
+    print(
+        f"challenge (reveal) of an invented deposit (a no-op step claimed to credit): "
+        f"{invent_reveal}"
+    )
 
 
 def main() -> None:
