@@ -10,6 +10,7 @@ withdrawal was claimed on L1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -57,7 +58,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     (tmp_path / "walkthrough.sh").write_text(script + "\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHTOWER_")}
     process = subprocess.Popen(
-        ["bash", "-e", "walkthrough.sh"],  # noqa: S607
+        ["bash", "-e", "walkthrough.sh"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -68,10 +69,8 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     try:
         stdout, stderr = process.communicate(timeout=120)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         process.wait()
     devnet_log = (tmp_path / "devnet.log").read_text(encoding="utf-8")
     assert process.returncode == 0, (stdout[-3000:], stderr[-3000:], devnet_log[-3000:])
