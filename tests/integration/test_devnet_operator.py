@@ -107,7 +107,7 @@ def _start_devnet_process(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen
     log = tmp_path / "devnet.log"
     args = [WATCHTOWER, "devnet", "--l1", "anvil", "--keep-running", "--data-dir", str(data)]
     with log.open("w") as out:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [*args, "--batches", "1", "--txs", "3", "--interval", "0.3", *extra],
             stdout=out,
             stderr=subprocess.PIPE,
