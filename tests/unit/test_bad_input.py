@@ -614,6 +614,80 @@ CASES: dict[str, Case] = {
     "devnet: unknown --l1": (["devnet", "--l1", "geth"], {}, ("'--l1'", "'geth'")),
     "devnet: --keep-running in process": (["devnet", "--keep-running"], {}, ("--keep-running",)),
     "devnet: --interval 0": (["devnet", "--interval", "0"], {}, ("'--interval'",)),
+    "devnet: --challenge-period 0": (
+        ["devnet", "--challenge-period", "0"],
+        {},
+        ("'--challenge-period'",),
+    ),
+    "devnet: --data-dir is a file": (["devnet", "--data-dir", GENESIS], {}, ("'--data-dir'",)),
+    "propose: --data-dir is a file": (
+        ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", GENESIS],
+        {},
+        ("'--data-dir'",),
+    ),
+    "propose: --fault-step -1": (["propose", "--fault-step", "-1"], {}, ("'--fault-step'",)),
+    # bond, mine
+    "bond: no --l1-rpc": (["bond", "--rollup", ADDRESS], {}, ("'--l1-rpc'",)),
+    "bond: no --rollup": (["bond", "--l1-rpc", UNREACHABLE], {}, ("'--rollup'",)),
+    "bond: malformed --l1-rpc": (
+        ["bond", "--l1-rpc", "notaurl", "--rollup", ADDRESS],
+        {},
+        ("'--l1-rpc'", "http"),
+    ),
+    "bond: no key": (
+        ["bond", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS],
+        {},
+        ("no proposer key", "--key-env"),
+    ),
+    "bond: key variable unset": (
+        ["bond", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--key-env", "WT_UNSET_KEY"],
+        {"WT_UNSET_KEY": ""},
+        ("$WT_UNSET_KEY", "not set"),
+    ),
+    "bond: --keystore missing": (
+        ["bond", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--keystore", "{missing}"],
+        {},
+        ("nope.json",),
+    ),
+    "bond: --amount words": (
+        ["bond", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--amount", "lots", *PROPOSE_KEY],
+        PROPOSER_ENV,
+        ("--amount", "'lots'"),
+    ),
+    "bond: --amount 0": (
+        ["bond", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--amount", "0", *PROPOSE_KEY],
+        PROPOSER_ENV,
+        ("--amount", "more than zero"),
+    ),
+    "bond: --coinbase not an address": (
+        ["bond", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--coinbase", "me", *PROPOSE_KEY],
+        PROPOSER_ENV,
+        ("--coinbase", "'me'"),
+    ),
+    "bond: --rollup not an address": (
+        ["bond", "--l1-rpc", UNREACHABLE, "--rollup", "nope", *PROPOSE_KEY],
+        PROPOSER_ENV,
+        ("--rollup", "'nope'"),
+    ),
+    "bond: unreachable RPC": (
+        ["bond", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, *PROPOSE_KEY],
+        PROPOSER_ENV,
+        ("cannot reach the L1 node", "127.0.0.1:1"),
+    ),
+    "mine: no --l1-rpc": (["mine"], {}, ("'--l1-rpc'",)),
+    "mine: malformed --l1-rpc": (["mine", "--l1-rpc", "localhost"], {}, ("'--l1-rpc'",)),
+    "mine: --blocks 0": (["mine", "--l1-rpc", UNREACHABLE, "--blocks", "0"], {}, ("'--blocks'",)),
+    "mine: --blocks x": (["mine", "--l1-rpc", UNREACHABLE, "--blocks", "x"], {}, ("'--blocks'",)),
+    "mine: --seconds -1": (
+        ["mine", "--l1-rpc", UNREACHABLE, "--seconds", "-1"],
+        {},
+        ("'--seconds'",),
+    ),
+    "mine: unreachable RPC": (
+        ["mine", "--l1-rpc", UNREACHABLE],
+        {},
+        ("cannot reach the L1 node", "127.0.0.1:1"),
+    ),
     "demo: --honest 0": (["demo", "--honest", "0"], {}, ("'--honest'",)),
     "run: --key-env names an unset variable": (
         [*RUN_UNREACHABLE, "--data-dir", "{tmp}/k", "--key-env", "WT_NOT_SET_ANYWHERE"],
