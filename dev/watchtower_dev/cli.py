@@ -212,13 +212,22 @@ def devnet(
     --claim then moves L1 time past the challenge period, finalizes the batches and claims the
     withdrawals on L1: the whole flow, on the embedded chain too.
 
+    With --keep-running (anvil) it writes DATA_DIR/env, shell `export` lines of what a
+    walk-through needs (L1_RPC, ROLLUP, GENESIS, PROPOSER_KEY, CHALLENGER_KEY, USER_KEY and
+    their *_ADDRESS), and posts a batch every --interval seconds. `watchtower propose
+    --data-dir DATA_DIR` posts on the same rollup from the same L2 state, taking turns with it.
+    A batch whose root it never computed (a faulty one) is never built on: it mines an empty
+    block every --interval instead, so the batch gets its confirmations, until a watchtower has
+    it rejected. SIGTERM or Ctrl-C stops it and anvil.
+
     \b
     Examples:
       watchtower devnet                                   in-process, 3 honest batches
       watchtower devnet --deposit 5 --withdraw 2 --claim  the bridge, in-process
-      watchtower devnet --l1 anvil --fault wrong-fee --fault-step 4 --data-dir devnet-data
+      watchtower devnet --l1 anvil --fault wrong-fee --fault-step 4 --data-dir devnet
       watchtower devnet --fault forge-withdrawal --fault-step 1
-      watchtower devnet --l1 anvil --keep-running --challenge-period 600 --data-dir devnet-data
+      watchtower devnet --l1 anvil --keep-running --data-dir devnet &    then: . devnet/env
+      watchtower devnet --l1 anvil --keep-running --fault wrong-root --data-dir devnet
     """
     from watchtower_dev.devnet import ENV_FILE, start_devnet
     from watchtower_dev.users import parse_ether
@@ -448,8 +457,16 @@ def propose(
 
     {faults}
 
+    Against a running `devnet --keep-running --data-dir DIR`, give --data-dir DIR: it builds on
+    the devnet's L2 state and takes turns with its proposer. On a tip whose root this state
+    does not hold (a faulty batch not rejected yet, or another proposer's data directory) it
+    stops with one line. A batch the free bond cannot cover gets its bond topped up first
+    (`watchtower bond` does it by hand).
+
     \b
     Examples:
+      . devnet/env && watchtower propose --l1-rpc "$L1_RPC" --rollup "$ROLLUP" \\
+          --key-env PROPOSER_KEY --data-dir devnet --fault skip-tx
       PROPOSER_KEY=0x... watchtower propose --l1-rpc http://127.0.0.1:8545 \\
           --rollup 0x5FbDB2315678afecb367f032d93F642f64180aa3 --key-env PROPOSER_KEY \\
           --data-dir proposer-data --batches 2

@@ -84,16 +84,19 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     faulty = re.search(r"│ (\d+) +│ \d+ +│ \d+ +│ skip-tx@2 ", stdout)
     assert faulty is not None, stdout
     assert fraud["batch"] == int(faulty.group(1)) and fraud["step"] == 2
-    challenges = subprocess.run(
-        [ROOT / ".venv/bin/watchtower", "challenges", "--data-dir", "watchtower-data", "--json"],
+    status = subprocess.run(
+        [ROOT / ".venv/bin/watchtower", "status", "--data-dir", "watchtower-data", "--json"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         check=True,
     )
-    (challenge,) = json.loads(challenges.stdout)
+    document = json.loads(status.stdout)
+    (challenge,) = document["challenges"]
     assert (challenge["batch"], challenge["step"], challenge["state"]) == (fraud["batch"], 2,
                                                                          "succeeded")  # fmt: skip
+    assert {"batch": fraud["batch"], "step": 2, "status": "rejected"} in document["fraud_found"]
+    assert document["batches_verified"] >= 4  # the devnet's and the two bridge batches
 
     # The devnet's own proposer waited for the rejection, then went on (no crash, anvil up).
     assert "a state this proposer did not compute" in devnet_log
