@@ -10,7 +10,8 @@ runtime never imports this package. Heavy imports stay inside the commands so th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -240,37 +241,47 @@ def devnet(
     withdraw_wei = parse_ether(withdraw_eth, "--withdraw") if withdraw_eth is not None else 0
     if (withdraw_wei or claim_after) and batches == 0:
         raise InputError("--withdraw and --claim need at least one batch (--batches)")
-    with start_devnet(l1, data_dir=data_dir, challenge_period=challenge_period) as net:
-        _out.print(
-            f"L1 {l1}{' at ' + net.rpc_url if net.rpc_url else ''}; rollup contract "
-            f"{net.client.address}; proposer {net.proposer.account.address}"
-        )
-        _out.print(f"L2 genesis {net.genesis_path} (watchtower run --genesis)", markup=False)
-        roles = (
-            ("PROPOSER", net.proposer.account),
-            ("CHALLENGER", net.challenger),
-            ("USER", net.user),
-        )
-        for role, account in roles:
+    with (
+        _stop_on_sigterm(l1 == "anvil"),
+        start_devnet(l1, data_dir=data_dir, challenge_period=challenge_period) as net,
+    ):
+        try:
             _out.print(
-                f"funded development {role.lower()} {account.address} "
-                f"(public devnet key: {role}_KEY=0x{account.key.hex().removeprefix('0x')})",
-                markup=False,
+                f"L1 {l1}{' at ' + net.rpc_url if net.rpc_url else ''}; rollup contract "
+                f"{net.client.address}; proposer {net.proposer.account.address}"
             )
-        the_fault = _fault_option(fault, fault_step)
-        rows = _devnet_batches(net, batches, txs, the_fault, deposit_wei, withdraw_wei)
-        _print_rows(rows)
-        _out.print(f"bridge balance on L1: {_eth(net.client.bridge_balance())}")
-        if claim_after:
-            _devnet_claim(net)
-        if keep_running:
-            env = net.write_env(net.data_dir / ENV_FILE)
-            _out.print(
-                f"walk-through variables (L1_RPC, ROLLUP, GENESIS, *_KEY, *_ADDRESS) in {env}: "
-                f"`. {env}`",
-                markup=False,
+            _out.print(f"L2 genesis {net.genesis_path} (watchtower run --genesis)", markup=False)
+            roles = (
+                ("PROPOSER", net.proposer.account),
+                ("CHALLENGER", net.challenger),
+                ("USER", net.user),
             )
-            _keep_proposing(net, txs, interval)
+            for role, account in roles:
+                _out.print(
+                    f"funded development {role.lower()} {account.address} "
+                    f"(public devnet key: {role}_KEY=0x{account.key.hex().removeprefix('0x')})",
+                    markup=False,
+                )
+            the_fault = _fault_option(fault, fault_step)
+            rows = _devnet_batches(net, batches, txs, the_fault, deposit_wei, withdraw_wei)
+            _print_rows(rows)
+            _out.print(f"bridge balance on L1: {_eth(net.client.bridge_balance())}")
+            if claim_after:
+                _devnet_claim(net)
+            if keep_running:
+                env = net.write_env(net.data_dir / ENV_FILE)
+                _out.print(
+                    f"walk-through variables (L1_RPC, ROLLUP, GENESIS, *_KEY, *_ADDRESS) in {env}: "
+                    f"`. {env}`",
+                    markup=False,
+                )
+                _keep_proposing(net, txs, interval)
+        except (KeyboardInterrupt, WatchtowerError):
+            raise
+        except Exception:
+            if _node_died(net.node):
+                raise _anvil_exited(net) from None
+            raise
 
 
 def _eth(wei: int) -> str:
@@ -279,16 +290,25 @@ def _eth(wei: int) -> str:
     return eth(wei)
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM (``kill``, a supervisor) stops a running devnet like Ctrl-C: anvil is stopped
+@contextmanager
+def _stop_on_sigterm(enabled: bool) -> Iterator[None]:
+    """SIGTERM (``kill``, a supervisor) stops a devnet on anvil like Ctrl-C: anvil is stopped
     and the temporary data directory removed, instead of dying with anvil left running."""
     import signal
+
+    if not enabled:
+        yield
+        return
 
     def stop(_signum: int, _frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _keep_proposing(net: Any, txs: int, interval: float) -> None:
@@ -301,10 +321,9 @@ def _keep_proposing(net: Any, txs: int, interval: float) -> None:
     propose --data-dir``) takes turns with it through the data directory's lock. When anvil
     dies: one line, and the devnet exits.
     """
-    from watchtower_dev.chain import ChainUnavailableError, mine
+    from watchtower_dev.chain import mine
     from watchtower_dev.devnet import proposer_lock
 
-    _stop_on_sigterm()
     _out.print(f"proposing {txs} transfers every {interval}s; Ctrl-C to stop")
     waiting: bytes | None = None
     try:
@@ -327,15 +346,20 @@ def _keep_proposing(net: Any, txs: int, interval: float) -> None:
                 raise
             except Exception as exc:
                 if _node_died(net.node):
-                    raise ChainUnavailableError(
-                        f"anvil at {net.rpc_url} exited (status {net.node.process.returncode}): "
-                        "the devnet stops"
-                    ) from None
+                    raise _anvil_exited(net) from None
                 _err.print(f"no batch this time: {' '.join(str(exc).split())[:300]}", markup=False)
                 continue
             _print_rows(rows)
     except KeyboardInterrupt:
         _out.print("stopped")
+
+
+def _anvil_exited(net: Any) -> Exception:
+    from watchtower_dev.chain import ChainUnavailableError
+
+    return ChainUnavailableError(
+        f"anvil at {net.rpc_url} exited (status {net.node.process.returncode}): the devnet stops"
+    )
 
 
 def _node_died(node: Any) -> bool:
@@ -707,7 +731,7 @@ def l2_withdraw(
     from watchtower.execute.statedb import PendingWrites
     from watchtower.rollup.params import TRANSFER_GAS
     from watchtower.rollup.types import BlockContext
-    from watchtower_dev.devnet import proposer_state_dir
+    from watchtower_dev.devnet import proposer_lock, proposer_state_dir
     from watchtower_dev.proposer import DEVNET_COINBASE, L2Mempool, devnet_users, l2_nonce
     from watchtower_dev.txgen import KeyAccount, withdrawal
     from watchtower_dev.users import eth, parse_ether
@@ -747,8 +771,9 @@ def l2_withdraw(
                 f"withdrawal of {eth(wei)} needs {eth(needed)} with its fee"
             )
         mempool = L2Mempool.in_dir(data_dir)
-        nonce = l2_nonce(client, store, params, mempool, signer.address)
-        mempool.add(withdrawal(signer, nonce=nonce, value=wei, chain_id=params.chain_id))
+        with proposer_lock(data_dir):  # not while a running devnet posts the mempool
+            nonce = l2_nonce(client, store, params, mempool, signer.address)
+            mempool.add(withdrawal(signer, nonce=nonce, value=wei, chain_id=params.chain_id))
     _out.print(
         f"withdrawal of {eth(wei)} by 0x{signer.address.hex()} waiting in "
         f"{data_dir / L2Mempool.FILENAME}: the next batch of its proposer (`watchtower propose "
