@@ -619,6 +619,10 @@ CASES: dict[str, Case] = {
         {},
         ("'--challenge-period'",),
     ),
+    "devnet: --txs 0": (["devnet", "--txs", "0"], {}, ("'--txs'",)),
+    "devnet: --txs too many": (["devnet", "--txs", "5000"], {}, ("'--txs'",)),
+    "devnet: --fault-step -1": (["devnet", "--fault-step", "-1"], {}, ("'--fault-step'",)),
+    "devnet: unknown --fault": (["devnet", "--fault", "evil"], {}, ("'--fault'", "'evil'")),
     "devnet: --data-dir is a file": (["devnet", "--data-dir", GENESIS], {}, ("'--data-dir'",)),
     "propose: --data-dir is a file": (
         ["propose", "--l1-rpc", UNREACHABLE, "--rollup", ADDRESS, "--data-dir", GENESIS],
