@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +17,6 @@ import pytest
 from click.testing import CliRunner
 from web3 import HTTPProvider, Web3
 
-from tests.conftest import ROOT
 from tests.integration.conftest import require_anvil
 from watchtower.cli import main
 from watchtower.errors import InputError
@@ -25,7 +25,7 @@ from watchtower_dev.devnet import start_devnet
 
 pytestmark = pytest.mark.integration
 ETHER = 10**18
-WATCHTOWER = str(ROOT / ".venv/bin/watchtower")
+WATCHTOWER = str(Path(sys.executable).parent / "watchtower")
 
 
 def _ok(args: list[str], env: dict[str, str]) -> str:

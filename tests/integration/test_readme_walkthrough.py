@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def _events(log: Path) -> list[dict[str, object]]:
 def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     require_anvil()
     (script,) = walkthrough_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
-    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    (tmp_path / ".venv").symlink_to(sys.prefix)  # this checkout's virtualenv, as .venv
     (tmp_path / "walkthrough.sh").write_text(script + "\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHTOWER_")}
     process = subprocess.Popen(
@@ -84,8 +85,9 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     faulty = re.search(r"│ (\d+) +│ \d+ +│ \d+ +│ skip-tx@2 ", stdout)
     assert faulty is not None, stdout
     assert fraud["batch"] == int(faulty.group(1)) and fraud["step"] == 2
+    watchtower = Path(sys.executable).parent / "watchtower"
     status = subprocess.run(
-        [ROOT / ".venv/bin/watchtower", "status", "--data-dir", "watchtower-data", "--json"],
+        [watchtower, "status", "--data-dir", "watchtower-data", "--json"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
