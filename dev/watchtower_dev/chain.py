@@ -164,3 +164,33 @@ def fund(w3: Web3, to: str, amount: int) -> None:
         {"from": funder, "to": Web3.to_checksum_address(to), "value": Wei(amount)}
     )
     w3.eth.wait_for_transaction_receipt(tx_hash)
+
+
+def mine(w3: Web3, blocks: int = 1, seconds: int = 0) -> tuple[int, int]:
+    """Move the dev chain's clock on by ``seconds`` (if any), then mine ``blocks`` empty blocks
+    (anvil: ``evm_increaseTime``, ``anvil_mine``; or the embedded chain). The new head's number
+    and timestamp.
+
+    Raises :class:`ChainUnavailableError` naming the method when the node does not mine on
+    request (a real network's node).
+    """
+    tester = getattr(w3.provider, "ethereum_tester", None)
+    if tester is not None:
+        if seconds:
+            tester.time_travel(int(w3.eth.get_block("latest")["timestamp"]) + seconds)
+        tester.mine_blocks(blocks)
+    else:
+        calls: list[tuple[str, list[object]]] = [("anvil_mine", [hex(blocks)])]
+        if seconds:
+            calls.insert(0, ("evm_increaseTime", [seconds]))
+        for method, params in calls:
+            answer = w3.provider.make_request(method, params)  # type: ignore[arg-type]
+            error = answer.get("error")
+            if error:
+                message = error.get("message", error) if isinstance(error, dict) else error
+                raise ChainUnavailableError(
+                    f"the L1 node does not {method} ({message}): mining on request is for "
+                    "development chains (anvil)"
+                )
+    head = w3.eth.get_block("latest")
+    return int(head["number"]), int(head["timestamp"])

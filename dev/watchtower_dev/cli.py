@@ -10,7 +10,8 @@ runtime never imports this package. Heavy imports stay inside the commands so th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +20,7 @@ from eth_account.signers.local import LocalAccount
 from rich.table import Table
 
 from watchtower.cli import _err, _fail, _http_url, _open_state_db, _out, _progress
-from watchtower.errors import InputError
+from watchtower.errors import InputError, WatchtowerError
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -110,7 +111,15 @@ def _post_batches(proposer: Any, batches: int, txs: int, fault: Any) -> list[dic
                 raise InputError(f"--fault {_fault_name(this_fault)}: {exc}") from None
             except L1TransactionError as exc:
                 what = f" (--fault {_fault_name(this_fault)})" if this_fault else ""
-                raise InputError(f"the contract refused the batch{what}: {exc.reason}") from None
+                hint = ""
+                if "bond" in str(exc.reason):
+                    hint = (
+                        f"; deposit a bond: `watchtower bond --key-env KEY` (it tops the free "
+                        f"bond of {proposer.account.address} up to one proposerBond)"
+                    )
+                raise InputError(
+                    f"the contract refused the batch{what}: {exc.reason}{hint}"
+                ) from None
             deposits = sum(1 for s in batch.steps if s.tx[:1] == b"\x7e" and len(s.tx) == 61)
             rows.append(
                 {
@@ -204,15 +213,24 @@ def devnet(
     --claim then moves L1 time past the challenge period, finalizes the batches and claims the
     withdrawals on L1: the whole flow, on the embedded chain too.
 
+    With --keep-running (anvil) it writes DATA_DIR/env, shell `export` lines of what a
+    walk-through needs (L1_RPC, ROLLUP, GENESIS, PROPOSER_KEY, CHALLENGER_KEY, USER_KEY and
+    their *_ADDRESS), and posts a batch every --interval seconds. `watchtower propose
+    --data-dir DATA_DIR` posts on the same rollup from the same L2 state, taking turns with it.
+    A batch whose root it never computed (a faulty one) is never built on: it mines an empty
+    block every --interval instead, so the batch gets its confirmations, until a watchtower has
+    it rejected. SIGTERM or Ctrl-C stops it and anvil.
+
     \b
     Examples:
       watchtower devnet                                   in-process, 3 honest batches
       watchtower devnet --deposit 5 --withdraw 2 --claim  the bridge, in-process
-      watchtower devnet --l1 anvil --fault wrong-fee --fault-step 4 --data-dir devnet-data
+      watchtower devnet --l1 anvil --fault wrong-fee --fault-step 4 --data-dir devnet
       watchtower devnet --fault forge-withdrawal --fault-step 1
-      watchtower devnet --l1 anvil --keep-running --challenge-period 600 --data-dir devnet-data
+      watchtower devnet --l1 anvil --keep-running --data-dir devnet &    then: . devnet/env
+      watchtower devnet --l1 anvil --keep-running --fault wrong-root --data-dir devnet
     """
-    from watchtower_dev.devnet import start_devnet
+    from watchtower_dev.devnet import ENV_FILE, start_devnet
     from watchtower_dev.users import parse_ether
 
     if keep_running and l1 != "anvil":
@@ -223,43 +241,147 @@ def devnet(
     withdraw_wei = parse_ether(withdraw_eth, "--withdraw") if withdraw_eth is not None else 0
     if (withdraw_wei or claim_after) and batches == 0:
         raise InputError("--withdraw and --claim need at least one batch (--batches)")
-    with start_devnet(l1, data_dir=data_dir, challenge_period=challenge_period) as net:
-        _out.print(
-            f"L1 {l1}{' at ' + net.rpc_url if net.rpc_url else ''}; rollup contract "
-            f"{net.client.address}; proposer {net.proposer.account.address}"
-        )
-        _out.print(f"L2 genesis {net.genesis_path} (watchtower run --genesis)", markup=False)
-        roles = (
-            ("PROPOSER", net.proposer.account),
-            ("CHALLENGER", net.challenger),
-            ("USER", net.user),
-        )
-        for role, account in roles:
+    with (
+        _stop_on_sigterm(l1 == "anvil"),
+        start_devnet(l1, data_dir=data_dir, challenge_period=challenge_period) as net,
+    ):
+        try:
             _out.print(
-                f"funded development {role.lower()} {account.address} "
-                f"(public devnet key: {role}_KEY=0x{account.key.hex().removeprefix('0x')})",
-                markup=False,
+                f"L1 {l1}{' at ' + net.rpc_url if net.rpc_url else ''}; rollup contract "
+                f"{net.client.address}; proposer {net.proposer.account.address}"
             )
-        the_fault = _fault_option(fault, fault_step)
-        rows = _devnet_batches(net, batches, txs, the_fault, deposit_wei, withdraw_wei)
-        _print_rows(rows)
-        _out.print(f"bridge balance on L1: {_eth(net.client.bridge_balance())}")
-        if claim_after:
-            _devnet_claim(net)
-        if keep_running:
-            _out.print(f"proposing {txs} transfers every {interval}s; Ctrl-C to stop")
-            try:
-                while True:
-                    time.sleep(interval)
-                    _print_rows(_post_batches(net.proposer, 1, txs, None))
-            except KeyboardInterrupt:
-                _out.print("stopped")
+            _out.print(f"L2 genesis {net.genesis_path} (watchtower run --genesis)", markup=False)
+            roles = (
+                ("PROPOSER", net.proposer.account),
+                ("CHALLENGER", net.challenger),
+                ("USER", net.user),
+            )
+            for role, account in roles:
+                _out.print(
+                    f"funded development {role.lower()} {account.address} "
+                    f"(public devnet key: {role}_KEY=0x{account.key.hex().removeprefix('0x')})",
+                    markup=False,
+                )
+            the_fault = _fault_option(fault, fault_step)
+            rows = _devnet_batches(net, batches, txs, the_fault, deposit_wei, withdraw_wei)
+            _print_rows(rows)
+            _out.print(f"bridge balance on L1: {_eth(net.client.bridge_balance())}")
+            if claim_after:
+                _devnet_claim(net)
+            if keep_running:
+                env = net.write_env(net.data_dir / ENV_FILE)
+                _out.print(
+                    f"walk-through variables (L1_RPC, ROLLUP, GENESIS, *_KEY, *_ADDRESS) in {env}: "
+                    f"`. {env}`",
+                    markup=False,
+                )
+                _keep_proposing(net, txs, interval)
+        except (KeyboardInterrupt, WatchtowerError):
+            raise
+        except Exception:
+            if _node_died(net.node):
+                raise _anvil_exited(net) from None
+            raise
 
 
 def _eth(wei: int) -> str:
     from watchtower_dev.users import eth
 
     return eth(wei)
+
+
+@contextmanager
+def _stop_on_sigterm(enabled: bool) -> Iterator[None]:
+    """SIGTERM (``kill``, a supervisor) stops a devnet on anvil like Ctrl-C: anvil is stopped
+    and the temporary data directory removed, instead of dying with anvil left running."""
+    import signal
+
+    if not enabled:
+        yield
+        return
+
+    def stop(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _keep_proposing(net: Any, txs: int, interval: float) -> None:
+    """The running devnet: a batch every ``interval`` seconds, built on the contract's tip.
+
+    When the tip is a batch whose root this proposer never computed (a faulty one, from
+    ``--fault`` or from ``watchtower propose --fault``), it cannot build on it: it mines an empty
+    block every ``interval`` instead (so that confirmations, challenges and deadlines move on)
+    until the batch is rejected. Another proposer on the same data directory (``watchtower
+    propose --data-dir``) takes turns with it through the data directory's lock. When anvil
+    dies: one line, and the devnet exits.
+    """
+    from watchtower_dev.chain import mine
+    from watchtower_dev.devnet import proposer_lock
+
+    _out.print(f"proposing {txs} transfers every {interval}s; Ctrl-C to stop")
+    waiting: bytes | None = None
+    try:
+        while True:
+            time.sleep(interval)
+            try:
+                with proposer_lock(net.data_dir):
+                    tip = net.client.tip_root()
+                    if not net.proposer.store.has_node(tip):
+                        if waiting != tip:
+                            _out.print(_not_my_tip(net, tip, interval), markup=False)
+                        waiting = tip
+                        mine(net.w3, 1)
+                        continue
+                    if waiting is not None:
+                        _out.print("the tip is a state this proposer knows again: proposing")
+                        waiting = None
+                    rows = _post_batches(net.proposer, 1, txs, None)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                if _node_died(net.node):
+                    raise _anvil_exited(net) from None
+                _err.print(f"no batch this time: {' '.join(str(exc).split())[:300]}", markup=False)
+                continue
+            _print_rows(rows)
+    except KeyboardInterrupt:
+        _out.print("stopped")
+
+
+def _anvil_exited(net: Any) -> Exception:
+    from watchtower_dev.chain import ChainUnavailableError
+
+    return ChainUnavailableError(
+        f"anvil at {net.rpc_url} exited (status {net.node.process.returncode}): the devnet stops"
+    )
+
+
+def _node_died(node: Any) -> bool:
+    """Whether the devnet's anvil has exited (waiting a moment: a request can fail first)."""
+    import subprocess
+
+    if node is None or node.process is None:
+        return False
+    try:
+        node.process.wait(timeout=1)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def _not_my_tip(net: Any, tip: bytes, interval: float) -> str:
+    index = net.client.next_index() - 1
+    return (
+        f"batch {index} claims root 0x{tip.hex()}, a state this proposer did not compute (a "
+        f"faulty batch?): not building on it; mining an empty block every {interval}s until it "
+        "is rejected (a watchtower challenges it)"
+    )
 
 
 def _devnet_batches(  # noqa: PLR0917
@@ -318,7 +440,9 @@ def _devnet_claim(net: Any) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("proposer-data"),
     show_default=True,
-    help="The proposer's own L2 state, and the L2 mempool (l2-mempool: see `l2-withdraw`).",
+    help="The proposer's own L2 state (proposer-state), and the L2 mempool (l2-mempool: see "
+    "`l2-withdraw`); a running devnet's --data-dir to propose on its rollup, taking turns "
+    "with it.",
 )
 @click.option(
     "--key-env",
@@ -357,8 +481,16 @@ def propose(
 
     {faults}
 
+    Against a running `devnet --keep-running --data-dir DIR`, give --data-dir DIR: it builds on
+    the devnet's L2 state and takes turns with its proposer. On a tip whose root this state
+    does not hold (a faulty batch not rejected yet, or another proposer's data directory) it
+    stops with one line. A batch the free bond cannot cover gets its bond topped up first
+    (`watchtower bond` does it by hand).
+
     \b
     Examples:
+      . devnet/env && watchtower propose --l1-rpc "$L1_RPC" --rollup "$ROLLUP" \\
+          --key-env PROPOSER_KEY --data-dir devnet --fault skip-tx
       PROPOSER_KEY=0x... watchtower propose --l1-rpc http://127.0.0.1:8545 \\
           --rollup 0x5FbDB2315678afecb367f032d93F642f64180aa3 --key-env PROPOSER_KEY \\
           --data-dir proposer-data --batches 2
@@ -370,6 +502,7 @@ def propose(
     from watchtower.execute.replay import init_genesis
     from watchtower.l1.rollup import connect
     from watchtower.submit.signer import load_signer
+    from watchtower_dev.devnet import proposer_lock, proposer_state_dir
     from watchtower_dev.proposer import L2Mempool, Proposer, devnet_genesis
 
     if key_env is None and keystore is None:
@@ -383,10 +516,21 @@ def propose(
     if not isinstance(account, LocalAccount):
         raise InputError(f"--key-env: ${key_env} is not set")
     (client,) = connect((l1_rpc,), rollup_address)
-    with _open_state_db(data_dir / "state", sync=True) as store:
+    with (
+        proposer_lock(data_dir),
+        _open_state_db(proposer_state_dir(data_dir), sync=True) as store,
+    ):
         genesis = init_genesis(store, devnet_genesis())
         if client.genesis_root() != genesis:
             raise InputError("the rollup's genesis root is not the devnet genesis")
+        tip = client.tip_root()
+        if not store.has_node(tip):
+            raise InputError(
+                f"--data-dir {data_dir}: the contract's tip (batch {client.next_index() - 1}, "
+                f"root 0x{tip.hex()}) is not a state this proposer computed: give the data "
+                "directory of the proposer that built it (a devnet's --data-dir), or, after a "
+                "faulty batch, wait until it is rejected (`watchtower status`)"
+            )
         proposer = Proposer(
             client=client,
             account=account,
@@ -587,6 +731,7 @@ def l2_withdraw(
     from watchtower.execute.statedb import PendingWrites
     from watchtower.rollup.params import TRANSFER_GAS
     from watchtower.rollup.types import BlockContext
+    from watchtower_dev.devnet import proposer_lock, proposer_state_dir
     from watchtower_dev.proposer import DEVNET_COINBASE, L2Mempool, devnet_users, l2_nonce
     from watchtower_dev.txgen import KeyAccount, withdrawal
     from watchtower_dev.users import eth, parse_ether
@@ -602,9 +747,7 @@ def l2_withdraw(
         if account is None:
             raise InputError("no L2 key: give --key-env VAR, --keystore FILE or --user N")
         signer = KeyAccount.from_hex(account.key.hex())
-    state_dir = data_dir / "state"
-    if not state_dir.exists() and (data_dir / "proposer-state").exists():
-        state_dir = data_dir / "proposer-state"  # a devnet's data directory
+    state_dir = proposer_state_dir(data_dir)
     if not state_dir.exists():
         raise InputError(f"--data-dir {data_dir}: no proposer state (run `propose` there first)")
     client = _connect(l1_rpc, rollup_address)
@@ -628,8 +771,9 @@ def l2_withdraw(
                 f"withdrawal of {eth(wei)} needs {eth(needed)} with its fee"
             )
         mempool = L2Mempool.in_dir(data_dir)
-        nonce = l2_nonce(client, store, params, mempool, signer.address)
-        mempool.add(withdrawal(signer, nonce=nonce, value=wei, chain_id=params.chain_id))
+        with proposer_lock(data_dir):  # not while a running devnet posts the mempool
+            nonce = l2_nonce(client, store, params, mempool, signer.address)
+            mempool.add(withdrawal(signer, nonce=nonce, value=wei, chain_id=params.chain_id))
     _out.print(
         f"withdrawal of {eth(wei)} by 0x{signer.address.hex()} waiting in "
         f"{data_dir / L2Mempool.FILENAME}: the next batch of its proposer (`watchtower propose "
@@ -718,3 +862,138 @@ def claim(
             f"final in {max(item.deadline - now, 0)} s",
             markup=False,
         )
+
+
+@click.command()
+@click.option("--l1-rpc", required=True, callback=_http_url, help="JSON-RPC URL of the L1 node.")
+@click.option("--rollup", "rollup_address", required=True, help="Address of the rollup contract.")
+@_key_options("the proposer's")
+@click.option(
+    "--amount",
+    help="Ether to add to the bond [default: what tops the free bond up to one proposerBond, "
+    "the bond each batch locks].",
+)
+@click.option(
+    "--coinbase",
+    help="Only when the key is not registered yet: its L2 fee recipient [default: the devnet's].",
+)
+def bond(
+    *,
+    l1_rpc: str,
+    rollup_address: str,
+    key_env: str | None,
+    keystore: Path | None,
+    password_env: str | None,
+    password_file: Path | None,
+    amount: str | None,
+    coinbase: str | None,
+) -> None:
+    """Deposit a proposer's bond (registering it first if it is not registered).
+
+    Every batch locks proposerBond from its proposer's free bond (protocol.md §7.3); a batch
+    proven fraudulent loses it. After a slashing, or with several batches pending, `submitBatch`
+    reverts with "free bond below proposerBond" until the proposer deposits more: this command
+    does it and prints the free bond before and after.
+
+    \b
+    Examples:
+      . devnet/env && watchtower bond --l1-rpc "$L1_RPC" --rollup "$ROLLUP" --key-env PROPOSER_KEY
+      PROPOSER_KEY=0x... watchtower bond --l1-rpc http://127.0.0.1:8545 \\
+          --rollup 0x5FbDB2315678afecb367f032d93F642f64180aa3 --key-env PROPOSER_KEY --amount 10
+    """
+    from web3 import Web3
+
+    from watchtower.l1.rollup import L1TransactionError
+    from watchtower_dev.proposer import DEVNET_COINBASE
+    from watchtower_dev.users import eth, parse_address, parse_ether
+
+    wei = parse_ether(amount) if amount is not None else None
+    fee_recipient = parse_address(coinbase, "--coinbase") if coinbase is not None else None
+    signer = _signer(key_env, keystore, password_env, password_file)
+    if signer is None:
+        raise InputError("no proposer key: give --key-env VAR or --keystore FILE")
+    client = _connect(l1_rpc, rollup_address)
+    per_batch = client.proposer_bond()
+    free, _coinbase, registered = client.contract.functions.proposers(
+        Web3.to_checksum_address(signer.address)
+    ).call()
+    free = int(free)
+    if wei is None:
+        wei = max(per_batch - free, 0)
+        if wei == 0:
+            _out.print(
+                f"{signer.address}: free bond {eth(free)} already covers proposerBond "
+                f"{eth(per_batch)}: nothing deposited (--amount to add more)",
+                markup=False,
+            )
+            return
+    try:
+        if registered:
+            receipt = client.deposit_bond(signer, wei)
+            done = "deposited"
+        else:
+            receipt = client.register(signer, fee_recipient or DEVNET_COINBASE, wei)
+            done = "registered with a bond of"
+    except L1TransactionError as exc:
+        raise InputError(f"{exc.action}: {exc.reason}") from None
+    after = client.free_bond(signer.address)
+    _out.print(
+        f"{signer.address}: {done} {eth(wei)} in L1 block {receipt['blockNumber']}; free bond "
+        f"{eth(free)} -> {eth(after)}, enough for {after // per_batch} more pending batch(es) "
+        f"(proposerBond {eth(per_batch)})",
+        markup=False,
+    )
+
+
+@click.command()
+@click.option("--l1-rpc", required=True, callback=_http_url, help="JSON-RPC URL of the L1 node.")
+@click.option(
+    "--blocks",
+    type=click.IntRange(1, 100_000),
+    default=1,
+    show_default=True,
+    help="Blocks to mine.",
+)
+@click.option(
+    "--seconds",
+    type=click.IntRange(0, 10 * 365 * 24 * 3600),
+    default=0,
+    show_default=True,
+    help="First move the L1 clock on by this many seconds (past a challenge period, say).",
+)
+def mine(l1_rpc: str, blocks: int, seconds: int) -> None:
+    """Mine empty blocks on a development L1 (anvil), optionally moving its clock on first.
+
+    anvil mines a block only when a transaction arrives: on a devnet where nothing else posts,
+    a batch never gets the confirmations a watchtower waits for before it challenges, and a
+    challenge period never ends. This moves it on (`evm_increaseTime`, `anvil_mine`). A running
+    `devnet --keep-running` mines a block itself whenever it does not propose.
+
+    \b
+    Examples:
+      watchtower mine --l1-rpc http://127.0.0.1:8545 --blocks 3
+      watchtower mine --l1-rpc "$L1_RPC" --seconds 700     past a 600 s challenge period
+    """
+    from web3 import HTTPProvider, Web3
+
+    from watchtower.l1.instrumented import endpoint_label
+    from watchtower_dev.chain import mine as mine_blocks
+
+    w3 = Web3(HTTPProvider(l1_rpc, request_kwargs={"timeout": 30}))
+    try:
+        connected = w3.is_connected()
+    except Exception:
+        connected = False
+    if not connected:
+        raise InputError(f"cannot reach the L1 node at {endpoint_label(l1_rpc)}")
+    try:
+        number, timestamp = mine_blocks(w3, blocks, seconds)
+    except InputError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, WatchtowerError):
+            raise
+        problem = f"{type(exc).__name__}"
+        raise InputError(f"L1 node at {endpoint_label(l1_rpc)}: {problem}") from None
+    moved = f"L1 time moved on {seconds} s; " if seconds else ""
+    _out.print(f"{moved}mined {blocks} block(s): head is block {number} at L1 time {timestamp}")

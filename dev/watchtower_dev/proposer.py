@@ -122,6 +122,9 @@ class Proposer:
     coinbase: bytes = DEVNET_COINBASE
     fresh_counter: int = 0
     mempool: L2Mempool = field(default_factory=L2Mempool)
+    #: Deposit the missing part of the bond before a batch (a devnet's proposer); without it a
+    #: batch the free bond cannot cover reverts ("free bond below proposerBond").
+    top_up_bond: bool = True
 
     def pending_deposits(self) -> list[Deposit]:
         """The L1 queue entries no accepted batch consumed yet, oldest first (§8.4)."""
@@ -199,7 +202,7 @@ class Proposer:
         data = encode_batch(batch.index, batch.prev_root, batch.steps)
         bond = self.client.proposer_bond()
         free = self.client.free_bond(self.account.address)
-        if free < bond:
+        if free < bond and self.top_up_bond:
             self.client.deposit_bond(self.account, bond - free)
         return self.client.submit_batch(self.account, data)
 

@@ -28,6 +28,7 @@ def test_every_command_has_examples_in_its_help() -> None:
     assert {"run", "replay", "prove", "check-proof", "status", "withdraw", "challenge"} <= names
     assert {"devnet", "propose", "demo", "gen-fixtures"} <= names  # from watchtower-dev
     assert {"deposit", "l2-withdraw", "claim"} <= names  # watchtower-dev: the bridge's users
+    assert {"bond", "mine"} <= names  # watchtower-dev: a devnet operator's
     missing = []
     for path in paths:
         result = CliRunner().invoke(main, [*path, "--help"])

@@ -18,7 +18,17 @@ from setuptools import find_namespace_packages
 from watchtower.cli import COMMANDS_GROUP, load_commands, main
 
 REPO = Path(__file__).resolve().parents[2]
-DEV_COMMANDS = ("devnet", "propose", "demo", "gen-fixtures", "deposit", "l2-withdraw", "claim")
+DEV_COMMANDS = (
+    "devnet",
+    "propose",
+    "demo",
+    "gen-fixtures",
+    "deposit",
+    "l2-withdraw",
+    "claim",
+    "bond",
+    "mine",
+)
 
 
 def _lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
