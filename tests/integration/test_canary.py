@@ -149,7 +149,7 @@ def test_sigkill_during_replay_and_submission(anvil_net: Devnet, tmp_path: Path)
         service.kill()  # killed right after sending, before any receipt
         kills += 1
         service = ServiceProcess(net, data, *extra)
-        service.wait_for("challenge_submitted", batch=fraud.index, replacement=1, timeout=60)
+        service.wait_for("challenge_tx_sent", batch=fraud.index, replacement=1, timeout=60)
         service.kill()  # killed again after a fee bump with the same nonce
         kills += 1
     finally:

@@ -63,7 +63,7 @@ def test_failed_calls_to_the_challenge_are_retried_until_it_is_proven(
         (reveal_sent,) = [
             e
             for e in service.events
-            if e.get("event") == "challenge_submitted" and e.get("action") == "reveal"
+            if e.get("event") == "challenge_tx_sent" and e.get("action") == "reveal"
         ]
     finally:
         assert service.terminate() == 0

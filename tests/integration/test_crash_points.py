@@ -368,7 +368,7 @@ def _run(world: World, case: Case | None) -> dict[str, Any]:
         world.prepare_next(case)
         if case is not None and not case.automine:
             # The journal is taken up unmined: re-broadcast, and a replacement is overdue.
-            _wait_event(service, "challenge_submitted", 60, "replacement")
+            _wait_event(service, "challenge_tx_sent", 60, "replacement")
             rpc(net, "evm_setAutomine", True)
             rpc(net, "evm_mine")
         deadline = time.monotonic() + 60

@@ -456,7 +456,7 @@ class Challenger:
         self._broadcast(sub)
         failpoint("challenge.broadcast")
         log.info(
-            "challenge_submitted",
+            "challenge_tx_sent",  # every transaction; the alert `challenge_submitted` is once
             batch=row.idx,
             step=record.step,
             action=action,
@@ -507,7 +507,7 @@ class Challenger:
             failpoint("poll.challenge_succeeded")
             self.store.set_status(row.id, BatchStatus.REJECTED, done.receipt.block)
             log.info(
-                "challenge_succeeded",
+                "challenge_mined",  # the receipt; the alert `challenge_succeeded` is logged once
                 batch=row.idx,
                 tx=done.tx_hash.hex(),
                 l1_block=done.receipt.block,
