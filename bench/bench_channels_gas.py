@@ -153,7 +153,7 @@ def main() -> None:
         cid, r = pc.open(a, b.address, exp, 2 * ETH)
         rec("PaymentChannel.open", r)
         p = Payment(cid, ETH)
-        rec("PaymentChannel.claim (no reward)", pc.claim(other, p, sign(a, P, w3, pc.address, p)))
+        rec("PaymentChannel.claim (by the recipient)", pc.claim(b, p, sign(a, P, w3, pc.address, p)))
         cid, _ = pc.open(a, b.address, exp, 2 * ETH)
         p = Payment(cid, ETH)
         rw = Reward(cid, ETH, ETH // 100, raw(mon))

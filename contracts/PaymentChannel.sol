@@ -57,10 +57,13 @@ contract PaymentChannel {
         emit PaymentChannelOpened(channelId, msg.sender, recipient, msg.value, expiration);
     }
 
-    /// @notice Anyone, before expiration: pay min(amount, deposit) to the recipient and the rest back
-    ///         to the sender, and close the channel. A non-empty reward (`r.amount > 0`) signed by the
+    /// @notice The recipient, or a monitor the recipient named, before expiration: pay
+    ///         min(amount, deposit) to the recipient and the rest back to the sender, and close the
+    ///         channel. A caller other than the recipient must carry a reward signed by the
     ///         recipient with `r.channelId = channelId`, `r.nonce = amount`, `r.monitor = msg.sender`
-    ///         moves from the recipient's payout (capped by it) to the monitor.
+    ///         (its amount may be 0); the reward moves from the recipient's payout (capped by it) to
+    ///         the monitor. Nobody else can claim: the sender could otherwise cut the recipient short
+    ///         with an old, smaller payment.
     /// @param amount the cumulative amount of the sender's payment
     function claim(uint256 channelId, uint256 amount, bytes calldata senderSig, Reward calldata r, bytes calldata rewardSig)
         external
@@ -76,7 +79,10 @@ contract PaymentChannel {
         uint256 paid = amount < dep ? amount : dep;
         uint256 reward;
         address monitor;
-        if (r.amount > 0) {
+        if (msg.sender != c.recipient) {
+            // Only the recipient, or a monitor it named in a signed reward (amount 0 allowed):
+            // otherwise the sender could claim first with an old, smaller payment.
+            require(rewardSig.length > 0, "PaymentChannel: only the recipient or its monitor may claim");
             require(
                 r.channelId == channelId && r.nonce == amount && r.monitor == msg.sender
                     && EIP712Channels.isSignedBy(_digest(EIP712Channels.hashRewardStruct(r)), rewardSig, c.recipient),

@@ -130,13 +130,36 @@ def test_claim_by_a_monitor_pays_the_recipient_and_the_reward(env: Env) -> None:
         env.pc.reclaim(env.sender, cid)
 
 
-def test_claim_by_a_stranger_without_reward_and_amount_above_deposit(env: Env) -> None:
+def test_only_the_recipient_or_its_monitor_may_claim(env: Env) -> None:
+    """The sender (or anyone) claiming with an old, smaller payment would cut the recipient short
+    for good: only the recipient, or a monitor it named in a signed reward, may claim."""
     cid, _ = env.open(deposit=ETH)
+    old = Payment(cid, ETH // 10)
+    for caller in (env.sender, env.stranger):
+        with reverts_with("PaymentChannel: only the recipient or its monitor may claim"):
+            env.pc.claim(caller, old, env.sign(env.sender, old))
+    # a reward of 0 is a permission: the monitor may claim for the recipient
     p = Payment(cid, 3 * ETH)
+    free = Reward(cid, 3 * ETH, 0, addr(env.monitor))
     before = env.owed()
-    env.pc.claim(env.stranger, p, env.sign(env.sender, p))
+    env.pc.claim(
+        env.monitor,
+        p,
+        env.sign(env.sender, p),
+        reward=free,
+        reward_sig=env.sign(env.recipient, free),
+    )
     after = env.owed()
-    assert after[1] - before[1] == ETH and after[0] == before[0] and after[3] == before[3]
+    assert after[1] - before[1] == ETH and after[0] == before[0] and after[2] == before[2]
+
+
+def test_the_recipient_claims_itself_without_a_reward(env: Env) -> None:
+    cid, _ = env.open(deposit=2 * ETH)
+    p = Payment(cid, ETH)
+    before = env.owed()
+    env.pc.claim(env.recipient, p, env.sign(env.sender, p))
+    after = env.owed()
+    assert (after[0] - before[0], after[1] - before[1]) == (ETH, ETH)
 
 
 def test_reward_capped_by_the_payout(env: Env) -> None:
@@ -161,7 +184,7 @@ def test_claim_after_expiration_reverts_and_reclaim_rules(env: Env) -> None:
         env.pc.reclaim(env.sender, cid)
     advance(env.w3, 601)
     with reverts_with("PaymentChannel: expired"):
-        env.pc.claim(env.stranger, p, sig)
+        env.pc.claim(env.recipient, p, sig)
     with reverts_with("PaymentChannel: not the sender"):
         env.pc.reclaim(env.recipient, cid)
     before = env.owed()
@@ -245,7 +268,7 @@ def test_any_mutation_of_a_payment_or_its_signature_fails(
 
     def reason(payment: Payment, signature: bytes) -> str | None:
         try:
-            env.pc.claim_function(payment, signature).call({"from": env.stranger.address})
+            env.pc.claim_function(payment, signature).call({"from": env.recipient.address})
         except reverts() as exc:
             return str(getattr(exc, "message", None) or exc).removeprefix("execution reverted: ")
         return None

@@ -90,6 +90,7 @@ PAYMENT_CHANNEL_REVERTS: tuple[str, ...] = tuple(
         "not open",
         "expired",
         "bad signature",
+        "only the recipient or its monitor may claim",
         "bad reward",
         "not the sender",
         "not expired",
