@@ -32,41 +32,70 @@ MESSAGES = [
 ]
 
 TYPES = {
-    "State": [("channelId", "uint256"), ("nonce", "uint256"), ("balanceA", "uint256"),
-              ("balanceB", "uint256")],
+    "State": [
+        ("channelId", "uint256"),
+        ("nonce", "uint256"),
+        ("balanceA", "uint256"),
+        ("balanceB", "uint256"),
+    ],
     "Payment": [("channelId", "uint256"), ("amount", "uint256")],
     "Cheque": [("beneficiary", "address"), ("cumulativePayout", "uint256")],
-    "Reward": [("channelId", "uint256"), ("nonce", "uint256"), ("amount", "uint256"),
-               ("monitor", "address")],
-}  # fmt: skip
+    "Reward": [
+        ("channelId", "uint256"),
+        ("nonce", "uint256"),
+        ("amount", "uint256"),
+        ("monitor", "address"),
+    ],
+}
 
 
 def _typed(kind: Kind, message: object) -> dict[str, object]:
     if isinstance(message, ChannelState):
-        name, data = "State", {"channelId": message.channel_id, "nonce": message.nonce,
-                               "balanceA": message.balance_a, "balanceB": message.balance_b}  # fmt: skip
+        name, data = (
+            "State",
+            {
+                "channelId": message.channel_id,
+                "nonce": message.nonce,
+                "balanceA": message.balance_a,
+                "balanceB": message.balance_b,
+            },
+        )
     elif isinstance(message, Payment):
         name, data = "Payment", {"channelId": message.channel_id, "amount": message.amount}
     elif isinstance(message, Cheque):
         name = "Cheque"
-        data = {"beneficiary": to_checksum_address(message.beneficiary),
-                "cumulativePayout": message.cumulative_payout}  # fmt: skip
+        data = {
+            "beneficiary": to_checksum_address(message.beneficiary),
+            "cumulativePayout": message.cumulative_payout,
+        }
     else:
         assert isinstance(message, Reward)
         name = "Reward"
-        data = {"channelId": message.channel_id, "nonce": message.nonce,
-                "amount": message.amount, "monitor": to_checksum_address(message.monitor)}  # fmt: skip
+        data = {
+            "channelId": message.channel_id,
+            "nonce": message.nonce,
+            "amount": message.amount,
+            "monitor": to_checksum_address(message.monitor),
+        }
     return {
-        "domain": {"name": DOMAIN_NAMES[kind], "version": "1", "chainId": 31337,
-                   "verifyingContract": to_checksum_address(CONTRACT)},
-        "types": {"EIP712Domain": [{"name": "name", "type": "string"},
-                                   {"name": "version", "type": "string"},
-                                   {"name": "chainId", "type": "uint256"},
-                                   {"name": "verifyingContract", "type": "address"}],
-                  name: [{"name": n, "type": t} for n, t in TYPES[name]]},
+        "domain": {
+            "name": DOMAIN_NAMES[kind],
+            "version": "1",
+            "chainId": 31337,
+            "verifyingContract": to_checksum_address(CONTRACT),
+        },
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            name: [{"name": n, "type": t} for n, t in TYPES[name]],
+        },
         "primaryType": name,
         "message": data,
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize(("kind", "message"), MESSAGES)
