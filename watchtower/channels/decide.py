@@ -1,0 +1,1 @@
+"""Per-channel decisions of the channel guardian (docs/channels.md §6): being written."""
