@@ -109,7 +109,7 @@ def test_state_channel_simulation(
                         reward_amount=10**15 if closer != B else 0,
                     )  # fmt: skip
                 elif mined and key.endswith(":settle"):
-                    view = dataclasses.replace(view, status=Status.SETTLED, settled_reward=10**15)
+                    view = dataclasses.replace(view, status=Status.SETTLED)
         now += step
     assert len(sends) == len(set(sends))
     assert len(sends) <= 2
