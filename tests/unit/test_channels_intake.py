@@ -283,3 +283,20 @@ def test_rule_5_a_reward_of_the_closer_cannot_be_paid() -> None:
     from_a = state_request(reward_key=KEY_A)
     assert check_request(from_a, None, closing, POLICY) == Accepted(from_a, A)
     assert isinstance(check_request(state_request(), None, STATE_CHAIN, POLICY), Accepted)
+
+
+def test_rule_5_a_payment_request_needs_the_recipients_signed_reward() -> None:
+    """PaymentChannel.claim takes only the recipient or a monitor it named (channels.md §3): a
+    request without the recipient's signed reward could never be claimed by the guardian."""
+    refused(
+        check_request(payment_request(reward=None), None, PAYMENT_CHAIN, POLICY),
+        5,
+        "carries no reward signed by the recipient",
+    )
+    free = payment_request(reward=0)  # a reward of 0 is a permission, and enough
+    assert check_request(free, None, PAYMENT_CHAIN, POLICY) == Accepted(free, B)
+    refused(
+        check_request(payment_request(reward=0, monitor=OTHER), None, PAYMENT_CHAIN, POLICY),
+        5,
+        f"names monitor 0x{OTHER.hex()}",
+    )

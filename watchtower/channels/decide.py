@@ -410,7 +410,8 @@ def decide_payment(
     at = claim_time(view, policy)
     if view.now < at:
         return (Wait(at, f"payment channel {channel}: claim at {at}, as late as is safe"),)
-    with_reward = held.reward is not None and held.reward.amount > 0
+    # the reward is always sent: it is the recipient's permission to claim (channels.md §3)
+    with_reward = held.reward is not None and bool(held.reward_signature)
     return (SendClaim(held, with_reward, view.expiration, view.expiration - view.now),)
 
 

@@ -274,7 +274,13 @@ def _check_reward(
 ) -> str | None:
     where = describe(request)
     reward = request.reward
-    if reward is None or reward.amount == 0:
+    if request.kind is Kind.PAYMENT and (reward is None or not request.reward_signature):
+        # PaymentChannel.claim takes only the recipient or a monitor it named (channels.md §3)
+        return (
+            f"{where} carries no reward signed by the recipient: a payment channel can be claimed "
+            "only by the recipient or a monitor it names in a signed reward (amount 0 allowed)"
+        )
+    if reward is None or (reward.amount == 0 and request.kind is not Kind.PAYMENT):
         if policy.min_reward_wei > 0:
             minimum = policy.min_reward_wei
             return f"no reward offered for {where}: this guardian's minimum is {minimum} wei"
