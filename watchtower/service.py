@@ -281,6 +281,7 @@ class Watchtower:
         if self.signer is not None:  # for `watchtower status`: the stakes owed to whom
             self.store.set_meta(status_meta.META_SIGNER, self.signer.address)
         self.store.set_meta(status_meta.META_CONFIRMATIONS, str(self.config.confirmations))
+        self.store.set_meta(status_meta.META_MODE, self.config.mode.value)
         configured = self.config.start_block
         recorded_history = self.store.get_meta(status_meta.META_HISTORY_BEFORE)
         recorded_start = self.store.get_meta(status_meta.META_START_BLOCK)

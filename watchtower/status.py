@@ -19,6 +19,7 @@ META_SIGNER = "signer"
 META_CONFIRMATIONS = "confirmations"
 META_START_BLOCK = "start_block"
 META_HISTORY_BEFORE = "history_before"
+META_MODE = "mode"
 
 
 def status_document(
@@ -34,6 +35,7 @@ def status_document(
     by_id = {b.id: b for b in batches}
     subs = {c.batch_id: store.submissions(c.batch_id) for c in challenges}
     challenged = {c.batch_id for c in challenges}
+    challenging = store.get_meta(META_MODE) == "challenge"
     verified = [
         b for b in batches if b.verdict is VerdictKind.VALID and b.status is not BatchStatus.REMOVED
     ]
@@ -81,7 +83,8 @@ def status_document(
             behind = b.l1_block + needed - last if isinstance(needed, int) else None
             if behind is not None and behind <= 0:
                 continue
-            if behind is None and not (b.verdict is VerdictKind.FRAUD and b.id not in challenged):
+            waits = challenging and b.verdict is VerdictKind.FRAUD and b.id not in challenged
+            if behind is None and not waits:
                 continue  # safe/finalized: only a challenge that has not started is shown
             document["waiting_for_confirmations"].append(
                 {
@@ -89,7 +92,7 @@ def status_document(
                     "l1_block": b.l1_block,
                     "verdict": None if b.verdict is None else str(b.verdict),
                     "blocks_needed": behind,
-                    "challenge_waits": b.verdict is VerdictKind.FRAUD and b.id not in challenged,
+                    "challenge_waits": waits,
                 }
             )
     halt = verification_halt(batches)
