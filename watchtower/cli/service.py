@@ -164,7 +164,8 @@ _CONFIG_OPTION = click.option(
 @click.option(
     "--start-block",
     type=click.IntRange(0),
-    help=f"First L1 block to scan [default: {defaults.START_BLOCK}].",
+    help="First L1 block to scan on a first sync [default: the contract's deployment block, "
+    "found on L1 and recorded in the data directory].",
 )
 @click.option(
     "--chunk",
