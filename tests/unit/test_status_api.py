@@ -63,7 +63,8 @@ def _get(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        with exc:
+            return exc.code, dict(exc.headers), exc.read()
 
 
 def test_get_status_is_the_document_status_json_prints_from_the_store(
