@@ -384,6 +384,8 @@ def _serve(
             signer=signer.address if signer else None,
             data_dir=str(data_dir),
             metrics=settings["metrics.listen"],
+            start_block=tower.start_block,
+            history_before=tower.history_before,
         )
         scheduler.start()
         while not stop.requested:
