@@ -227,15 +227,16 @@ class Watchtower:
         try:
             self.store.bind("rollup", self.reader.address)
             self.store.bind("l1_chain_id", startup.chain_id)
-            #: Where the scan starts, and the head at the start of the first sync: events up to
-            #: it are history (recorded and logged, not paged: :data:`HISTORY_KINDS`).
-            self.start_block, self.history_before = self._first_sync()
             genesis_root = init_genesis(self.state, genesis)
             if genesis_root != startup.genesis_root:
                 raise InputError(
                     f"the genesis allocation has root 0x{genesis_root.hex()}, but the rollup "
                     f"contract was deployed with 0x{startup.genesis_root.hex()}"
                 )
+            #: Where the scan starts, and the head at the start of the first sync: events up to
+            #: it are history (recorded and logged, not paged: :data:`HISTORY_KINDS`). Both are
+            #: in the ``started`` line.
+            self.start_block, self.history_before = self._first_sync()
         except BaseException:
             self.close()
             raise
@@ -308,7 +309,6 @@ class Watchtower:
                     "deployment block to skip the blocks before it",
                 )
                 return 0, history
-            log.info("start_block_found", l1_block=start, head=head)
         self.store.set_meta(status_meta.META_START_BLOCK, str(start))
         return start, history
 
