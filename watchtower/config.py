@@ -225,7 +225,11 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "chunk": Setting(
             lambda v: _int(v, minimum=1), defaults.SCAN_CHUNK, "blocks per eth_getLogs"
         ),
-        "start_block": Setting(_int, defaults.START_BLOCK, "first L1 block to scan"),
+        "start_block": Setting(
+            _int,
+            defaults.START_BLOCK,
+            "first L1 block to scan (default: the contract's deployment block, found on L1)",
+        ),
         "startup_timeout": Setting(
             _float,
             defaults.STARTUP_TIMEOUT,

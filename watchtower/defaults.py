@@ -13,7 +13,7 @@ POLL_INTERVAL: Final = 4.0  # seconds between ticks
 MAX_BACKOFF: Final = 60.0  # longest wait between ticks after failures
 STARTUP_TIMEOUT: Final = 240.0  # seconds of retrying L1 nodes down at start-up, then exit 75
 SCAN_CHUNK: Final = 2000  # blocks per eth_getLogs
-START_BLOCK: Final = 0  # first L1 block scanned
+START_BLOCK: Final[int | None] = None  # first L1 block scanned (None: the contract's deployment)
 MAX_CHUNKS_PER_TICK: Final = 50  # eth_getLogs ranges scanned in one tick
 
 # [service]

@@ -6,6 +6,7 @@ dashboard use them; tests/deploy checks that they exist in :data:`METRIC_NAMES`)
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -271,32 +272,63 @@ METRIC_NAMES = (
 
 
 class HealthServer:
-    """``/metrics``, ``/healthz`` (the process answers) and ``/readyz`` (``ready()`` is true)."""
+    """``/metrics``, ``/healthz`` (the process answers), ``/readyz`` (``ready()`` is true) and,
+    given ``status``, ``/status`` (its JSON document: what ``watchtower status --json`` prints).
+
+    Read-only: GET (and HEAD) only, any other method is answered 405; nothing served holds a
+    secret. It binds where the operator configured ``[metrics] listen``."""
 
     def __init__(
-        self, listen: str, metrics: Metrics, ready: Callable[[], tuple[bool, str]]
+        self,
+        listen: str,
+        metrics: Metrics,
+        ready: Callable[[], tuple[bool, str]],
+        status: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         host, _, port = listen.rpartition(":")
-        outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path.startswith("/metrics"):
+                path = self.path.split("?", 1)[0]
+                if path.startswith("/metrics"):
                     self._reply(200, metrics.render(), CONTENT_TYPE_LATEST)
-                elif self.path.startswith("/healthz"):
+                elif path.startswith("/healthz"):
                     self._reply(200, b"ok\n", "text/plain")
-                elif self.path.startswith("/readyz"):
+                elif path.startswith("/readyz"):
                     is_ready, why = ready()
                     self._reply(200 if is_ready else 503, (why + "\n").encode(), "text/plain")
+                elif path in ("/status", "/status/") and status is not None:
+                    try:
+                        body = json.dumps(status(), indent=1).encode() + b"\n"
+                    except Exception as exc:  # the store is busy, L1 is down: say it, stay up
+                        error = {"error": f"{type(exc).__name__}: {exc}"}
+                        self._reply(503, json.dumps(error).encode(), "application/json")
+                        return
+                    self._reply(200, body, "application/json")
                 else:
                     self._reply(404, b"not found\n", "text/plain")
+
+            def do_HEAD(self) -> None:
+                self.do_GET()
+
+            def _refuse(self) -> None:
+                self.send_response(405)
+                self.send_header("Allow", "GET, HEAD")
+                body = b"read-only: GET only\n"
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse  # noqa: N815
 
             def _reply(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
             def log_message(self, *args: Any) -> None:
                 return None  # scrapes are not worth a log line each
@@ -305,7 +337,6 @@ class HealthServer:
         self.port = int(self.server.server_address[1])
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._started = time.time()
-        del outer
 
     def start(self) -> HealthServer:
         self._thread.start()

@@ -344,7 +344,9 @@ def _serve(
         if settings["metrics.listen"]:
             listen = settings["metrics.listen"]
             try:
-                health = HealthServer(listen, metrics, lambda: tower.ready).start()
+                health = HealthServer(
+                    listen, metrics, lambda: tower.ready, tower.status_document
+                ).start()
             except OSError as exc:  # the port is taken, or the address is not this host's
                 raise InputError(f"--metrics-listen {listen}: {exc.strerror or exc}") from None
 
@@ -382,6 +384,8 @@ def _serve(
             signer=signer.address if signer else None,
             data_dir=str(data_dir),
             metrics=settings["metrics.listen"],
+            start_block=tower.start_block,
+            history_before=tower.history_before,
         )
         scheduler.start()
         while not stop.requested:

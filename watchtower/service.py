@@ -36,6 +36,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from watchtower import defaults
+from watchtower import status as status_meta
 from watchtower.clock import SYSTEM_CLOCK, Clock
 from watchtower.errors import InputError, WatchtowerError
 from watchtower.execute.prune import Retention, prune_state
@@ -50,6 +51,7 @@ from watchtower.follow.scanner import (
     Follower,
     ScanOutcome,
 )
+from watchtower.follow.start import HISTORY_KINDS, deployment_block
 from watchtower.health import STARTING, Readiness, StallDetector, readiness
 from watchtower.l1.reader import L1Reader, NoBridgeError, Web3L1Reader
 from watchtower.l1.rollup import RollupClient
@@ -94,7 +96,8 @@ class ServiceConfig:
     data_dir: Path
     mode: ServiceMode = ServiceMode.CHALLENGE  # defaults.SERVICE_MODE (test_defaults.py)
     confirmations: int | str = defaults.CONFIRMATIONS
-    start_block: int = defaults.START_BLOCK
+    #: First L1 block to scan; None: the contract's deployment block, found on a first sync.
+    start_block: int | None = defaults.START_BLOCK
     chunk: int = defaults.SCAN_CHUNK
     #: Endpoints that must answer each tick (``l1.quorum``; None: all of them).
     quorum: int | None = None
@@ -230,6 +233,10 @@ class Watchtower:
                     f"the genesis allocation has root 0x{genesis_root.hex()}, but the rollup "
                     f"contract was deployed with 0x{startup.genesis_root.hex()}"
                 )
+            #: Where the scan starts, and the head at the start of the first sync: events up to
+            #: it are history (recorded and logged, not paged: :data:`HISTORY_KINDS`). Both are
+            #: in the ``started`` line.
+            self.start_block, self.history_before = self._first_sync()
         except BaseException:
             self.close()
             raise
@@ -240,13 +247,15 @@ class Watchtower:
             self.params,
             genesis_supply=startup.genesis_supply,
             genesis=genesis,
-            alert=self.alert,
+            alert=self._unless_history,
             condition=self._condition,
             resolved=self._resolved,
             metrics=self.metrics,
         )
         self.bridge.check_genesis()
         self._missing_logged: list[str] = []
+        #: Fraudulent batches (by tx) whose wait for confirmations this process has logged.
+        self._waits_logged: set[bytes] = set()
         self.challenger = (
             Challenger(self.client, signer, self.store, config.fee_policy, self._challenger_alert)
             if signer is not None and config.mode is ServiceMode.CHALLENGE
@@ -264,6 +273,72 @@ class Watchtower:
                 signer=signer.address,
                 stake=check.stake,
                 detail=check.warning,
+            )
+
+    def _first_sync(self) -> tuple[int, int]:
+        """The first L1 block to scan and the history boundary, recorded in the store's meta on
+        the first sync (a restart keeps them). The start block is ``l1.start_block`` if set, else
+        the contract's deployment block (a binary search on its code over block numbers)."""
+        if self.signer is not None:  # for `watchtower status`: the stakes owed to whom
+            self.store.set_meta(status_meta.META_SIGNER, self.signer.address)
+        self.store.set_meta(status_meta.META_CONFIRMATIONS, str(self.config.confirmations))
+        self.store.set_meta(status_meta.META_MODE, self.config.mode.value)
+        configured = self.config.start_block
+        recorded_history = self.store.get_meta(status_meta.META_HISTORY_BEFORE)
+        recorded_start = self.store.get_meta(status_meta.META_START_BLOCK)
+        fresh = self.store.next_block(-1) == -1
+        if not fresh:  # a store that has scanned: its position rules, its history is known
+            start = configured if configured is not None else int(recorded_start or 0)
+            return start, int(recorded_history) if recorded_history is not None else -1
+        head = self.reader.head()
+        history = int(recorded_history) if recorded_history is not None else head
+        if recorded_history is None:
+            self.store.set_meta(status_meta.META_HISTORY_BEFORE, str(history))
+        if configured is not None:
+            start = configured
+        elif recorded_start is not None:
+            start = int(recorded_start)
+        else:
+            try:
+                start = deployment_block(self.reader.has_code, head)
+            except Exception as exc:  # a node without old state: scan from 0, and say so
+                log.warning(
+                    "start_block_unknown",
+                    error=f"{type(exc).__name__}: {exc}",
+                    detail="scanning from L1 block 0; set l1.start_block to the contract's "
+                    "deployment block to skip the blocks before it",
+                )
+                return 0, history
+        self.store.set_meta(status_meta.META_START_BLOCK, str(start))
+        return start, history
+
+    def _unless_history(self, kind: str, **fields: Any) -> None:
+        """Raise ``kind``, unless it is history: a kind of :data:`HISTORY_KINDS` about an L1
+        block up to the head at the start of the first sync is logged (``history_event``) and
+        not paged; whatever still needs action is never history."""
+        l1_block = fields.get("l1_block")
+        if kind in HISTORY_KINDS and isinstance(l1_block, int) and l1_block <= self.history_before:
+            log.info("history_event", alert_kind=kind, **fields)
+            return
+        self.alert(kind, **fields)
+
+    def status_document(self) -> dict[str, Any]:
+        """What ``watchtower status --json`` prints, for ``GET /status``: built from a store
+        connection of its own (it runs on the HTTP server's thread), with the L1 time and the
+        signer's owed stakes read now (left out if L1 does not answer)."""
+        l1_time = owed = None
+        try:
+            l1_time = self.reader.l1_time()
+            if self.signer is not None and self.clients:
+                owed = self.client.owed(self.signer.address)
+        except Exception as exc:  # status still answers from the store
+            log.info("status_l1_unreadable", error=f"{type(exc).__name__}: {exc}")
+        with Store(self.config.data_dir / "watchtower.sqlite") as store:
+            return status_meta.status_document(
+                store,
+                l1_time=l1_time,
+                owed=owed,
+                signer=None if self.signer is None else self.signer.address,
             )
 
     def close(self) -> None:
@@ -359,7 +434,7 @@ class Watchtower:
         """Update readiness, the stall detector and the metrics after a tick."""
         head = self.follower.head()
         self._check_stall(head)
-        scanned = self.store.next_block(self.config.start_block) - 1
+        scanned = self.store.next_block(self.start_block) - 1
         self.ready = readiness(
             scanned=scanned,
             head=head,
@@ -430,7 +505,7 @@ class Watchtower:
                 )
         for _ in range(self.config.max_chunks_per_tick):
             try:
-                outcome = self.follower.scan(self.store.next_block(self.config.start_block))
+                outcome = self.follower.scan(self.store.next_block(self.start_block))
             except DisagreementError as exc:
                 # Never act on disputed data: nothing of the range is recorded; retried next tick.
                 report.disagreement = str(exc)
@@ -489,7 +564,7 @@ class Watchtower:
         for rejection in outcome.rejections:
             first, last, l1_block = rejection.first, rejection.last, rejection.l1_block
             log.warning("batches_rejected", batch=first, step=None, l1_block=l1_block, last=last)
-            self.alert(
+            self._unless_history(
                 "proposer_slashed",
                 batch=first,
                 l1_block=l1_block,
@@ -680,6 +755,7 @@ class Watchtower:
                 self.metrics.challenges.labels(state="already_rejected").inc()
                 continue
             if existing is None and row.l1_block > confirmed:
+                self._waiting(row, confirmed)
                 continue  # not deep enough yet to act on
             self._acting_on = row
             try:
@@ -713,6 +789,23 @@ class Watchtower:
             before = None if existing is None else existing.state
             if state is not before:
                 self.metrics.challenges.labels(state=state.value).inc()
+
+    def _waiting(self, row: BatchRow, confirmed: int) -> None:
+        """Log once per wait that the challenge of ``row`` waits for confirmations: on a quiet
+        chain (a devnet where nothing else is mined) it waits until blocks come."""
+        if row.tx_hash in self._waits_logged:
+            return
+        self._waits_logged.add(row.tx_hash)
+        log.warning(
+            "waiting_for_confirmations",
+            batch=row.idx,
+            step=row.fraud_step,
+            l1_block=row.l1_block,
+            confirmed_head=confirmed,
+            confirmations=self.config.confirmations,
+            blocks_needed=row.l1_block - confirmed,
+            deadline=row.deadline,
+        )
 
     @functools.cached_property
     def stake(self) -> int:

@@ -147,7 +147,10 @@ class FakeChain:
         address: str = ADDRESS,
         start_time: int = 1_700_000_000,
         genesis_supply: int | None = None,
+        deployed_at: int = 0,
     ) -> None:
+        #: the block in which the rollup contract was deployed (it has code from there on)
+        self.deployed_at = deployed_at
         self.genesis_root = genesis_root
         self.genesis_supply = genesis_supply
         self.params = params or RollupParams()
@@ -377,6 +380,12 @@ class FakeL1:
             if block is not None:
                 events.extend(e for e in block.events if e.tx_hash not in self.hidden)
         return events
+
+    def has_code(self, block: int) -> bool:
+        self._call("has_code")
+        if block > self.chain.head:
+            raise ValueError(f"block {block} is beyond the head {self.chain.head}")
+        return block >= self.chain.deployed_at
 
     def batch_calldata(self, tx_hash: bytes) -> bytes:
         self._call("batch_calldata")

@@ -775,6 +775,27 @@ CASES: dict[str, Case] = {
         ("--signer", "0xnotanaddress"),
     ),
     "status: --data-dir is a file": (["status", "--data-dir", GENESIS], {}, ("'--data-dir'",)),
+    "status: --url not a URL": (["status", "--url", "localhost:9108"], {}, ("'--url'",)),
+    "status: --url with --data-dir": (
+        ["status", "--url", UNREACHABLE, "--data-dir", "{dir}"],
+        {},
+        ("--url", "--data-dir"),
+    ),
+    "status: --url with --l1-rpc": (
+        ["status", "--url", UNREACHABLE, "--l1-rpc", UNREACHABLE],
+        {},
+        ("--url", "--l1-rpc"),
+    ),
+    "status: --url with --signer": (
+        ["status", "--url", UNREACHABLE, "--signer", ADDRESS],
+        {},
+        ("--url", "--signer"),
+    ),
+    "status: --url where nothing listens": (
+        ["status", "--url", UNREACHABLE, "--json"],
+        {},
+        ("--url http://127.0.0.1:1", "no service answers"),
+    ),
     "withdraw: --rollup not an address": (
         ["withdraw", "--l1-rpc", UNREACHABLE, "--rollup", "nope", *PROPOSE_KEY],
         PROPOSER_ENV,

@@ -164,7 +164,8 @@ _CONFIG_OPTION = click.option(
 @click.option(
     "--start-block",
     type=click.IntRange(0),
-    help=f"First L1 block to scan [default: {defaults.START_BLOCK}].",
+    help="First L1 block to scan on a first sync [default: the contract's deployment block, "
+    "found on L1 and recorded in the data directory].",
 )
 @click.option(
     "--chunk",
@@ -350,132 +351,127 @@ def _contract_facts(settings: Any, l1_rpc: str | None) -> Any:
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=Path(defaults.DATA_DIR),
-    show_default=True,
+    help=f"The data directory of `watchtower run` to read [default: {defaults.DATA_DIR}].",
 )
 @click.option(
-    "--l1-rpc", callback=_http_url, help="Also read stakes owed and the L1 time from this node."
+    "--url",
+    callback=_http_url,
+    help="Ask the running service instead of reading its store: the base URL of its "
+    "[metrics] listen address (it serves GET /status), e.g. http://127.0.0.1:9108.",
 )
-@click.option("--signer", "signer_address", help="Address whose stakes and rewards to show.")
+@click.option(
+    "--l1-rpc",
+    callback=_http_url,
+    help="With --data-dir: also read the L1 time (seconds to each deadline) and the stakes owed "
+    "to the signer from this node.",
+)
+@click.option(
+    "--signer",
+    "signer_address",
+    help="Address whose stakes and rewards to show [default: the service's own signer, "
+    "recorded in the store].",
+)
 @click.option("--json", "as_json", is_flag=True)
-def status(data_dir: Path, l1_rpc: str | None, signer_address: str | None, as_json: bool) -> None:
-    """What the service has done: scan position, verified batches, open challenges, money owed,
-    and the bridge (locked value, pending deposits, withdrawals awaiting finalization, claimable).
+def status(
+    data_dir: Path | None,
+    url: str | None,
+    l1_rpc: str | None,
+    signer_address: str | None,
+    as_json: bool,
+) -> None:
+    """What the service has done: scan position, verified batches, batches waiting for
+    confirmations, open challenges, money owed, and the bridge (locked value, pending deposits,
+    withdrawals awaiting finalization, claimable).
 
-    Reads the data directory of `watchtower run` (it may be running). With --l1-rpc it also
-    reads the L1 time (seconds to each deadline) and, with --signer, the stakes owed on chain.
+    Reads the data directory of `watchtower run` (it may be running), or with --url asks the
+    running service (GET /status on its metrics listener: the same JSON). With --l1-rpc it also
+    reads the L1 time (seconds to each deadline) and the stakes owed to the signer (the
+    service's own, recorded in the store, unless --signer names another).
 
     \b
     Examples:
       watchtower status --data-dir watchtower-data
+      watchtower status --data-dir watchtower-data --l1-rpc http://127.0.0.1:8545
       watchtower status --data-dir watchtower-data --l1-rpc http://127.0.0.1:8545 \\
           --signer 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+      watchtower status --url http://127.0.0.1:9108
       watchtower status --data-dir watchtower-data --json | jq .challenges
     """
-    from watchtower.rollup.types import VerdictKind
-    from watchtower.store.db import ChallengeState, Store, verification_halt
-
     if signer_address is not None and not _is_address(signer_address):
         raise InputError(f"--signer {signer_address!r} is not an address (0x and 40 hex digits)")
+    if url is not None:
+        if data_dir is not None or l1_rpc is not None or signer_address is not None:
+            raise InputError(
+                "--url asks the running service, which reads L1 and knows its signer: "
+                "--data-dir, --l1-rpc and --signer go without it"
+            )
+        document = _fetch_status(url)
+        source = None
+    else:
+        data_dir = data_dir if data_dir is not None else Path(defaults.DATA_DIR)
+        document = _store_status(data_dir, l1_rpc, signer_address)
+        source = l1_rpc
+    if as_json:
+        click.echo(json.dumps(document, indent=1))
+        return
+    _print_status(document, source, from_service=url is not None)
 
+
+def _store_status(data_dir: Path, l1_rpc: str | None, signer: str | None) -> dict[str, Any]:
+    from watchtower.status import META_SIGNER, status_document
+    from watchtower.store.db import Store
+
+    if not data_dir.is_dir():
+        raise InputError(f"--data-dir {data_dir} does not exist")
     if not (data_dir / "watchtower.sqlite").is_file():
         # Opening would create an empty store there and report "nothing done": say instead that
         # this is not a directory `watchtower run` has used.
         raise InputError(f"--data-dir {data_dir} holds no watchtower store (watchtower.sqlite)")
-    from watchtower.follow.guard import status_document
-
     with Store(data_dir / "watchtower.sqlite") as store:
-        batches = store.batches()
-        challenges = store.challenges()
         rollup = store.get_meta("rollup")
-        next_block = store.next_block(0)
-        withdrawn = store.withdrawn_total()
-        by_id = {b.id: b for b in batches}
-        subs = {c.batch_id: store.submissions(c.batch_id) for c in challenges}
-    l1_time = owed = None
-    if l1_rpc is not None and rollup is not None:
-        from watchtower.l1.rollup import connect
+        signer = signer if signer is not None else store.get_meta(META_SIGNER)
+        l1_time = owed = None
+        if l1_rpc is not None and rollup is not None:
+            from watchtower.l1.rollup import connect
 
-        client = connect((l1_rpc,), rollup)[0]
-        l1_time = int(client.w3.eth.get_block("latest")["timestamp"])
-        if signer_address:
-            owed = client.owed(signer_address)
-    verified = [
-        b for b in batches if b.verdict is VerdictKind.VALID and b.status.value != "removed"
-    ]
-    document: dict[str, Any] = {
-        "rollup": rollup,
-        "last_scanned_block": next_block - 1,
-        "last_verified_batch": max((b.idx for b in verified), default=None),
-        "batches_verified": len(verified),
-        "fraud_found": [
-            {"batch": b.idx, "step": b.fraud_step, "status": b.status.value}
-            for b in batches
-            if b.verdict is VerdictKind.FRAUD
-        ],
-        "unreadable": [
-            {
-                "batch": b.idx,
-                "tx": "0x" + b.tx_hash.hex(),
-                "l1_block": b.l1_block,
-                "status": b.status.value,
-                "reason": b.reason,
-            }
-            for b in batches
-            if b.verdict is VerdictKind.UNREADABLE and b.status.value != "removed"
-        ],
-        "verification_halted": None,
-        "challenges": [],
-        "stakes_owed_wei": owed,
-        "withdrawn_wei": withdrawn,
-        "bridge": None,
-    }
-    with Store(data_dir / "watchtower.sqlite") as store:
-        document["bridge"] = status_document(store, l1_time)
-    halt = verification_halt(batches)
-    if halt is not None:
-        document["verification_halted"] = {
-            "batch": halt.batch.idx,
-            "tx": "0x" + halt.batch.tx_hash.hex(),
-            "verdict": str(halt.batch.verdict),
-            "reason": halt.batch.reason,
-            "waiting": [b.idx for b in halt.waiting],
-        }
-    for c in challenges:
-        row = by_id[c.batch_id]
-        mined = [s for s in subs[c.batch_id] if s.state == "mined" and s.action == "reveal"]
-        document["challenges"].append(
-            {
-                "batch": row.idx,
-                "step": c.step,
-                "state": c.state.value,
-                "stake_wei": c.stake if c.state is not ChallengeState.ALREADY_REJECTED else 0,
-                "transactions": len(subs[c.batch_id]),
-                "mined_tx": "0x" + mined[0].tx_hash.hex() if mined else None,
-                # only where it still runs: an ended challenge has no deadline to watch
-                "seconds_to_deadline": (
-                    row.deadline - l1_time
-                    if l1_time is not None
-                    and c.state in (ChallengeState.PREPARED, ChallengeState.SENT)
-                    else None
-                ),
-                "detail": c.detail,
-            }
-        )
-    if as_json:
-        click.echo(json.dumps(document, indent=1))
-        return
-    _print_status(document, rollup, l1_rpc, owed, withdrawn)
+            try:
+                client = connect((l1_rpc,), rollup)[0]
+                l1_time = int(client.w3.eth.get_block("latest")["timestamp"])
+                if signer is not None:
+                    owed = client.owed(signer)
+            except InputError:
+                raise
+            except Exception as exc:  # the node is down or answers nonsense: one line
+                raise InputError(f"--l1-rpc {l1_rpc}: cannot read L1 ({exc})") from None
+        return status_document(store, l1_time=l1_time, owed=owed, signer=signer)
 
 
-def _print_status(
-    document: dict[str, Any],
-    rollup: str | None,
-    l1_rpc: str | None,
-    owed: int | None,
-    withdrawn: int,
-) -> None:
+def _fetch_status(url: str) -> dict[str, Any]:
+    """``GET {url}/status`` from a running service."""
+    import urllib.error
+    import urllib.request
+
+    target = url.rstrip("/") + "/status"
+    try:
+        with urllib.request.urlopen(target, timeout=10) as response:  # noqa: S310 (http only)
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        raise InputError(f"--url {url}: GET /status answered HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise InputError(f"--url {url}: no service answers there ({reason})") from None
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(f"--url {url}: GET /status did not answer JSON") from None
+    if not isinstance(document, dict) or "rollup" not in document:
+        raise InputError(f"--url {url}: GET /status did not answer a watchtower status")
+    return document
+
+
+def _print_status(document: dict[str, Any], l1_rpc: str | None, *, from_service: bool) -> None:
     """The human form of ``status --json``."""
+    rollup = document["rollup"]
     if rollup is None:
         _out.print("nothing scanned yet: the service has not recorded a first scan here")
     else:
@@ -486,6 +482,16 @@ def _print_status(
         + ("" if last is None else f" (last {last})")
         + f"; fraud found: {len(document['fraud_found'])}"
     )
+    needed = document.get("confirmations")
+    for w in document.get("waiting_for_confirmations", []):
+        more = w["blocks_needed"]
+        what = "the challenge waits" if w["challenge_waits"] else (w["verdict"] or "not replayed")
+        depth = f"{needed} confirmations" if isinstance(needed, int) else f"the {needed} block"
+        _out.print(
+            f"waiting for {depth}: batch {w['batch']} (L1 block {w['l1_block']}; {what})"
+            + ("" if more is None else f" needs {more} more L1 block(s)"),
+            markup=False,
+        )
     for u in document["unreadable"]:
         _out.print(
             f"UNREADABLE batch {u['batch']} (tx {u['tx']}, L1 block {u['l1_block']}, "
@@ -514,13 +520,18 @@ def _print_status(
             c["detail"],
         )
     _out.print(table)
+    owed, signer = document["stakes_owed_wei"], document.get("signer")
     if owed is not None:
-        owed_text = _eth(owed)
+        owed_text = f"{_eth(owed)} to {signer}"
+    elif from_service:
+        owed_text = "(the service has no signer)" if signer is None else "(not readable now)"
     elif l1_rpc is None:
-        owed_text = "(pass --l1-rpc and --signer to read it)"
+        owed_text = f"(pass --l1-rpc{'' if signer else ' and --signer'} to read it)"
     else:
-        owed_text = "(pass --signer to read it)"
-    _out.print(f"owed on chain: {owed_text}; withdrawn: {_eth(withdrawn)}", markup=False)
+        owed_text = "(pass --signer: the store records no signer)"
+    _out.print(
+        f"owed on chain: {owed_text}; withdrawn: {_eth(document['withdrawn_wei'])}", markup=False
+    )
     _print_bridge(document["bridge"])
 
 

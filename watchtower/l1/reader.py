@@ -133,6 +133,11 @@ class L1Reader(Protocol):
         """The number of the block named by ``tag`` (``safe``, ``finalized``, ``latest``)."""
         ...
 
+    def has_code(self, block: int) -> bool:
+        """Whether the rollup contract had code at the end of block ``block`` (finding the
+        deployment block, where a first sync starts)."""
+        ...
+
     def rollup_logs(self, first: int, last: int) -> list[RollupEvent]:
         """The rollup's ``BatchSubmitted``, ``BatchesRejected``, ``DepositQueued`` and
         ``WithdrawalClaimed`` events in blocks ``first`` … ``last``, in chain order.
@@ -219,6 +224,9 @@ class Web3L1Reader:
 
     def tagged_block(self, tag: str) -> int:
         return int(self._w3.eth.get_block(tag)["number"])  # type: ignore[arg-type]
+
+    def has_code(self, block: int) -> bool:
+        return len(self._w3.eth.get_code(self.client.address, block)) > 0
 
     def rollup_logs(self, first: int, last: int) -> list[RollupEvent]:
         # Filtered by topic here: not every node supports OR-lists of topics.

@@ -324,6 +324,14 @@ class Store:
                 f"data directory belongs to {key}={existing}, not {value}: use another --data-dir"
             )
 
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Record ``value`` under ``key`` (replacing it); ``None`` removes it."""
+        with self.transaction() as db:
+            if value is None:
+                db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     # -- scanning -------------------------------------------------------------------------------
     def next_block(self, default: int) -> int:
         row = self._db.execute("SELECT next_block FROM scan WHERE id = 1").fetchone()
