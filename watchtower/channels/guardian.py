@@ -86,6 +86,10 @@ class Facts:
     paid_out: int = 0  # chequebook: paidOut(beneficiary)
     liquid: int = 0  # chequebook: liquidBalance()
     victim_balance: int = 0  # state channel: the protected party's balance in the stored state
+    #: state channel: (a, b); payment channel: (sender, recipient); chequebook: (issuer,)
+    parties: tuple[bytes, ...] = ()
+    closer: bytes = b""  # state channel, while closing
+    deposit: int = 0  # payment channel
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ class ChannelChain(Protocol):
     def block_hash(self, number: int) -> bytes | None: ...
     def confirmed_nonce(self, address: str) -> int: ...
     def facts(self, kind: Kind, contract: bytes, channel_key: int) -> Facts: ...
-    def build(self, action: str, request: MonitoringRequest) -> dict[str, Any]:
+    def build(self, action: str, request: MonitoringRequest, sender: str) -> dict[str, Any]:
         """The call of ``action`` for ``request``: ``{"to", "data", "gas"}``; raises when an
         ``eth_call`` of it reverts (:class:`ValueError` with the reason)."""
         ...
@@ -233,8 +237,12 @@ class Guardian:
             try:
                 facts = self.chain.facts(held.kind, contract, held.channel_key)
             except Exception as exc:  # one unreadable channel never stops the others
-                log.warning("channel_facts_failed", contract=held.contract,
-                            channel=held.channel_key, error=one_line(exc))  # fmt: skip
+                log.warning(
+                    "channel_facts_failed",
+                    contract=held.contract,
+                    channel=held.channel_key,
+                    error=one_line(exc),
+                )
                 continue
             if facts.status in (Status.SETTLED, Status.MISSING) and not self._pending(held):
                 continue
@@ -254,32 +262,32 @@ class Guardian:
                         uncashed_wei=str(uncashed),
                         liquid_wei=str(facts.liquid),
                     )
+            stale = facts.status is Status.CLOSING and facts.nonce < held.sequence
+            if held.kind is Kind.STATE and stale:
+                self._once(
+                    f"stale_close:{held.contract}:{held.channel_key}:{facts.deadline}",
+                    head.number,
+                    "stale_close_detected",
+                    contract=held.contract,
+                    channel=held.channel_key,
+                    closed_nonce=facts.nonce,
+                    held_nonce=held.sequence,
+                    deadline=facts.deadline,
+                )
             self._recheck(held, facts, head)
             planned = plan(held, facts, head.timestamp, self.me, self.policy)
             if planned is not None and self.signer is not None:
                 report["acted"] += self.step(planned, facts, head)
-            if held.kind is Kind.STATE and facts.status is Status.CLOSING:
-                if facts.nonce < held.sequence:
-                    self._once(
-                        f"stale_close:{held.contract}:{held.channel_key}:{facts.deadline}",
-                        head.number,
-                        "stale_close_detected",
-                        contract=held.contract,
-                        channel=held.channel_key,
-                        closed_nonce=facts.nonce,
-                        held_nonce=held.sequence,
-                        deadline=facts.deadline,
-                    )
         if self.metrics is not None:
             for kind in Kind:
-                self.metrics.channels_guarded.labels(kind=kind.value).set(by_kind.get(kind.value, 0))
+                self.metrics.channels_guarded.labels(kind=kind.value).set(
+                    by_kind.get(kind.value, 0)
+                )
             self.metrics.channel_value_at_risk_wei.set(at_risk)
         return report
 
     def _pending(self, held: StoredRequest) -> bool:
-        return any(
-            a.state == OPEN for a in self.store.actions(held.contract, held.channel_key)
-        )
+        return any(a.state == OPEN for a in self.store.actions(held.contract, held.channel_key))
 
     def _once(self, key: str, block: int, kind: str, **fields: Any) -> None:
         if self.store.alert_once(key, block):
@@ -299,8 +307,12 @@ class Guardian:
                 for tx in mined:
                     self.store.mark_tx(tx.tx_hash, "sent", None, None)
                 self.store.set_state(action.id, OPEN, "reorged out: sending again")
-                log.warning("channel_action_reorged", action=action.action,
-                            contract=action.contract, channel=action.channel_key)  # fmt: skip
+                log.warning(
+                    "channel_action_reorged",
+                    action=action.action,
+                    contract=action.contract,
+                    channel=action.channel_key,
+                )
 
     # -- one action -----------------------------------------------------------------------------
     def step(self, planned: Planned, facts: Facts, head: Head) -> int:
@@ -308,9 +320,13 @@ class Guardian:
         assert self.signer is not None
         held = planned.request
         action = self.store.open_action(
-            held.contract, held.channel_key, planned.action, held.sequence, self.address,
-            planned.deadline,
-        )  # fmt: skip
+            contract=held.contract,
+            channel_key=held.channel_key,
+            action=planned.action,
+            sequence=held.sequence,
+            sender=self.address,
+            deadline=planned.deadline,
+        )
         failpoint("channel.action_opened")
         if action.state != OPEN:
             return 0
@@ -332,33 +348,55 @@ class Guardian:
                 return 0
         if done_by_others(action, facts):
             self.store.set_state(action.id, SUPERSEDED, "done on chain by another transaction")
-            log.info("channel_action_superseded", action=action.action,
-                     contract=action.contract, channel=action.channel_key)  # fmt: skip
+            log.info(
+                "channel_action_superseded",
+                action=action.action,
+                contract=action.contract,
+                channel=action.channel_key,
+            )
             return 0
         if head.timestamp > action.deadline:
             self.store.set_state(action.id, FAILED, "deadline passed")
+            kind = {UPDATE: "stale_close_detected", CASH: "cheque_at_risk"}.get(
+                action.action, "channel_reward_unpaid"
+            )
             self.alert(
-                "channel_reward_unpaid" if action.action == SETTLE else "cheque_at_risk"
-                if action.action == CASH else "stale_close_detected",
-                contract=action.contract, channel=action.channel_key,
-                reason=f"{action.action} deadline {action.deadline} passed",
-            )  # fmt: skip
+                kind,
+                contract=action.contract,
+                channel=action.channel_key,
+                reason=f"{action.action} not landed by its deadline {action.deadline}",
+            )
             return 0
         try:
             confirmed = self.chain.confirmed_nonce(self.address)
-            return self._send_or_bump(action, held, txs, receipts, confirmed, head)
+            return self._send_or_bump(
+                action=action, held=held, txs=txs, receipts=receipts, confirmed=confirmed, head=head
+            )
         except (ValueError, OSError) as exc:
             delay = backoff(action.attempts, self.fees)
-            self.store.set_retry(action.id, action.attempts + 1, self.clock() + delay,
-                                 one_line(exc))  # fmt: skip
-            log.warning("channel_action_retry", action=action.action, contract=action.contract,
-                        channel=action.channel_key, reason=one_line(exc), retry_in=delay)  # fmt: skip
+            self.store.set_retry(
+                action.id, action.attempts + 1, self.clock() + delay, one_line(exc)
+            )
+            log.warning(
+                "channel_action_retry",
+                action=action.action,
+                contract=action.contract,
+                channel=action.channel_key,
+                reason=one_line(exc),
+                retry_in=delay,
+            )
             return 0
 
     def _send_or_bump(
-        self, action: ActionRow, held: StoredRequest, txs: list[TxRow],
-        receipts: dict[bytes, TxReceipt], confirmed: int, head: Head,
-    ) -> int:  # fmt: skip
+        self,
+        *,
+        action: ActionRow,
+        held: StoredRequest,
+        txs: list[TxRow],
+        receipts: dict[bytes, TxReceipt],
+        confirmed: int,
+        head: Head,
+    ) -> int:
         nonce = action.nonce
         mine = [t for t in txs if t.nonce == nonce and t.tx_hash not in receipts]
         reverted = any(t.nonce == nonce and t.tx_hash in receipts for t in txs)
@@ -368,8 +406,9 @@ class Guardian:
                 self._broadcast(last)
                 return 0
             urgent = action.deadline - head.timestamp < self.fees.urgent_window
-            sent = Sent(last.tx_hash, action.action, last.nonce, last.max_fee, last.tip,
-                        last.sent_at)  # fmt: skip
+            sent = Sent(
+                last.tx_hash, action.action, last.nonce, last.max_fee, last.tip, last.sent_at
+            )
             bumped = bumped_fees(sent, urgent, self.fees)
             if bumped is None:
                 log.warning("channel_fee_cap", action=action.action, contract=action.contract)
@@ -384,9 +423,11 @@ class Guardian:
         self._sign_and_send(action, held, nonce, fees)
         return 1
 
-    def _sign_and_send(self, action: ActionRow, held: StoredRequest, nonce: int, fees: Fees) -> None:
+    def _sign_and_send(
+        self, action: ActionRow, held: StoredRequest, nonce: int, fees: Fees
+    ) -> None:
         assert self.signer is not None
-        call = self.chain.build(action.action, held.request)
+        call = self.chain.build(action.action, held.request, self.address)
         tx = {
             "from": self.address,
             "to": call["to"],
@@ -402,25 +443,43 @@ class Guardian:
         signed = self.signer.sign_transaction(tx)
         failpoint("channel.signed")
         row = TxRow(
-            tx_hash=bytes(signed.hash), action_id=action.id, nonce=nonce, max_fee=fees.max_fee,
-            tip=fees.tip, raw=bytes(signed.raw_transaction), sent_at=self.clock(), state="sent",
-            l1_block=None, gas_used=None,
-        )  # fmt: skip
+            tx_hash=bytes(signed.hash),
+            action_id=action.id,
+            nonce=nonce,
+            max_fee=fees.max_fee,
+            tip=fees.tip,
+            raw=bytes(signed.raw_transaction),
+            sent_at=self.clock(),
+            state="sent",
+            l1_block=None,
+            gas_used=None,
+        )
         first = not self.store.txs(action.id)
         self.store.record_tx(row, self.address)  # write-ahead: recorded before broadcast
         failpoint("channel.recorded")
         self._broadcast(row)
         failpoint("channel.broadcast")
-        log.info("channel_tx_sent", action=action.action, contract=action.contract,
-                 channel=action.channel_key, tx=row.tx_hash.hex(), nonce=nonce,
-                 max_fee=fees.max_fee)  # fmt: skip
+        log.info(
+            "channel_tx_sent",
+            action=action.action,
+            contract=action.contract,
+            channel=action.channel_key,
+            tx=row.tx_hash.hex(),
+            nonce=nonce,
+            max_fee=fees.max_fee,
+        )
         if self.metrics is not None:
             self.metrics.channel_actions_sent.labels(action=action.action).inc()
         if first:
             kind = {UPDATE: "channel_update_sent", CLAIM: "payment_claim_sent"}.get(action.action)
             if kind is not None:
-                self.alert(kind, contract=action.contract, channel=action.channel_key,
-                           nonce=action.sequence, tx="0x" + row.tx_hash.hex())  # fmt: skip
+                self.alert(
+                    kind,
+                    contract=action.contract,
+                    channel=action.channel_key,
+                    nonce=action.sequence,
+                    tx="0x" + row.tx_hash.hex(),
+                )
 
     def _broadcast(self, tx: TxRow) -> None:
         try:
@@ -429,20 +488,26 @@ class Guardian:
             text = str(exc).lower()
             if any(w in text for w in ("already known", "already imported", "known transaction")):
                 return
-            log.warning("broadcast_refused", tx=tx.tx_hash.hex(), nonce=tx.nonce,
-                        error=one_line(exc))  # fmt: skip
+            log.warning(
+                "broadcast_refused", tx=tx.tx_hash.hex(), nonce=tx.nonce, error=one_line(exc)
+            )
 
     def _mined(self, action: ActionRow, held: StoredRequest, tx: TxRow, receipt: TxReceipt) -> None:
-        fields = {"contract": action.contract, "channel": action.channel_key,
-                  "tx": "0x" + tx.tx_hash.hex(), "gas": receipt.gas_used}  # fmt: skip
+        fields = {
+            "contract": action.contract,
+            "channel": action.channel_key,
+            "tx": "0x" + tx.tx_hash.hex(),
+            "gas": receipt.gas_used,
+        }
         reward = held.request.reward.amount if held.request.reward is not None else 0
         # Raised before the state records it: a crash in between raises it again (the outbox
         # deduplicates), never loses it.
         if action.action == UPDATE:
             self.alert("channel_update_landed", nonce=action.sequence, **fields)
         elif action.action in (SETTLE, CLAIM, CASH) and reward > 0:
-            self.alert("channel_reward_paid", action=action.action, reward_wei=str(reward),
-                       **fields)  # fmt: skip
+            self.alert(
+                "channel_reward_paid", action=action.action, reward_wei=str(reward), **fields
+            )
             if self.metrics is not None:
                 self.metrics.channel_rewards_wei.inc(reward)
         self.store.set_state(action.id, MINED, f"mined in block {receipt.block}")
@@ -480,25 +545,41 @@ class Guardian:
         contract = "0x" + event.contract.hex()
         key = f"{event.name}:{contract}:{event.block}:{event.log_index}"
         if event.name == "IssuerWithdrew":
-            self._once(key, event.block, "issuer_withdrew", contract=contract,
-                       amount_wei=str(event.fields.get("amount", 0)),
-                       balance_wei=str(event.fields.get("balance", 0)))  # fmt: skip
+            self._once(
+                key,
+                event.block,
+                "issuer_withdrew",
+                contract=contract,
+                amount_wei=str(event.fields.get("amount", 0)),
+                balance_wei=str(event.fields.get("balance", 0)),
+            )
         elif event.name == "ChequeBounced":
-            self._once(key, event.block, "cheque_bounced", contract=contract,
-                       beneficiary=_addr(event.channel_key),
-                       cumulative_payout=str(event.fields.get("cumulativePayout", 0)),
-                       paid_wei=str(event.fields.get("paid", 0)))  # fmt: skip
+            self._once(
+                key,
+                event.block,
+                "cheque_bounced",
+                contract=contract,
+                beneficiary=_addr(event.channel_key),
+                cumulative_payout=str(event.fields.get("cumulative_payout", 0)),
+                paid_wei=str(event.fields.get("paid", 0)),
+            )
         elif event.name == "ChannelSettled":
             held = self.store.held(event.contract, event.channel_key)
             if held is None or held.request.reward is None:
                 return
-            if bytes(event.fields.get("monitor", b"")) == self.me and int(
-                event.fields.get("reward", 0)
-            ) < held.request.reward.amount:
-                self._once(key, event.block, "channel_reward_unpaid", contract=contract,
-                           channel=event.channel_key,
-                           reward_wei=str(event.fields.get("reward", 0)),
-                           offered_wei=str(held.request.reward.amount))  # fmt: skip
+            if (
+                bytes(event.fields.get("monitor", b"")) == self.me
+                and int(event.fields.get("reward", 0)) < held.request.reward.amount
+            ):
+                self._once(
+                    key,
+                    event.block,
+                    "channel_reward_unpaid",
+                    contract=contract,
+                    channel=event.channel_key,
+                    reward_wei=str(event.fields.get("reward", 0)),
+                    offered_wei=str(held.request.reward.amount),
+                )
 
 
 def _view(head: Head) -> Any:

@@ -23,19 +23,12 @@ file (``<data_dir>/watchtower.sqlite``) without a rollup.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from watchtower.channels.types import (
-    ChannelState,
-    Cheque,
-    Kind,
-    MonitoringRequest,
-    Payment,
-    Reward,
-)
+from watchtower.channels import codec
+from watchtower.channels.types import Kind, MonitoringRequest
 from watchtower.store.db import Store
 from watchtower.store.journal import recorded_nonce
 
@@ -93,75 +86,6 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def _unhex(value: str) -> bytes:
-    return bytes.fromhex(value.removeprefix("0x"))
-
-
-def request_to_json(request: MonitoringRequest) -> dict[str, Any]:
-    """The stored (and wire) form of a request: docs/channels.md §5."""
-    message: dict[str, Any]
-    m = request.message
-    if isinstance(m, ChannelState):
-        message = {
-            "channel_id": m.channel_id,
-            "nonce": m.nonce,
-            "balance_a": str(m.balance_a),
-            "balance_b": str(m.balance_b),
-        }
-    elif isinstance(m, Payment):
-        message = {"channel_id": m.channel_id, "amount": str(m.amount)}
-    else:
-        message = {"beneficiary": _hex(m.beneficiary), "cumulative_payout": str(m.cumulative_payout)}
-    out: dict[str, Any] = {
-        "kind": request.kind.value,
-        "chain_id": request.chain_id,
-        "contract": _hex(request.contract),
-        request.kind.value: message,
-        "signatures": [_hex(s) for s in request.signatures],
-    }
-    if request.reward is not None:
-        r = request.reward
-        out["reward"] = {
-            "channel_id": str(r.channel_id),
-            "nonce": str(r.nonce),
-            "amount": str(r.amount),
-            "monitor": _hex(r.monitor),
-            "signature": _hex(request.reward_signature),
-        }
-    return out
-
-
-def request_from_json(doc: dict[str, Any]) -> MonitoringRequest:
-    """The inverse of :func:`request_to_json` (stored rows only: the API parses with
-    :mod:`watchtower.channels.codec`, which checks every field)."""
-    kind = Kind(doc["kind"])
-    m = doc[kind.value]
-    message: ChannelState | Payment | Cheque
-    if kind is Kind.STATE:
-        message = ChannelState(
-            int(m["channel_id"]), int(m["nonce"]), int(m["balance_a"]), int(m["balance_b"])
-        )
-    elif kind is Kind.PAYMENT:
-        message = Payment(int(m["channel_id"]), int(m["amount"]))
-    else:
-        message = Cheque(_unhex(m["beneficiary"]), int(m["cumulative_payout"]))
-    reward = None
-    reward_sig = b""
-    if doc.get("reward") is not None:
-        r = doc["reward"]
-        reward = Reward(int(r["channel_id"]), int(r["nonce"]), int(r["amount"]), _unhex(r["monitor"]))
-        reward_sig = _unhex(r["signature"])
-    return MonitoringRequest(
-        kind=kind,
-        chain_id=int(doc["chain_id"]),
-        contract=_unhex(doc["contract"]),
-        message=message,
-        signatures=tuple(_unhex(s) for s in doc["signatures"]),
-        reward=reward,
-        reward_signature=reward_sig,
-    )
-
-
 class ChannelStore:
     """The guardian's tables in a :class:`~watchtower.store.db.Store`."""
 
@@ -211,7 +135,7 @@ class ChannelStore:
                     key,
                     request.kind.value,
                     str(request.sequence),
-                    json.dumps(request_to_json(request), sort_keys=True),
+                    codec.dumps(request),
                     digest,
                     accepted_at,
                     receipt,
@@ -221,9 +145,15 @@ class ChannelStore:
 
     # -- actions --------------------------------------------------------------------------------
     def open_action(
-        self, contract: str, channel_key: int, action: str, sequence: int, sender: str,
+        self,
+        *,
+        contract: str,
+        channel_key: int,
+        action: str,
+        sequence: int,
+        sender: str,
         deadline: int,
-    ) -> ActionRow:  # fmt: skip
+    ) -> ActionRow:
         """The action's record, created once (later calls return the same row)."""
         now = time.time()
         with self.store.transaction() as db:
@@ -231,9 +161,18 @@ class ChannelStore:
                 "INSERT OR IGNORE INTO channel_actions (contract, channel_key, action, sequence, "
                 "state, sender, deadline, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (contract, str(channel_key), action, str(sequence), OPEN, sender, deadline, now,
-                 now),
-            )  # fmt: skip
+                (
+                    contract,
+                    str(channel_key),
+                    action,
+                    str(sequence),
+                    OPEN,
+                    sender,
+                    deadline,
+                    now,
+                    now,
+                ),
+            )
         found = self.action(contract, channel_key, action, sequence)
         assert found is not None
         return found
@@ -248,7 +187,9 @@ class ChannelStore:
         ).fetchone()
         return None if row is None else _action(row)
 
-    def actions(self, contract: str | None = None, channel_key: int | None = None) -> list[ActionRow]:
+    def actions(
+        self, contract: str | None = None, channel_key: int | None = None
+    ) -> list[ActionRow]:
         query = f"SELECT {_ACTION_COLUMNS} FROM channel_actions"  # noqa: S608
         args: tuple[str, ...] = ()
         if contract is not None and channel_key is not None:
@@ -289,9 +230,18 @@ class ChannelStore:
             db.execute(
                 "INSERT OR IGNORE INTO channel_txs (tx_hash, action_id, sender, nonce, max_fee, "
                 "max_priority_fee, raw, sent_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (tx.tx_hash, tx.action_id, sender, tx.nonce, str(tx.max_fee), str(tx.tip),
-                 tx.raw, tx.sent_at, tx.state),
-            )  # fmt: skip
+                (
+                    tx.tx_hash,
+                    tx.action_id,
+                    sender,
+                    tx.nonce,
+                    str(tx.max_fee),
+                    str(tx.tip),
+                    tx.raw,
+                    tx.sent_at,
+                    tx.state,
+                ),
+            )
 
     def txs(self, action_id: int | None = None) -> list[TxRow]:
         query = (
@@ -303,12 +253,22 @@ class ChannelStore:
             query += " WHERE action_id = ?"
             args = (action_id,)
         return [
-            TxRow(bytes(h), int(a), int(n), int(mf), int(tp), bytes(raw), float(at), str(st),
-                  None if b is None else int(b), None if g is None else int(g))
+            TxRow(
+                bytes(h),
+                int(a),
+                int(n),
+                int(mf),
+                int(tp),
+                bytes(raw),
+                float(at),
+                str(st),
+                None if b is None else int(b),
+                None if g is None else int(g),
+            )
             for h, a, n, mf, tp, raw, at, st, b, g in self._db.execute(
                 query + " ORDER BY rowid", args
             ).fetchall()
-        ]  # fmt: skip
+        ]
 
     def mark_tx(self, tx_hash: bytes, state: str, l1_block: int | None, gas: int | None) -> None:
         with self.store.transaction() as db:
@@ -390,7 +350,7 @@ def _stored(row: tuple[Any, ...]) -> StoredRequest:
         channel_key=int(key),
         kind=Kind(str(kind)),
         sequence=int(seq),
-        request=request_from_json(json.loads(text)),
+        request=codec.loads(str(text)),
         digest=bytes(digest),
         accepted_at=int(accepted_at),
         receipt=bytes(receipt),
