@@ -132,18 +132,24 @@ class Web3ChannelChain:
         if action == UPDATE and isinstance(client, StateChannelClient):
             assert isinstance(m, ChannelState)
             fn = client.update_function(
-                m, request.signatures[0], request.signatures[1], reward, request.reward_signature
+                m,
+                request.signatures[0],
+                request.signatures[1],
+                reward=reward,
+                reward_sig=request.reward_signature,
             )
         elif action == SETTLE and isinstance(client, StateChannelClient):
             assert isinstance(m, ChannelState)
             fn = client.settle_function(m.channel_id)
         elif action == CLAIM and isinstance(client, PaymentChannelClient):
             assert isinstance(m, Payment)
-            fn = client.claim_function(m, request.signatures[0], reward, request.reward_signature)
+            fn = client.claim_function(
+                m, request.signatures[0], reward=reward, reward_sig=request.reward_signature
+            )
         elif action == CASH and isinstance(client, ChequebookClient):
             assert isinstance(m, Cheque)
             fn = client.cash_cheque_function(
-                m, request.signatures[0], reward, request.reward_signature
+                m, request.signatures[0], reward=reward, reward_sig=request.reward_signature
             )
         else:
             raise ValueError(f"no {action} for a {request.kind} contract")
