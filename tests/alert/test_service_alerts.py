@@ -157,6 +157,21 @@ def test_every_kind_the_service_sends_matches_the_schema(
     alerter("low_balance", episode=1_767_225_600, stake=10**17, detail="short", **money)
     alerter("low_balance_resolved", episode=1_767_225_600, **money)
     alerter("test", message="a test alert from watchtower alerts test", sink="webhook-0")
+    # The channel guardian's kinds (tests/unit/test_guardian.py raises each on the real
+    # contracts): with the fields watchtower/channels/guardian.py raises them with.
+    ch = {"contract": "0x" + "22" * 20, "channel": 3}
+    alerter("stale_close_detected", closed_nonce=0, held_nonce=5, deadline=1_767_225_900, **ch)
+    alerter("channel_update_sent", nonce=5, tx="0x" + "ab" * 32, **ch)
+    alerter("channel_update_landed", nonce=5, tx="0x" + "ab" * 32, gas=90_000, **ch)
+    alerter("payment_claim_sent", nonce=10**18, tx="0x" + "ac" * 32, **ch)
+    alerter("channel_reward_paid", tx="0x" + "ad" * 32, gas=60_000, action="settle",
+            reward_wei="1000", **ch)  # fmt: skip
+    alerter("channel_reward_unpaid", reward_wei="10", offered_wei="1000", **ch)
+    book = {"contract": "0x" + "33" * 20, "beneficiary": "0x" + "44" * 20}
+    alerter("cheque_at_risk", cumulative_payout="4000", uncashed_wei="4000", liquid_wei="3000",
+            **book)  # fmt: skip
+    alerter("cheque_bounced", cumulative_payout="4000", paid_wei="3000", **book)
+    alerter("issuer_withdrew", contract=book["contract"], amount_wei="2000", balance_wei="3000")
 
     report = alerter.deliver(clock.time() + 1)
     assert report.pending == 0

@@ -275,9 +275,27 @@ class Guardian:
                     deadline=facts.deadline,
                 )
             self._recheck(held, facts, head)
+            if self.signer is None:
+                continue
             planned = plan(held, facts, head.timestamp, self.me, self.policy)
-            if planned is not None and self.signer is not None:
-                report["acted"] += self.step(planned, facts, head)
+            if planned is not None:
+                self.store.open_action(
+                    contract=held.contract,
+                    channel_key=held.channel_key,
+                    action=planned.action,
+                    sequence=held.sequence,
+                    sender=self.address,
+                    deadline=planned.deadline,
+                )
+                failpoint("channel.action_opened")
+            for action in self.store.actions(held.contract, held.channel_key):
+                if action.state == OPEN:
+                    due = (
+                        planned is not None
+                        and action.action == planned.action
+                        and action.sequence == held.sequence
+                    )
+                    report["acted"] += self.step(action, held, facts, head, due=due)
         if self.metrics is not None:
             for kind in Kind:
                 self.metrics.channels_guarded.labels(kind=kind.value).set(
@@ -315,21 +333,13 @@ class Guardian:
                 )
 
     # -- one action -----------------------------------------------------------------------------
-    def step(self, planned: Planned, facts: Facts, head: Head) -> int:
-        """Take the next step of one planned action; 1 if a transaction was signed."""
+    def step(
+        self, action: ActionRow, held: StoredRequest, facts: Facts, head: Head, *, due: bool
+    ) -> int:
+        """Take the next step of one open action; 1 if a transaction was signed. ``due``: the
+        plan wants this action now (otherwise its transactions are only followed: a receipt, or
+        the job done by someone else, ends it)."""
         assert self.signer is not None
-        held = planned.request
-        action = self.store.open_action(
-            contract=held.contract,
-            channel_key=held.channel_key,
-            action=planned.action,
-            sequence=held.sequence,
-            sender=self.address,
-            deadline=planned.deadline,
-        )
-        failpoint("channel.action_opened")
-        if action.state != OPEN:
-            return 0
         if self.clock() < action.retry_at:
             return 0
         txs = self.store.txs(action.id)
@@ -367,6 +377,8 @@ class Guardian:
                 reason=f"{action.action} not landed by its deadline {action.deadline}",
             )
             return 0
+        if not due and (not txs or action.sequence != held.sequence):
+            return 0  # not (or no longer) wanted, nothing in flight we could bump: wait
         try:
             confirmed = self.chain.confirmed_nonce(self.address)
             return self._send_or_bump(
