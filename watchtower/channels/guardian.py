@@ -522,8 +522,8 @@ class Guardian:
             )
             if self.metrics is not None:
                 self.metrics.channel_rewards_wei.inc(reward)
+        failpoint("channel.action_mined")  # alerted, the journal not told yet
         self.store.set_state(action.id, MINED, f"mined in block {receipt.block}")
-        failpoint("channel.action_mined")
         log.info("channel_tx_mined", action=action.action, l1_block=receipt.block, **fields)
 
     # -- following ------------------------------------------------------------------------------
