@@ -24,7 +24,7 @@ from watchtower.channels.store import ChannelStore
 from watchtower.channels.types import ChannelState, Domain, Kind, MonitoringRequest, Reward
 from watchtower.l1.channels import StateChannelClient
 from watchtower.store.db import Store
-from watchtower_dev.chain import AnvilNode, fund, free_port, mine, start_anvil
+from watchtower_dev.chain import AnvilNode, free_port, fund, mine, start_anvil
 
 from .conftest import require_anvil
 from .service_process import ServiceProcess
