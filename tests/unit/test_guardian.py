@@ -15,9 +15,10 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from watchtower.channels import codec, eip712
-from watchtower.channels.api import Intake, IntakePolicy, RefusedError, local_hash_signer
+from watchtower.channels.api import Intake, RefusedError, local_hash_signer
 from watchtower.channels.chain import Web3ChannelChain
 from watchtower.channels.guardian import Guardian, GuardianPolicy
+from watchtower.channels.intake import IntakePolicy
 from watchtower.channels.store import ChannelStore
 from watchtower.channels.types import (
     ChannelState,
@@ -112,7 +113,7 @@ class World:
             policy=IntakePolicy(
                 chain_id=self.chain_id,
                 contracts=guardian.contracts,
-                monitor=guardian.me,
+                guardian=guardian.me,
                 min_reward_wei=min_reward,
             ),
             sign_hash=local_hash_signer(signer),
@@ -310,8 +311,10 @@ def test_intake_refuses_what_it_must_in_one_line(world: World) -> None:
         (bad.signatures[0][:64] + b"\x05", bad.signatures[1]), bad.reward, bad.reward_signature,
     )  # fmt: skip
     assert "bad signature" in refused(broken)[1]
-    assert "no such channel" in refused(w.state_request(99, 2, 4 * ETH, 6 * ETH, reward=100))[1]
-    assert "exceeds" in refused(w.state_request(channel, 2, 4 * ETH, 6 * ETH, reward=7 * ETH))[1]
+    assert "does not exist" in refused(w.state_request(99, 2, 4 * ETH, 6 * ETH, reward=100))[1]
+    assert (
+        "is above the" in refused(w.state_request(channel, 2, 4 * ETH, 6 * ETH, reward=7 * ETH))[1]
+    )
     assert (
         "monitor"
         in refused(w.state_request(channel, 2, 4 * ETH, 6 * ETH, reward=100, monitor=w.a))[1]
@@ -323,11 +326,11 @@ def test_intake_refuses_what_it_must_in_one_line(world: World) -> None:
         wrong.kind, wrong.chain_id, bytes.fromhex(other_contract.address[2:]), wrong.message,
         wrong.signatures, wrong.reward, wrong.reward_signature,
     )  # fmt: skip
-    assert "not guarded" in refused(wrong)[1]
+    assert "this guardian guards" in refused(wrong)[1]
 
     assert _submit(intake, w.state_request(channel, 2, 4 * ETH, 6 * ETH, reward=100))["accepted"]
     status, why = refused(w.state_request(channel, 2, 4 * ETH, 6 * ETH, reward=100))
-    assert status == 409 and "not above" in why  # a replay
+    assert status == 409  # a replay
     status, why = refused(w.state_request(channel, 1, 5 * ETH, 5 * ETH, reward=100))
     assert status == 409  # a stale nonce
     assert _submit(intake, w.state_request(channel, 3, 3 * ETH, 7 * ETH, reward=100))["accepted"]

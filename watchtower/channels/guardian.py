@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from watchtower.channels.intake import ChainFacts
 from watchtower.channels.store import (
     FAILED,
     MINED,
@@ -128,6 +129,11 @@ class ChannelChain(Protocol):
     def block_hash(self, number: int) -> bytes | None: ...
     def confirmed_nonce(self, address: str) -> int: ...
     def facts(self, kind: Kind, contract: bytes, channel_key: int) -> Facts: ...
+    def intake_facts(self, kind: Kind, contract: bytes, channel_key: int) -> ChainFacts:
+        """What intake (:func:`watchtower.channels.intake.check_request`) needs, as of the
+        latest block."""
+        ...
+
     def build(self, action: str, request: MonitoringRequest, sender: str) -> dict[str, Any]:
         """The call of ``action`` for ``request``: ``{"to", "data", "gas"}``; raises when an
         ``eth_call`` of it reverts (:class:`ValueError` with the reason)."""
