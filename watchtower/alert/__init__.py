@@ -49,12 +49,15 @@ Severity (PagerDuty Events v2 names; the table is :data:`SEVERITY`):
     withdrawal_forged               critical
     conservation_violated           critical
     genesis_unbacked                critical
+    channel_update_missed           critical
+    channel_claim_missed            critical
     stalled                         error
     rpc_disagreement                error
     low_balance                     error
     deep_reorg                      error
     cheque_at_risk                  error
     cheque_bounced                  error
+    channel_action_failed           error
     stale_close_detected            warning
     issuer_withdrew                 warning
     channel_reward_unpaid           warning

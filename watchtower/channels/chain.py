@@ -153,9 +153,12 @@ class Web3ChannelChain:
             paid_out=client.paid_out(beneficiary),
         )  # fmt: skip
 
-    def build(self, action: str, request: MonitoringRequest, sender: str) -> dict[str, Any]:
+    def build(
+        self, action: str, request: MonitoringRequest, sender: str, with_reward: bool
+    ) -> dict[str, Any]:
         client = self._client(request.contract)
-        reward = request.reward or NO_REWARD
+        reward = request.reward if with_reward and request.reward is not None else NO_REWARD
+        reward_sig = request.reward_signature if with_reward else b""
         m = request.message
         if action == UPDATE and isinstance(client, StateChannelClient):
             assert isinstance(m, ChannelState)
@@ -164,7 +167,7 @@ class Web3ChannelChain:
                 request.signatures[0],
                 request.signatures[1],
                 reward=reward,
-                reward_sig=request.reward_signature,
+                reward_sig=reward_sig,
             )
         elif action == SETTLE and isinstance(client, StateChannelClient):
             assert isinstance(m, ChannelState)
@@ -172,12 +175,12 @@ class Web3ChannelChain:
         elif action == CLAIM and isinstance(client, PaymentChannelClient):
             assert isinstance(m, Payment)
             fn = client.claim_function(
-                m, request.signatures[0], reward=reward, reward_sig=request.reward_signature
+                m, request.signatures[0], reward=reward, reward_sig=reward_sig
             )
         elif action == CASH and isinstance(client, ChequebookClient):
             assert isinstance(m, Cheque)
             fn = client.cash_cheque_function(
-                m, request.signatures[0], reward=reward, reward_sig=request.reward_signature
+                m, request.signatures[0], reward=reward, reward_sig=reward_sig
             )
         else:
             raise ValueError(f"no {action} for a {request.kind} contract")
