@@ -255,6 +255,54 @@ def test_a_reorg_that_removes_the_update_sends_it_again(world: World) -> None:
     assert {t.nonce for t in _txs(g, "update")} == {_txs(g, "update")[0].nonce}
 
 
+def test_a_reorg_that_removes_the_close_sends_nothing_new_and_a_new_close_is_answered(
+    world: World,
+) -> None:
+    w = world
+    channel, _ = w.state.open(w.a, w.b.address, 600, deposit=10 * ETH)
+    g = w.guardian()
+    _submit(w.intake(g), w.state_request(channel, 2, 4 * ETH, 6 * ETH, reward=1000))
+    snapshot = w.w3.testing.snapshot()
+    w.state.close(w.a, ChannelState(channel, 0, 10 * ETH, 0))
+    g.tick()
+    g.tick()
+    assert w.alerts.of("channel_update_landed")
+    w.w3.testing.revert(snapshot)  # the close and the update are gone: the channel is open
+    mine(w.w3, 2)
+    for _ in range(3):
+        g.tick()
+    assert len(_txs(g, "update")) == 1  # nothing new signed (the old one re-broadcast: its nonce)
+    # The close comes back (a stale close again): the same action sends it again.
+    w.state.close(w.a, ChannelState(channel, 0, 10 * ETH, 0))
+    for _ in range(3):
+        g.tick()
+    assert w.state.channel(channel).nonce == 2
+    mine(w.w3, 1, seconds=601)
+    for _ in range(3):
+        g.tick()
+    assert w.state.owed(w.b.address) == 6 * ETH - 1000 and w.state.owed(g.address) == 1000
+
+
+def test_a_reward_signed_by_the_closer_is_not_sent_and_the_update_still_lands(
+    world: World,
+) -> None:
+    w = world
+    channel, _ = w.state.open(w.a, w.b.address, 600, deposit=10 * ETH)
+    g = w.guardian()
+    # B hands in a request whose reward it signed; then B itself closes with an old state.
+    _submit(w.intake(g), w.state_request(channel, 2, 4 * ETH, 6 * ETH, reward=1000))
+    w.state.close(w.b, ChannelState(channel, 0, 10 * ETH, 0))
+    for _ in range(3):
+        g.tick()
+    assert w.state.channel(channel).nonce == 2
+    (unpaid,) = w.alerts.of("channel_reward_unpaid")
+    assert unpaid["paid"] == 0 and "closed" in unpaid["reason"]
+    mine(w.w3, 1, seconds=601)
+    for _ in range(3):
+        g.tick()
+    assert not _txs(g, "settle")  # no reward of ours: the guardian does not pay to settle
+
+
 def test_two_guardians_on_one_channel_one_acts_the_other_neither_duplicates_nor_pays(
     world: World,
 ) -> None:

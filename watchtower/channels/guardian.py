@@ -215,6 +215,18 @@ def with_reward(action: str, request: MonitoringRequest, facts: Facts) -> bool:
     return True
 
 
+def still_needed(action: ActionRow, facts: Facts) -> bool:
+    """The chain still asks for the action (pure): a reorg can take away the close an update
+    answered, or bring it back."""
+    if action.action == UPDATE:
+        return facts.status is Status.CLOSING and facts.nonce < action.sequence
+    if action.action == SETTLE:
+        return facts.status is Status.CLOSING
+    if action.action == CLAIM:
+        return facts.status is Status.OPEN
+    return facts.paid_out < action.sequence  # CASH
+
+
 def done_by_others(action: ActionRow, facts: Facts) -> bool:
     """The chain shows the job done without a transaction of ours (pure)."""
     if action.action == UPDATE:
@@ -391,12 +403,15 @@ class Guardian:
             self.alert(kind, **fields)
 
     def _recheck(self, held: StoredRequest, facts: Facts, head: Head) -> None:
-        """Settled actions whose transaction a reorg removed are opened again (if still in
-        time); the alerts of a landed update / paid reward are raised here, once."""
+        """Mined actions whose transaction a reorg removed are opened again while their
+        deadline allows (only those mined in the last ``keep_blocks`` blocks are read again)."""
+        recent = head.number - self.policy.keep_blocks
         for action in self.store.actions(held.contract, held.channel_key):
             if action.state != MINED:
                 continue
             mined = [t for t in self.store.txs(action.id) if t.state == "mined"]
+            if all(t.l1_block is not None and t.l1_block < recent for t in mined):
+                continue
             receipts = {t.tx_hash: self.chain.receipt(t.tx_hash) for t in mined}
             if any(r is not None and r.status == 1 for r in receipts.values()):
                 continue
@@ -453,8 +468,14 @@ class Guardian:
             # The decision core raises channel_action_failed for a FAILED action.
             self.store.set_state(action.id, FAILED, f"{len(reverted)} transactions reverted")
             return 0
-        if not due and (not txs or action.sequence != held.sequence):
-            return 0  # not (or no longer) wanted, nothing in flight we could bump: wait
+        if not (due and still_needed(action, facts)):
+            # Not wanted now (a newer request, or a reorg took the close away): nothing new is
+            # signed, but a transaction of ours still without a receipt is re-broadcast, so that
+            # its nonce is used (no gap for the actions after it); it may revert: gas only.
+            pending = [t for t in txs if t.tx_hash not in receipts]
+            if pending:
+                self._broadcast(pending[-1])
+            return 0
         try:
             confirmed = self.chain.confirmed_nonce(self.address)
             return self._send_or_bump(
