@@ -21,8 +21,16 @@ from web3 import Web3
 
 from watchtower.channels import codec, eip712
 from watchtower.channels.store import ChannelStore
-from watchtower.channels.types import ChannelState, Domain, Kind, MonitoringRequest, Reward
-from watchtower.l1.channels import StateChannelClient
+from watchtower.channels.types import (
+    ChannelState,
+    Cheque,
+    Domain,
+    Kind,
+    MonitoringRequest,
+    Payment,
+    Reward,
+)
+from watchtower.l1.channels import ChequebookClient, PaymentChannelClient, StateChannelClient
 from watchtower.store.db import Store
 from watchtower_dev.chain import AnvilNode, free_port, fund, mine, start_anvil
 
@@ -63,7 +71,11 @@ def net() -> Iterator[Net]:
         anvil.stop()
 
 
-def _config(net: Net, tmp: Path, port: int) -> Path:
+def _config(net: Net, tmp: Path, port: int, *extra: tuple[str, str]) -> Path:
+    contracts = ", ".join(
+        f'{{ kind = "{kind}", address = "{address}" }}'
+        for kind, address in [("state", net.state.address), *extra]
+    )
     path = tmp / "guardian.toml"
     path.write_text(
         f"""
@@ -79,7 +91,7 @@ data_dir = "{tmp / "data"}"
 key_env = "WT_GUARD_KEY"
 
 [channels]
-contracts = [{{ kind = "state", address = "{net.state.address}" }}]
+contracts = [{contracts}]
 api_listen = "127.0.0.1:{port}"
 api_token_env = "WT_GUARD_TOKEN"
 confirmations = 0
@@ -249,3 +261,113 @@ def test_the_intake_api_refuses_a_wrong_token_and_a_replay_in_one_line(
         assert row["sequence"] == "2" and "signature" not in listed.stdout
     finally:
         service.terminate()
+
+
+@pytest.mark.timeout(180)
+def test_a_payment_channel_near_expiration_pays_the_recipient_before_the_sender_can_reclaim(
+    net: Net, tmp_path: Path
+) -> None:
+    payment = PaymentChannelClient.deploy(net.w3, net.a)
+    port = free_port()
+    config = _config(net, tmp_path, port, ("payment", payment.address))
+    now = int(net.w3.eth.get_block("latest")["timestamp"])
+    channel, _ = payment.open(net.a, net.b.address, now + 3 * 3600, 5 * ETH)
+    contract = bytes.fromhex(payment.address[2:])
+    dom = Domain(Kind.PAYMENT, int(net.w3.eth.chain_id), contract)
+    pay = Payment(channel, 2 * ETH)
+    offer = Reward(channel, 2 * ETH, 10**15, bytes.fromhex(net.guard.address[2:]))
+    body = codec.dumps(
+        MonitoringRequest(
+            Kind.PAYMENT, dom.chain_id, contract, pay, (eip712.sign(bytes(net.a.key), dom, pay),),
+            offer, eip712.sign(bytes(net.b.key), dom, offer),
+        )
+    )  # fmt: skip
+    service = _start(net, config)
+    try:
+        _wait_api(tmp_path, port, body, service)
+        time.sleep(1.0)
+        assert service.count("channel_tx_sent") == 0  # hours left: as late as is safe
+        mine(net.w3, 1, seconds=2 * 3600 + 60)  # inside the claim margin (one hour)
+        service.wait_for("channel_tx_mined", action="claim", timeout=60)
+    finally:
+        service.terminate()
+    assert payment.owed(net.b.address) == 2 * ETH - 10**15
+    assert payment.owed(net.a.address) == 3 * ETH
+    assert payment.owed(net.guard.address) == 10**15
+    assert _mined(tmp_path / "data") == {"claim": 1}
+
+
+@pytest.mark.timeout(180)
+def test_a_drained_chequebook_alerts_and_the_at_risk_cheque_is_cashed_first(
+    net: Net, tmp_path: Path
+) -> None:
+    book = ChequebookClient.deploy(net.w3, net.a, net.a.address, balance=6 * ETH)
+    port = free_port()
+    config = _config(net, tmp_path, port, ("cheque", book.address))
+    contract = bytes.fromhex(book.address[2:])
+    dom = Domain(Kind.CHEQUE, int(net.w3.eth.chain_id), contract)
+    small, large = _account(net.w3), net.b
+    bodies = []
+    for who, amount, rewarded in ((large, 4 * ETH, True), (small, 2 * ETH, False)):
+        beneficiary = bytes.fromhex(who.address[2:])
+        cheque = Cheque(beneficiary, amount)
+        offer = Reward(int.from_bytes(beneficiary, "big"), amount, 10**15,
+                       bytes.fromhex(net.guard.address[2:]))  # fmt: skip
+        bodies.append(
+            codec.dumps(
+                MonitoringRequest(
+                    Kind.CHEQUE, dom.chain_id, contract, cheque,
+                    (eip712.sign(bytes(net.a.key), dom, cheque),),
+                    offer if rewarded else None,
+                    eip712.sign(bytes(who.key), dom, offer) if rewarded else b"",
+                )
+            )
+        )  # fmt: skip
+    service = _start(net, config)
+    try:
+        for body in bodies:
+            _wait_api(tmp_path, port, body, service)
+        time.sleep(1.0)
+        assert service.count("channel_tx_sent") == 0  # covered: nothing to do
+        book.issuer_withdraw(net.a, 2 * ETH)  # 4 ETH left for 6 ETH of cheques
+        mine(net.w3, 3)
+        service.wait_for("channel_tx_mined", action="cash", timeout=60)
+        service.wait_for("issuer_withdrew", timeout=30)
+        service.wait_for("cheque_at_risk", timeout=30)
+        time.sleep(1.0)
+    finally:
+        service.terminate()
+    # The larger cheque (with a reward) cashed first, in full; the other one was not cashed.
+    assert book.paid_out(large.address) == 4 * ETH
+    assert book.owed(large.address) == 4 * ETH - 10**15
+    assert book.paid_out(small.address) == 0
+    assert _mined(tmp_path / "data") == {"cash": 1}
+
+
+@pytest.mark.timeout(180)
+def test_a_reorg_of_the_close_and_of_the_update_is_followed(net: Net, tmp_path: Path) -> None:
+    port = free_port()
+    config = _config(net, tmp_path, port)
+    channel, _ = net.state.open(net.a, net.b.address, WINDOW, deposit=10 * ETH)
+    service = _start(net, config)
+    try:
+        _wait_api(tmp_path, port, _request(net, channel, 4, 4 * ETH, 6 * ETH, 1000), service)
+        snapshot = net.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        net.state.close(net.a, ChannelState(channel, 0, 10 * ETH, 0))
+        service.wait_for("channel_tx_mined", action="update", timeout=60)
+        # A reorg takes the close and the update away; the close is mined again later.
+        assert net.w3.provider.make_request("evm_revert", [snapshot])["result"]  # type: ignore[arg-type]
+        mine(net.w3, 3)
+        since = len(service.events)
+        service.wait_for("channel_action_reorged", since=since, timeout=60)
+        net.state.close(net.a, ChannelState(channel, 0, 10 * ETH, 0))
+        service.wait_for("channel_tx_mined", action="update", since=since, timeout=60)
+        assert net.state.channel(channel).nonce == 4
+        mine(net.w3, 1, seconds=WINDOW + 1)
+        service.wait_for("channel_tx_mined", action="settle", timeout=60)
+        time.sleep(1.0)
+    finally:
+        service.terminate()
+    assert net.state.owed(net.b.address) == 6 * ETH - 1000
+    assert net.state.owed(net.guard.address) == 1000
+    assert _mined(tmp_path / "data") == {"update": 1, "settle": 1}
