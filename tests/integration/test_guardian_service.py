@@ -371,3 +371,44 @@ def test_a_reorg_of_the_close_and_of_the_update_is_followed(net: Net, tmp_path: 
     assert net.state.owed(net.b.address) == 6 * ETH - 1000
     assert net.state.owed(net.guard.address) == 1000
     assert _mined(tmp_path / "data") == {"update": 1, "settle": 1}
+
+
+@pytest.mark.timeout(240)
+def test_one_process_guards_the_rollup_and_the_channels_with_one_key(tmp_path: Path) -> None:
+    """``service.guard = rollup, channels``: batches verified and a stale close answered by one
+    ``watchtower run``, signing channel transactions with the challenger's key (one nonce space,
+    one sender lock)."""
+    from watchtower_dev.devnet import start_devnet
+
+    require_anvil()
+    devnet = start_devnet("anvil")
+    try:
+        w3 = devnet.w3
+        a, b = _account(w3), _account(w3)
+        state = StateChannelClient.deploy(w3, a)
+        net = Net(devnet.node, w3, state, a, b, devnet.challenger)  # type: ignore[arg-type]
+        channel, _ = state.open(a, b.address, WINDOW, deposit=10 * ETH)
+        port = free_port()
+        env = {
+            "WATCHTOWER_SERVICE_GUARD": "rollup,channels",
+            "WATCHTOWER_CHANNELS_CONTRACTS": f"state:{state.address}",
+            "WATCHTOWER_CHANNELS_API_LISTEN": f"127.0.0.1:{port}",
+            "WATCHTOWER_CHANNELS_API_TOKEN_ENV": "WT_GUARD_TOKEN",
+            "WATCHTOWER_CHANNELS_CONFIRMATIONS": "0",
+            "WT_GUARD_TOKEN": TOKEN,
+        }
+        service = ServiceProcess(devnet, tmp_path / "data", "--confirmations", "1", env=env)
+        try:
+            _wait_api(tmp_path, port, _request(net, channel, 3, 4 * ETH, 6 * ETH, 1000), service)
+            devnet.proposer.propose(3)
+            state.close(a, ChannelState(channel, 0, 10 * ETH, 0))
+            mine(w3, 2)
+            service.wait_for("channel_tx_mined", action="update", timeout=60)
+            service.wait_for("batch_verified", batch=0, timeout=60)
+        finally:
+            assert service.terminate() == 0
+        assert state.channel(channel).nonce == 3
+        started = next(e for e in service.events if e.get("event") == "started")
+        assert started["guard"] == ["rollup", "channels"]
+    finally:
+        devnet.close()
