@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -29,6 +30,7 @@ from watchtower.channels.types import (
     Payment,
     Reward,
 )
+from watchtower.cli import main
 from watchtower.l1.channels import ChequebookClient, PaymentChannelClient, StateChannelClient
 from watchtower.store import journal
 from watchtower.store.db import Store
@@ -201,6 +203,14 @@ def test_a_stale_close_is_updated_and_settles_paying_the_victim_and_the_reward_o
     assert w.state.owed(w.a.address) == 3 * ETH
     assert w.state.owed(w.b.address) == 9 * ETH - ETH // 10
     assert w.state.owed(g.address) == ETH // 10
+
+    # What the operator sees (no signatures).
+    shown = CliRunner().invoke(main, ["channels", "status", "--data-dir", str(w.tmp / "g")])
+    assert shown.exit_code == 0, shown.output
+    assert f"state 0x{w.state.address[2:].lower()} channel {channel} sequence 5" in shown.output
+    assert "update: mined" in shown.output and "settle: mined" in shown.output
+    listed = CliRunner().invoke(main, ["channels", "list", "--data-dir", str(w.tmp / "g")])
+    assert "reward 100000000000000000 wei" in listed.output
 
     # A restart (a new guardian on the same data directory) does nothing more.
     again = w.guardian()
