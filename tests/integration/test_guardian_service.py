@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,6 +261,16 @@ def test_the_intake_api_refuses_a_wrong_token_and_a_replay_in_one_line(
             timeout=60, check=False,
         )  # fmt: skip
         assert wrong.returncode == 2 and "refused (401)" in wrong.stderr
+        url = f"http://127.0.0.1:{port}/v1/channels"
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"}), timeout=30
+        ) as answer:
+            (shown,) = json.loads(answer.read())["channels"]
+        assert shown["channel"] == str(channel) and shown["sequence"] == "2"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=30)
+        assert refused.value.code == 401
+        refused.value.close()
         listed = subprocess.run(
             [sys.executable, "-m", "watchtower", "channels", "list", "--data-dir",
              str(tmp_path / "data"), "--json"],
