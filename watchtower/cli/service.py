@@ -221,9 +221,10 @@ def run(config_file: Path | None, **given: Any) -> None:
     settings = _settings(config_file, given)
     if not settings["l1.rpc"]:
         raise InputError("no L1 endpoint: give --l1-rpc, WATCHTOWER_L1_RPC or [l1] rpc")
-    if settings["l1.rollup"] is None:
+    rollup = "rollup" in settings["service.guard"]  # a channels-only process needs neither
+    if rollup and settings["l1.rollup"] is None:
         raise InputError("no rollup address: give --rollup, WATCHTOWER_L1_ROLLUP or [l1] rollup")
-    if settings["service.genesis"] is None:
+    if rollup and settings["service.genesis"] is None:
         raise InputError(NO_GENESIS)
     quorum = settings["l1.quorum"]
     if quorum is not None and quorum > len(settings["l1.rpc"]):
@@ -232,7 +233,7 @@ def run(config_file: Path | None, **given: Any) -> None:
         )
     # Read (and checked) before any L1 request: a bad file exits 2 at once, not after the
     # start-up retries of a node that is down.
-    allocation = _genesis(Path(settings["service.genesis"]))
+    allocation = _genesis(Path(settings["service.genesis"])) if rollup else {}
     run_service(settings, lambda _: allocation)
 
 
@@ -266,7 +267,11 @@ def config_check(config_file: Path | None, strict: bool, l1_rpc: str | None, as_
     Sections and keys:
       [l1]        rpc (list), rollup, confirmations (N|safe|finalized), poll_interval,
                   timeout, max_backoff, chunk, start_block, startup_timeout, quorum
-      [service]   mode (watch|challenge), data_dir, genesis, stall_after
+      [service]   mode (watch|challenge), data_dir, genesis, stall_after,
+                  guard (rollup|channels, a list; default rollup)
+      [channels]  contracts ([{kind = "state|payment|cheque", address}]), api_listen,
+                  api_token_env, min_reward_wei, claim_margin, confirmations, start_block,
+                  enabled (docs/operations.md "Channels")
       [signer]    key_env | keystore + (password_env | password_file)
                   | remote_url + remote_address (eth_signTransaction)
       [challenge] stake_wei (whole wei: 1500000000000000000, "1500000000000000000",
