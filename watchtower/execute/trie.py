@@ -17,12 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
+import rlp
 from eth.abc import DatabaseAPI
 from eth.db.accesslog import KeyAccessLoggerDB
 from eth.db.account import AccountDB
 from eth.db.cache import CacheDB
 from eth.db.hash_trie import HashTrie
 from eth.db.journal import JournalDB
+from eth.rlp.accounts import Account
+from eth.validation import validate_canonical_address, validate_uint64, validate_uint256
 from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
 from trie.constants import BLANK_NODE, BLANK_NODE_HASH
@@ -32,22 +35,98 @@ _BLANK_ROOT = Hash32(BLANK_NODE_HASH)
 Node = Any  # a decoded trie node: bytes, or a list of bytes and nested lists
 
 
+_STRING_PREFIX = [bytes((0x80 + n,)) for n in range(56)]
+_LIST_PREFIX = [bytes((0xC0 + n,)) for n in range(56)]
+
+
+def _encode_bytes(item: bytes) -> bytes:
+    length = len(item)
+    if length == 1 and item[0] < 0x80:
+        return item
+    if length <= 55:
+        return _STRING_PREFIX[length] + item
+    length_bytes = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((0xB7 + len(length_bytes),)) + length_bytes + item
+
+
 def encode_node(item: Node) -> bytes:
     """RLP-encode a trie node (byte strings and nested lists only)."""
-    if isinstance(item, bytes):
-        length = len(item)
-        if length == 1 and item[0] < 0x80:
-            return item
-        if length <= 55:
-            return bytes((0x80 + length,)) + item
-        length_bytes = length.to_bytes((length.bit_length() + 7) // 8, "big")
-        return bytes((0xB7 + len(length_bytes),)) + length_bytes + item
-    payload = b"".join([encode_node(child) for child in item])
+    if type(item) is bytes:
+        return _encode_bytes(item)
+    parts = []
+    for child in item:
+        if type(child) is bytes:
+            length = len(child)
+            if length == 32:
+                parts.append(b"\xa0" + child)
+            elif length == 0:
+                parts.append(b"\x80")
+            else:
+                parts.append(_encode_bytes(child))
+        else:
+            parts.append(encode_node(child))
+    payload = b"".join(parts)
     length = len(payload)
     if length <= 55:
-        return bytes((0xC0 + length,)) + payload
+        return _LIST_PREFIX[length] + payload
     length_bytes = length.to_bytes((length.bit_length() + 7) // 8, "big")
     return bytes((0xF7 + len(length_bytes),)) + length_bytes + payload
+
+
+class _NotCanonical(Exception):  # noqa: N818  (internal signal: let pyrlp decide)
+    pass
+
+
+def _decode_item(data: bytes, start: int) -> tuple[Any, int]:
+    """One canonical RLP item of ``data`` at ``start``: (item, end)."""
+    prefix = data[start]
+    if prefix < 0x80:
+        return data[start : start + 1], start + 1
+    if prefix < 0xB8:
+        end = start + 1 + prefix - 0x80
+        if (prefix == 0x81 and data[start + 1] < 0x80) or end > len(data):
+            raise _NotCanonical
+        return data[start + 1 : end], end
+    if prefix < 0xC0:
+        size = prefix - 0xB7
+        length = int.from_bytes(data[start + 1 : start + 1 + size], "big")
+        if length <= 55 or data[start + 1] == 0:
+            raise _NotCanonical
+        begin = start + 1 + size
+        if begin + length > len(data):
+            raise _NotCanonical
+        return data[begin : begin + length], begin + length
+    if prefix < 0xF8:
+        begin, end = start + 1, start + 1 + prefix - 0xC0
+    else:
+        size = prefix - 0xF7
+        length = int.from_bytes(data[start + 1 : start + 1 + size], "big")
+        if length <= 55 or data[start + 1] == 0:
+            raise _NotCanonical
+        begin = start + 1 + size
+        end = begin + length
+    if end > len(data):
+        raise _NotCanonical
+    items = []
+    position = begin
+    while position < end:
+        item, position = _decode_item(data, position)
+        items.append(item)
+    if position != end:
+        raise _NotCanonical
+    return items, end
+
+
+def decode_node(encoded: bytes) -> Node:
+    """RLP-decode a trie node; the same result as ``rlp.decode`` (which decides anything that is
+    not canonical, truncated or followed by trailing bytes, and raises as it does)."""
+    try:
+        item, end = _decode_item(encoded, 0)
+        if end != len(encoded):
+            raise _NotCanonical
+        return item
+    except (_NotCanonical, IndexError):
+        return rlp.decode(encoded)
 
 
 def _copy_node(node: list[Any]) -> list[Any]:
@@ -112,15 +191,62 @@ class CachedHexaryTrie(HexaryTrie):
         if isinstance(node_hash, bytes) and len(node_hash) == 32:
             if node_hash == BLANK_NODE_HASH:
                 return BLANK_NODE
-            cached = self.node_cache.get(node_hash)
-            if cached is None:
-                node = super().get_node(node_hash)  # type: ignore[no-untyped-call]
-                if not isinstance(node, list):
-                    return node
-                self.node_cache.put(node_hash, _copy_node(node))
-                return node
-            return _copy_node(cached)
+            node = self.shared_node(node_hash)
+            return _copy_node(node) if isinstance(node, list) else node
         return super().get_node(node_hash)  # type: ignore[no-untyped-call]
+
+    def shared_node(self, node_hash: bytes) -> Any:
+        """The decoded node stored under ``node_hash``, as cached: read it, never change it.
+        Raises ``KeyError`` if the database does not hold it."""
+        cached = self.node_cache.get(node_hash)
+        if cached is None:
+            cached = decode_node(self.db[node_hash])
+            if isinstance(cached, list):
+                self.node_cache.put(node_hash, cached)
+        return cached
+
+    def get(self, key: bytes) -> bytes:
+        if type(key) is not bytes:
+            return bytes(super().get(key))
+        try:
+            return self._walk(key)
+        except (KeyError, NeedsRestructure):
+            # A missing node (py-trie raises MissingTrieNode with the path), or a shape the
+            # read-only walk does not handle: py-trie decides.
+            return bytes(super().get(key))
+
+    def _walk(self, key: bytes) -> bytes:
+        """py-trie's ``get``, on the cached decoded nodes and without copying them."""
+        nibbles = _key_nibbles(key)
+        ref: Any = self.root_hash
+        depth = 0
+        while True:
+            if type(ref) is list:
+                node = ref
+            elif not ref or ref == BLANK_NODE_HASH:
+                return BLANK_NODE
+            elif len(ref) == 32:
+                node = self.shared_node(ref)
+            else:
+                raise NeedsRestructure("embedded node given as bytes")
+            if len(node) == 17:
+                if depth == len(nibbles):
+                    return bytes(node[16])
+                ref = node[nibbles[depth]]
+                depth += 1
+            elif len(node) == 2:
+                is_leaf, path = _compact_to_nibbles(node[0])
+                end = depth + len(path)
+                if nibbles[depth:end] != path:
+                    return BLANK_NODE
+                if is_leaf:
+                    return bytes(node[1]) if end == len(nibbles) else BLANK_NODE
+                ref = node[1]
+                depth = end
+            elif not node:
+                return BLANK_NODE
+            else:
+                raise NeedsRestructure("unexpected node")
 
     def _prune_node(self, node: Any) -> None:
         # py-trie's pruning re-encodes and re-hashes every replaced node to maintain reference
@@ -146,24 +272,28 @@ class NeedsRestructure(Exception):  # noqa: N818  (a control-flow signal, not an
     """The update changes the trie's shape (insert, delete, embedded node): use py-trie."""
 
 
+_COMPACT_CACHE: dict[bytes, tuple[bool, bytes]] = {}
+_NIBBLE_PAIRS = [bytes((byte >> 4, byte & 0x0F)) for byte in range(256)]
+
+
 def _compact_to_nibbles(compact: bytes) -> tuple[bool, bytes]:
     """Decode a hex-prefix (compact) path: (is_leaf, nibbles as a bytes of values 0..15)."""
+    decoded = _COMPACT_CACHE.get(compact)
+    if decoded is not None:
+        return decoded
     flag = compact[0] >> 4
-    nibbles = bytearray()
+    nibbles = b"".join([_NIBBLE_PAIRS[byte] for byte in compact[1:]])
     if flag & 1:
-        nibbles.append(compact[0] & 0x0F)
-    for byte in compact[1:]:
-        nibbles.append(byte >> 4)
-        nibbles.append(byte & 0x0F)
-    return flag >= 2, bytes(nibbles)
+        nibbles = bytes((compact[0] & 0x0F,)) + nibbles
+    decoded = (flag >= 2, nibbles)
+    if len(_COMPACT_CACHE) >= 1 << 20:
+        _COMPACT_CACHE.clear()
+    _COMPACT_CACHE[compact] = decoded
+    return decoded
 
 
 def _key_nibbles(key: bytes) -> bytes:
-    out = bytearray()
-    for byte in key:
-        out.append(byte >> 4)
-        out.append(byte & 0x0F)
-    return bytes(out)
+    return b"".join([_NIBBLE_PAIRS[byte] for byte in key])
 
 
 def update_existing_keys(trie: CachedHexaryTrie, updates: dict[bytes, bytes]) -> bytes:
@@ -182,17 +312,27 @@ def update_existing_keys(trie: CachedHexaryTrie, updates: dict[bytes, bytes]) ->
             raise NeedsRestructure("deletion")
         items.append((_key_nibbles(key), value))
 
+    db = trie.db
+    cache = trie.node_cache
+
     def put(node: list[Any]) -> bytes:
-        node_hash, encoded = trie._node_to_db_mapping(node)  # encodes, hashes and caches
-        if encoded is None:
+        # ``node`` is a fresh list, never changed after this: cache it as it is.
+        encoded = encode_node(node)
+        if len(encoded) < 32:
             raise NeedsRestructure("embedded node")
-        trie.db[node_hash] = encoded
+        node_hash = keccak(encoded)
+        cache.put(node_hash, node)
+        db[node_hash] = encoded
         return bytes(node_hash)
 
     def visit(ref: Any, depth: int, group: list[tuple[bytes, bytes]]) -> bytes:
-        if not (isinstance(ref, bytes) and len(ref) == 32):
+        if not (type(ref) is bytes and len(ref) == 32):
             raise NeedsRestructure("blank or embedded child")
-        node = trie.get_node(ref)
+        if ref == BLANK_NODE_HASH:
+            raise NeedsRestructure("blank node")
+        # A shallow copy: only this node's own slots change (children are replaced, never
+        # edited), so the cached node and its embedded children stay as they are.
+        node = list(trie.shared_node(ref))
         if len(node) == 17:
             by_nibble: dict[int, list[tuple[bytes, bytes]]] = {}
             for key, value in group:
@@ -221,6 +361,45 @@ def update_existing_keys(trie: CachedHexaryTrie, updates: dict[bytes, bytes]) ->
     return visit(trie.root_hash, 0, items)
 
 
+def _int_bytes(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def encode_account(account: Any) -> bytes:
+    """``rlp.encode(account, sedes=Account)``, without pyrlp's sedes dispatch."""
+    return encode_node(
+        [
+            _int_bytes(account.nonce),
+            _int_bytes(account.balance),
+            bytes(account.storage_root),
+            bytes(account.code_hash),
+        ]
+    )
+
+
+def decode_account(encoded: bytes) -> Account:
+    """``rlp.decode(encoded, sedes=Account)``; anything unusual is left to pyrlp (which raises
+    as it always did)."""
+    fields = decode_node(encoded)
+    if (
+        type(fields) is list
+        and len(fields) == 4
+        and all(type(f) is bytes for f in fields)
+        and len(fields[2]) == 32
+        and len(fields[3]) == 32
+        and fields[0][:1] != b"\x00"
+        and fields[1][:1] != b"\x00"
+        and len(fields[1]) <= 32
+    ):
+        return Account(
+            int.from_bytes(fields[0], "big"),
+            int.from_bytes(fields[1], "big"),
+            fields[2],
+            fields[3],
+        )
+    return cast(Account, rlp.decode(encoded, sedes=Account))
+
+
 class FastAccountDB(AccountDB):
     """py-evm's ``AccountDB`` on a :class:`CachedHexaryTrie`, with single-pass root updates."""
 
@@ -234,6 +413,37 @@ class FastAccountDB(AccountDB):
         self._trie_logger = KeyAccessLoggerDB(self._trie, log_missing_keys=False)
         self._trie_cache = CacheDB(self._trie_logger)
         self._journaltrie = JournalDB(self._trie_cache)
+
+    # py-evm reads and writes every account through pyrlp's generic ``Serializable`` machinery;
+    # an account is four fields, so it is encoded and decoded directly (same bytes, same values).
+    def _get_account(self, address: Address, from_journal: bool = True) -> Account:
+        if from_journal and address in self._account_cache:
+            return self._account_cache[address]
+        encoded = self._get_encoded_account(address, from_journal)
+        account = decode_account(encoded) if encoded else Account()
+        if from_journal:
+            self._account_cache[address] = account
+        return account
+
+    def _set_account(self, address: Address, account: Any) -> None:
+        self._account_cache[address] = account
+        self._journaltrie[address] = encode_account(account)
+
+    def set_balance(self, address: Address, balance: int) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        validate_uint256(balance, title="Account Balance")
+        account = self._get_account(address)
+        self._set_account(
+            address, Account(account.nonce, balance, account.storage_root, account.code_hash)
+        )
+
+    def set_nonce(self, address: Address, nonce: int) -> None:
+        validate_canonical_address(address, title="Storage Address")
+        validate_uint64(nonce, title="Nonce")
+        account = self._get_account(address)
+        self._set_account(
+            address, Account(nonce, account.balance, account.storage_root, account.code_hash)
+        )
 
     def storage_root_of(self, address: Address) -> bytes:
         return bytes(self._get_storage_root(address))
@@ -258,6 +468,9 @@ __all__ = [
     "FastAccountDB",
     "NeedsRestructure",
     "NodeCache",
+    "decode_account",
+    "decode_node",
+    "encode_account",
     "encode_node",
     "update_existing_keys",
 ]
