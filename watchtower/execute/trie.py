@@ -12,7 +12,6 @@ roots and proofs against the unmodified ``HexaryTrie``.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -30,6 +29,7 @@ from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
 from trie.constants import BLANK_NODE, BLANK_NODE_HASH
 from trie.hexary import HexaryTrie
+from trie.utils.db import ScratchDB
 
 _BLANK_ROOT = Hash32(BLANK_NODE_HASH)
 Node = Any  # a decoded trie node: bytes, or a list of bytes and nested lists
@@ -135,34 +135,46 @@ def _copy_node(node: list[Any]) -> list[Any]:
 
 
 class NodeCache:
-    """A bounded LRU of decoded trie nodes keyed by their hash.
+    """A bounded cache of decoded trie nodes keyed by their hash, evicting the least recently
+    used ones approximately: two generations, and when the young one is full the old one is
+    dropped (no bookkeeping on a hit, unlike an exact LRU).
 
     Owned by the database whose nodes it holds (:attr:`StateDB.node_cache`, cleared when the
     database deletes nodes), so a node pruned from disk can never be served from memory; a trie
     over a database without one gets a cache of its own."""
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    def __init__(self, capacity: int = 400_000) -> None:
         self.capacity = capacity
-        self._nodes: OrderedDict[bytes, list[Any]] = OrderedDict()
+        self._young: dict[bytes, list[Any]] = {}
+        self._old: dict[bytes, list[Any]] = {}
         self.hits = 0
         self.misses = 0
 
     def get(self, key: bytes) -> list[Any] | None:
-        node = self._nodes.get(key)
+        node = self._young.get(key)
+        if node is not None:
+            self.hits += 1
+            return node
+        node = self._old.get(key)
         if node is None:
             self.misses += 1
             return None
         self.hits += 1
-        self._nodes.move_to_end(key)
+        self.put(key, node)  # used again: keep it in the young generation
         return node
 
     def put(self, key: bytes, node: list[Any]) -> None:
-        self._nodes[key] = node
-        if len(self._nodes) > self.capacity:
-            self._nodes.popitem(last=False)
+        self._young[key] = node
+        if len(self._young) >= self.capacity // 2:
+            self._old = self._young
+            self._young = {}
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
 
     def clear(self) -> None:
-        self._nodes.clear()
+        self._young.clear()
+        self._old.clear()
 
 
 class CachedHexaryTrie(HexaryTrie):
@@ -182,10 +194,31 @@ class CachedHexaryTrie(HexaryTrie):
 
     @contextmanager
     def squash_changes(self) -> Iterator[CachedHexaryTrie]:
-        # py-trie builds the scratch trie with type(self)(...): give it this trie's cache.
-        with super().squash_changes() as memory_trie:
-            memory_trie.node_cache = self.node_cache
+        """py-trie's ``squash_changes`` (changes made in a scratch trie, written at the end),
+        with this trie's cache, and without re-encoding and re-hashing the new root node when
+        the scratch trie wrote it already (it always does: a root is stored by its hash)."""
+        scratch_db = ScratchDB(self.db)
+        with scratch_db.batch_commit(do_deletes=self.is_pruning):
+            memory_trie = type(self)(
+                scratch_db,
+                self.root_hash,
+                prune=True,
+                ref_count=self._ref_count,
+                cache=self.node_cache,
+            )
             yield memory_trie
+        new_root = memory_trie.root_hash
+        if self.root_hash == new_root:
+            return
+        if new_root == BLANK_NODE_HASH or new_root in self.db:
+            self.root_hash = new_root
+            return
+        try:
+            raw_root_node = memory_trie.get_node(new_root)
+        except KeyError:
+            self.root_hash = new_root
+        else:
+            self.root_hash = self._set_raw_node(raw_root_node)  # type: ignore[no-untyped-call]
 
     def get_node(self, node_hash: Any) -> Any:
         if isinstance(node_hash, bytes) and len(node_hash) == 32:
@@ -437,16 +470,29 @@ def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
+def _encode_int(value: int) -> bytes:
+    if value < 0x80:
+        return b"\x80" if value == 0 else bytes((value,))
+    length = (value.bit_length() + 7) // 8
+    return _STRING_PREFIX[length] + value.to_bytes(length, "big")
+
+
 def encode_account(account: Any) -> bytes:
     """``rlp.encode(account, sedes=Account)``, without pyrlp's sedes dispatch."""
-    return encode_node(
-        [
-            _int_bytes(account.nonce),
-            _int_bytes(account.balance),
-            bytes(account.storage_root),
-            bytes(account.code_hash),
-        ]
+    payload = b"".join(
+        (
+            _encode_int(account.nonce),
+            _encode_int(account.balance),
+            _encode_bytes(bytes(account.storage_root)),
+            _encode_bytes(bytes(account.code_hash)),
+        )
     )
+    length = len(payload)
+    if length <= 55:
+        return _LIST_PREFIX[length] + payload
+    if length < 256:
+        return b"\xf8" + bytes((length,)) + payload
+    return rlp.encode(account, sedes=Account)  # type: ignore[no-any-return]  # never for a uint256
 
 
 def decode_account(encoded: bytes) -> Account:
