@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -11,6 +12,7 @@ from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.cancun.state import CancunState
 from eth_hash.auto import keccak
 from eth_typing import Address, BlockNumber, Hash32
+from eth_utils.logging import ExtendedDebugLogger, get_extended_debug_logger
 
 from watchtower.errors import GenesisError
 from watchtower.execute.trie import FastAccountDB, build_trie_sorted, encode_account, encode_node
@@ -26,6 +28,11 @@ class WatchtowerState(CancunState):
     """
 
     account_db_class: type[AccountDB] = FastAccountDB
+
+    @property
+    def logger(self) -> ExtendedDebugLogger:
+        # py-evm looks the logger up by name on every use (several times a transaction)
+        return _state_logger(type(self).__name__)
 
     def set_system_contracts(self) -> None:
         return None
@@ -50,6 +57,11 @@ class StockTrieState(WatchtowerState):
     """
 
     account_db_class = AccountDB
+
+
+@functools.cache
+def _state_logger(name: str) -> ExtendedDebugLogger:
+    return get_extended_debug_logger(f"eth.vm.state.{name}")
 
 
 def _blockhash_for(number: int) -> bytes:

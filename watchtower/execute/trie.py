@@ -53,19 +53,14 @@ def encode_node(item: Node) -> bytes:
     """RLP-encode a trie node (byte strings and nested lists only)."""
     if type(item) is bytes:
         return _encode_bytes(item)
-    parts = []
-    for child in item:
-        if type(child) is bytes:
-            length = len(child)
-            if length == 32:
-                parts.append(b"\xa0" + child)
-            elif length == 0:
-                parts.append(b"\x80")
-            else:
-                parts.append(_encode_bytes(child))
-        else:
-            parts.append(encode_node(child))
-    payload = b"".join(parts)
+    payload = b"".join(
+        [
+            b"\xa0" + child
+            if len(child) == 32 and type(child) is bytes  # a child's hash: the common case
+            else (b"\x80" if child == b"" else encode_node(child))
+            for child in item
+        ]
+    )
     length = len(payload)
     if length <= 55:
         return _LIST_PREFIX[length] + payload
@@ -401,6 +396,22 @@ def _key_nibbles(key: bytes) -> bytes:
     return b"".join([_NIBBLE_PAIRS[byte] for byte in key])
 
 
+def _by_nibble(
+    group: list[tuple[bytes, bytes]], depth: int
+) -> dict[int, list[tuple[bytes, bytes]]]:
+    by_nibble: dict[int, list[tuple[bytes, bytes]]] = {}
+    for item in group:
+        key = item[0]
+        if len(key) == depth:
+            raise NeedsRestructure("value stored in a branch")
+        sub = by_nibble.get(key[depth])
+        if sub is None:
+            by_nibble[key[depth]] = [item]
+        else:
+            sub.append(item)
+    return by_nibble
+
+
 def update_existing_keys(trie: CachedHexaryTrie, updates: dict[bytes, bytes]) -> bytes:
     """Set new values for keys that already exist in ``trie``, rehashing each node once.
 
@@ -419,38 +430,31 @@ def update_existing_keys(trie: CachedHexaryTrie, updates: dict[bytes, bytes]) ->
 
     db = trie.db
     cache = trie.node_cache
-
-    def put(node: list[Any]) -> bytes:
-        # ``node`` is a fresh list, never changed after this: cache it as it is.
-        encoded = encode_node(node)
-        if len(encoded) < 32:
-            raise NeedsRestructure("embedded node")
-        node_hash = keccak(encoded)
-        cache.put(node_hash, node)
-        db[node_hash] = encoded
-        return bytes(node_hash)
+    hasher = keccak.hasher  # eth-hash's backend function, without its per-call type check
+    shared_node = trie.shared_node
 
     def visit(ref: Any, depth: int, group: list[tuple[bytes, bytes]]) -> bytes:
-        if not (type(ref) is bytes and len(ref) == 32):
+        if not (type(ref) is bytes and len(ref) == 32) or ref == BLANK_NODE_HASH:
             raise NeedsRestructure("blank or embedded child")
-        if ref == BLANK_NODE_HASH:
-            raise NeedsRestructure("blank node")
         # A shallow copy: only this node's own slots change (children are replaced, never
         # edited), so the cached node and its embedded children stay as they are.
-        node = list(trie.shared_node(ref))
+        node = list(shared_node(ref))
         if len(node) == 17:
-            by_nibble: dict[int, list[tuple[bytes, bytes]]] = {}
-            for key, value in group:
+            if len(group) == 1:
+                key = group[0][0]
                 if len(key) == depth:
                     raise NeedsRestructure("value stored in a branch")
-                by_nibble.setdefault(key[depth], []).append((key, value))
-            for nibble, sub in by_nibble.items():
-                node[nibble] = visit(node[nibble], depth + 1, sub)
+                nibble = key[depth]
+                node[nibble] = visit(node[nibble], depth + 1, group)
+            else:
+                for nibble, sub in _by_nibble(group, depth).items():
+                    node[nibble] = visit(node[nibble], depth + 1, sub)
         elif len(node) == 2:
             is_leaf, path = _compact_to_nibbles(node[0])
             end = depth + len(path)
-            if any(key[depth:end] != path for key, _ in group):
-                raise NeedsRestructure("key not in the trie")
+            for key, _ in group:
+                if key[depth:end] != path:
+                    raise NeedsRestructure("key not in the trie")
             if is_leaf:
                 if len(group) != 1 or len(group[0][0]) != end:
                     raise NeedsRestructure("key not in the trie")
@@ -459,7 +463,14 @@ def update_existing_keys(trie: CachedHexaryTrie, updates: dict[bytes, bytes]) ->
                 node[1] = visit(node[1], end, group)
         else:
             raise NeedsRestructure("unexpected node")
-        return put(node)
+        # ``node`` is a fresh list, never changed after this: cache it as it is.
+        encoded = encode_node(node)
+        if len(encoded) < 32:
+            raise NeedsRestructure("embedded node")
+        node_hash = hasher(encoded)
+        cache.put(node_hash, node)
+        db[node_hash] = encoded
+        return node_hash
 
     if not items:
         return bytes(trie.root_hash)
