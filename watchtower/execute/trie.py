@@ -138,7 +138,7 @@ class NodeCache:
     database deletes nodes), so a node pruned from disk can never be served from memory; a trie
     over a database without one gets a cache of its own."""
 
-    def __init__(self, capacity: int = 400_000) -> None:
+    def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
         self._young: dict[bytes, list[Any]] = {}
         self._old: dict[bytes, list[Any]] = {}
