@@ -12,6 +12,7 @@ from watchtower.execute.precheck import Prechecker, precheck
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.statedb import StateDB
 from watchtower.execute.transition import RuleSet
+from watchtower.execute.verify import Candidate, verify_chain
 from watchtower.rollup.bundle import load_bundle
 from watchtower.rollup.types import Step
 
@@ -56,3 +57,21 @@ def test_prechecks_of_other_steps_are_not_used(tmp_path: Path) -> None:
     assert replay_batch(store, batch, prechecked=foreign) == replay_batch(reference, batch)
     store.close()
     reference.close()
+
+
+@pytest.mark.parametrize("fixture", ["honest.json", "invalid-kinds.json", "fraud-wrong-root.json"])
+def test_verify_chain_with_a_prechecker_decides_the_same(fixture: str, tmp_path: Path) -> None:
+    bundle = load_bundle(FIXTURES / fixture)
+    outcomes = []
+    for name, worker in (("in-place", None), ("ahead", Prechecker(chunk=3))):
+        store = StateDB(tmp_path / name, sync=False)
+        init_genesis(store, bundle.genesis)
+        candidates = (Candidate.of(batch, None) for batch in bundle.batches)
+        outcomes.append(
+            [(o.verdict, o.action) for o in verify_chain(store, candidates, prechecker=worker)]
+        )
+        if worker is not None:
+            worker.close()
+        store.close()
+    assert outcomes[0] == outcomes[1]
+    assert len(outcomes[0]) == len(bundle.batches)
