@@ -419,7 +419,7 @@ def update_existing_keys(trie: CachedHexaryTrie, updates: dict[bytes, bytes]) ->
     updated keys share (the root first of all) are encoded and hashed once per key. This walks
     the union of the paths once, bottom-up. It only handles the shape-preserving case; anything
     else (a missing key, an empty value, an embedded node) raises :class:`NeedsRestructure`
-    before the trie's root is touched, and the caller falls back to py-trie.
+    before the trie's root or its database is touched, and the caller falls back to py-trie.
     Returns the new root hash; the new nodes are written to ``trie.db``.
     """
     items = []
@@ -428,7 +428,7 @@ def update_existing_keys(trie: CachedHexaryTrie, updates: dict[bytes, bytes]) ->
             raise NeedsRestructure("deletion")
         items.append((_key_nibbles(key), value))
 
-    db = trie.db
+    written: list[tuple[bytes, bytes]] = []  # to the database once the whole update succeeded
     cache = trie.node_cache
     hasher = keccak.hasher  # eth-hash's backend function, without its per-call type check
     shared_node = trie.shared_node
@@ -469,12 +469,16 @@ def update_existing_keys(trie: CachedHexaryTrie, updates: dict[bytes, bytes]) ->
             raise NeedsRestructure("embedded node")
         node_hash = hasher(encoded)
         cache.put(node_hash, node)
-        db[node_hash] = encoded
+        written.append((node_hash, encoded))
         return node_hash
 
     if not items:
         return bytes(trie.root_hash)
-    return visit(trie.root_hash, 0, items)
+    root = visit(trie.root_hash, 0, items)
+    db = trie.db
+    for node_hash, encoded in written:
+        db[node_hash] = encoded
+    return root
 
 
 def _int_bytes(value: int) -> bytes:
@@ -577,19 +581,35 @@ class FastAccountDB(AccountDB):
     def storage_root_of(self, address: Address) -> bytes:
         return bytes(self._get_storage_root(address))
 
-    def _apply_account_diff_without_proof(self, diff: Any, trie: Any) -> None:
-        # ``trie`` is a HashTrie (address -> keccak(address)) around the squashing HexaryTrie.
-        if not diff.deleted_keys():
-            hexary = trie._db
-            try:
-                updates = {bytes(keccak(key)): value for key, value in diff.pending_items()}
-                new_root = update_existing_keys(hexary, updates)
-            except NeedsRestructure:
-                pass
-            else:
-                hexary.root_hash = new_root
-                return
-        super()._apply_account_diff_without_proof(diff, trie)
+    def make_state_root(self) -> Hash32:
+        """py-evm 0.12's ``AccountDB.make_state_root``, with the account trie updated in place
+        by :func:`update_existing_keys` when the update keeps the trie's shape (no scratch trie
+        and no copy of its nodes); otherwise py-evm's own update, in its scratch trie."""
+        for _address, store in self._dirty_account_stores():
+            store.make_storage_root()
+        for address, storage_root in self._get_changed_roots():
+            if self.account_exists(address) or storage_root != BLANK_NODE_HASH:
+                self._set_storage_root(address, storage_root)
+        self._journaldb.persist()
+        diff = self._journaltrie.diff()
+        if (diff.deleted_keys() or diff.pending_items()) and not self._update_in_place(diff):
+            with self._trie.squash_changes() as memory_trie:
+                self._apply_account_diff_without_proof(diff, memory_trie)
+        self._journaltrie.reset()
+        self._trie_cache.reset_cache()
+        return self.state_root
+
+    def _update_in_place(self, diff: Any) -> bool:
+        if diff.deleted_keys():
+            return False
+        hexary = cast(CachedHexaryTrie, self._trie._db)
+        updates = {bytes(keccak(key)): value for key, value in diff.pending_items()}
+        try:
+            new_root = update_existing_keys(hexary, updates)
+        except NeedsRestructure:
+            return False
+        hexary.root_hash = new_root
+        return True
 
 
 __all__ = [
