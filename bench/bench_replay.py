@@ -1,18 +1,30 @@
 """Replay benchmark: transfers per second with a state root after every step.
 
 Usage: python bench/bench_replay.py [--accounts 10000] [--batches 3] [--steps 1000]
+                                    [--no-worker] [--no-baseline]
 
 Measures, in one run on the same transactions:
   * watchtower: ``replay_batch`` (rollup rules, py-evm Cancun executor, cached trie, LMDB on disk,
-    one commit per batch) with a root after every step;
+    one commit per batch, fsync per commit) with a root after every step; the stateless checks
+    (decoding, sender recovery) of the next batch run in a worker process while the current one
+    executes (``--no-worker``: in place, one core);
   * naive baseline: py-evm ``CancunState.apply_transaction`` + ``make_state_root()`` per tx on
     an in-memory ``AtomicDB`` with py-evm's stock ``AccountDB``.
 Signature recovery uses coincurve in both (py-evm's default when it is installed).
+
+Also reported: the time to build the genesis state into LMDB (bulk, sorted), the state database
+size per genesis account and its growth per batch (pages in use), and the peak RSS.
+
+Accounts: up to 10,000 every account is a signer (as the first version of this bench); above,
+senders are the first 10,000 accounts and the others (recipients too, spread over the whole
+trie) are addresses without keys (deriving a million keys would take longer than the replay).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -21,8 +33,10 @@ from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
 from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
+from eth_hash.auto import keccak
 from eth_keys.backends import get_backend
 
+from watchtower.execute.precheck import Prechecker
 from watchtower.execute.replay import init_genesis, replay_batch
 from watchtower.execute.state import build_genesis, execution_context
 from watchtower.execute.statedb import PendingWrites, StateDB
@@ -32,29 +46,49 @@ from watchtower.rollup.types import Batch, BlockContext, GenesisAccount
 from watchtower_dev.builder import build_batch
 from watchtower_dev.txgen import accounts, transfer
 
+MAX_SIGNERS = 10_000
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def addresses(count: int, signers: list[bytes]) -> list[bytes]:
+    """``count`` addresses: the signers' first, then keyless ones."""
+    extra = [
+        bytes(keccak(b"bench-holder" + i.to_bytes(8, "big")))[:20]
+        for i in range(count - len(signers))
+    ]
+    return signers + extra
+
 
 def main() -> None:
-    use_fast_keccak()
+    fast = use_fast_keccak() == "pysha3"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument(
+        "--no-worker", action="store_true", help="stateless checks in place (one core)"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
     args = parser.parse_args()
     params = RollupParams()
     print(f"ECC backend: {type(get_backend()).__name__}")
-    accts = accounts(args.accounts, b"bench")
-    genesis = {a.address: GenesisAccount(balance=10**21) for a in accts}
-    nonces = [0] * len(accts)
+    signers = accounts(min(args.accounts, MAX_SIGNERS), b"bench")
+    everyone = addresses(args.accounts, [a.address for a in signers])
+    genesis = {address: GenesisAccount(balance=10**21) for address in everyone}
+    nonces = [0] * len(signers)
     txs_per_batch: list[list[bytes]] = []
     for b in range(args.batches):
         txs = []
         for i in range(args.steps):
-            s = (i * 7919 + b * 104729) % len(accts)
-            r = (i * 6007 + b * 7) % len(accts)
+            s = (i * 7919 + b * 104729) % len(signers)
+            r = (i * 6007 + b * 7) % len(everyone)
             txs.append(
                 transfer(
-                    accts[s],
-                    accts[r].address,
+                    signers[s],
+                    everyone[r],
                     nonce=nonces[s],
                     value=10**12,
                     chain_id=params.chain_id,
@@ -74,10 +108,20 @@ def main() -> None:
             chain_id=params.chain_id,
         )
 
+    worker = None if args.no_worker else Prechecker(fast_keccak=fast)
     with tempfile.TemporaryDirectory(prefix="wt-bench-") as tmp:
+        # Genesis into the verifier's store (timed), copied for the proposer.
+        started = time.perf_counter()
+        store = StateDB(Path(tmp) / "verifier", sync=True)
+        genesis_root = init_genesis(store, genesis)
+        genesis_seconds = time.perf_counter() - started
+        genesis_used = store.used_bytes()
+        store.close()
+        shutil.copytree(Path(tmp) / "verifier", Path(tmp) / "proposer")
+
         # The proposer's honest batches (their claimed roots), built in a scratch store.
         scratch = StateDB(Path(tmp) / "proposer", sync=False)
-        root = init_genesis(scratch, genesis)
+        root = genesis_root
         batches: list[Batch] = []
         for b, txs in enumerate(txs_per_batch):
             pending = PendingWrites(scratch)
@@ -86,41 +130,79 @@ def main() -> None:
             batches.append(batch)
             root = batch.final_root
         scratch.close()
+        shutil.rmtree(Path(tmp) / "proposer")
 
-        store = StateDB(Path(tmp) / "verifier", sync=True)
-        init_genesis(store, genesis)
-        store.node_cache.clear()  # start cold, as a restarted verifier does
-        t0 = time.perf_counter()
-        for batch in batches:
-            verdict = replay_batch(store, batch)
+        store = StateDB(Path(tmp) / "verifier", sync=True)  # a cold start: empty node cache
+        commit_seconds = [0.0]
+        write = store._write
+
+        def timed_write(pending: PendingWrites, meta: list[tuple[bytes, bytes]]) -> None:
+            started = time.perf_counter()
+            write(pending, meta)
+            commit_seconds[0] += time.perf_counter() - started
+
+        store._write = timed_write  # type: ignore[method-assign]
+        if worker is not None:  # the worker process is up (not timed)
+            worker.submit(batches[0]).check(len(batches[0].steps) - 1)
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        ahead = worker.submit(batches[0]) if worker is not None else None
+        for k, batch in enumerate(batches):
+            prechecked = ahead
+            if worker is not None and k + 1 < len(batches):
+                ahead = worker.submit(batches[k + 1])  # queued behind this batch's chunks
+            verdict = replay_batch(store, batch, prechecked=prechecked)
             assert verdict.kind.value == "valid", verdict
-        ours = time.perf_counter() - t0
+        ours, ours_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        used = store.used_bytes()
         disk = store.disk_bytes()
+        rss_replay = peak_rss_mib()
         store.close()
+    if worker is not None:
+        worker.close()
 
-    db = AtomicDB(MemoryDB())
-    genesis_root = build_genesis(db, genesis)
-    decoded = [[CancunTransactionBuilder.decode(tx) for tx in txs] for txs in txs_per_batch]
-    t0 = time.perf_counter()
-    root = genesis_root
-    for b, txs in enumerate(decoded):
-        state = CancunState(db, execution_context(ctx(b)), root)
-        for tx in txs:
-            state.apply_transaction(tx)
-            state.make_state_root()
-        state.persist()
-        root = state.state_root
-    naive = time.perf_counter() - t0
-    assert root == batches[-1].final_root, "baseline and watchtower disagree on the final root"
+    naive = 0.0
+    if not args.no_baseline:
+        db = AtomicDB(MemoryDB())
+        build_genesis(db, genesis)
+        decoded = [[CancunTransactionBuilder.decode(tx) for tx in txs] for txs in txs_per_batch]
+        t0 = time.perf_counter()
+        root = genesis_root
+        for b, txs in enumerate(decoded):
+            state = CancunState(db, execution_context(ctx(b)), root)
+            for tx in txs:
+                state.apply_transaction(tx)
+                state.make_state_root()
+            state.persist()
+            root = state.state_root
+        naive = time.perf_counter() - t0
+        assert root == batches[-1].final_root, "baseline and watchtower disagree on the final root"
 
     n = args.batches * args.steps
     print(
         f"{args.batches} batches x {args.steps} transfers over {args.accounts} accounts, "
         f"root after every step"
     )
-    print(f"watchtower replay (LMDB, fsync per batch): {n / ours:8.0f} tx/s  ({ours:.2f} s)")
-    print(f"naive py-evm baseline (in-memory):        {n / naive:8.0f} tx/s  ({naive:.2f} s)")
-    print(f"speed-up: {naive / ours:.2f}x; state database on disk: {disk / 2**20:.1f} MiB")
+    how = "checks in place, one core" if worker is None else "next batch's checks in a worker"
+    print(f"watchtower replay (LMDB, fsync per batch; {how}): {n / ours:8.0f} tx/s  ({ours:.2f} s)")
+    print(f"  of which LMDB commits (write + fsync): {commit_seconds[0]:.2f} s")
+    print(
+        f"  replay process CPU time: {ours_cpu:.2f} s ({n / ours_cpu:.0f} tx per CPU-second of "
+        "the replaying process: less sensitive to other load on a shared machine)"
+    )
+    if naive:
+        print(f"naive py-evm baseline (in-memory):        {n / naive:8.0f} tx/s  ({naive:.2f} s)")
+        print(f"speed-up: {naive / ours:.2f}x")
+    print(
+        f"genesis: {args.accounts} accounts built into LMDB in {genesis_seconds:.1f} s; "
+        f"state database {genesis_used / 2**20:.1f} MiB in use "
+        f"({genesis_used / args.accounts:.0f} B/account)"
+    )
+    print(
+        f"after replay: {used / 2**20:.1f} MiB in use "
+        f"(+{(used - genesis_used) / args.batches / 2**20:.2f} MiB/batch, no pruning), "
+        f"{disk / 2**20:.1f} MiB file"
+    )
+    print(f"peak RSS: {rss_replay:.0f} MiB after replay, {peak_rss_mib():.0f} MiB at the end")
 
 
 if __name__ == "__main__":

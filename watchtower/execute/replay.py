@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from watchtower.errors import InputError, StateError, TransitionInvariantError
+from watchtower.execute.precheck import Prechecks
 from watchtower.execute.state import WatchtowerState, build_genesis, open_state
 from watchtower.execute.statedb import BatchRecord, PendingWrites, StateDB
 from watchtower.execute.transition import RuleSet, apply_step
@@ -70,13 +71,16 @@ def replay_batch(
     on_step: StepCallback | None = None,
     commit: bool = True,
     rules: RuleSet = RuleSet.ROLLUP,
+    prechecked: Prechecks | None = None,
 ) -> Verdict:
     """Replay one batch on top of the stored head and return its verdict.
 
     The batch must build on the stored head root (``batch.prev_root``); otherwise the verdict is
     ``undecidable`` with the reason. With ``commit`` a valid batch becomes the new head. A valid
     verdict carries the batch's bridge flows (protocol.md §8). ``rules``: ``RuleSet.ROLLUP``
-    (protocol v2) or ``RuleSet.ROLLUP_V1`` (bundles of format version 1).
+    (protocol v2) or ``RuleSet.ROLLUP_V1`` (bundles of format version 1). ``prechecked``: the
+    batch's stateless checks done ahead (:func:`watchtower.execute.precheck.precheck`, e.g. in a
+    worker process); used only if they are this batch's under these rules.
     """
     head = state_db.head_root()
     if head is None:
@@ -105,7 +109,7 @@ def replay_batch(
     invalid: list[tuple[int, InvalidReason]] = []
     flows = FlowsBuilder(batch.index, batch.context.base_fee)
     try:
-        for trace in iter_steps(state, batch, rules=rules):
+        for trace in iter_steps(state, batch, rules=rules, prechecked=prechecked):
             failpoint("replay.step")
             if on_step is not None:
                 on_step(trace.step)
@@ -191,15 +195,25 @@ def iter_steps(
     until: int | None = None,
     *,
     rules: RuleSet = RuleSet.ROLLUP,
+    prechecked: Prechecks | None = None,
 ) -> Iterator[StepTrace]:
     """Apply the batch's steps to ``state`` (at ``batch.prev_root``), yielding each outcome.
 
     Stops after step ``until`` if given. The caller decides whether to persist the state.
+    ``prechecked``: see :func:`replay_batch`.
     """
     last = len(batch.steps) - 1 if until is None else min(until, len(batch.steps) - 1)
+    checks = prechecked if prechecked is not None and prechecked.fits(batch, rules) else None
     for k in range(last + 1):
         step = batch.steps[k]
-        outcome = apply_step(state, step.tx, rules, batch=batch.index, step=k)
+        outcome = apply_step(
+            state,
+            step.tx,
+            rules,
+            batch=batch.index,
+            step=k,
+            checked=None if checks is None else checks.check(k),
+        )
         yield StepTrace(
             step=k,
             valid=outcome.valid,

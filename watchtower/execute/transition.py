@@ -30,7 +30,7 @@ from watchtower.execute.ethereum_rules import EthRule
 from watchtower.execute.state import WatchtowerState
 from watchtower.rollup.bridge import DepositStep, decode_deposit
 from watchtower.rollup.params import EMPTY_CODE_HASH, TRANSFER_GAS, RollupParams, is_precompile
-from watchtower.rollup.transactions import Rejected, check_transfer
+from watchtower.rollup.transactions import Rejected, Transfer, check_transfer
 from watchtower.rollup.types import InvalidReason, StepOutcome
 
 _NONCE_LIMIT = 2**64 - 1
@@ -69,21 +69,24 @@ def apply_step(
     step: int | None = None,
     block_gas_used: int = 0,
     blob_gas_used: int = 0,
+    checked: Transfer | Rejected | None = None,
 ) -> StepOutcome:
     """Apply one transaction to ``state`` and return the outcome with the new state root.
 
     ``state`` must have had its root made (``make_state_root``) before the call; on return it is
     at the returned root. ``batch`` and ``step`` only name the step in errors. Ethereum mode
     only: ``block_gas_used`` and ``blob_gas_used`` are what the block's earlier transactions
-    used (a transaction must fit in what is left).
+    used (a transaction must fit in what is left). Rollup modes only: ``checked`` is
+    ``check_transfer(tx_bytes, params_of(state))`` if the caller computed it already (the
+    stateless checks of a batch, done ahead in a worker: :mod:`watchtower.execute.precheck`).
     """
     if rules is RuleSet.ROLLUP:
         deposit = decode_deposit(tx_bytes)
         if deposit is not None:
             return _apply_deposit(state, deposit)
-        return _apply_rollup(state, tx_bytes, batch, step)
+        return _apply_rollup(state, tx_bytes, batch, step, checked)
     if rules is RuleSet.ROLLUP_V1:
-        return _apply_rollup(state, tx_bytes, batch, step)
+        return _apply_rollup(state, tx_bytes, batch, step, checked)
     return _apply_ethereum(state, tx_bytes, block_gas_used, blob_gas_used)
 
 
@@ -101,9 +104,14 @@ def _apply_deposit(state: WatchtowerState, deposit: DepositStep) -> StepOutcome:
 
 
 def _apply_rollup(
-    state: WatchtowerState, tx_bytes: bytes, batch: int | None, step: int | None
+    state: WatchtowerState,
+    tx_bytes: bytes,
+    batch: int | None,
+    step: int | None,
+    checked: Transfer | Rejected | None = None,
 ) -> StepOutcome:
-    checked = check_transfer(tx_bytes, params_of(state))
+    if checked is None:
+        checked = check_transfer(tx_bytes, params_of(state))
     if isinstance(checked, Rejected):
         return _invalid(state, checked.reason, checked.detail)
     sender, to = Address(checked.sender), Address(checked.to)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from watchtower.execute.precheck import Prechecker
 from watchtower.execute.replay import StepCallback, replay_batch
 from watchtower.execute.statedb import StateDB
 from watchtower.execute.transition import RuleSet
@@ -103,6 +104,7 @@ def verify_chain(
     on_step: StepCallback | None = None,
     timer: Callable[[], float] = time.perf_counter,
     rules: RuleSet = RuleSet.ROLLUP,
+    prechecker: Prechecker | None = None,
 ) -> Iterator[Outcome[T]]:
     """Verify ``candidates`` (index order) on ``state_db``; one :class:`Outcome` per candidate.
 
@@ -112,6 +114,9 @@ def verify_chain(
 
     A replayed valid batch is committed to ``state_db`` before its outcome is yielded; a fraud or
     undecidable one leaves the state at the batch before it (what a proof is built on).
+
+    ``prechecker``: a worker process that decodes each replayed batch's transactions and
+    recovers their senders in chunks, ahead of the replay (the verdicts are the same).
     """
     blocker: Verdict | None = None
     for c in candidates:
@@ -145,7 +150,11 @@ def verify_chain(
         if head is not None and head.index >= c.index:
             state_db.rollback_to(c.index - 1 if c.index else None)
         started = timer()
-        verdict = replay_batch(state_db, c.load(), on_step=on_step, rules=rules)
+        batch = c.load()
+        prechecked = None
+        if prechecker is not None and rules is not RuleSet.ETHEREUM:
+            prechecked = prechecker.submit(batch, rules)
+        verdict = replay_batch(state_db, batch, on_step=on_step, rules=rules, prechecked=prechecked)
         elapsed = timer() - started
         if verdict.kind is not VerdictKind.VALID:
             blocker = verdict
