@@ -73,6 +73,7 @@ def status_document(
         "stakes_owed_wei": owed,
         "withdrawn_wei": store.withdrawn_total(),
         "bridge": bridge_status(store, l1_time),
+        "channels": _channels(store, l1_time),
     }
     needed = document["confirmations"]
     if rollup is not None and needed is not None:
@@ -126,6 +127,25 @@ def status_document(
             }
         )
     return document
+
+
+def _channels(store: Store, l1_time: int | None) -> list[dict[str, Any]]:
+    """The channels and cheques the guardian holds requests for, with their actions and, where
+    an action has a deadline that still runs, the seconds left (docs/channels.md)."""
+    from watchtower.channels.api import channel_list
+    from watchtower.channels.store import ChannelStore
+
+    rows = channel_list(ChannelStore(store))
+    for row in rows:
+        for action in row["actions"]:
+            deadline = action["deadline"]
+            running = action["state"] == "open"
+            action["seconds_to_deadline"] = (
+                deadline - l1_time
+                if l1_time is not None and deadline is not None and running
+                else None
+            )
+    return rows
 
 
 def _confirmations(recorded: str | None) -> int | str | None:

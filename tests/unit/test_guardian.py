@@ -4,6 +4,7 @@ at risk, two guardians, restarts, a reorg of the update, one nonce space with th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,6 +213,17 @@ def test_a_stale_close_is_updated_and_settles_paying_the_victim_and_the_reward_o
     assert "update: mined" in shown.output and "settle: mined" in shown.output
     listed = CliRunner().invoke(main, ["channels", "list", "--data-dir", str(w.tmp / "g")])
     assert "reward 100000000000000000 wei" in listed.output
+    # ... and `watchtower status`, the same surface as the rollup side's
+    status = CliRunner().invoke(main, ["status", "--data-dir", str(w.tmp / "g"), "--json"])
+    assert status.exit_code == 0, status.output
+    (row,) = json.loads(status.stdout)["channels"]
+    assert (row["kind"], row["channel"], row["sequence"]) == ("state", str(channel), "5")
+    assert [(a["action"], a["state"]) for a in row["actions"]] == [
+        ("update", "mined"),
+        ("settle", "mined"),
+    ]
+    text = CliRunner().invoke(main, ["status", "--data-dir", str(w.tmp / "g")])
+    assert "guarded channels and cheques: 1" in text.stdout and "update mined" in text.stdout
 
     # A restart (a new guardian on the same data directory) does nothing more.
     again = w.guardian()

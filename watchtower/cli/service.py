@@ -538,6 +538,27 @@ def _print_status(document: dict[str, Any], l1_rpc: str | None, *, from_service:
         f"owed on chain: {owed_text}; withdrawn: {_eth(document['withdrawn_wei'])}", markup=False
     )
     _print_bridge(document["bridge"])
+    _print_channels(document.get("channels") or [])
+
+
+def _print_channels(channels: list[dict[str, Any]]) -> None:
+    """The guarded channels and cheques (channels.md), with their actions and deadlines."""
+    if not channels:
+        return
+    _out.print(f"guarded channels and cheques: {len(channels)}", markup=False)
+    for row in channels:
+        _out.print(
+            f"  {row['kind']} {row['contract']} channel {row['channel']}: holds "
+            f"{row['sequence']} (reward {row['reward_wei']} wei)",
+            markup=False,
+        )
+        for action in row["actions"]:
+            left = action.get("seconds_to_deadline")
+            due = "" if left is None else f", {left} s to its deadline"
+            _out.print(
+                f"    {action['action']} {action['state']}{due} {action['detail']}".rstrip(),
+                markup=False,
+            )
 
 
 def _print_bridge(bridge: dict[str, Any] | None) -> None:
