@@ -5,6 +5,7 @@ Exceptions are for input that cannot be used and data that is unavailable::
 
     WatchtowerError                    root; every message is one line naming what is wrong
     ├── InputError                     the user's input cannot be used (CLI exit status 2)
+    │   ├── RequestError               a monitoring request (channels.md §5) is malformed
     ├── UnavailableError               a service needed at start-up stayed down (CLI exit 75)
     │   ├── BundleError                an offline bundle is malformed or inconsistent
     │   ├── MalformedBatchError        batch bytes break the batch encoding (protocol.md §4.1)
@@ -104,3 +105,12 @@ class TransitionInvariantError(WatchtowerError):
             f"batch {batch} step {step} tx 0x{tx_hash.hex()}: rollup rules accepted the "
             f"transaction but the EVM did not: {problem}"
         )
+
+
+class RequestError(InputError):
+    """A monitoring request (docs/channels.md §5) is malformed: ``where`` is the JSON path."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        self.where = where
+        self.problem = problem
+        super().__init__(f"monitoring request {where}: {problem}")
