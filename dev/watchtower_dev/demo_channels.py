@@ -78,6 +78,8 @@ class ChannelDemoResult:
     second_settle: str = ""
     alerts: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: The chain and its contracts, left for a look after the demo (tests read it back).
+    net: ChannelDevnet | None = None
 
     @property
     def expected_bob(self) -> int:
@@ -91,7 +93,7 @@ class ChannelDemoResult:
         s = self.latest.state
         return (
             self.update_nonce == s.nonce
-            and 0 < self.update_block
+            and self.update_block > 0
             and self.update_time <= self.deadline
             and self.settled_a == s.balance_a
             and self.settled_b == s.balance_b - self.reward_paid
@@ -179,6 +181,7 @@ def run_channel_demo(
     from watchtower.channels.chain import Web3ChannelChain
     from watchtower.channels.guardian import Guardian, GuardianPolicy
     from watchtower.channels.store import ChannelStore
+
     from watchtower.store.db import Store
 
     started = time.perf_counter()
@@ -192,7 +195,7 @@ def run_channel_demo(
         result.alerts.append(kind)
 
     w3 = embedded_web3()
-    net = deploy_channel_devnet(w3)
+    net = result.net = deploy_channel_devnet(w3)
     contract = bytes.fromhex(net.state_channel[2:])
     with tempfile.TemporaryDirectory(prefix="wt-channel-demo-") as tmp:
         wallets = Path(tmp) / "wallets"
@@ -230,7 +233,7 @@ def run_channel_demo(
     return result
 
 
-def _story(  # noqa: PLR0913, PLR0917
+def _story(  # noqa: PLR0917
     net: ChannelDevnet,
     wallets: Path,
     payments: int,
@@ -268,7 +271,15 @@ def _story(  # noqa: PLR0913, PLR0917
     guardian.tick()
     progress()
 
-    # Alice closes with the old state that gives her the most.
+    _attack(net, wallets, result, guardian)
+    progress()
+    _settle(net, result, guardian)
+    progress()
+
+
+def _attack(net: ChannelDevnet, wallets: Path, result: ChannelDemoResult, guardian: Any) -> None:
+    """Alice closes with the old state that gives her the most; the guardian answers."""
+    w3, address, alice, channel_id = net.w3, net.state_channel, net.alice, result.channel_id
     alice_wallet = Wallet(wallets, alice.address).state_channel(net.chain_id, address, channel_id)
     stale = result.stale = pick_state(alice_wallet, alice.address, stale=True, nonce=None)
     closing = close_state_channel(w3, address, alice, stale)
@@ -285,10 +296,14 @@ def _story(  # noqa: PLR0913, PLR0917
             result.updater = str(update["args"]["updater"])
             break
         mine(w3, 1)
-    progress()
 
-    # L1 time moves past the deadline: the guardian settles (that pays its reward).
-    mine(w3, 1, window + 1)
+
+def _settle(net: ChannelDevnet, result: ChannelDemoResult, guardian: Any) -> None:
+    """L1 time moves past the deadline: the guardian settles (that pays its reward); everyone
+    takes what the contract owes."""
+    w3, address, channel_id = net.w3, net.state_channel, result.channel_id
+    c = contract_at(w3, Kind.STATE, address)
+    mine(w3, 1, result.window + 1)
     for _ in range(MAX_TICKS):
         guardian.tick()
         if c.events.ChannelSettled().get_logs(from_block=result.close_block):
@@ -304,12 +319,9 @@ def _story(  # noqa: PLR0913, PLR0917
         result.reward_paid = int(event["args"]["reward"])
         result.reward_events = sum(1 for e in settled if int(e["args"]["reward"]) > 0)
     result.second_settle = _second_settle(net, channel_id)
-    progress()
-
-    # Everyone takes what the contract owes.
     guardian_owed = owed(w3, Kind.STATE, address, net.guardian.address)
-    result.paid_bob = withdraw_owed(w3, Kind.STATE, address, bob)
-    result.paid_alice = withdraw_owed(w3, Kind.STATE, address, alice)
+    result.paid_bob = withdraw_owed(w3, Kind.STATE, address, net.bob)
+    result.paid_alice = withdraw_owed(w3, Kind.STATE, address, net.alice)
     result.paid_guardian = withdraw_owed(w3, Kind.STATE, address, net.guardian)
     assert result.paid_guardian == guardian_owed
     for _ in range(2):  # the guardian's later ticks change nothing
@@ -320,12 +332,11 @@ def _story(  # noqa: PLR0913, PLR0917
         for e in c.events.ChannelSettled().get_logs(from_block=result.close_block)
         if int(e["args"]["reward"]) > 0
     )
-    progress()
 
 
 def _submit(port: int, token: str, document: dict[str, Any]) -> dict[str, Any]:
     """POST the request to the guardian's intake API, as a user's wallet would."""
-    req = urllib.request.Request(  # noqa: S310  (a local http URL)
+    req = urllib.request.Request(
         f"http://127.0.0.1:{port}/v1/requests",
         data=json.dumps(document).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
