@@ -108,6 +108,17 @@ def _wei_text(value: str) -> int:
     return numerator // divisor
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
 def _float(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a number, got a boolean")
@@ -198,6 +209,29 @@ def _path(value: Any) -> str:
     return _str(value)
 
 
+CHANNEL_KINDS = ("state", "payment", "cheque")
+
+
+def _channel_contract(value: Any) -> dict[str, str]:
+    """A guarded channel contract: a table ``{kind = "state", address = "0x…"}`` (file) or
+    ``"state:0x…"`` (environment, flags)."""
+    if isinstance(value, str):
+        kind, _, address = value.partition(":")
+        value = {"kind": kind.strip(), "address": address.strip()}
+    if not isinstance(value, dict) or set(value) != {"kind", "address"}:
+        raise ValueError('expected {kind = "state|payment|cheque", address = "0x…"}')
+    if value["kind"] not in CHANNEL_KINDS:
+        raise ValueError(f"kind {value['kind']!r}: expected one of {', '.join(CHANNEL_KINDS)}")
+    return {"kind": str(value["kind"]), "address": _address(value["address"]).lower()}
+
+
+def _guard(value: Any) -> list[str]:
+    items = _list(_choice("rollup", "channels"))(value)
+    if not items:
+        raise ValueError("expected rollup, channels or both")
+    return sorted(set(items), key=items.index)
+
+
 @dataclass(frozen=True)
 class Setting:
     convert: Callable[[Any], Any]
@@ -243,6 +277,27 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "genesis": Setting(_path, None, "L2 genesis file (required by run)"),
         "stall_after": Setting(
             _float, defaults.STALL_AFTER, "seconds without L1 progress before 'stalled'"
+        ),
+        "guard": Setting(_guard, ["rollup"], "what this process guards: rollup, channels or both"),
+    },
+    "channels": {
+        "enabled": Setting(_bool, False, "guard the channel contracts (docs/channels.md)"),
+        "contracts": Setting(
+            _list(_channel_contract), [], 'guarded contracts: [{kind = "state", address = "0x…"}]'
+        ),
+        "api_listen": Setting(_listen, None, "HOST:PORT of the intake API (POST /v1/requests)"),
+        "api_token_env": Setting(
+            _str, None, "environment variable holding the intake API's bearer token"
+        ),
+        "min_reward_wei": Setting(wei, 0, "smallest reward accepted at intake"),
+        "claim_margin": Setting(
+            lambda v: _int(v, minimum=1),
+            3600,
+            "seconds before a payment channel's expiration when it is claimed",
+        ),
+        "start_block": Setting(_int, 0, "first L1 block whose channel events are followed"),
+        "confirmations": Setting(
+            _int, 2, "blocks on top of a channel event before it is alerted on"
         ),
     },
     "signer": {

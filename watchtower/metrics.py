@@ -150,6 +150,29 @@ class Metrics:
             "Withdrawal claims on L1 that no verified withdrawal backs",
             registry=r,
         )
+        # the channel guardian (docs/channels.md §6)
+        self.channels_guarded = Gauge(
+            "watchtower_channels_guarded",
+            "Channels and cheques guarded (a request held, not settled)",
+            ["kind"],
+            registry=r,
+        )
+        self.channel_actions_sent = Counter(
+            "watchtower_channel_actions_sent",
+            "Channel transactions signed and broadcast (replacements included)",
+            ["action"],
+            registry=r,
+        )
+        self.channel_rewards_wei = Counter(
+            "watchtower_channel_rewards_earned_wei",
+            "Rewards carried by the guardian's mined settle, claim and cash transactions",
+            registry=r,
+        )
+        self.channel_value_at_risk_wei = Gauge(
+            "watchtower_channel_value_at_risk_wei",
+            "Uncashed value of held cheques the chequebooks' liquid balances do not cover",
+            registry=r,
+        )
         r.register(ResidentMemory())
         self.seconds_to_deadline.set(float("inf"))
 
@@ -267,6 +290,10 @@ METRIC_NAMES = (
     "watchtower_withdrawals_claimable_wei",
     "watchtower_withdrawals_forged_total",
     "process_resident_memory_bytes",
+    "watchtower_channels_guarded",
+    "watchtower_channel_actions_sent_total",
+    "watchtower_channel_rewards_earned_wei_total",
+    "watchtower_channel_value_at_risk_wei",
 )
 
 

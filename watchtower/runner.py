@@ -177,13 +177,11 @@ def connect_quorum(settings: Settings, metrics: Metrics) -> list[RollupClient]:
     return clients
 
 
-def build_service(
-    settings: Settings, genesis: GenesisFactory
-) -> tuple[Watchtower, Alerter, Metrics]:
-    """The service, its alerter and its metrics, from the settings."""
+def build_signer(settings: Settings) -> Any:
+    """The configured signer (``None`` when none is configured)."""
     if settings["signer.key_env"] is not None:  # named, so meant: never run without the key
         _secret(settings["signer.key_env"], "signer.key_env")
-    signer = load_signer(
+    return load_signer(
         key_env=settings["signer.key_env"],
         keystore=_optional_path(settings["signer.keystore"]),
         password_env=settings["signer.password_env"],
@@ -191,6 +189,20 @@ def build_service(
         remote_url=settings["signer.remote_url"],
         remote_address=settings["signer.remote_address"],
     )
+
+
+def guards(settings: Settings) -> tuple[bool, bool]:
+    """(guard the rollup, guard channels): ``service.guard`` (default rollup only);
+    ``channels.enabled = true`` adds channels."""
+    guard = settings["service.guard"]
+    return "rollup" in guard, "channels" in guard or bool(settings["channels.enabled"])
+
+
+def build_service(
+    settings: Settings, genesis: GenesisFactory
+) -> tuple[Watchtower, Alerter, Metrics]:
+    """The service, its alerter and its metrics, from the settings."""
+    signer = build_signer(settings)
     data_dir = Path(settings["service.data_dir"])
     config = ServiceConfig(
         data_dir=data_dir,
@@ -321,40 +333,70 @@ def run_service(settings: Settings, genesis: GenesisFactory) -> None:
     stop.install()
     # One service per data directory (refused in one line, exit 2, naming the holder's PID).
     service_lock = ServiceLock(Path(settings["service.data_dir"]))
+    rollup, channels = guards(settings)
     try:
-        started = start_service(settings, genesis, sleep=stop.sleep, stopping=stop)
-        if started is None:  # a signal during the start-up retries
-            stop.log()
-            log.info("stopped")
-            return
-        _serve(settings, *started, stop)
+        if rollup:
+            started = start_service(settings, genesis, sleep=stop.sleep, stopping=stop)
+            if started is None:  # a signal during the start-up retries
+                stop.log()
+                log.info("stopped")
+                return
+            tower, alerter, metrics = started
+        else:
+            tower = None
+            metrics = Metrics()
+            alerter = build_alerter(settings, Path(settings["service.data_dir"]))
+        runtime = None
+        if channels:
+            from watchtower.channels.runtime import build_channels
+
+            try:
+                runtime = build_channels(
+                    settings,
+                    tower.signer if tower else build_signer(settings),
+                    metrics,
+                    _logged(alerter),
+                    sender_locked=bool(tower and tower._sender_lock),
+                )
+            except BaseException:
+                if tower is not None:
+                    tower.close()
+                alerter.close()
+                raise
+        _serve(settings, tower, alerter, metrics, stop, runtime)
     finally:
         service_lock.release()
 
 
-def _serve(
-    settings: Settings, tower: Watchtower, alerter: Alerter, metrics: Metrics, stop: StopRequest
+def _serve(  # noqa: PLR0917 (the rollup side's signature, plus the channels)
+    settings: Settings,
+    tower: Watchtower | None,
+    alerter: Alerter,
+    metrics: Metrics,
+    stop: StopRequest,
+    channels: Any = None,
 ) -> None:
-    tower.stopping = lambda: stop.requested
-    signer = tower.signer
-    data_dir = tower.config.data_dir
+    if tower is not None:
+        tower.stopping = lambda: stop.requested
+    signer = tower.signer if tower is not None else getattr(channels, "signer", None)
+    data_dir = Path(settings["service.data_dir"])
     health = None
     lock = threading.Lock()
+    channel_lock = threading.Lock()  # its own: a long replay does not delay the guardian
     try:
         if settings["metrics.listen"]:
             listen = settings["metrics.listen"]
             try:
-                health = HealthServer(listen, metrics, lambda: tower.ready).start()
+                health = HealthServer(
+                    listen, metrics, (lambda: tower.ready) if tower else (lambda: (True, "ok"))
+                ).start()
             except OSError as exc:  # the port is taken, or the address is not this host's
                 raise InputError(f"--metrics-listen {listen}: {exc.strerror or exc}") from None
 
-        tick = _tick_job(
-            tower,
-            lock,
-            RetrySchedule(
+        def schedule() -> RetrySchedule:
+            return RetrySchedule(
                 Backoff(base=settings["l1.poll_interval"], cap=settings["l1.max_backoff"])
-            ),
-        )
+            )
 
         def deliver() -> None:
             try:
@@ -367,21 +409,38 @@ def _serve(
         from apscheduler.schedulers.background import BackgroundScheduler
 
         scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(2)},
+            executors={"default": ThreadPoolExecutor(3)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         now = datetime.now(UTC)
-        scheduler.add_job(tick, "interval", seconds=settings["l1.poll_interval"], next_run_time=now)
+        interval = settings["l1.poll_interval"]
+        if tower is not None:
+            scheduler.add_job(
+                _tick_job(tower, lock, schedule()), "interval", seconds=interval, next_run_time=now
+            )
+        if channels is not None:
+            scheduler.add_job(
+                channels.tick_job(channel_lock, schedule()),
+                "interval",
+                seconds=interval,
+                next_run_time=now,
+            )
         scheduler.add_job(deliver, "interval", seconds=1.0, next_run_time=now)
         log.info(
             "started",
-            rollup=settings["l1.rollup"],
+            rollup=settings["l1.rollup"] if tower is not None else None,
             endpoints=len(settings["l1.rpc"]),
-            answering=len(tower.readers),
+            answering=len(tower.readers) if tower is not None else None,
             mode=settings["service.mode"],
+            guard=[
+                g
+                for g, on in zip(("rollup", "channels"), (tower, channels), strict=True)
+                if on is not None
+            ],
             signer=signer.address if signer else None,
             data_dir=str(data_dir),
             metrics=settings["metrics.listen"],
+            channels_api=settings["channels.api_listen"] if channels is not None else None,
         )
         scheduler.start()
         while not stop.requested:
@@ -389,8 +448,12 @@ def _serve(
         stop.log()
         scheduler.shutdown(wait=False)
     finally:
-        with lock:  # let the running tick finish (a replay stops after its batch) before closing
-            tower.close()
+        # let the running ticks finish (a replay stops after its batch) before closing
+        with lock, channel_lock:
+            if tower is not None:
+                tower.close()
+            if channels is not None:
+                channels.close()
             alerter.close()
             if health is not None:
                 health.stop()

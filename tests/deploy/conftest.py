@@ -46,6 +46,10 @@ METRICS: dict[str, str] = {
     "watchtower_withdrawals_claimable": "gauge",
     "watchtower_withdrawals_claimable_wei": "gauge",
     "watchtower_withdrawals_forged_total": "counter",
+    "watchtower_channels_guarded": "gauge",
+    "watchtower_channel_actions_sent_total": "counter",
+    "watchtower_channel_rewards_earned_wei_total": "counter",
+    "watchtower_channel_value_at_risk_wei": "gauge",
     "process_resident_memory_bytes": "gauge",  # the one series of ProcessCollector exported
 }
 # Series Prometheus makes itself for every scrape target.

@@ -21,6 +21,11 @@ IDENTIFYING_FIELDS: tuple[str, ...] = (
     "tx",
     "rejection_log",
     "episode",
+    "contract",
+    "channel",
+    "beneficiary",
+    "nonce",
+    "cumulative_payout",
 )
 """Fields that name *which* event happened; with the kind they form the deduplication key.
 
@@ -64,6 +69,16 @@ class AlertKind(enum.StrEnum):
     CONSERVATION_VIOLATED = "conservation_violated"
     CONSERVATION_VIOLATED_RESOLVED = "conservation_violated_resolved"
     GENESIS_UNBACKED = "genesis_unbacked"
+    # the channel guardian (docs/channels.md §6)
+    STALE_CLOSE_DETECTED = "stale_close_detected"
+    CHANNEL_UPDATE_SENT = "channel_update_sent"
+    CHANNEL_UPDATE_LANDED = "channel_update_landed"
+    PAYMENT_CLAIM_SENT = "payment_claim_sent"
+    CHEQUE_AT_RISK = "cheque_at_risk"
+    ISSUER_WITHDREW = "issuer_withdrew"
+    CHEQUE_BOUNCED = "cheque_bounced"
+    CHANNEL_REWARD_PAID = "channel_reward_paid"
+    CHANNEL_REWARD_UNPAID = "channel_reward_unpaid"
     TEST = "test"
 
     @classmethod
@@ -129,6 +144,15 @@ SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.LOW_BALANCE_RESOLVED: Severity.INFO,
     AlertKind.DEPOSIT_OVERDUE_RESOLVED: Severity.INFO,
     AlertKind.CONSERVATION_VIOLATED_RESOLVED: Severity.INFO,
+    AlertKind.STALE_CLOSE_DETECTED: Severity.WARNING,
+    AlertKind.CHEQUE_AT_RISK: Severity.ERROR,
+    AlertKind.CHEQUE_BOUNCED: Severity.ERROR,
+    AlertKind.ISSUER_WITHDREW: Severity.WARNING,
+    AlertKind.CHANNEL_REWARD_UNPAID: Severity.WARNING,
+    AlertKind.CHANNEL_UPDATE_SENT: Severity.INFO,
+    AlertKind.CHANNEL_UPDATE_LANDED: Severity.INFO,
+    AlertKind.PAYMENT_CLAIM_SENT: Severity.INFO,
+    AlertKind.CHANNEL_REWARD_PAID: Severity.INFO,
     AlertKind.TEST: Severity.INFO,
 }
 assert set(SEVERITY) == set(AlertKind)

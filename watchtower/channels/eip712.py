@@ -10,8 +10,9 @@ eth-account. :func:`recover` accepts only a 65-byte ``r || s || v`` with ``v ∈
 from __future__ import annotations
 
 from eth_hash.auto import keccak
-from eth_keys import keys
-from eth_keys.exceptions import BadSignature, ValidationError
+from eth_keys.datatypes import PrivateKey, Signature
+from eth_keys.exceptions import BadSignature
+from eth_utils.exceptions import ValidationError
 
 from watchtower.channels.types import (
     DOMAIN_NAMES,
@@ -109,7 +110,7 @@ def recover(message_digest: bytes, signature: bytes) -> bytes | None:
     if v not in (27, 28) or not 1 <= r < SECP256K1_N or not 1 <= s <= HALF_N:
         return None
     try:
-        public = keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(message_digest)
+        public = Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(message_digest)
     except (BadSignature, ValidationError, ValueError):
         return None
     return bytes(public.to_canonical_address())
@@ -118,8 +119,8 @@ def recover(message_digest: bytes, signature: bytes) -> bytes | None:
 def sign_digest(private_key: bytes, message_digest: bytes) -> bytes:
     """A strict 65-byte ``r || s || v`` signature (low ``s``, ``v ∈ {27, 28}``). For tests and
     development tools: the service signs receipts through its own signer."""
-    sig = keys.PrivateKey(private_key).sign_msg_hash(message_digest)
-    r, s, v = sig.r, sig.s, sig.v
+    sig = PrivateKey(private_key).sign_msg_hash(message_digest)
+    r, s, v = int(sig.r), int(sig.s), int(sig.v)
     if s > HALF_N:  # eth-keys already answers low s; kept so the result is strict regardless
         s, v = SECP256K1_N - s, v ^ 1
     return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + v])
@@ -132,7 +133,7 @@ def sign(private_key: bytes, domain: Domain, message: Message | Reward) -> bytes
 
 def address_of(private_key: bytes) -> bytes:
     """The 20-byte address of a private key."""
-    return bytes(keys.PrivateKey(private_key).public_key.to_canonical_address())
+    return bytes(PrivateKey(private_key).public_key.to_canonical_address())
 
 
 def request_digest(request: MonitoringRequest) -> bytes:
@@ -146,7 +147,7 @@ def receipt_digest(request: MonitoringRequest, accepted_at: int) -> bytes:
     """The EIP-191 (``personal_sign``, version ``0x45``) hash the guardian signs as a receipt:
     of the 32-byte ``keccak(request_digest(request) || uint256(accepted_at))``."""
     inner = keccak(request_digest(request) + _word(accepted_at))
-    return keccak(b"\x19Ethereum Signed Message:\n32" + inner)
+    return bytes(keccak(b"\x19Ethereum Signed Message:\n32" + inner))
 
 
 def sign_receipt(private_key: bytes, request: MonitoringRequest, accepted_at: int) -> bytes:

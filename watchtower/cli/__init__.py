@@ -293,6 +293,7 @@ def main() -> None:
 from watchtower.cli import (  # noqa: E402
     alerts,
     challenge,
+    channels,
     export,
     offline,
     ops,
@@ -303,6 +304,7 @@ __all__ = [
     "COMMANDS_GROUP",
     "alerts",
     "challenge",
+    "channels",
     "export",
     "load_commands",
     "main",

@@ -220,9 +220,10 @@ def run(config_file: Path | None, **given: Any) -> None:
     settings = _settings(config_file, given)
     if not settings["l1.rpc"]:
         raise InputError("no L1 endpoint: give --l1-rpc, WATCHTOWER_L1_RPC or [l1] rpc")
-    if settings["l1.rollup"] is None:
+    rollup = "rollup" in settings["service.guard"]  # a channels-only process needs neither
+    if rollup and settings["l1.rollup"] is None:
         raise InputError("no rollup address: give --rollup, WATCHTOWER_L1_ROLLUP or [l1] rollup")
-    if settings["service.genesis"] is None:
+    if rollup and settings["service.genesis"] is None:
         raise InputError(NO_GENESIS)
     quorum = settings["l1.quorum"]
     if quorum is not None and quorum > len(settings["l1.rpc"]):
@@ -231,7 +232,7 @@ def run(config_file: Path | None, **given: Any) -> None:
         )
     # Read (and checked) before any L1 request: a bad file exits 2 at once, not after the
     # start-up retries of a node that is down.
-    allocation = _genesis(Path(settings["service.genesis"]))
+    allocation = _genesis(Path(settings["service.genesis"])) if rollup else {}
     run_service(settings, lambda _: allocation)
 
 

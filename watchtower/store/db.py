@@ -163,6 +163,56 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (batch_id, step)
     );
     """,
+    # 5: the channel guardian (docs/channels.md §5-6; watchtower/channels/store.py): the latest
+    # accepted monitoring request per (contract, channel key), the guardian's actions and their
+    # transactions (nonces from the same per-signer space as the challenges'), the channel
+    # contracts' scan progress and recent block hashes (reorgs), and the alerts already raised
+    """
+    CREATE TABLE channel_requests (
+        contract TEXT NOT NULL,
+        channel_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sequence TEXT NOT NULL,
+        request TEXT NOT NULL,
+        digest BLOB NOT NULL,
+        accepted_at INTEGER NOT NULL,
+        receipt BLOB NOT NULL,
+        PRIMARY KEY (contract, channel_key)
+    );
+    CREATE TABLE channel_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        contract TEXT NOT NULL,
+        channel_key TEXT NOT NULL,
+        action TEXT NOT NULL,
+        sequence TEXT NOT NULL,
+        state TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        nonce INTEGER,
+        deadline INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        retry_at REAL NOT NULL DEFAULT 0,
+        detail TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (contract, channel_key, action, sequence)
+    );
+    CREATE TABLE channel_txs (
+        tx_hash BLOB PRIMARY KEY,
+        action_id INTEGER NOT NULL REFERENCES channel_actions (id),
+        sender TEXT NOT NULL,
+        nonce INTEGER NOT NULL,
+        max_fee TEXT NOT NULL,
+        max_priority_fee TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        sent_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'sent',
+        l1_block INTEGER,
+        gas_used INTEGER
+    );
+    CREATE TABLE channel_scan (id INTEGER PRIMARY KEY CHECK (id = 1), next_block INTEGER NOT NULL);
+    CREATE TABLE channel_blocks (number INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+    CREATE TABLE channel_alerts (key TEXT PRIMARY KEY, l1_block INTEGER NOT NULL)
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

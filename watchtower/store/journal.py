@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,20 +106,29 @@ def open_challenge(store: Store, batch_id: int, step: int, stake: int, sender: s
     return found
 
 
+def recorded_nonce(db: sqlite3.Connection, sender: str) -> int:
+    """The highest nonce recorded for ``sender`` anywhere in the store (challenges and channel
+    actions: one nonce space per signer), -1 if none. Call inside a write transaction."""
+    row = db.execute(
+        "SELECT MAX(n) FROM ("
+        "SELECT MAX(s.nonce) AS n FROM submissions s JOIN challenges c "
+        "ON s.batch_id = c.batch_id WHERE c.sender = ? "
+        "UNION ALL SELECT MAX(commit_nonce) FROM challenges WHERE sender = ? "
+        "UNION ALL SELECT MAX(reveal_nonce) FROM challenges WHERE sender = ? "
+        # the channel guardian's transactions share the signer's nonce space
+        "UNION ALL SELECT MAX(nonce) FROM channel_actions WHERE sender = ? "
+        "UNION ALL SELECT MAX(nonce) FROM channel_txs WHERE sender = ?)",
+        (sender, sender, sender, sender, sender),
+    ).fetchone()
+    return -1 if row is None or row[0] is None else int(row[0])
+
+
 def allocate_nonce(store: Store, batch_id: int, action: str, sender: str, chain_nonce: int) -> int:
-    """Give ``action`` of this challenge a fresh nonce and record it, in one transaction."""
+    """Give ``action`` of this challenge a fresh nonce and record it, in one transaction. The
+    space is the signer's, shared with the channel guardian (:func:`recorded_nonce`)."""
     column = {COMMIT: "commit_nonce", REVEAL: "reveal_nonce"}[action]
     with store.transaction() as db:
-        row = db.execute(
-            "SELECT MAX(n) FROM ("
-            "SELECT MAX(s.nonce) AS n FROM submissions s JOIN challenges c "
-            "ON s.batch_id = c.batch_id WHERE c.sender = ? "
-            "UNION ALL SELECT MAX(commit_nonce) FROM challenges WHERE sender = ? "
-            "UNION ALL SELECT MAX(reveal_nonce) FROM challenges WHERE sender = ?)",
-            (sender, sender, sender),
-        ).fetchone()
-        recorded = -1 if row is None or row[0] is None else int(row[0])
-        nonce = max(recorded + 1, chain_nonce)
+        nonce = max(recorded_nonce(db, sender) + 1, chain_nonce)
         db.execute(
             f"UPDATE challenges SET {column} = ?, updated_at = ? WHERE batch_id = ?",  # noqa: S608
             (nonce, time.time(), batch_id),
