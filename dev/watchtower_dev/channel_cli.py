@@ -540,7 +540,7 @@ def channel_close(
     _out.print(
         f"channel {channel_id} closing by {closer.address} with nonce {s.nonce} (A "
         f"{_eth(s.balance_a)}, B {_eth(s.balance_b)}; {verdict}); settle after L1 time "
-        f"{event['deadline']} ({max(int(event['deadline']) - now(w3), 0)} s from now)",
+        f"{event.deadline} ({max(event.deadline - now(w3), 0)} s from now)",
         markup=False,
     )
 
@@ -588,9 +588,9 @@ def channel_update(*, l1_rpc: str, request_path: Path, key_env: str | None) -> N
         )
     )
     _out.print(
-        f"channel {request.message.channel_id} updated to nonce {event['nonce']} by "
-        f"{sender.address} (A {_eth(int(event['balanceA']))}, B {_eth(int(event['balanceB']))}; "
-        f"reward {_eth(int(event['reward']))})",
+        f"channel {request.message.channel_id} updated to nonce {event.nonce} by "
+        f"{sender.address} (A {_eth(event.balance_a)}, B {_eth(event.balance_b)}; "
+        f"reward {_eth(event.reward)})",
         markup=False,
     )
 
@@ -619,11 +619,11 @@ def channel_settle(
     w3 = _web3(l1_rpc)
     address = _contract(w3, contract, Kind.STATE)
     event = _tx(lambda: settle_state_channel(w3, address, sender, channel_id))
-    reward = int(event["reward"])
-    paid = f"; reward {_eth(reward)} to {event['monitor']}" if reward else "; no reward"
+    reward = event.reward
+    paid = f"; reward {_eth(reward)} to {_checksum(event.monitor)}" if reward else "; no reward"
     _out.print(
-        f"channel {channel_id} settled in L1 block {event['block']}: A {_eth(event['balanceA'])}, "
-        f"B {_eth(event['balanceB'])}{paid}",
+        f"channel {channel_id} settled in L1 block {event.block_number}: "
+        f"A {_eth(event.balance_a)}, B {_eth(event.balance_b)}{paid}",
         markup=False,
     )
 
@@ -828,7 +828,7 @@ def payment_claim(
         lambda: claim_payment_channel(w3, address, recipient, payment, unhex(entry["signature"]))
     )
     _out.print(
-        f"payment channel {channel_id} claimed: {_eth(int(event['amount']))} to the recipient",
+        f"payment channel {channel_id} claimed with its payment of {_eth(event.amount)} for the recipient",
         markup=False,
     )
     if then_withdraw:
@@ -906,14 +906,13 @@ def chequebook_deploy(*, l1_rpc: str, key_env: str | None, deposit_eth: str) -> 
     Examples:
       watchtower chequebook deploy --l1-rpc "$L1_RPC" --key-env ALICE_KEY --deposit 10
     """
-    from watchtower.channels.types import Kind
-    from watchtower_dev.channels import deploy
+    from watchtower.l1.channels import ChequebookClient
 
     wei = _wei(deposit_eth, "--deposit")
     issuer = _account(key_env)
     w3 = _web3(l1_rpc)
     try:
-        address = deploy(w3, issuer, Kind.CHEQUE, [issuer.address], value=wei)
+        address = ChequebookClient.deploy(w3, issuer, issuer.address, wei).address
     except WatchtowerError:
         raise
     except Exception as exc:
@@ -1005,10 +1004,10 @@ def chequebook_cash(
     cheque, signature = latest_cheque(
         Wallet(wallets, beneficiary.address), int(w3.eth.chain_id), address, beneficiary.address
     )
-    event = _tx(lambda: cash_cheque(w3, address, beneficiary, cheque, signature))
-    bounced = " (bounced: the chequebook could not cover it)" if event["bounced"] else ""
+    event, bounced_flag = _tx(lambda: cash_cheque(w3, address, beneficiary, cheque, signature))
+    bounced = " (bounced: the chequebook could not cover it)" if bounced_flag else ""
     _out.print(
-        f"cheque of {_eth(cheque.cumulative_payout)} cashed: {_eth(int(event['paid']))} paid to "
+        f"cheque of {_eth(cheque.cumulative_payout)} cashed: {_eth(event.paid)} paid to "
         f"{beneficiary.address}{bounced}",
         markup=False,
     )

@@ -14,19 +14,17 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
-from web3.logs import DISCARD
-from web3.types import TxParams, TxReceipt, Wei
+from web3.types import TxReceipt
 
 from watchtower.channels import codec, eip712
+from watchtower.channels.chain import client_for
 from watchtower.channels.types import (
     ChannelState,
     Cheque,
@@ -37,14 +35,26 @@ from watchtower.channels.types import (
     Reward,
 )
 from watchtower.errors import InputError
-from watchtower.l1.rollup import L1TransactionError, estimate_gas, reverts
-from watchtower.rollup.artifacts import load_artifact
+from watchtower.l1.channels import (
+    NO_REWARD,
+    ChannelClosing,
+    ChannelSettled,
+    ChannelUpdated,
+    ChequebookClient,
+    ChequeBounced,
+    ChequeCashed,
+    PaymentChannelClaimed,
+    PaymentChannelClient,
+    StateChannelClient,
+)
+from watchtower.l1.rollup import L1TransactionError
 from watchtower_dev.chain import fund
 from watchtower_dev.devnet import dev_key
 
+_E = TypeVar("_E")
 ETHER = 10**18
 ZERO_ADDRESS = "0x" + "00" * 20
-#: The contracts of each scheme (artifacts built from contracts/*.sol).
+#: The contracts of each scheme.
 CONTRACT_NAMES = {
     Kind.STATE: "StateChannel",
     Kind.PAYMENT: "PaymentChannel",
@@ -77,65 +87,18 @@ def _key(account: LocalAccount) -> bytes:
     return bytes(account.key)
 
 
-# -- transactions ----------------------------------------------------------------------------------
+# -- transactions: through the typed clients of watchtower.l1.channels ------------------------
+
+
+def client(w3: Web3, kind: Kind, address: str) -> Any:
+    """The typed client (:mod:`watchtower.l1.channels`) of scheme ``kind`` at ``address``."""
+    return client_for(w3, kind, address)
 
 
 def contract_at(w3: Web3, kind: Kind, address: str) -> Contract:
-    """The web3 contract of scheme ``kind`` at ``address``."""
-    abi = cast(list[dict[str, Any]], load_artifact(CONTRACT_NAMES[kind])["abi"])
-    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
-
-
-def send(
-    w3: Web3, sender: LocalAccount, fn: ContractFunction, action: str, value: int = 0
-) -> TxReceipt:
-    """Sign and send ``fn`` from ``sender``; its receipt. A revert is an
-    :class:`L1TransactionError` naming ``action`` and the contract's reason."""
-    params: TxParams = {
-        "from": sender.address,
-        "nonce": w3.eth.get_transaction_count(sender.address, "pending"),
-        "value": Wei(value),
-    }
-    try:
-        params["gas"] = estimate_gas(fn, params) * 5 // 4 + 25_000
-        tx = fn.build_transaction(params)
-    except reverts() as exc:
-        raise L1TransactionError(action, _reason(exc)) from None
-    signed = sender.sign_transaction(cast(dict[str, Any], tx))
-    receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_raw_transaction(signed.raw_transaction), timeout=120
-    )
-    if receipt["status"] != 1:
-        raise L1TransactionError(action, f"reverted in block {receipt['blockNumber']}")
-    return receipt
-
-
-def _reason(exc: Exception) -> str:
-    message = getattr(exc, "message", None) or str(exc)
-    return str(message).removeprefix("execution reverted: ")
-
-
-def deploy(
-    w3: Web3, deployer: LocalAccount, kind: Kind, args: Sequence[Any] = (), value: int = 0
-) -> str:
-    """Deploy the contract of scheme ``kind``; its address."""
-    artifact = load_artifact(CONTRACT_NAMES[kind])
-    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    params: TxParams = {
-        "from": deployer.address,
-        "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
-        "value": Wei(value),
-    }
-    constructor = factory.constructor(*args)
-    params["gas"] = int(constructor.estimate_gas(params)) * 5 // 4 + 50_000
-    tx = constructor.build_transaction(params)
-    signed = deployer.sign_transaction(cast(dict[str, Any], tx))
-    receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_raw_transaction(signed.raw_transaction), timeout=120
-    )
-    if receipt["status"] != 1 or not receipt["contractAddress"]:
-        raise L1TransactionError(f"deploy {CONTRACT_NAMES[kind]}", "reverted")
-    return address_hex(str(receipt["contractAddress"]))
+    """The web3 contract of scheme ``kind`` at ``address`` (its events, for the demo's checks)."""
+    contract: Contract = client(w3, kind, address).contract
+    return contract
 
 
 def now(w3: Web3) -> int:
@@ -145,18 +108,23 @@ def now(w3: Web3) -> int:
 
 def owed(w3: Web3, kind: Kind, contract: str, account: str) -> int:
     """What the contract owes ``account`` (``owed(a)``, paid by ``withdraw()``)."""
-    return int(contract_at(w3, kind, contract).functions.owed(address_hex(account)).call())
+    return int(client(w3, kind, contract).owed(account))
 
 
 def withdraw_owed(w3: Web3, kind: Kind, contract: str, account: LocalAccount) -> int:
     """``withdraw()``: take what the contract owes ``account``; the amount paid."""
-    c = contract_at(w3, kind, contract)
-    amount = owed(w3, kind, contract, account.address)
-    if amount == 0:
-        return 0
-    fn = c.get_function_by_signature("withdraw()")()
-    send(w3, account, fn, f"withdraw from {CONTRACT_NAMES[kind]} {contract}")
+    c = client(w3, kind, contract)
+    amount = int(c.owed(account.address))
+    if amount:
+        c.withdraw(account)
     return amount
+
+
+def _only(events: list[Any], kind: type[_E], action: str) -> _E:
+    for event in events:
+        if isinstance(event, kind):
+            return event
+    raise L1TransactionError(action, f"the transaction logged no {kind.__name__}")
 
 
 # -- the devnet ------------------------------------------------------------------------------------
@@ -214,9 +182,9 @@ def deploy_channel_devnet(w3: Web3, rpc_url: str = "") -> ChannelDevnet:
     fund(w3, deployer.address, 10 * ETHER)
     for account in (alice, bob, guardian):
         fund(w3, account.address, PARTY_FUNDS)
-    state_channel = deploy(w3, deployer, Kind.STATE)
-    payment_channel = deploy(w3, deployer, Kind.PAYMENT)
-    chequebook = deploy(w3, alice, Kind.CHEQUE, [alice.address], value=CHEQUEBOOK_FUNDS)
+    state_channel = StateChannelClient.deploy(w3, deployer).address
+    payment_channel = PaymentChannelClient.deploy(w3, deployer).address
+    chequebook = ChequebookClient.deploy(w3, alice, alice.address, CHEQUEBOOK_FUNDS).address
     return ChannelDevnet(
         w3=w3,
         chain_id=int(w3.eth.chain_id),
@@ -327,17 +295,6 @@ def states_of(entry: dict[str, Any]) -> list[SignedState]:
     return [deposits, *sorted(signed, key=lambda s: s.state.nonce)]
 
 
-def no_reward() -> tuple[tuple[int, int, int, str], bytes]:
-    return (0, 0, 0, ZERO_ADDRESS), b""
-
-
-def reward_args(reward: Reward | None, signature: bytes) -> tuple[tuple[int, int, int, str], bytes]:
-    if reward is None:
-        return no_reward()
-    r = reward
-    return (r.channel_id, r.nonce, r.amount, address_hex(r.monitor)), signature
-
-
 # -- monitoring requests ---------------------------------------------------------------------------
 
 
@@ -383,13 +340,6 @@ def write_request(path: Path, request: MonitoringRequest) -> Path:
 # -- state channel ---------------------------------------------------------------------------------
 
 
-def _event(contract: Contract, name: str, receipt: TxReceipt) -> dict[str, Any]:
-    events = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
-    if not events:
-        raise L1TransactionError(name, "the transaction logged no such event")
-    return dict(events[0]["args"])
-
-
 def open_state_channel(  # noqa: PLR0917
     w3: Web3,
     contract: str,
@@ -401,26 +351,13 @@ def open_state_channel(  # noqa: PLR0917
     wallets: Path,
 ) -> dict[str, Any]:
     """A opens a channel with B (and B deposits, when its key is given); both wallets record it."""
-    c = contract_at(w3, Kind.STATE, contract)
+    c = StateChannelClient(w3, contract)
     b_address = b if isinstance(b, str) else b.address
-    receipt = send(
-        w3,
-        a,
-        c.functions.open(address_hex(b_address), window),
-        "open a state channel",
-        value=deposit_a,
-    )
-    channel_id = int(_event(c, "ChannelOpened", receipt)["channelId"])
+    channel_id, _ = c.open(a, b_address, window, deposit_a)
     if deposit_b:
         if isinstance(b, str):
             raise InputError("B's deposit needs B's key")
-        send(
-            w3,
-            b,
-            c.functions.deposit(channel_id),
-            f"B's deposit to channel {channel_id}",
-            deposit_b,
-        )
+        c.deposit(b, channel_id, deposit_b)
     entry = {
         "chain_id": int(w3.eth.chain_id),
         "contract": address_hex(contract),
@@ -514,17 +451,11 @@ def pick_state(
 
 def close_state_channel(
     w3: Web3, contract: str, closer: LocalAccount, signed: SignedState
-) -> dict[str, Any]:
-    """``close`` with ``signed``: the ChannelClosing event's fields."""
-    c = contract_at(w3, Kind.STATE, contract)
-    state, sig_a, sig_b = signed.as_args()
-    receipt = send(
-        w3,
-        closer,
-        c.functions.close(signed.state.channel_id, state, sig_a, sig_b),
-        f"close channel {signed.state.channel_id} with nonce {signed.state.nonce}",
-    )
-    return {**_event(c, "ChannelClosing", receipt), "block": int(receipt["blockNumber"])}
+) -> ChannelClosing:
+    """``close`` with ``signed``: its ChannelClosing event."""
+    c = StateChannelClient(w3, contract)
+    receipt = c.close(closer, signed.state, signed.sig_a, signed.sig_b)
+    return _only(c.receipt_events(receipt), ChannelClosing, "close")
 
 
 def update_state_channel(  # noqa: PLR0917
@@ -534,25 +465,24 @@ def update_state_channel(  # noqa: PLR0917
     signed: SignedState,
     reward: Reward | None = None,
     reward_sig: bytes = b"",
-) -> dict[str, Any]:
-    c = contract_at(w3, Kind.STATE, contract)
-    state, sig_a, sig_b = signed.as_args()
-    r, rs = reward_args(reward, reward_sig)
-    receipt = send(
-        w3,
+) -> ChannelUpdated:
+    c = StateChannelClient(w3, contract)
+    receipt = c.update(
         sender,
-        c.functions.update(signed.state.channel_id, state, sig_a, sig_b, r, rs),
-        f"update channel {signed.state.channel_id} to nonce {signed.state.nonce}",
+        signed.state,
+        signed.sig_a,
+        signed.sig_b,
+        reward=reward or NO_REWARD,
+        reward_sig=reward_sig if reward else b"",
     )
-    return dict(_event(c, "ChannelUpdated", receipt))
+    return _only(c.receipt_events(receipt), ChannelUpdated, "update")
 
 
 def settle_state_channel(
     w3: Web3, contract: str, sender: LocalAccount, channel_id: int
-) -> dict[str, Any]:
-    c = contract_at(w3, Kind.STATE, contract)
-    receipt = send(w3, sender, c.functions.settle(channel_id), f"settle channel {channel_id}")
-    return {**_event(c, "ChannelSettled", receipt), "block": int(receipt["blockNumber"])}
+) -> ChannelSettled:
+    c = StateChannelClient(w3, contract)
+    return _only(c.receipt_events(c.settle(sender, channel_id)), ChannelSettled, "settle")
 
 
 # -- payment channel -------------------------------------------------------------------------------
@@ -567,15 +497,7 @@ def open_payment_channel(  # noqa: PLR0917
     expiration: int,
     wallets: Path,
 ) -> dict[str, Any]:
-    c = contract_at(w3, Kind.PAYMENT, contract)
-    receipt = send(
-        w3,
-        sender,
-        c.functions.open(address_hex(recipient), expiration),
-        "open a payment channel",
-        value=deposit,
-    )
-    channel_id = int(_event(c, "PaymentChannelOpened", receipt)["channelId"])
+    channel_id, _ = PaymentChannelClient(w3, contract).open(sender, recipient, expiration, deposit)
     entry: dict[str, Any] = {
         "chain_id": int(w3.eth.chain_id),
         "contract": address_hex(contract),
@@ -645,25 +567,17 @@ def claim_payment_channel(  # noqa: PLR0917
     signature: bytes,
     reward: Reward | None = None,
     reward_sig: bytes = b"",
-) -> dict[str, Any]:
-    c = contract_at(w3, Kind.PAYMENT, contract)
-    r, rs = reward_args(reward, reward_sig)
-    receipt = send(
-        w3,
-        sender,
-        c.functions.claim(payment.channel_id, payment.amount, signature, r, rs),
-        f"claim payment channel {payment.channel_id} ({payment.amount} wei)",
-    )
-    return dict(_event(c, "PaymentChannelClaimed", receipt))
+) -> PaymentChannelClaimed:
+    c = PaymentChannelClient(w3, contract)
+    receipt = c.claim(sender, payment, signature, reward=reward or NO_REWARD, reward_sig=reward_sig)
+    return _only(c.receipt_events(receipt), PaymentChannelClaimed, "claim")
 
 
 def reclaim_payment_channel(
     w3: Web3, contract: str, sender: LocalAccount, channel_id: int
 ) -> TxReceipt:
-    c = contract_at(w3, Kind.PAYMENT, contract)
-    return send(
-        w3, sender, c.functions.reclaim(channel_id), f"reclaim payment channel {channel_id}"
-    )
+    receipt: TxReceipt = PaymentChannelClient(w3, contract).reclaim(sender, channel_id)
+    return receipt
 
 
 # -- chequebook ------------------------------------------------------------------------------------
@@ -726,32 +640,26 @@ def cash_cheque(  # noqa: PLR0917
     signature: bytes,
     reward: Reward | None = None,
     reward_sig: bytes = b"",
-) -> dict[str, Any]:
-    c = contract_at(w3, Kind.CHEQUE, chequebook)
-    r, rs = reward_args(reward, reward_sig)
-    receipt = send(
-        w3,
-        sender,
-        c.functions.cashCheque(
-            address_hex(cheque.beneficiary), cheque.cumulative_payout, signature, r, rs
-        ),
-        f"cash the cheque of {cheque.cumulative_payout} wei for {address_hex(cheque.beneficiary)}",
+) -> tuple[ChequeCashed, bool]:
+    """Cash ``cheque``: its ChequeCashed event, and whether it bounced."""
+    c = ChequebookClient(w3, chequebook)
+    receipt = c.cash_cheque(
+        sender, cheque, signature, reward=reward or NO_REWARD, reward_sig=reward_sig
     )
-    cashed = dict(_event(c, "ChequeCashed", receipt))
-    bounced = c.events.ChequeBounced().process_receipt(receipt, errors=DISCARD)
-    cashed["bounced"] = bool(bounced)
-    return cashed
+    events = c.receipt_events(receipt)
+    cashed = _only(events, ChequeCashed, "cash")
+    return cashed, any(isinstance(e, ChequeBounced) for e in events)
 
 
 def chequebook_withdraw(
     w3: Web3, chequebook: str, issuer: LocalAccount, amount: int | None
 ) -> tuple[int, int]:
-    """The issuer takes ``amount`` (default: the whole liquid balance) out; (taken, left)."""
-    c = contract_at(w3, Kind.CHEQUE, chequebook)
-    liquid = int(c.functions.liquidBalance().call())
-    take = liquid if amount is None else amount
+    """The issuer takes ``amount`` (default: the whole liquid balance) out, and is paid it;
+    (taken, liquid balance left)."""
+    c = ChequebookClient(w3, chequebook)
+    take = c.liquid_balance() if amount is None else amount
     if take == 0:
         raise InputError(f"chequebook {address_hex(chequebook)}: nothing to withdraw (liquid 0)")
-    fn = c.get_function_by_signature("withdraw(uint256)")(take)
-    send(w3, issuer, fn, f"the issuer's withdrawal of {take} wei")
-    return take, int(c.functions.liquidBalance().call())
+    c.issuer_withdraw(issuer, take)
+    c.withdraw(issuer)
+    return take, int(c.liquid_balance())

@@ -181,7 +181,6 @@ def run_channel_demo(
     from watchtower.channels.chain import Web3ChannelChain
     from watchtower.channels.guardian import Guardian, GuardianPolicy
     from watchtower.channels.store import ChannelStore
-
     from watchtower.store.db import Store
 
     started = time.perf_counter()
@@ -283,7 +282,7 @@ def _attack(net: ChannelDevnet, wallets: Path, result: ChannelDemoResult, guardi
     alice_wallet = Wallet(wallets, alice.address).state_channel(net.chain_id, address, channel_id)
     stale = result.stale = pick_state(alice_wallet, alice.address, stale=True, nonce=None)
     closing = close_state_channel(w3, address, alice, stale)
-    result.close_block, result.deadline = int(closing["block"]), int(closing["deadline"])
+    result.close_block, result.deadline = closing.block_number, closing.deadline
     c = contract_at(w3, Kind.STATE, address)
     for _ in range(MAX_TICKS):
         guardian.tick()
