@@ -201,7 +201,9 @@ def channel_devnet(l1: str, l1_rpc: str | None, data_dir: Path, keep_running: bo
 
     It writes DATA_DIR/env, shell `export` lines of L1_RPC, CHAIN_ID, STATE_CHANNEL,
     PAYMENT_CHANNEL, CHEQUEBOOK, CHANNEL_WALLETS, ALICE_KEY, BOB_KEY, GUARDIAN_KEY and their
-    *_ADDRESS. With --l1-rpc it deploys on that node (say, a rollup devnet's anvil: one
+    *_ADDRESS, and DATA_DIR/guardian.toml, the configuration of a `watchtower run` guarding the
+    three contracts (intake API on 127.0.0.1:9110, bearer token in $GUARD_TOKEN). With
+    --l1-rpc it deploys on that node (say, a rollup devnet's anvil: one
     watchtower then guards both) and exits; with --l1 anvil --keep-running it starts anvil and
     keeps it until Ctrl-C or SIGTERM.
 
@@ -212,7 +214,14 @@ def channel_devnet(l1: str, l1_rpc: str | None, data_dir: Path, keep_running: bo
       watchtower channel-devnet --l1 embedded
     """
     from watchtower_dev.chain import embedded_web3, start_anvil
-    from watchtower_dev.channels import ENV_FILE, deploy_channel_devnet
+    from watchtower_dev.channels import (
+        ENV_FILE,
+        GUARDIAN_API,
+        GUARDIAN_CONFIG,
+        GUARDIAN_TOKEN_ENV,
+        deploy_channel_devnet,
+        write_guardian_config,
+    )
 
     if keep_running and (l1 != "anvil" or l1_rpc is not None):
         raise InputError(
@@ -257,6 +266,13 @@ def channel_devnet(l1: str, l1_rpc: str | None, data_dir: Path, keep_running: bo
             except OSError as exc:
                 raise InputError(f"--data-dir {data_dir}: {exc.strerror or exc}") from None
             _out.print(f"walk-through variables in {env}: `. {env}`", markup=False)
+            config = write_guardian_config(net, data_dir / GUARDIAN_CONFIG)
+            _out.print(
+                f"a guardian of these contracts: `watchtower run --config {config} --l1-rpc "
+                f"{url} --key-env GUARDIAN_KEY` (intake API on {GUARDIAN_API}, token in "
+                f"${GUARDIAN_TOKEN_ENV})",
+                markup=False,
+            )
         if keep_running:
             _keep_running()
     finally:
@@ -828,7 +844,8 @@ def payment_claim(
         lambda: claim_payment_channel(w3, address, recipient, payment, unhex(entry["signature"]))
     )
     _out.print(
-        f"payment channel {channel_id} claimed with its payment of {_eth(event.amount)} for the recipient",
+        f"payment channel {channel_id} claimed with its payment of {_eth(event.amount)} for "
+        "the recipient",
         markup=False,
     )
     if then_withdraw:

@@ -174,6 +174,41 @@ class ChannelDevnet:
         return path
 
 
+#: The guardian's configuration file ``channel-devnet`` writes next to its env file.
+GUARDIAN_CONFIG = "guardian.toml"
+#: Where that guardian serves its intake API, and the variable holding the API's token.
+GUARDIAN_API = "127.0.0.1:9110"
+GUARDIAN_TOKEN_ENV = "GUARD_TOKEN"  # noqa: S105  (a variable's name)
+
+
+def write_guardian_config(net: ChannelDevnet, path: Path, api: str = GUARDIAN_API) -> Path:
+    """A ``watchtower run --config`` file guarding the devnet's three contracts (channels only),
+    its intake API on ``api`` with the token in ``$GUARD_TOKEN``."""
+    contracts = ", ".join(
+        f'{{kind = "{kind.value}", address = "{address}"}}'
+        for kind, address in (
+            (Kind.STATE, net.state_channel),
+            (Kind.PAYMENT, net.payment_channel),
+            (Kind.CHEQUE, net.chequebook),
+        )
+    )
+    text = f"""# watchtower channel-devnet: a guardian of the devnet's channel contracts
+[l1]
+poll_interval = 1
+
+[service]
+guard = ["channels"]
+
+[channels]
+contracts = [{contracts}]
+api_listen = "{api}"
+api_token_env = "{GUARDIAN_TOKEN_ENV}"
+confirmations = 1
+"""
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def deploy_channel_devnet(w3: Web3, rpc_url: str = "") -> ChannelDevnet:
     """Fund the development keys (from the chain's first unlocked account: anvil, eth-tester)
     and deploy the state channel, the payment channel and Alice's chequebook."""
