@@ -60,6 +60,13 @@ KNOWN: tuple[str, ...] = (
     "poll.submission_marked",
     "poll.challenge_succeeded",
     "poll.bump_due",
+    # channels/guardian.py: the channel guardian's actions
+    "channel.action_opened",
+    "channel.signed",
+    "channel.recorded",
+    "channel.broadcast",
+    "channel.bump_due",
+    "channel.action_mined",
     # alert/outbox.py: the alert outbox
     "outbox.enqueued",
     "outbox.sent",

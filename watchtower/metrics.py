@@ -243,6 +243,10 @@ _METRIC_ATTRIBUTES = (
     "withdrawals_claimable",
     "withdrawals_claimable_value",
     "withdrawals_forged",
+    "channels_guarded",
+    "channel_actions_sent",
+    "channel_rewards_wei",
+    "channel_value_at_risk_wei",
 )
 
 

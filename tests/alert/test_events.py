@@ -36,6 +36,18 @@ def test_every_kind_has_a_severity_and_the_docstring_table_agrees() -> None:
         "conservation_violated",
         "conservation_violated_resolved",
         "genesis_unbacked",
+        "stale_close_detected",
+        "channel_update_missed",
+        "channel_claim_missed",
+        "channel_action_failed",
+        "channel_update_sent",
+        "channel_update_landed",
+        "payment_claim_sent",
+        "cheque_at_risk",
+        "issuer_withdrew",
+        "cheque_bounced",
+        "channel_reward_paid",
+        "channel_reward_unpaid",
         "test",
     }
     doc = alert_pkg.__doc__ or ""

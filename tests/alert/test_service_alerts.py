@@ -157,6 +157,27 @@ def test_every_kind_the_service_sends_matches_the_schema(
     alerter("low_balance", episode=1_767_225_600, stake=10**17, detail="short", **money)
     alerter("low_balance_resolved", episode=1_767_225_600, **money)
     alerter("test", message="a test alert from watchtower alerts test", sink="webhook-0")
+    # The channel guardian's kinds (tests/unit/test_guardian.py raises them on the real
+    # contracts): with the fields watchtower/channels/decide.py and guardian.py raise them with.
+    ch = {"contract": "0x" + "22" * 20, "channel": 3}
+    closing = {"closing_nonce": 0, "held_nonce": 5, "deadline": 1_767_225_900}
+    alerter("stale_close_detected", closer="0x" + "55" * 20, **closing, **ch)
+    alerter("channel_update_missed", **closing, **ch)
+    alerter("channel_update_sent", nonce=5, tx="0x" + "ab" * 32, **ch)
+    alerter("channel_update_landed", nonce=5, tx="0x" + "ab" * 32, gas=90_000, **ch)
+    alerter("payment_claim_sent", nonce=10**18, tx="0x" + "ac" * 32, **ch)
+    alerter("channel_claim_missed", amount=10**18, expiration=1_767_225_900, **ch)
+    alerter("channel_action_failed", action="cash", sequence=4000, key="cheque:…:cash:4000",
+            **ch)  # fmt: skip
+    alerter("channel_reward_paid", tx="0x" + "ad" * 32, gas=60_000, action="settle",
+            reward_wei="1000", **ch)  # fmt: skip
+    alerter("channel_reward_unpaid", nonce=5, offered=1000, paid=10, reason="capped", **ch)
+    book = {"contract": "0x" + "33" * 20}
+    alerter("cheque_at_risk", liquid_balance=3000, uncashed=4000, shortfall=1000, cheques=1,
+            **book)  # fmt: skip
+    alerter("cheque_bounced", beneficiary="0x" + "44" * 20, cumulative_payout=4000, paid=3000,
+            block=12, **book)  # fmt: skip
+    alerter("issuer_withdrew", amount=2000, liquid_balance=3000, block=11, **book)
 
     report = alerter.deliver(clock.time() + 1)
     assert report.pending == 0

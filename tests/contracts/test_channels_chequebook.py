@@ -18,6 +18,7 @@ from watchtower.l1.channels import (
     ChequeCashed,
     IssuerWithdrew,
 )
+from watchtower.l1.rollup import reverts
 
 
 @dataclass
@@ -228,3 +229,40 @@ def test_paid_out_is_min_of_best_cheque_and_funds(
         paid = min(p, balance)
         assert book.paid_out(ben.address) == paid
         assert book.liquid_balance() == balance - paid
+
+
+@settings(max_examples=30)
+@given(
+    payout=st.integers(min_value=1, max_value=2**128),
+    index=st.integers(min_value=0, max_value=64),
+    flip=st.integers(min_value=1, max_value=255),
+    delta=st.integers(min_value=1, max_value=2**64),
+)
+def test_any_mutation_of_a_cheque_or_its_signature_fails(
+    env: Env, payout: int, index: int, flip: int, delta: int
+) -> None:
+    book = _shared_book(env)
+    c = Cheque(addr(env.monitor), payout)
+    sig = env.sign(book, env.issuer, c)
+
+    def reason(cheque: Cheque, signature: bytes) -> str | None:
+        try:
+            book.cash_cheque_function(cheque, signature).call({"from": env.stranger.address})
+        except reverts() as exc:
+            return str(getattr(exc, "message", None) or exc).removeprefix("execution reverted: ")
+        return None
+
+    assert reason(c, sig) is None
+    mutated = sig[:index] + bytes([sig[index] ^ flip]) + sig[index + 1 :]
+    assert reason(c, mutated) == "Chequebook: bad signature"
+    assert reason(Cheque(c.beneficiary, payout + delta), sig) == "Chequebook: bad signature"
+    assert reason(Cheque(addr(env.stranger), payout), sig) == "Chequebook: bad signature"
+
+
+_BOOKS: dict[int, ChequebookClient] = {}
+
+
+def _shared_book(env: Env) -> ChequebookClient:
+    if id(env) not in _BOOKS:
+        _BOOKS[id(env)] = env.book(ETH)
+    return _BOOKS[id(env)]

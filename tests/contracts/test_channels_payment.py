@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from web3 import Web3
 
 from tests.contracts.channels_kit import (
@@ -26,6 +28,7 @@ from watchtower.l1.channels import (
     PaymentChannelReclaimed,
     PaymentStatus,
 )
+from watchtower.l1.rollup import reverts
 
 DEPOSIT = 5 * ETH
 DAY = 24 * 3600
@@ -225,3 +228,34 @@ def test_bad_rewards(env: Env) -> None:
             env.pc.claim(env.monitor, p, psig, reward=r, reward_sig=rsig)
         assert what
     env.pc.claim(env.monitor, p, psig, reward=good, reward_sig=env.sign(env.recipient, good))
+
+
+@settings(max_examples=30)
+@given(
+    amount=st.integers(min_value=0, max_value=2**128),
+    index=st.integers(min_value=0, max_value=64),
+    flip=st.integers(min_value=1, max_value=255),
+    delta=st.integers(min_value=1, max_value=2**64),
+)
+def test_any_mutation_of_a_payment_or_its_signature_fails(
+    env: Env, open_channel: int, amount: int, index: int, flip: int, delta: int
+) -> None:
+    p = Payment(open_channel, amount)
+    sig = env.sign(env.sender, p)
+
+    def reason(payment: Payment, signature: bytes) -> str | None:
+        try:
+            env.pc.claim_function(payment, signature).call({"from": env.stranger.address})
+        except reverts() as exc:
+            return str(getattr(exc, "message", None) or exc).removeprefix("execution reverted: ")
+        return None
+
+    assert reason(p, sig) is None
+    mutated = sig[:index] + bytes([sig[index] ^ flip]) + sig[index + 1 :]
+    assert reason(p, mutated) == "PaymentChannel: bad signature"
+    assert reason(Payment(open_channel, amount + delta), sig) == "PaymentChannel: bad signature"
+
+
+@pytest.fixture(scope="module")
+def open_channel(env: Env) -> int:
+    return env.open(ttl=30 * DAY)[0]

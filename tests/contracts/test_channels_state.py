@@ -455,3 +455,37 @@ def test_any_mutation_of_the_state_fails(
         d = min(delta, s.balance_b)
         mutated = replace(s, balance_a=s.balance_a + d, balance_b=s.balance_b - d)
     assert _update_reason(env, mutated, sig_a, sig_b) == "StateChannel: bad signature"
+
+
+@settings(max_examples=30)
+@given(
+    field=st.sampled_from(["channel", "nonce", "amount", "monitor", "signer"]),
+    amount=st.integers(min_value=1, max_value=ETH),
+    delta=st.integers(min_value=1, max_value=2**64),
+)
+def test_any_mutation_of_a_reward_fails(
+    env: Env, closing: int, field: str, amount: int, delta: int
+) -> None:
+    s = env.state(closing, 10**9, ETH)
+    sig_a, sig_b = env.both(s)
+    r = env.reward(closing, s.nonce, amount, env.monitor)
+    rsig = env.sign(env.b, r)  # A closed: B pays
+
+    def reason(reward: Reward, reward_sig: bytes) -> str | None:
+        fn = env.sc.update_function(s, sig_a, sig_b, reward=reward, reward_sig=reward_sig)
+        try:
+            fn.call({"from": env.monitor.address})
+        except reverts() as exc:
+            return str(getattr(exc, "message", None) or exc).removeprefix("execution reverted: ")
+        return None
+
+    assert reason(r, rsig) is None
+    mutated = {
+        "channel": replace(r, channel_id=r.channel_id + delta),
+        "nonce": replace(r, nonce=r.nonce + delta),
+        "amount": replace(r, amount=r.amount + delta),
+        "monitor": replace(r, monitor=addr(env.stranger)),
+        "signer": r,
+    }[field]
+    bad_sig = env.sign(env.a, r) if field == "signer" else rsig
+    assert reason(mutated, bad_sig) == "StateChannel: bad reward"

@@ -827,6 +827,36 @@ CASES: dict[str, Case] = {
         PROPOSER_ENV,
         ("holds no watchtower store",),
     ),
+    "channels submit: missing file": (
+        ["channels", "submit", "{missing}", "--url", UNREACHABLE, "--token-env", "WT_TOKEN"],
+        {"WT_TOKEN": "t"},
+        ("nope.json", "cannot read"),
+    ),
+    "channels submit: token variable unset": (
+        ["channels", "submit", "{not_json}", "--url", UNREACHABLE, "--token-env", "WT_NO_TOKEN"],
+        {},
+        ("$WT_NO_TOKEN",),
+    ),
+    "channels submit: bad --url": (
+        ["channels", "submit", "{not_json}", "--url", "nope", "--token-env", "WT_TOKEN"],
+        {"WT_TOKEN": "t"},
+        ("--url",),
+    ),
+    "channels list: no store": (
+        ["channels", "list", "--data-dir", "{dir}/no-store"],
+        {},
+        ("holds no store",),
+    ),
+    "channels status: no store": (
+        ["channels", "status", "--data-dir", "{dir}/no-store"],
+        {},
+        ("holds no store",),
+    ),
+    "run: channels-only without contracts": (
+        ["run", "--l1-rpc", UNREACHABLE, "--data-dir", "{dir}/chan"],
+        {"WATCHTOWER_SERVICE_GUARD": "channels"},
+        ("no contracts to guard",),
+    ),
     "gen-fixtures: unknown bundle": (
         ["gen-fixtures", "{tmp}/fixtures", "--only", "nope"],
         {},

@@ -9,10 +9,20 @@ from typing import Any
 
 import pytest
 
-from tests.channels_kit import cheque_request, payment_request, state_request
+from tests.channels_kit import (
+    CHAIN_ID,
+    CONTRACTS,
+    GUARDIAN,
+    A,
+    B,
+    cheque_request,
+    payment_request,
+    state_request,
+)
 from tests.conftest import ROOT
 from tests.schema_check import errors
 from watchtower.channels import codec
+from watchtower.channels.intake import Accepted, ChainFacts, IntakePolicy, Status, check_request
 from watchtower.channels.types import MonitoringRequest
 from watchtower.errors import InputError, RequestError
 
@@ -125,3 +135,15 @@ def test_payment_and_cheque_keys() -> None:
     document["cheque"]["beneficiary"] = "0x" + "ab" * 19
     with pytest.raises(RequestError, match=r"cheque\.beneficiary: expected 20 bytes, got 19"):
         codec.parse_request(document)
+
+
+def test_the_example_of_the_spec_is_a_real_request() -> None:
+    text = (ROOT / "docs/channels.md").read_text()
+    section = text[text.index("## 5. Monitoring requests") : text.index("## 6.")]
+    example = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    assert list(errors(SCHEMA, example)) == []
+    request = codec.parse_request(example)
+    assert request == state_request()
+    chain = ChainFacts(0, Status.OPEN, A, B, 5 * 10**18, 5 * 10**18)
+    policy = IntakePolicy(CHAIN_ID, GUARDIAN, {v: k for k, v in CONTRACTS.items()})
+    assert check_request(request, None, chain, policy) == Accepted(request, B)

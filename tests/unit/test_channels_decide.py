@@ -149,20 +149,22 @@ def test_our_reward_on_chain_is_settled_after_the_deadline_once() -> None:
 
 
 def test_settled_is_done_and_an_unpaid_reward_is_alerted() -> None:
+    offered = 10**15  # HELD's reward
     settled = StateChannelView(
-        NOW, Status.SETTLED, nonce=7, reward_monitor=GUARDIAN, reward_amount=100, settled_reward=100
+        NOW, Status.SETTLED, nonce=7, reward_monitor=GUARDIAN, reward_amount=offered
     )
     plan = decide_state(HELD, settled, (), POLICY)
     assert kinds(plan) == [] and isinstance(last(plan), Done)
-    short = dataclasses.replace(settled, settled_reward=40)
+    short = dataclasses.replace(settled, reward_amount=40)  # capped by the payer's balance
     plan = decide_state(HELD, short, (), POLICY)
     assert kinds(plan) == [CHANNEL_REWARD_UNPAID]
     alert = plan[0]
-    assert (
-        isinstance(alert, Alert) and alert.fields["offered"] == 100 and alert.fields["paid"] == 40
-    )
+    assert isinstance(alert, Alert)
+    assert alert.fields["offered"] == offered and alert.fields["paid"] == 40
     not_ours = dataclasses.replace(short, reward_monitor=OTHER)
     assert kinds(decide_state(HELD, not_ours, (), POLICY)) == []
+    later_state = dataclasses.replace(short, nonce=8)
+    assert kinds(decide_state(HELD, later_state, (), POLICY)) == []
 
 
 # --- payment channel -------------------------------------------------------------------------

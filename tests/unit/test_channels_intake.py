@@ -269,3 +269,17 @@ def test_the_first_failing_rule_is_the_answer(held: MonitoringRequest | None) ->
     req = state_request(nonce=1, monitor=OTHER)
     verdict = check_request(req, held, STATE_CHAIN, POLICY)
     assert isinstance(verdict, Refused) and verdict.rule == (5 if held is None else 4)
+
+
+def test_rule_5_a_reward_of_the_closer_cannot_be_paid() -> None:
+    closing = dataclasses.replace(
+        STATE_CHAIN, status=Status.CLOSING, nonce=2, deadline=NOW + 60, closer=B
+    )
+    refused(
+        check_request(state_request(), None, closing, POLICY),
+        5,
+        f"is signed by 0x{B.hex()}, the party that closed it",
+    )
+    from_a = state_request(reward_key=KEY_A)
+    assert check_request(from_a, None, closing, POLICY) == Accepted(from_a, A)
+    assert isinstance(check_request(state_request(), None, STATE_CHAIN, POLICY), Accepted)

@@ -61,7 +61,7 @@ def _batch(idx: int, block: int) -> BatchRow:
 
 def test_deposits_and_claims_are_recorded_with_the_scan_and_rewound(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION == 5  # 4: the bridge; 5: the channel guardian
         store.record_scan(
             6,
             [(5, b"\x01" * 32)],

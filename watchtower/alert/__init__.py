@@ -49,10 +49,22 @@ Severity (PagerDuty Events v2 names; the table is :data:`SEVERITY`):
     withdrawal_forged               critical
     conservation_violated           critical
     genesis_unbacked                critical
+    channel_update_missed           critical
+    channel_claim_missed            critical
     stalled                         error
     rpc_disagreement                error
     low_balance                     error
     deep_reorg                      error
+    cheque_at_risk                  error
+    cheque_bounced                  error
+    channel_action_failed           error
+    stale_close_detected            warning
+    issuer_withdrew                 warning
+    channel_reward_unpaid           warning
+    channel_update_sent             info
+    channel_update_landed           info
+    payment_claim_sent              info
+    channel_reward_paid             info
     challenge_submitted             info
     challenge_succeeded             info
     proposer_slashed                info

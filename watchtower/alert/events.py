@@ -71,6 +71,9 @@ class AlertKind(enum.StrEnum):
     GENESIS_UNBACKED = "genesis_unbacked"
     # the channel guardian (docs/channels.md §6)
     STALE_CLOSE_DETECTED = "stale_close_detected"
+    CHANNEL_UPDATE_MISSED = "channel_update_missed"
+    CHANNEL_CLAIM_MISSED = "channel_claim_missed"
+    CHANNEL_ACTION_FAILED = "channel_action_failed"
     CHANNEL_UPDATE_SENT = "channel_update_sent"
     CHANNEL_UPDATE_LANDED = "channel_update_landed"
     PAYMENT_CLAIM_SENT = "payment_claim_sent"
@@ -145,6 +148,9 @@ SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.DEPOSIT_OVERDUE_RESOLVED: Severity.INFO,
     AlertKind.CONSERVATION_VIOLATED_RESOLVED: Severity.INFO,
     AlertKind.STALE_CLOSE_DETECTED: Severity.WARNING,
+    AlertKind.CHANNEL_UPDATE_MISSED: Severity.CRITICAL,
+    AlertKind.CHANNEL_CLAIM_MISSED: Severity.CRITICAL,
+    AlertKind.CHANNEL_ACTION_FAILED: Severity.ERROR,
     AlertKind.CHEQUE_AT_RISK: Severity.ERROR,
     AlertKind.CHEQUE_BOUNCED: Severity.ERROR,
     AlertKind.ISSUER_WITHDREW: Severity.WARNING,

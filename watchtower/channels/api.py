@@ -2,8 +2,9 @@
 service's process (stdlib ``http.server`` in a thread, like the metrics server).
 
 * ``POST /v1/requests``: a monitoring request (JSON) → parsed (:mod:`watchtower.channels.codec`),
-  validated against the chain (:func:`validate`: the checks of §5, in order, the first failure is
-  the answer) → stored as the latest for its channel → ``200`` with the signed receipt. Errors:
+  validated against the chain (:func:`watchtower.channels.intake.check_request`: the rules of
+  §5, in order, the first failure is the answer) → stored as the latest for its channel →
+  ``200`` with the signed receipt. Errors:
   ``400`` malformed, ``401`` no or wrong token, ``409`` not newer than the request held (stale
   nonce, replay), ``422`` any other refusal (bad signature, wrong chain or contract, unknown or
   settled channel, unpayable reward); the body is ``{"error": "<one line>"}``;
@@ -27,9 +28,9 @@ from typing import Any
 import structlog
 
 from watchtower.channels import codec, eip712
-from watchtower.channels.guardian import ChannelChain, Facts, Status
+from watchtower.channels.guardian import ChannelChain
+from watchtower.channels.intake import ChainFacts, IntakePolicy, Refused, Status, check_request
 from watchtower.channels.store import ChannelStore
-from watchtower.channels.types import ChannelState, Cheque, Kind, MonitoringRequest, Payment
 from watchtower.errors import InputError, RequestError, one_line
 
 log = structlog.get_logger("watchtower.channels.api")
@@ -45,118 +46,13 @@ class RefusedError(InputError):
         self.status = status
 
 
-@dataclass(frozen=True)
-class IntakePolicy:
-    chain_id: int
-    contracts: dict[bytes, Kind]
-    monitor: bytes  # the guardian's address
-    min_reward_wei: int = 0
-    claim_margin: int = 3600
-
-
 def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def validate(  # noqa: PLR0912, PLR0915 - one branch per rule of docs/channels.md §5
-    request: MonitoringRequest,
-    held_sequence: int | None,
-    facts: Callable[[], Facts],
-    policy: IntakePolicy,
-    l1_time: Callable[[], int],
-) -> None:
-    """The checks of docs/channels.md §5 in order; :class:`RefusedError` names the first failure."""
-    where = f"{request.kind} channel {request.channel_key} on {_hex(request.contract)}"
-    # 1. chain and contract
-    if request.chain_id != policy.chain_id:
-        raise RefusedError(
-            422, f"chain id {request.chain_id} is not this guardian's ({policy.chain_id})"
-        )
-    kind = policy.contracts.get(request.contract)
-    if kind is None:
-        raise RefusedError(422, f"contract {_hex(request.contract)} is not guarded here")
-    if kind is not request.kind:
-        raise RefusedError(
-            422, f"contract {_hex(request.contract)} is a {kind} contract, not {request.kind}"
-        )
-    on_chain = facts()
-    # 3 (needed for 2: who must have signed). Existence first: an unknown channel has no signers.
-    if on_chain.status is Status.MISSING or not on_chain.parties:
-        raise RefusedError(422, f"{where}: no such channel on chain")
-    m = request.message
-    domain = request.domain
-    signers: list[bytes] = []
-    for signature in request.signatures:
-        signer = eip712.recover(eip712.digest(domain, m), signature)
-        if signer is None:
-            raise RefusedError(422, f"{where}: bad signature")
-        signers.append(signer)
-    if isinstance(m, ChannelState):
-        expected = list(on_chain.parties[:2])
-        user_balance = {on_chain.parties[0]: m.balance_a, on_chain.parties[1]: m.balance_b}
-    elif isinstance(m, Payment):
-        expected = [on_chain.parties[0]]
-        user_balance = {on_chain.parties[1]: min(m.amount, on_chain.deposit)}
-    else:
-        assert isinstance(m, Cheque)
-        expected = [on_chain.parties[0]]
-        user_balance = {m.beneficiary: max(m.cumulative_payout - on_chain.paid_out, 0)}
-    if signers != expected:
-        names = ", ".join(_hex(s) for s in signers)
-        raise RefusedError(
-            422, f"{where}: signed by {names}, not by {', '.join(map(_hex, expected))}"
-        )
-    reward_user: bytes | None = None
-    if request.reward is not None:
-        reward_user = eip712.recover(
-            eip712.digest(domain, request.reward), request.reward_signature
-        )
-        if reward_user is None or reward_user not in user_balance:
-            raise RefusedError(422, f"{where}: bad reward signature (not by the user it protects)")
-    # 3. the channel is live
-    if on_chain.status is Status.SETTLED:
-        raise RefusedError(422, f"{where}: already settled or claimed")
-    if isinstance(m, Payment) and l1_time() >= on_chain.deadline:
-        raise RefusedError(422, f"{where}: expired at {on_chain.deadline}")
-    if (
-        isinstance(m, ChannelState)
-        and on_chain.status is Status.CLOSING
-        and (l1_time() > on_chain.deadline)
-    ):
-        raise RefusedError(422, f"{where}: settlement window over at {on_chain.deadline}")
-    # 4. strictly newer than what is held
-    if held_sequence is not None and request.sequence <= held_sequence:
-        what = "nonce" if isinstance(m, ChannelState) else "cumulative amount"
-        raise RefusedError(
-            409, f"{where}: {what} {request.sequence} is not above {held_sequence}, held"
-        )
-    # 5. the reward can be paid
-    r = request.reward
-    if r is not None and r.amount > 0:
-        assert reward_user is not None
-        if r.monitor != policy.monitor:
-            raise RefusedError(
-                422, f"{where}: reward names monitor {_hex(r.monitor)}, not {_hex(policy.monitor)}"
-            )
-        if r.channel_id != request.channel_key or r.nonce != request.sequence:
-            raise RefusedError(
-                422,
-                f"{where}: reward is for channel {r.channel_id} nonce {r.nonce}, "
-                f"not {request.channel_key} nonce {request.sequence}",
-            )
-        if r.amount > user_balance[reward_user]:
-            raise RefusedError(
-                422,
-                f"{where}: reward {r.amount} wei exceeds the user's "
-                f"{user_balance[reward_user]} wei",
-            )
-    amount = 0 if r is None else r.amount
-    if amount < policy.min_reward_wei:
-        raise RefusedError(
-            422,
-            f"{where}: reward {amount} wei is below this guardian's minimum "
-            f"{policy.min_reward_wei} wei",
-        )
+#: HTTP status of a refusal by rule (docs/channels.md §5): rule 4 (not newer than what is held:
+#: a stale nonce, a replay) is a conflict; every other one is unprocessable.
+STATUS_BY_RULE = {4: 409}
 
 
 @dataclass
@@ -176,13 +72,13 @@ class Intake:
         except RequestError as exc:
             raise RefusedError(400, str(exc)) from None
         held = self.store.held(request.contract, request.channel_key)
-        validate(
-            request,
-            None if held is None else held.sequence,
-            lambda: self.chain.facts(request.kind, request.contract, request.channel_key),
-            self.policy,
-            lambda: self.chain.head().timestamp,
-        )
+        if self.policy.contracts.get(request.contract) is request.kind:
+            facts = self.chain.intake_facts(request.kind, request.contract, request.channel_key)
+        else:  # refused by rule 1 before anything is read
+            facts = ChainFacts(now=0, status=Status.NONE)
+        verdict = check_request(request, None if held is None else held.request, facts, self.policy)
+        if isinstance(verdict, Refused):
+            raise RefusedError(STATUS_BY_RULE.get(verdict.rule, 422), verdict.reason)
         accepted_at = int(self.clock())
         digest = eip712.request_digest(request)
         receipt = self.sign_hash(eip712.receipt_digest(request, accepted_at))
@@ -208,7 +104,7 @@ class Intake:
             "sequence": str(request.sequence),
             "request_digest": _hex(digest),
             "accepted_at": accepted_at,
-            "monitor": _hex(self.policy.monitor),
+            "monitor": _hex(self.policy.guardian),
             "receipt": _hex(receipt),
         }
 
@@ -339,4 +235,4 @@ def _handler(intake: Intake, token: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-__all__ = ["ApiServer", "Intake", "IntakePolicy", "RefusedError", "channel_list", "validate"]
+__all__ = ["ApiServer", "Intake", "IntakePolicy", "RefusedError", "channel_list"]

@@ -22,6 +22,8 @@ from watchtower.channels.guardian import (
     Status,
     TxReceipt,
 )
+from watchtower.channels.intake import ChainFacts, status_of
+from watchtower.channels.intake import Status as IntakeStatus
 from watchtower.channels.types import ChannelState, Cheque, Kind, MonitoringRequest, Payment
 from watchtower.errors import one_line
 from watchtower.l1.channels import (
@@ -125,9 +127,38 @@ class Web3ChannelChain:
             parties=(client.issuer(),),
         )
 
-    def build(self, action: str, request: MonitoringRequest, sender: str) -> dict[str, Any]:
+    def intake_facts(self, kind: Kind, contract: bytes, channel_key: int) -> ChainFacts:
+        client = self._client(contract)
+        now = int(self.w3.eth.get_block("latest")["timestamp"])
+        if isinstance(client, StateChannelClient):
+            c = client.channel(channel_key)
+            return ChainFacts(
+                now=now, status=status_of(Kind.STATE, int(c.status)), party_a=c.a, party_b=c.b,
+                deposit_a=c.deposit_a, deposit_b=c.deposit_b, nonce=c.nonce,
+                deadline=c.deadline, closer=c.closer,
+            )  # fmt: skip
+        if isinstance(client, PaymentChannelClient):
+            p = client.channel(channel_key)
+            return ChainFacts(
+                now=now, status=status_of(Kind.PAYMENT, int(p.status)), party_a=p.sender,
+                party_b=p.recipient, deposit_a=p.deposit, expiration=p.expiration,
+            )  # fmt: skip
+        beneficiary = channel_key.to_bytes(20, "big")
+        try:
+            issuer = client.issuer()
+        except Web3Exception:
+            return ChainFacts(now=now, status=IntakeStatus.NONE)
+        return ChainFacts(
+            now=now, status=IntakeStatus.OPEN, party_a=issuer,
+            paid_out=client.paid_out(beneficiary),
+        )  # fmt: skip
+
+    def build(
+        self, action: str, request: MonitoringRequest, sender: str, with_reward: bool
+    ) -> dict[str, Any]:
         client = self._client(request.contract)
-        reward = request.reward or NO_REWARD
+        reward = request.reward if with_reward and request.reward is not None else NO_REWARD
+        reward_sig = request.reward_signature if with_reward else b""
         m = request.message
         if action == UPDATE and isinstance(client, StateChannelClient):
             assert isinstance(m, ChannelState)
@@ -136,7 +167,7 @@ class Web3ChannelChain:
                 request.signatures[0],
                 request.signatures[1],
                 reward=reward,
-                reward_sig=request.reward_signature,
+                reward_sig=reward_sig,
             )
         elif action == SETTLE and isinstance(client, StateChannelClient):
             assert isinstance(m, ChannelState)
@@ -144,12 +175,12 @@ class Web3ChannelChain:
         elif action == CLAIM and isinstance(client, PaymentChannelClient):
             assert isinstance(m, Payment)
             fn = client.claim_function(
-                m, request.signatures[0], reward=reward, reward_sig=request.reward_signature
+                m, request.signatures[0], reward=reward, reward_sig=reward_sig
             )
         elif action == CASH and isinstance(client, ChequebookClient):
             assert isinstance(m, Cheque)
             fn = client.cash_cheque_function(
-                m, request.signatures[0], reward=reward, reward_sig=request.reward_signature
+                m, request.signatures[0], reward=reward, reward_sig=reward_sig
             )
         else:
             raise ValueError(f"no {action} for a {request.kind} contract")

@@ -23,8 +23,8 @@ State channel (:func:`decide_state`):
   contract refuses a reward of the closer: alert ``channel_reward_unpaid``);
 * closing with a stored nonce ≥ the held one (ours or anyone's): done, unless the stored reward
   is ours: then wait for the deadline and send ``settle`` (it pays the reward);
-* settled: done; alert ``channel_reward_unpaid`` when the reward stored for us was not paid in
-  full (capped by the payer's balance).
+* settled: done; alert ``channel_reward_unpaid`` when the settled state is ours and the reward
+  paid (the contract keeps the capped amount in ``rewardAmount``) is below the one offered.
 
 Payment channel (:func:`decide_payment`): claim at ``expiration − claim_margin`` (as late as is
 safe, so an online recipient claims first; the margin is at least ``min_margin_blocks`` blocks),
@@ -114,16 +114,15 @@ class DecidePolicy:
 
 @dataclass(frozen=True)
 class StateChannelView:
-    """``StateChannel.channels(id)`` in one block (and ``ChannelSettled`` for the reward)."""
+    """``StateChannel.channels(id)`` in one block."""
 
     now: int  # the L1 timestamp of the block read
     status: Status
     nonce: int = 0  # the stored state's nonce (closing or settled)
     deadline: int = 0
     closer: bytes = b""
-    reward_monitor: bytes = b""  # the stored reward (the latest update's)
-    reward_amount: int = 0
-    settled_reward: int = 0  # what ChannelSettled paid the monitor (settled only)
+    reward_monitor: bytes = b""  # the stored reward (the latest update's; an update without
+    reward_amount: int = 0  # a reward clears it); once settled: the reward paid (capped)
 
 
 @dataclass(frozen=True)
@@ -288,16 +287,16 @@ def decide_state(
     reward = held.reward if held.reward is not None and held.reward.amount > 0 else None
     if view.status is Status.SETTLED:
         alerts: list[Decision] = []
-        ours = view.reward_monitor == policy.guardian and view.reward_amount > 0
-        if ours and view.settled_reward < view.reward_amount:
+        ours = view.reward_monitor == policy.guardian and view.nonce == nonce
+        if ours and reward is not None and view.reward_amount < reward.amount:
             alerts.append(
                 Alert(
                     CHANNEL_REWARD_UNPAID,
                     {
                         **where,
                         "nonce": view.nonce,
-                        "offered": view.reward_amount,
-                        "paid": view.settled_reward,
+                        "offered": reward.amount,
+                        "paid": view.reward_amount,
                         "reason": "the payer's balance did not cover it",
                     },
                 )

@@ -33,6 +33,7 @@ Policy ("as late as is safe, never too late"):
 from __future__ import annotations
 
 import enum
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ from typing import Any, Protocol
 
 import structlog
 
+from watchtower.channels import decide
+from watchtower.channels.intake import ChainFacts, reward_signer
+from watchtower.channels.intake import Status as IntakeStatus
 from watchtower.channels.store import (
     FAILED,
     MINED,
@@ -63,8 +67,9 @@ CLAIM = "claim"
 CASH = "cash"
 #: Where the contract's timing leaves no deadline (settle, cash): far enough to never expire.
 NO_DEADLINE = 2**62
-#: Blocks' worth the claim margin is at least (docs/channels.md §6).
-MIN_MARGIN_BLOCKS = 10
+#: Reverted transactions of one action before it is given up (FAILED: the decision core then
+#: raises channel_action_failed): a revert the chain keeps answering is not transient.
+MAX_REVERTS = 3
 
 
 class Status(enum.StrEnum):
@@ -128,7 +133,14 @@ class ChannelChain(Protocol):
     def block_hash(self, number: int) -> bytes | None: ...
     def confirmed_nonce(self, address: str) -> int: ...
     def facts(self, kind: Kind, contract: bytes, channel_key: int) -> Facts: ...
-    def build(self, action: str, request: MonitoringRequest, sender: str) -> dict[str, Any]:
+    def intake_facts(self, kind: Kind, contract: bytes, channel_key: int) -> ChainFacts:
+        """What intake (:func:`watchtower.channels.intake.check_request`) needs, as of the
+        latest block."""
+        ...
+
+    def build(
+        self, action: str, request: MonitoringRequest, sender: str, with_reward: bool
+    ) -> dict[str, Any]:
         """The call of ``action`` for ``request``: ``{"to", "data", "gas"}``; raises when an
         ``eth_call`` of it reverts (:class:`ValueError` with the reason)."""
         ...
@@ -146,13 +158,6 @@ class Signer(Protocol):
 
 
 @dataclass(frozen=True)
-class Planned:
-    action: str
-    request: StoredRequest
-    deadline: int  # L1 time after which the action cannot land
-
-
-@dataclass(frozen=True)
 class GuardianPolicy:
     claim_margin: int = 3600
     block_time: int = 12
@@ -160,33 +165,66 @@ class GuardianPolicy:
     keep_blocks: int = 128
 
 
-def claim_margin(policy: GuardianPolicy) -> int:
-    return max(policy.claim_margin, MIN_MARGIN_BLOCKS * policy.block_time)
+def _status(kind: Kind, facts: Facts) -> IntakeStatus:
+    if facts.status is Status.MISSING:
+        return IntakeStatus.NONE
+    if facts.status is Status.SETTLED:
+        return IntakeStatus.CLAIMED if kind is Kind.PAYMENT else IntakeStatus.SETTLED
+    return IntakeStatus(facts.status.value)
 
 
-def plan(
-    held: StoredRequest, facts: Facts, l1_time: int, me: bytes, policy: GuardianPolicy
-) -> Planned | None:
-    """The action due for one guarded channel now, if any (pure)."""
-    request = held.request
-    if held.kind is Kind.STATE:
-        if facts.status is not Status.CLOSING:
-            return None
-        if facts.nonce < held.sequence and l1_time <= facts.deadline:
-            return Planned(UPDATE, held, facts.deadline)
-        if l1_time > facts.deadline and facts.reward_monitor == me and facts.reward > 0:
-            return Planned(SETTLE, held, NO_DEADLINE)
-        return None
-    if held.kind is Kind.PAYMENT:
-        if facts.status is not Status.OPEN or held.sequence == 0:
-            return None
-        if facts.deadline - claim_margin(policy) <= l1_time < facts.deadline:
-            return Planned(CLAIM, held, facts.deadline - 1)
-        return None
-    uncashed = held.sequence - facts.paid_out
-    if uncashed > 0 and facts.liquid < uncashed and request.reward is not None:
-        return Planned(CASH, held, NO_DEADLINE)
-    return None
+def state_view(facts: Facts, now: int) -> decide.StateChannelView:
+    """The decision core's view of a state channel (pure)."""
+    return decide.StateChannelView(
+        now=now, status=_status(Kind.STATE, facts), nonce=facts.nonce, deadline=facts.deadline,
+        closer=facts.closer, reward_monitor=facts.reward_monitor, reward_amount=facts.reward,
+    )  # fmt: skip
+
+
+def payment_view(facts: Facts, now: int) -> decide.PaymentChannelView:
+    return decide.PaymentChannelView(
+        now=now, status=_status(Kind.PAYMENT, facts), expiration=facts.deadline
+    )
+
+
+def action_key(kind: Kind, row: ActionRow) -> str:
+    """:func:`watchtower.channels.decide.action_key` of a journal row (pure)."""
+    base = f"{kind.value}:{row.contract}:{row.channel_key:#x}:{row.action}"
+    return f"{base}:{row.sequence}" if row.action in (UPDATE, CASH) else base
+
+
+def journal_of(kind: Kind, rows: Sequence[ActionRow]) -> list[decide.Sent]:
+    """The decision core's view of the journal: an open action is pending, ours mined or done
+    by someone else is mined (nothing more to send), a failed one failed."""
+    status = {
+        OPEN: decide.SentStatus.PENDING,
+        MINED: decide.SentStatus.MINED,
+        SUPERSEDED: decide.SentStatus.MINED,
+        FAILED: decide.SentStatus.FAILED,
+    }
+    return [decide.Sent(action_key(kind, r), status[r.state]) for r in rows]
+
+
+def with_reward(action: str, request: MonitoringRequest, facts: Facts) -> bool:
+    """Whether the reward goes with the transaction: the contract pays a state channel's only
+    when signed by the party that did not close (docs/channels.md §2)."""
+    if request.reward is None or request.reward.amount == 0 or action == SETTLE:
+        return False
+    if action == UPDATE:
+        return reward_signer(request) != facts.closer
+    return True
+
+
+def still_needed(action: ActionRow, facts: Facts) -> bool:
+    """The chain still asks for the action (pure): a reorg can take away the close an update
+    answered, or bring it back."""
+    if action.action == UPDATE:
+        return facts.status is Status.CLOSING and facts.nonce < action.sequence
+    if action.action == SETTLE:
+        return facts.status is Status.CLOSING
+    if action.action == CLAIM:
+        return facts.status is Status.OPEN
+    return facts.paid_out < action.sequence  # CASH
 
 
 def done_by_others(action: ActionRow, facts: Facts) -> bool:
@@ -226,12 +264,19 @@ class Guardian:
 
     # -- one tick -------------------------------------------------------------------------------
     def tick(self) -> dict[str, int]:
-        """Follow the contracts' events, then act for every guarded channel. Returns counts."""
+        """Follow the contracts' events, then decide and act for every guarded channel (one
+        chequebook's cheques together). Returns counts."""
         head = self.chain.head()
         self.follow(head)
         report = {"guarded": 0, "acted": 0}
         at_risk = 0
         by_kind: dict[str, int] = {}
+        policy = decide.DecidePolicy(
+            guardian=self.me,
+            claim_margin=self.policy.claim_margin,
+            block_time=self.policy.block_time,
+        )
+        books: dict[str, list[tuple[StoredRequest, Facts]]] = {}
         for held in self.store.requests():
             contract = bytes.fromhex(held.contract.removeprefix("0x"))
             try:
@@ -244,40 +289,47 @@ class Guardian:
                     error=one_line(exc),
                 )
                 continue
-            if facts.status in (Status.SETTLED, Status.MISSING) and not self._pending(held):
-                continue
-            report["guarded"] += 1
-            by_kind[held.kind.value] = by_kind.get(held.kind.value, 0) + 1
             if held.kind is Kind.CHEQUE:
-                uncashed = max(held.sequence - facts.paid_out, 0)
-                if uncashed > facts.liquid:
-                    at_risk += uncashed
-                    self._once(
-                        f"cheque_at_risk:{held.contract}:{held.channel_key}:{held.sequence}",
-                        head.number,
-                        "cheque_at_risk",
-                        contract=held.contract,
-                        beneficiary=_addr(held.channel_key),
-                        cumulative_payout=str(held.sequence),
-                        uncashed_wei=str(uncashed),
-                        liquid_wei=str(facts.liquid),
-                    )
-            stale = facts.status is Status.CLOSING and facts.nonce < held.sequence
-            if held.kind is Kind.STATE and stale:
-                self._once(
-                    f"stale_close:{held.contract}:{held.channel_key}:{facts.deadline}",
-                    head.number,
-                    "stale_close_detected",
-                    contract=held.contract,
-                    channel=held.channel_key,
-                    closed_nonce=facts.nonce,
-                    held_nonce=held.sequence,
-                    deadline=facts.deadline,
+                books.setdefault(held.contract, []).append((held, facts))
+                continue
+            if facts.status is Status.OPEN or facts.status is Status.CLOSING:
+                report["guarded"] += 1
+                by_kind[held.kind.value] = by_kind.get(held.kind.value, 0) + 1
+            rows = self.store.actions(held.contract, held.channel_key)
+            sent = journal_of(held.kind, rows)
+            if held.kind is Kind.STATE:
+                plan = decide.decide_state(
+                    held.request, state_view(facts, head.timestamp), sent, policy
+                )
+            else:
+                plan = decide.decide_payment(
+                    held.request, payment_view(facts, head.timestamp), sent, policy
                 )
             self._recheck(held, facts, head)
-            planned = plan(held, facts, head.timestamp, self.me, self.policy)
-            if planned is not None and self.signer is not None:
-                report["acted"] += self.step(planned, facts, head)
+            self._carry_out(plan, {held.channel_key: (held, facts)}, head, report)
+        for book, cheques in books.items():
+            liquid = cheques[0][1].liquid
+            uncashed = sum(max(h.sequence - f.paid_out, 0) for h, f in cheques)
+            if uncashed > liquid:
+                at_risk += uncashed
+            report["guarded"] += sum(1 for h, f in cheques if h.sequence > f.paid_out)
+            by_kind[Kind.CHEQUE.value] = by_kind.get(Kind.CHEQUE.value, 0) + sum(
+                1 for h, f in cheques if h.sequence > f.paid_out
+            )
+            view = decide.ChequebookView(
+                now=head.timestamp,
+                liquid_balance=liquid,
+                paid_out={h.channel_key.to_bytes(20, "big"): f.paid_out for h, f in cheques},
+            )
+            sent = [
+                s
+                for h, _ in cheques
+                for s in journal_of(Kind.CHEQUE, self.store.actions(book, h.channel_key))
+            ]
+            plan = decide.decide_chequebook([h.request for h, _ in cheques], view, sent, policy)
+            for h, f in cheques:
+                self._recheck(h, f, head)
+            self._carry_out(plan, {h.channel_key: (h, f) for h, f in cheques}, head, report)
         if self.metrics is not None:
             for kind in Kind:
                 self.metrics.channels_guarded.labels(kind=kind.value).set(
@@ -286,20 +338,80 @@ class Guardian:
             self.metrics.channel_value_at_risk_wei.set(at_risk)
         return report
 
+    def _carry_out(
+        self,
+        plan: decide.Plan,
+        channels: dict[int, tuple[StoredRequest, Facts]],
+        head: Head,
+        report: dict[str, int],
+    ) -> None:
+        """Raise the plan's alerts (once each), open the actions it sends (once each, ever),
+        then take the next step of every open action of these channels."""
+        for decision in plan:
+            if isinstance(decision, decide.Alert):
+                fields = dict(decision.fields)
+                key = decision.kind + ":" + json.dumps(fields, sort_keys=True)
+                self._once(key, head.number, decision.kind, **fields)
+            elif self.signer is not None and isinstance(
+                decision, decide.SendUpdate | decide.SendSettle | decide.SendClaim
+            ):
+                self._open(decision, channels, head)
+            elif self.signer is not None and isinstance(decision, decide.SendCash):
+                for order in decision.orders:
+                    self._open(order, channels, head)
+        if self.signer is None:
+            return
+        for held, facts in channels.values():
+            for action in self.store.actions(held.contract, held.channel_key):
+                if action.state == OPEN:
+                    due = action.sequence == held.sequence
+                    report["acted"] += self.step(action, held, facts, head, due=due)
+
+    def _open(
+        self,
+        decision: decide.SendUpdate | decide.SendSettle | decide.SendClaim | decide.CashOrder,
+        channels: dict[int, tuple[StoredRequest, Facts]],
+        head: Head,
+    ) -> None:
+        request = decision.request
+        held, _ = channels[request.channel_key]
+        if isinstance(decision, decide.SendUpdate):
+            action, deadline = UPDATE, decision.deadline
+        elif isinstance(decision, decide.SendSettle):
+            action, deadline = SETTLE, NO_DEADLINE
+        elif isinstance(decision, decide.SendClaim):
+            action, deadline = CLAIM, decision.deadline - 1  # in a block before expiration
+        else:
+            action, deadline = CASH, NO_DEADLINE
+        self.store.open_action(
+            contract=held.contract,
+            channel_key=held.channel_key,
+            action=action,
+            sequence=request.sequence,
+            sender=self.address,
+            deadline=deadline,
+        )
+        failpoint("channel.action_opened")
+        del head
+
     def _pending(self, held: StoredRequest) -> bool:
         return any(a.state == OPEN for a in self.store.actions(held.contract, held.channel_key))
 
-    def _once(self, key: str, block: int, kind: str, **fields: Any) -> None:
-        if self.store.alert_once(key, block):
+    def _once(self, key: str, at_block: int, kind: str, **fields: Any) -> None:
+        """Raise ``kind`` once per ``key`` (a reorg below ``at_block`` forgets it)."""
+        if self.store.alert_once(key, at_block):
             self.alert(kind, **fields)
 
     def _recheck(self, held: StoredRequest, facts: Facts, head: Head) -> None:
-        """Settled actions whose transaction a reorg removed are opened again (if still in
-        time); the alerts of a landed update / paid reward are raised here, once."""
+        """Mined actions whose transaction a reorg removed are opened again while their
+        deadline allows (only those mined in the last ``keep_blocks`` blocks are read again)."""
+        recent = head.number - self.policy.keep_blocks
         for action in self.store.actions(held.contract, held.channel_key):
             if action.state != MINED:
                 continue
             mined = [t for t in self.store.txs(action.id) if t.state == "mined"]
+            if all(t.l1_block is not None and t.l1_block < recent for t in mined):
+                continue
             receipts = {t.tx_hash: self.chain.receipt(t.tx_hash) for t in mined}
             if any(r is not None and r.status == 1 for r in receipts.values()):
                 continue
@@ -315,21 +427,13 @@ class Guardian:
                 )
 
     # -- one action -----------------------------------------------------------------------------
-    def step(self, planned: Planned, facts: Facts, head: Head) -> int:
-        """Take the next step of one planned action; 1 if a transaction was signed."""
+    def step(
+        self, action: ActionRow, held: StoredRequest, facts: Facts, head: Head, *, due: bool
+    ) -> int:
+        """Take the next step of one open action; 1 if a transaction was signed. ``due``: the
+        plan wants this action now (otherwise its transactions are only followed: a receipt, or
+        the job done by someone else, ends it)."""
         assert self.signer is not None
-        held = planned.request
-        action = self.store.open_action(
-            contract=held.contract,
-            channel_key=held.channel_key,
-            action=planned.action,
-            sequence=held.sequence,
-            sender=self.address,
-            deadline=planned.deadline,
-        )
-        failpoint("channel.action_opened")
-        if action.state != OPEN:
-            return 0
         if self.clock() < action.retry_at:
             return 0
         txs = self.store.txs(action.id)
@@ -356,22 +460,28 @@ class Guardian:
             )
             return 0
         if head.timestamp > action.deadline:
-            self.store.set_state(action.id, FAILED, "deadline passed")
-            kind = {UPDATE: "stale_close_detected", CASH: "cheque_at_risk"}.get(
-                action.action, "channel_reward_unpaid"
-            )
-            self.alert(
-                kind,
-                contract=action.contract,
-                channel=action.channel_key,
-                reason=f"{action.action} not landed by its deadline {action.deadline}",
-            )
+            # The decision core raises channel_update_missed / channel_claim_missed.
+            self.store.set_state(action.id, FAILED, f"not landed by its deadline {action.deadline}")
+            return 0
+        reverted = [t for t in txs if t.tx_hash in receipts and receipts[t.tx_hash].status == 0]
+        if len(reverted) >= MAX_REVERTS:
+            # The decision core raises channel_action_failed for a FAILED action.
+            self.store.set_state(action.id, FAILED, f"{len(reverted)} transactions reverted")
+            return 0
+        if not (due and still_needed(action, facts)):
+            # Not wanted now (a newer request, or a reorg took the close away): nothing new is
+            # signed, but a transaction of ours still without a receipt is re-broadcast, so that
+            # its nonce is used (no gap for the actions after it); it may revert: gas only.
+            pending = [t for t in txs if t.tx_hash not in receipts]
+            if pending:
+                self._broadcast(pending[-1])
             return 0
         try:
             confirmed = self.chain.confirmed_nonce(self.address)
             return self._send_or_bump(
-                action=action, held=held, txs=txs, receipts=receipts, confirmed=confirmed, head=head
-            )
+                action=action, held=held, facts=facts, txs=txs, receipts=receipts,
+                confirmed=confirmed, head=head,
+            )  # fmt: skip
         except (ValueError, OSError) as exc:
             delay = backoff(action.attempts, self.fees)
             self.store.set_retry(
@@ -392,6 +502,7 @@ class Guardian:
         *,
         action: ActionRow,
         held: StoredRequest,
+        facts: Facts,
         txs: list[TxRow],
         receipts: dict[bytes, TxReceipt],
         confirmed: int,
@@ -415,19 +526,20 @@ class Guardian:
                 self._broadcast(last)
                 return 0
             failpoint("channel.bump_due")
-            self._sign_and_send(action, held, nonce, bumped[0])
+            self._sign_and_send(action, held, facts, nonce, bumped[0])
             return 1
         if nonce is None or confirmed > nonce or reverted:
             nonce = self.store.allocate_nonce(action.id, self.address, confirmed)
         fees = first_fees(_view(head), self.fees)
-        self._sign_and_send(action, held, nonce, fees)
+        self._sign_and_send(action, held, facts, nonce, fees)
         return 1
 
     def _sign_and_send(
-        self, action: ActionRow, held: StoredRequest, nonce: int, fees: Fees
+        self, action: ActionRow, held: StoredRequest, facts: Facts, nonce: int, fees: Fees
     ) -> None:
         assert self.signer is not None
-        call = self.chain.build(action.action, held.request, self.address)
+        rewarded = with_reward(action.action, held.request, facts)
+        call = self.chain.build(action.action, held.request, self.address, rewarded)
         tx = {
             "from": self.address,
             "to": call["to"],
@@ -510,8 +622,8 @@ class Guardian:
             )
             if self.metrics is not None:
                 self.metrics.channel_rewards_wei.inc(reward)
+        failpoint("channel.action_mined")  # alerted, the journal not told yet
         self.store.set_state(action.id, MINED, f"mined in block {receipt.block}")
-        failpoint("channel.action_mined")
         log.info("channel_tx_mined", action=action.action, l1_block=receipt.block, **fields)
 
     # -- following ------------------------------------------------------------------------------
@@ -542,44 +654,23 @@ class Guardian:
         self.store.record_scan(last + 1, hashes, self.policy.keep_blocks)
 
     def _event_alert(self, event: ChannelEvent) -> None:
+        """The chequebook events the decision core's alerts come from (with its fields):
+        ``issuer_withdrew`` for every withdrawal, ``cheque_bounced`` for a held beneficiary's."""
         contract = "0x" + event.contract.hex()
         key = f"{event.name}:{contract}:{event.block}:{event.log_index}"
         if event.name == "IssuerWithdrew":
             self._once(
-                key,
-                event.block,
-                "issuer_withdrew",
-                contract=contract,
-                amount_wei=str(event.fields.get("amount", 0)),
-                balance_wei=str(event.fields.get("balance", 0)),
-            )
-        elif event.name == "ChequeBounced":
+                key, event.block, decide.ISSUER_WITHDREW, contract=contract,
+                amount=int(event.fields.get("amount", 0)),
+                liquid_balance=int(event.fields.get("balance", 0)), block=event.block,
+            )  # fmt: skip
+        elif event.name == "ChequeBounced" and self.store.held(event.contract, event.channel_key):
             self._once(
-                key,
-                event.block,
-                "cheque_bounced",
-                contract=contract,
+                key, event.block, decide.CHEQUE_BOUNCED, contract=contract,
                 beneficiary=_addr(event.channel_key),
-                cumulative_payout=str(event.fields.get("cumulative_payout", 0)),
-                paid_wei=str(event.fields.get("paid", 0)),
-            )
-        elif event.name == "ChannelSettled":
-            held = self.store.held(event.contract, event.channel_key)
-            if held is None or held.request.reward is None:
-                return
-            if (
-                bytes(event.fields.get("monitor", b"")) == self.me
-                and int(event.fields.get("reward", 0)) < held.request.reward.amount
-            ):
-                self._once(
-                    key,
-                    event.block,
-                    "channel_reward_unpaid",
-                    contract=contract,
-                    channel=event.channel_key,
-                    reward_wei=str(event.fields.get("reward", 0)),
-                    offered_wei=str(held.request.reward.amount),
-                )
+                cumulative_payout=int(event.fields.get("cumulative_payout", 0)),
+                paid=int(event.fields.get("paid", 0)), block=event.block,
+            )  # fmt: skip
 
 
 def _view(head: Head) -> Any:

@@ -16,7 +16,8 @@ order of §5:
 5. the reward can be paid: it names this channel and this nonce or amount, ``monitor`` is the
    guardian, ``amount`` is at most what the user gets (the user's balance in the state, the
    payment capped by the deposit, the cheque's uncashed part) and at least the guardian's
-   minimum; with a minimum above 0, a request without a reward is refused.
+   minimum; with a minimum above 0, a request without a reward is refused; a reward signed by
+   the party that closed a closing channel is refused (the contract pays only the other's).
 
 Pure: reads no clock (``ChainFacts.now``) and no network.
 """
@@ -72,7 +73,8 @@ class ChainFacts:
     """What the service read from L1 about the request's channel, in one block.
 
     * state channel (``channels(id)``): ``party_a``/``party_b`` = ``a``/``b``, ``deposit_a``/
-      ``deposit_b``, ``nonce`` = the stored state's nonce (while closing), ``deadline``;
+      ``deposit_b``, ``nonce`` = the stored state's nonce (while closing), ``deadline``,
+      ``closer``;
     * payment channel (``channels(id)``): ``party_a`` = ``sender``, ``party_b`` = ``recipient``,
       ``deposit_a`` = ``deposit``, ``expiration``;
     * chequebook: ``party_a`` = ``issuer()``, ``paid_out`` = ``paidOut(beneficiary)``.
@@ -86,6 +88,7 @@ class ChainFacts:
     deposit_b: int = 0
     nonce: int = 0
     deadline: int = 0
+    closer: bytes = b""  # state channel, while closing: the party that closed
     expiration: int = 0
     paid_out: int = 0
 
@@ -287,6 +290,11 @@ def _check_reward(
         )
     signer = reward_signer(request)
     assert signer is not None  # rule 2
+    if request.kind is Kind.STATE and chain.status is Status.CLOSING and signer == chain.closer:
+        return (
+            f"reward for {where} is signed by {_a(signer)}, the party that closed it: the "
+            "contract pays only a reward of the other party"
+        )
     share = _user_share(request, chain, signer)
     if reward.amount > share:
         return (

@@ -14,9 +14,10 @@ import structlog
 from web3 import Web3
 
 from watchtower.backoff import RetrySchedule
-from watchtower.channels.api import ApiServer, Intake, IntakePolicy, local_hash_signer
+from watchtower.channels.api import ApiServer, Intake, local_hash_signer
 from watchtower.channels.chain import Web3ChannelChain
 from watchtower.channels.guardian import Guardian, GuardianPolicy
+from watchtower.channels.intake import IntakePolicy
 from watchtower.channels.store import ChannelStore
 from watchtower.channels.types import Kind
 from watchtower.config import Settings
@@ -142,10 +143,9 @@ def build_channels(
                 chain=chain,
                 policy=IntakePolicy(
                     chain_id=chain.chain_id(),
+                    guardian=monitor,
                     contracts=contracts,
-                    monitor=monitor,
                     min_reward_wei=settings["channels.min_reward_wei"],
-                    claim_margin=settings["channels.claim_margin"],
                 ),
                 sign_hash=local_hash_signer(signer),
             )

@@ -266,7 +266,11 @@ def config_check(config_file: Path | None, strict: bool, l1_rpc: str | None, as_
     Sections and keys:
       [l1]        rpc (list), rollup, confirmations (N|safe|finalized), poll_interval,
                   timeout, max_backoff, chunk, start_block, startup_timeout, quorum
-      [service]   mode (watch|challenge), data_dir, genesis, stall_after
+      [service]   mode (watch|challenge), data_dir, genesis, stall_after,
+                  guard (rollup|channels, a list; default rollup)
+      [channels]  contracts ([{kind = "state|payment|cheque", address}]), api_listen,
+                  api_token_env, min_reward_wei, claim_margin, confirmations, start_block,
+                  enabled (docs/operations.md "Channels")
       [signer]    key_env | keystore + (password_env | password_file)
                   | remote_url + remote_address (eth_signTransaction)
       [challenge] stake_wei (whole wei: 1500000000000000000, "1500000000000000000",

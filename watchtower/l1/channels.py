@@ -33,7 +33,10 @@ from watchtower.rollup.artifacts import load_artifact
 from watchtower.submit.signer import TxSigner
 
 __all__ = [
+    "CHEQUEBOOK_REVERTS",
     "NO_REWARD",
+    "PAYMENT_CHANNEL_REVERTS",
+    "STATE_CHANNEL_REVERTS",
     "ChannelClosing",
     "ChannelDeposit",
     "ChannelEvent",
@@ -54,6 +57,59 @@ __all__ = [
     "StateChannelClient",
     "StateStatus",
 ]
+
+#: Every revert reason of each contract, in the order its functions check them (docs/channels.md
+#: §2–§4, "Exact details"); an :class:`L1TransactionError`'s ``reason`` is one of these.
+STATE_CHANNEL_REVERTS: tuple[str, ...] = tuple(
+    "StateChannel: " + r
+    for r in (
+        "counterparty is zero",
+        "counterparty is the opener",
+        "settlement window out of range",
+        "not open",
+        "deposit of zero",
+        "not a party",
+        "not closing",
+        "window over",
+        "nonce not higher",
+        "wrong channel",
+        "balances do not match the deposits",
+        "bad signature",
+        "bad reward",
+        "window not over",
+        "nothing owed",
+        "transfer failed",
+    )
+)
+PAYMENT_CHANNEL_REVERTS: tuple[str, ...] = tuple(
+    "PaymentChannel: " + r
+    for r in (
+        "recipient is zero",
+        "recipient is the sender",
+        "expiration not in the future",
+        "not open",
+        "expired",
+        "bad signature",
+        "bad reward",
+        "not the sender",
+        "not expired",
+        "nothing owed",
+        "transfer failed",
+    )
+)
+CHEQUEBOOK_REVERTS: tuple[str, ...] = tuple(
+    "Chequebook: " + r
+    for r in (
+        "issuer is zero",
+        "bad signature",
+        "nothing to cash",
+        "bad reward",
+        "not the issuer",
+        "amount above the liquid balance",
+        "nothing owed",
+        "transfer failed",
+    )
+)
 
 ZERO_ADDRESS = b"\x00" * 20
 #: The empty reward (``amount = 0``): send it with an empty signature.
