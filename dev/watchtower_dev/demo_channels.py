@@ -216,7 +216,7 @@ def run_channel_demo(
                 store=ChannelStore(intake_store),
                 chain=chain,
                 policy=IntakePolicy(
-                    chain_id=net.chain_id, contracts={contract: Kind.STATE}, monitor=guardian.me
+                    chain_id=net.chain_id, guardian=guardian.me, contracts={contract: Kind.STATE}
                 ),
                 sign_hash=local_hash_signer(net.guardian),
             ),
