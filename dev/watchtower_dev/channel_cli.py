@@ -201,8 +201,9 @@ def channel_devnet(l1: str, l1_rpc: str | None, data_dir: Path, keep_running: bo
 
     It writes DATA_DIR/env, shell `export` lines of L1_RPC, CHAIN_ID, STATE_CHANNEL,
     PAYMENT_CHANNEL, CHEQUEBOOK, CHANNEL_WALLETS, ALICE_KEY, BOB_KEY, GUARDIAN_KEY and their
-    *_ADDRESS, and DATA_DIR/guardian.toml, the configuration of a `watchtower run` guarding the
-    three contracts (intake API on 127.0.0.1:9110, bearer token in $GUARD_TOKEN). With
+    *_ADDRESS, GUARDIAN_URL, and (before it) DATA_DIR/guardian.toml, the configuration of a
+    `watchtower run` guarding the three contracts (intake API at GUARDIAN_URL: 127.0.0.1:9110,
+    or a free port when that one is taken; bearer token in $GUARD_TOKEN). With
     --l1-rpc it deploys on that node (say, a rollup devnet's anvil: one
     watchtower then guards both) and exits; with --l1 anvil --keep-running it starts anvil and
     keeps it until Ctrl-C or SIGTERM.
@@ -216,10 +217,10 @@ def channel_devnet(l1: str, l1_rpc: str | None, data_dir: Path, keep_running: bo
     from watchtower_dev.chain import embedded_web3, start_anvil
     from watchtower_dev.channels import (
         ENV_FILE,
-        GUARDIAN_API,
         GUARDIAN_CONFIG,
         GUARDIAN_TOKEN_ENV,
         deploy_channel_devnet,
+        guardian_api,
         write_guardian_config,
     )
 
@@ -260,19 +261,20 @@ def channel_devnet(l1: str, l1_rpc: str | None, data_dir: Path, keep_running: bo
                 markup=False,
             )
         if url:
+            api = guardian_api()
             try:
                 data_dir.mkdir(parents=True, exist_ok=True)
-                env = net.write_env(data_dir / ENV_FILE, data_dir / "wallets")
+                config = write_guardian_config(net, data_dir / GUARDIAN_CONFIG, api)
+                env = net.write_env(data_dir / ENV_FILE, data_dir / "wallets", api)  # the last
             except OSError as exc:
                 raise InputError(f"--data-dir {data_dir}: {exc.strerror or exc}") from None
-            _out.print(f"walk-through variables in {env}: `. {env}`", markup=False)
-            config = write_guardian_config(net, data_dir / GUARDIAN_CONFIG)
             _out.print(
                 f"a guardian of these contracts: `watchtower run --config {config} --l1-rpc "
-                f"{url} --key-env GUARDIAN_KEY` (intake API on {GUARDIAN_API}, token in "
+                f"{url} --key-env GUARDIAN_KEY` (intake API on {api}, token in "
                 f"${GUARDIAN_TOKEN_ENV})",
                 markup=False,
             )
+            _out.print(f"walk-through variables in {env}: `. {env}`", markup=False)
         if keep_running:
             _keep_running()
     finally:

@@ -48,7 +48,7 @@ from watchtower.l1.channels import (
     StateChannelClient,
 )
 from watchtower.l1.rollup import L1TransactionError
-from watchtower_dev.chain import fund
+from watchtower_dev.chain import free_port, fund
 from watchtower_dev.devnet import dev_key
 
 _E = TypeVar("_E")
@@ -162,10 +162,12 @@ class ChannelDevnet:
             env[f"{name}_ADDRESS"] = account.address
         return {k: v for k, v in env.items() if v}
 
-    def write_env(self, path: Path, wallets: Path) -> Path:
+    def write_env(self, path: Path, wallets: Path, guardian_api: str = "") -> Path:
         """``export NAME=value`` lines (for ``. path``), written atomically; ``CHANNEL_WALLETS``
-        is ``wallets``."""
+        is ``wallets``, ``GUARDIAN_URL`` the intake API of the guardian of ``guardian.toml``."""
         env = {**self.environment(), "CHANNEL_WALLETS": str(wallets.resolve())}
+        if guardian_api:
+            env["GUARDIAN_URL"] = f"http://{guardian_api}"
         lines = ["# watchtower channel-devnet: public development keys, for devnets only"]
         lines += [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
         tmp = path.with_name(path.name + ".tmp")
@@ -176,9 +178,23 @@ class ChannelDevnet:
 
 #: The guardian's configuration file ``channel-devnet`` writes next to its env file.
 GUARDIAN_CONFIG = "guardian.toml"
-#: Where that guardian serves its intake API, and the variable holding the API's token.
+#: Where that guardian serves its intake API (another free port when it is taken), and the
+#: variable holding the API's token.
 GUARDIAN_API = "127.0.0.1:9110"
 GUARDIAN_TOKEN_ENV = "GUARD_TOKEN"  # noqa: S105  (a variable's name)
+
+
+def guardian_api() -> str:
+    """:data:`GUARDIAN_API` if its port is free, else 127.0.0.1 and a free port."""
+    import socket
+
+    host, port = GUARDIAN_API.split(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, int(port)))
+        except OSError:
+            return f"{host}:{free_port()}"
+    return GUARDIAN_API
 
 
 def write_guardian_config(net: ChannelDevnet, path: Path, api: str = GUARDIAN_API) -> Path:
