@@ -192,3 +192,11 @@ def _chequebook(cli: Cli, node: AnvilNode, env: dict[str, str], tmp: Path) -> No
     out = cli("chequebook", "deploy", "--l1-rpc", node.url, "--key-env", "BOB_KEY",
               "--deposit", "1").stdout  # fmt: skip
     assert f"deployed for issuer {bob} with 1 ETH" in out
+
+
+def test_channel_devnet_on_the_embedded_chain() -> None:
+    result = CliRunner().invoke(main, ["channel-devnet", "--l1", "embedded"])
+    assert result.exit_code == 0, result.output
+    assert "L1 embedded" in result.stdout and "Chequebook (issuer Alice): 0x" in result.stdout
+    refused = CliRunner().invoke(main, ["channel-devnet", "--l1", "embedded", "--keep-running"])
+    assert refused.exit_code == 2 and "--keep-running" in refused.stderr
