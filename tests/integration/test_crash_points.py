@@ -477,7 +477,9 @@ def test_every_failpoint_has_a_kill_point(
     request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The cases cover every failpoint in the code; report how many kill points were tried."""
-    assert sorted({case.name for case in CASES}) == sorted(KNOWN)
+    # (the channel guardian's are tests/integration/test_guardian_service.py's)
+    rollup = [name for name in KNOWN if not name.startswith("channel.")]
+    assert sorted({case.name for case in CASES}) == sorted(rollup)
     assert len({case.id for case in CASES}) == len(CASES)
     selected = [
         item

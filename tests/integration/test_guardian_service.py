@@ -30,6 +30,7 @@ from watchtower.channels.types import (
     Payment,
     Reward,
 )
+from watchtower.failpoints import KNOWN
 from watchtower.l1.channels import ChequebookClient, PaymentChannelClient, StateChannelClient
 from watchtower.store.db import Store
 from watchtower_dev.chain import AnvilNode, free_port, fund, mine, start_anvil
@@ -211,17 +212,24 @@ def test_a_stale_close_while_the_victim_is_offline_pays_the_victim_and_the_rewar
     _scenario(net, tmp_path, None)
 
 
+KILL_POINTS = [
+    "channel.action_opened=kill",
+    "channel.signed=kill",
+    "channel.recorded=kill",
+    "channel.broadcast=kill",
+    "channel.action_mined=kill@2",  # the settle mined, the journal not yet told
+]
+
+
+def test_every_channel_failpoint_but_the_bump_has_a_kill_point() -> None:
+    # channel.bump_due needs a transaction left unmined for bump_after seconds (anvil mines at
+    # once): the bump itself is the challenge journal's arithmetic (tests/unit/test_decide.py).
+    named = {point.split("=")[0] for point in KILL_POINTS} | {"channel.bump_due"}
+    assert named == {name for name in KNOWN if name.startswith("channel.")}
+
+
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize(
-    "failpoint",
-    [
-        "channel.action_opened=kill",
-        "channel.signed=kill",
-        "channel.recorded=kill",
-        "channel.broadcast=kill",
-        "channel.action_mined=kill@2",  # the settle mined, the journal not yet told
-    ],
-)
+@pytest.mark.parametrize("failpoint", KILL_POINTS)
 def test_sigkill_between_close_seen_update_sent_and_reward_claimed(
     net: Net, tmp_path: Path, failpoint: str
 ) -> None:

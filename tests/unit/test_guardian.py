@@ -462,6 +462,27 @@ def test_a_drained_chequebook_alerts_and_the_at_risk_cheque_is_cashed(world: Wor
     assert w.w3.eth.get_balance(g.address) > 0
 
 
+def test_a_reorged_withdrawal_is_forgotten_and_the_one_mined_instead_alerts(world: World) -> None:
+    w = world
+    book = ChequebookClient.deploy(w.w3, w.deployer, w.a.address, balance=5 * ETH)
+    contract = bytes.fromhex(book.address[2:])
+    g = w.guardian(contracts=[(contract, Kind.CHEQUE)])
+    g.tick()
+    snapshot = w.w3.testing.snapshot()
+    book.issuer_withdraw(w.a, 1 * ETH)
+    mine(w.w3, 1)
+    g.tick()
+    assert [a["amount"] for a in w.alerts.of("issuer_withdrew")] == [ETH]
+    scanned = g.store.next_block(0)
+    w.w3.testing.revert(snapshot)
+    book.issuer_withdraw(w.a, 2 * ETH)  # a different withdrawal, at the same height
+    mine(w.w3, 3)
+    assert book.events(0, scanned - 1)[-1].block_number < scanned  # below where the scan was
+    g.tick()
+    g.tick()
+    assert [a["amount"] for a in w.alerts.of("issuer_withdrew")] == [ETH, 2 * ETH]
+
+
 # -- one nonce space ---------------------------------------------------------------------------
 def test_channel_actions_and_challenges_share_the_signers_nonce_space(tmp_path: Path) -> None:
     with Store(tmp_path / "watchtower.sqlite") as store:

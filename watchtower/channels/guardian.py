@@ -162,7 +162,8 @@ class GuardianPolicy:
     claim_margin: int = 3600
     block_time: int = 12
     confirmations: int = 2
-    keep_blocks: int = 128
+    keep_blocks: int = 128  # how far back block hashes are kept (and a first scan starts)
+    chunk: int = 2000  # blocks per eth_getLogs
 
 
 def _status(kind: Kind, facts: Facts) -> IntakeStatus:
@@ -628,30 +629,39 @@ class Guardian:
 
     # -- following ------------------------------------------------------------------------------
     def follow(self, head: Head) -> None:
-        """The guarded contracts' events up to the confirmed head, for the alerts that come from
-        events (issuer_withdrew, cheque_bounced); a stored block hash no longer canonical is a
-        reorg: rewind and scan again (the alerts of the removed blocks are raised again if the
-        events come back)."""
+        """The guarded contracts' events up to the confirmed head (at most ``chunk`` blocks per
+        tick), for the alerts that come from events (issuer_withdrew, cheque_bounced).
+
+        The hash of the last block scanned is stored each tick (the recent ones kept): when the
+        newest stored hash is no longer canonical, the stored ones are walked down to the first
+        that still is, and the scan rewinds to just after it (the alerts of the removed blocks
+        are forgotten, so events mined again alert again). A reorg between reading a range's
+        last hash and its logs is seen by reading the hash again: nothing is recorded then."""
         if not self.contracts:
             return
-        for number, stored in sorted(self.store.recent_blocks()):
-            if self.chain.block_hash(number) != stored:
-                self.store.rewind(number)
-                log.warning("channel_reorg", from_block=number)
-                break
-        first = self.store.next_block(self.start_block)
-        last = head.number - self.policy.confirmations
+        stored = sorted(self.store.recent_blocks(), reverse=True)
+        if stored and self.chain.block_hash(stored[0][0]) != stored[0][1]:
+            # Deeper than every hash kept: scan the kept window again.
+            resume = max(0, stored[-1][0] - self.policy.keep_blocks)
+            for number, block_hash in stored[1:]:
+                if self.chain.block_hash(number) == block_hash:
+                    resume = number + 1  # the last block still canonical: scan after it
+                    break
+            self.store.rewind(resume)
+            log.warning("channel_reorg", from_block=resume)
+        confirmed = head.number - self.policy.confirmations
+        default = self.start_block or max(0, confirmed - self.policy.keep_blocks)
+        first = self.store.next_block(default)
+        last = min(confirmed, first + self.policy.chunk - 1)
         if last < first:
             return
+        before = self.chain.block_hash(last)
         events = self.chain.events(list(self.contracts), first, last)
+        if before is None or self.chain.block_hash(last) != before:
+            return  # the range changed under us: read it again on the next tick
         for event in events:
             self._event_alert(event)
-        hashes: list[tuple[int, bytes]] = []
-        for number in range(max(first, last - self.policy.keep_blocks + 1), last + 1):
-            h = self.chain.block_hash(number)
-            if h is not None:
-                hashes.append((number, h))
-        self.store.record_scan(last + 1, hashes, self.policy.keep_blocks)
+        self.store.record_scan(last + 1, [(last, before)], self.policy.keep_blocks)
 
     def _event_alert(self, event: ChannelEvent) -> None:
         """The chequebook events the decision core's alerts come from (with its fields):

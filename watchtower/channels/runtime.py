@@ -40,13 +40,13 @@ class ChannelRuntime:
     def __init__(
         self,
         guardian: Guardian,
-        store: Store,
+        stores: list[Store],
         api: ApiServer | None,
         sender_lock: SenderLock | None,
         signer: Any,
     ) -> None:
         self.guardian = guardian
-        self.store = store
+        self.stores = stores  # the guardian's connection and the API thread's
         self.api = api
         self.sender_lock = sender_lock
         self.signer = signer
@@ -78,7 +78,8 @@ class ChannelRuntime:
     def close(self) -> None:
         if self.api is not None:
             self.api.stop()
-        self.store.close()
+        for store in self.stores:
+            store.close()
         if self.sender_lock is not None:
             self.sender_lock.release()
 
@@ -130,16 +131,20 @@ def build_channels(
         policy=GuardianPolicy(
             claim_margin=settings["channels.claim_margin"],
             confirmations=settings["channels.confirmations"],
+            chunk=settings["l1.chunk"],
         ),
         metrics=metrics,
         start_block=settings["channels.start_block"],
     )
     api = None
+    stores = [store]
     try:
         if token is not None:
+            api_store = Store(data_dir / "watchtower.sqlite")  # its own connection: its thread
+            stores.append(api_store)
             monitor = guardian.me
             intake = Intake(
-                store=ChannelStore(Store(data_dir / "watchtower.sqlite")),
+                store=ChannelStore(api_store),
                 chain=chain,
                 policy=IntakePolicy(
                     chain_id=chain.chain_id(),
@@ -155,8 +160,9 @@ def build_channels(
             except OSError as exc:
                 raise InputError(f"channels.api_listen {listen}: {exc.strerror or exc}") from None
     except BaseException:
-        store.close()
+        for opened in stores:
+            opened.close()
         if lock is not None:
             lock.release()
         raise
-    return ChannelRuntime(guardian, store, api, lock, signer)
+    return ChannelRuntime(guardian, stores, api, lock, signer)
