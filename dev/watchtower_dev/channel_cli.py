@@ -260,7 +260,13 @@ def channel_devnet(l1: str, l1_rpc: str | None, data_dir: Path, keep_running: bo
                 f"{role}_KEY=0x{bytes(account.key).hex()})",
                 markup=False,
             )
-        if url:
+        if url and node is not None and not keep_running:
+            _out.print(
+                "anvil stops now: --keep-running keeps it (and writes DATA_DIR/env), or give "
+                "--l1-rpc a running node",
+                markup=False,
+            )
+        elif url:
             api = guardian_api()
             try:
                 data_dir.mkdir(parents=True, exist_ok=True)
