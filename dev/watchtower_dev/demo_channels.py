@@ -16,6 +16,7 @@ import json
 import secrets
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class ChannelDemoResult:
     paid_bob: int = 0
     paid_guardian: int = 0
     second_settle: str = ""
+    replay: str = ""  # the intake's answer to an older state submitted after the latest
     alerts: list[str] = field(default_factory=list)
     seconds: float = 0.0
     #: The chain and its contracts, left for a look after the demo (tests read it back).
@@ -101,6 +103,7 @@ class ChannelDemoResult:
             and self.paid_alice == s.balance_a
             and self.paid_guardian == REWARD == self.reward_paid
             and self.reward_events == 1
+            and self.replay.startswith("refused")
         )
 
     def summary_rows(self) -> list[tuple[str, str]]:
@@ -125,6 +128,7 @@ class ChannelDemoResult:
                 f"Bob's nonce {s.nonce}, reward offer {eth(REWARD)}: accepted over the intake "
                 f"API, receipt {str(self.receipt.get('receipt', ''))[:18]}…; Bob goes offline",
             ),
+            ("an older state submitted", self.replay),
             (
                 "stale close",
                 f"Alice closes with nonce {o.nonce} (Alice {eth(o.balance_a)}, Bob "
@@ -267,6 +271,11 @@ def _story(  # noqa: PLR0917
         net.guardian.address,
     )
     result.receipt = _submit(port, token, request_to_json(request))
+    older = states_of(bob_wallet)[-2]
+    replay = make_request(
+        Kind.STATE, net.chain_id, address, older.state, (older.sig_a, older.sig_b)
+    )
+    result.replay = _refused(port, token, request_to_json(replay))
     guardian.tick()
     progress()
 
@@ -344,6 +353,19 @@ def _submit(port: int, token: str, document: dict[str, Any]) -> dict[str, Any]:
     with urllib.request.urlopen(req, timeout=30) as answer:  # noqa: S310
         receipt: dict[str, Any] = json.loads(answer.read())
     return receipt
+
+
+def _refused(port: int, token: str, document: dict[str, Any]) -> str:
+    """The intake's answer to a request it must refuse: ``refused (STATUS): reason``."""
+    try:
+        receipt = _submit(port, token, document)
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            reason = exc.reason
+        return f"refused ({exc.code}): {reason}"
+    return f"accepted?! {receipt}"
 
 
 def _second_settle(net: ChannelDevnet, channel_id: int) -> str:

@@ -60,6 +60,10 @@ def test_the_demo_story_agrees_with_the_chain() -> None:
     assert w3.eth.get_balance(address) == 0  # everything paid out, nothing left behind
     assert {"stale_close_detected"} <= set(result.alerts)
     assert "refused" in result.second_settle
+    # The intake refused an older state after the latest (a replay): 409, naming both nonces.
+    assert result.replay.startswith("refused (409)") and f"nonce {latest.nonce - 1}" in (
+        result.replay
+    )
     assert result.seconds < 60
 
 
