@@ -53,7 +53,6 @@ from watchtower_dev.devnet import dev_key
 
 _E = TypeVar("_E")
 ETHER = 10**18
-ZERO_ADDRESS = "0x" + "00" * 20
 #: The contracts of each scheme.
 CONTRACT_NAMES = {
     Kind.STATE: "StateChannel",
@@ -62,16 +61,11 @@ CONTRACT_NAMES = {
 }
 #: The shell file ``channel-devnet`` writes in its data directory: ``. DATA_DIR/env``.
 ENV_FILE = "env"
-#: Where the parties' wallets are kept by default (``--wallets``).
-WALLETS_DIR = "channel-wallets"
 WALLET_FORMAT = "watchtower-channel-wallet"
 #: Ether a channel devnet gives each development key.
 PARTY_FUNDS = 100 * ETHER
 #: Ether the devnet's chequebook (Alice is its issuer) starts with.
 CHEQUEBOOK_FUNDS = 10 * ETHER
-#: The state channel's bounds on a settlement window (docs/channels.md §2).
-MIN_WINDOW = 60
-MAX_WINDOW = 30 * 24 * 3600
 
 
 def address_hex(address: bytes | str) -> str:
