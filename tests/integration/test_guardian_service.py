@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,6 +261,16 @@ def test_the_intake_api_refuses_a_wrong_token_and_a_replay_in_one_line(
             timeout=60, check=False,
         )  # fmt: skip
         assert wrong.returncode == 2 and "refused (401)" in wrong.stderr
+        url = f"http://127.0.0.1:{port}/v1/channels"
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"}), timeout=30
+        ) as answer:
+            (shown,) = json.loads(answer.read())["channels"]
+        assert shown["channel"] == str(channel) and shown["sequence"] == "2"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=30)
+        assert refused.value.code == 401
+        refused.value.close()
         listed = subprocess.run(
             [sys.executable, "-m", "watchtower", "channels", "list", "--data-dir",
              str(tmp_path / "data"), "--json"],
@@ -420,3 +432,50 @@ def test_one_process_guards_the_rollup_and_the_channels_with_one_key(tmp_path: P
         assert started["guard"] == ["rollup", "channels"]
     finally:
         devnet.close()
+
+
+@pytest.mark.timeout(240)
+def test_two_guardian_processes_on_one_channel_one_acts_the_other_loses_at_most_gas(
+    net: Net, tmp_path: Path
+) -> None:
+    other = _account(net.w3)
+    second = Net(net.anvil, net.w3, net.state, net.a, net.b, other)
+    channel, _ = net.state.open(net.a, net.b.address, WINDOW, deposit=10 * ETH)
+    services = []
+    ports = []
+    for n, guardian in enumerate((net, second)):
+        port = free_port()
+        directory = tmp_path / f"g{n}"
+        directory.mkdir()
+        services.append(_start(guardian, _config(guardian, directory, port)))
+        ports.append((directory, port))
+    start = net.w3.eth.get_balance(other.address)
+    try:
+        for (directory, port), guardian, service in zip(
+            ports, (net, second), services, strict=True
+        ):
+            _wait_api(directory, port, _request(guardian, channel, 4, 4 * ETH, 6 * ETH, 1000),
+                      service)  # fmt: skip
+        net.state.close(net.a, ChannelState(channel, 0, 10 * ETH, 0))
+        deadline = time.monotonic() + 60
+        while net.state.channel(channel).nonce != 4:
+            assert time.monotonic() < deadline, "no update landed"
+            time.sleep(0.1)
+        time.sleep(1.5)  # both see it
+        mine(net.w3, 1, seconds=WINDOW + 1)
+        deadline = time.monotonic() + 60
+        while net.state.channel(channel).status != 3:  # Settled
+            assert time.monotonic() < deadline, "not settled"
+            time.sleep(0.1)
+        time.sleep(1.5)
+    finally:
+        for service in services:
+            service.terminate()
+    winner = net.state.channel(channel).reward_monitor
+    paid = {g.address: net.state.owed(g.address) for g in (net.guard, other)}
+    assert sorted(paid.values()) == [0, 1000]  # the reward once, to the one whose update landed
+    assert net.state.owed(net.b.address) == 6 * ETH - 1000
+    mined = [_mined(directory / "data") for directory, _ in ports]
+    assert sorted(sum(m.values()) for m in mined) == [0, 2]  # update + settle, by one of them
+    if winner != bytes.fromhex(other.address[2:]):  # the loser spent at most one update's gas
+        assert start - net.w3.eth.get_balance(other.address) < 10**16

@@ -857,6 +857,17 @@ CASES: dict[str, Case] = {
         {"WATCHTOWER_SERVICE_GUARD": "channels"},
         ("no contracts to guard",),
     ),
+    "run: channels intake API without a signer": (
+        ["run", "--l1-rpc", UNREACHABLE, "--data-dir", "{dir}/chan2"],
+        {
+            "WATCHTOWER_SERVICE_GUARD": "channels",
+            "WATCHTOWER_CHANNELS_CONTRACTS": "state:0x" + "11" * 20,
+            "WATCHTOWER_CHANNELS_API_LISTEN": "127.0.0.1:1",
+            "WATCHTOWER_CHANNELS_API_TOKEN_ENV": "WT_TOKEN",
+            "WT_TOKEN": "t",
+        },
+        ("needs a signer",),
+    ),
     "gen-fixtures: unknown bundle": (
         ["gen-fixtures", "{tmp}/fixtures", "--only", "nope"],
         {},

@@ -32,6 +32,7 @@ from watchtower.channels.types import (
 )
 from watchtower.cli import main
 from watchtower.l1.channels import ChequebookClient, PaymentChannelClient, StateChannelClient
+from watchtower.metrics import Metrics
 from watchtower.store import journal
 from watchtower.store.db import Store
 from watchtower.submit.decide import FeePolicy
@@ -311,6 +312,37 @@ def test_a_reward_signed_by_the_closer_is_not_sent_and_the_update_still_lands(
     for _ in range(3):
         g.tick()
     assert not _txs(g, "settle")  # no reward of ours: the guardian does not pay to settle
+
+
+def test_an_update_left_unmined_is_replaced_with_the_same_nonce_and_lands_once(
+    world: World,
+) -> None:
+    w = world
+    channel, _ = w.state.open(w.a, w.b.address, 600, deposit=10 * ETH)
+    g = w.guardian()
+    g.fees = FeePolicy(bump_after=0)
+    g.metrics = Metrics()
+    _submit(w.intake(g), w.state_request(channel, 2, 4 * ETH, 6 * ETH, reward=1000))
+    w.state.close(w.a, ChannelState(channel, 0, 10 * ETH, 0))
+    tester = w.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester.disable_auto_mine_transactions()
+    g.tick()
+    g.tick()
+    g.tick()
+    sent = _txs(g, "update")
+    assert len(sent) == 3 and len({t.nonce for t in sent}) == 1
+    assert sent[1].max_fee > sent[0].max_fee and sent[2].max_fee > sent[1].max_fee
+    tester.enable_auto_mine_transactions()
+    mine(w.w3, 1)
+    g.tick()
+    g.tick()
+    assert w.state.channel(channel).nonce == 2
+    assert len(w.alerts.of("channel_update_landed")) == 1
+    assert len(w.alerts.of("channel_update_sent")) == 1
+    assert sum(1 for t in g.store.txs() if t.state == "mined") == 1
+    text = g.metrics.render().decode()
+    assert 'watchtower_channel_actions_sent_total{action="update"} 3.0' in text
+    assert 'watchtower_channels_guarded{kind="state"} 1.0' in text
 
 
 def test_two_guardians_on_one_channel_one_acts_the_other_neither_duplicates_nor_pays(

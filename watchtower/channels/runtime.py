@@ -109,6 +109,11 @@ def build_channels(
         variable = settings["channels.api_token_env"]
         if variable is None:
             raise InputError("channels.api_listen needs channels.api_token_env (the bearer token)")
+        if signer is None:
+            raise InputError(
+                "channels.api_listen needs a signer (signer.key_env or signer.keystore): "
+                "receipts are signed and rewards name the guardian's address"
+            )
         token = os.environ.get(variable)
         if not token:
             raise InputError(f"channels.api_token_env: environment variable ${variable} is not set")
