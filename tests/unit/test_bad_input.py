@@ -896,6 +896,170 @@ CASES: dict[str, Case] = {
     ),
 }
 
+# The channel development commands (watchtower-dev: channel-devnet, channel, payment-channel,
+# chequebook, channel-demo).
+_SC = ["--l1-rpc", UNREACHABLE, "--contract", ADDRESS]
+_KEY = {"WT_TEST_A": "0x" + "42" * 32, "WT_TEST_B": "0x" + "43" * 32}
+CASES.update({
+    "channel-devnet: --keep-running with --l1-rpc": (
+        ["channel-devnet", "--l1-rpc", UNREACHABLE, "--keep-running"],
+        {},
+        ("--keep-running",),
+    ),
+    "channel-devnet: unreachable --l1-rpc": (
+        ["channel-devnet", "--l1-rpc", UNREACHABLE, "--data-dir", "{tmp}/chdev"],
+        {},
+        ("cannot reach the L1 node", "127.0.0.1:1"),
+    ),
+    "channel-devnet: malformed --l1-rpc": (
+        ["channel-devnet", "--l1-rpc", "localhost"],
+        {},
+        ("'--l1-rpc'",),
+    ),
+    "channel open: no --contract": (
+        ["channel", "open", "--l1-rpc", UNREACHABLE, "--deposit", "1"],
+        {},
+        ("'--contract'",),
+    ),
+    "channel open: --deposit words": (
+        ["channel", "open", *_SC, "--key-env", "WT_TEST_A", "--peer", ADDRESS, "--deposit", "x"],
+        _KEY,
+        ("--deposit", "'x'"),
+    ),
+    "channel open: --window 59": (
+        ["channel", "open", *_SC, "--deposit", "1", "--window", "59"],
+        {},
+        ("'--window'", "59"),
+    ),
+    "channel open: both --peer and --peer-key-env": (
+        ["channel", "open", *_SC, "--key-env", "WT_TEST_A", "--peer", ADDRESS,
+         "--peer-key-env", "WT_TEST_B", "--deposit", "1"],
+        _KEY,
+        ("--peer", "one of them"),
+    ),
+    "channel open: --peer not an address": (
+        ["channel", "open", *_SC, "--key-env", "WT_TEST_A", "--peer", "bob", "--deposit", "1"],
+        _KEY,
+        ("--peer", "'bob'"),
+    ),
+    "channel open: key variable unset": (
+        ["channel", "open", *_SC, "--key-env", "WT_NOT_SET", "--peer", ADDRESS, "--deposit", "1"],
+        {},
+        ("$WT_NOT_SET", "not set"),
+    ),
+    "channel open: key not hex": (
+        ["channel", "open", *_SC, "--key-env", "WT_TEST_A", "--peer", ADDRESS, "--deposit", "1"],
+        {"WT_TEST_A": "not a key"},
+        ("$WT_TEST_A", "not a hex private key"),
+    ),
+    "channel open: unreachable": (
+        ["channel", "open", *_SC, "--key-env", "WT_TEST_A", "--peer", ADDRESS, "--deposit", "1"],
+        _KEY,
+        ("cannot reach the L1 node",),
+    ),
+    "channel pay: --channel -1": (
+        ["channel", "pay", *_SC, "--channel", "-1", "--amount", "1"],
+        {},
+        ("'--channel'",),
+    ),
+    "channel pay: --reward without --guardian": (
+        ["channel", "pay", *_SC, "--channel", "0", "--amount", "1", "--reward", "0.1"],
+        {},
+        ("--reward needs --guardian",),
+    ),
+    "channel pay: --amount 0": (
+        ["channel", "pay", *_SC, "--channel", "0", "--amount", "0"],
+        {},
+        ("--amount", "more than zero"),
+    ),
+    "channel close: --stale and --nonce": (
+        ["channel", "close", *_SC, "--channel", "0", "--stale", "--nonce", "1"],
+        {},
+        ("--stale or --nonce",),
+    ),
+    "channel request: no --request": (
+        ["channel", "request", *_SC, "--channel", "0", "--key-env", "WT_TEST_A"],
+        _KEY,
+        ("--request FILE",),
+    ),
+    "channel update: --request missing": (
+        ["channel", "update", "--l1-rpc", UNREACHABLE, "--request", "{missing}"],
+        {},
+        ("'--request'", "nope.json"),
+    ),
+    "channel update: --request not JSON": (
+        ["channel", "update", "--l1-rpc", UNREACHABLE, "--request", "{not_json}",
+         "--key-env", "WT_TEST_A"],
+        _KEY,
+        ("--request", "not_json", "not JSON"),
+    ),
+    "channel settle: no --key-env": (
+        ["channel", "settle", *_SC, "--channel", "0"],
+        {},
+        ("no key", "--key-env"),
+    ),
+    "channel withdraw: unreachable": (
+        ["channel", "withdraw", *_SC, "--key-env", "WT_TEST_A"],
+        _KEY,
+        ("cannot reach the L1 node",),
+    ),
+    "payment-channel open: --to not an address": (
+        ["payment-channel", "open", *_SC, "--to", "x", "--deposit", "1"],
+        {},
+        ("--to", "'x'"),
+    ),
+    "payment-channel open: --expires-in 0": (
+        ["payment-channel", "open", *_SC, "--to", ADDRESS, "--deposit", "1", "--expires-in", "0"],
+        {},
+        ("'--expires-in'",),
+    ),
+    "payment-channel pay: --reward without the recipient's key": (
+        ["payment-channel", "pay", *_SC, "--channel", "0", "--amount", "1", "--reward", "0.1",
+         "--guardian", ADDRESS],
+        {},
+        ("--recipient-key-env",),
+    ),
+    "payment-channel claim: unreachable": (
+        ["payment-channel", "claim", *_SC, "--channel", "0", "--key-env", "WT_TEST_A"],
+        _KEY,
+        ("cannot reach the L1 node",),
+    ),
+    "payment-channel reclaim: --channel x": (
+        ["payment-channel", "reclaim", *_SC, "--channel", "x"],
+        {},
+        ("'--channel'", "'x'"),
+    ),
+    "chequebook deploy: --deposit -1": (
+        ["chequebook", "deploy", "--l1-rpc", UNREACHABLE, "--deposit", "-1"],
+        {},
+        ("--deposit", "more than zero"),
+    ),
+    "chequebook cheque: --guardian not an address": (
+        ["chequebook", "cheque", *_SC, "--to", ADDRESS, "--amount", "1", "--reward", "1",
+         "--guardian", "g"],
+        {},
+        ("--guardian", "'g'"),
+    ),
+    "chequebook cheque: the beneficiary's key is another's": (
+        ["chequebook", "cheque", *_SC, "--key-env", "WT_TEST_A", "--to", ADDRESS, "--amount", "1",
+         "--beneficiary-key-env", "WT_TEST_B"],
+        _KEY,
+        ("--beneficiary-key-env", "not of --to"),
+    ),
+    "chequebook cash: unreachable": (
+        ["chequebook", "cash", *_SC, "--key-env", "WT_TEST_A"],
+        _KEY,
+        ("cannot reach the L1 node",),
+    ),
+    "chequebook withdraw: --amount words": (
+        ["chequebook", "withdraw", *_SC, "--amount", "all"],
+        {},
+        ("--amount", "'all'"),
+    ),
+    "channel-demo: --payments 1": (["channel-demo", "--payments", "1"], {}, ("'--payments'",)),
+    "channel-demo: --window 10": (["channel-demo", "--window", "10"], {}, ("'--window'",)),
+})  # fmt: skip
+
 
 def _args(args: list[str], paths: dict[str, str]) -> list[str]:
     return [arg.format(**paths) for arg in args]

@@ -29,6 +29,9 @@ def test_every_command_has_examples_in_its_help() -> None:
     assert {"devnet", "propose", "demo", "gen-fixtures"} <= names  # from watchtower-dev
     assert {"deposit", "l2-withdraw", "claim"} <= names  # watchtower-dev: the bridge's users
     assert {"bond", "mine"} <= names  # watchtower-dev: a devnet operator's
+    assert {"channel-devnet", "channel-demo"} <= names  # watchtower-dev: the channel tools
+    assert {"channel open", "channel pay", "channel close", "channel settle"} <= names
+    assert {"payment-channel open", "payment-channel reclaim", "chequebook withdraw"} <= names
     missing = []
     for path in paths:
         result = CliRunner().invoke(main, [*path, "--help"])

@@ -28,6 +28,12 @@ DEV_COMMANDS = (
     "claim",
     "bond",
     "mine",
+    # the channel tools (dev/watchtower_dev/channel_cli.py)
+    "channel-devnet",
+    "channel",
+    "payment-channel",
+    "chequebook",
+    "channel-demo",
 )
 
 
