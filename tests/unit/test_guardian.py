@@ -16,6 +16,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from watchtower.alert.events import Alert
 from watchtower.channels import codec, eip712
 from watchtower.channels.api import Intake, RefusedError, local_hash_signer
 from watchtower.channels.chain import Web3ChannelChain
@@ -504,6 +505,31 @@ def test_a_drained_chequebook_alerts_and_the_at_risk_cheque_is_cashed(world: Wor
     assert len(_txs(g, "cash")) == 1  # nothing left to cash: never sent again
     assert book.paid_out(w.b.address) == 3 * ETH
     assert w.w3.eth.get_balance(g.address) > 0
+
+
+def test_a_second_shortfall_of_one_chequebook_is_an_alert_of_its_own(world: World) -> None:
+    """cheque_at_risk is a condition: each new shortfall is an episode with its own dedup key,
+    so the outbox (keyed by kind + contract) does not swallow the second one."""
+    w = world
+    book = ChequebookClient.deploy(w.w3, w.deployer, w.a.address, balance=5 * ETH)
+    contract = bytes.fromhex(book.address[2:])
+    g = w.guardian(contracts=[(contract, Kind.CHEQUE)])
+    dom = Domain(Kind.CHEQUE, w.chain_id, contract)
+    cheque = Cheque(_raw(w.b), 4 * ETH)
+    request = MonitoringRequest(
+        Kind.CHEQUE, w.chain_id, contract, cheque, (eip712.sign(_key(w.a), dom, cheque),)
+    )  # no reward: alerted, never cashed
+    assert _submit(w.intake(g), request)["accepted"]
+    book.issuer_withdraw(w.a, 2 * ETH)
+    g.tick()
+    book.issuer_withdraw(w.a, 2 * ETH)  # deeper: a second episode
+    g.tick()
+    g.tick()  # the same shortfall again: nothing new
+    first, second = w.alerts.of("cheque_at_risk")
+    assert (first["shortfall"], second["shortfall"]) == (ETH, 3 * ETH)
+    keys = {Alert.create("cheque_at_risk", a, 0.0).dedup_key for a in (first, second)}
+    assert len(keys) == 2
+    assert not _txs(g, "cash")
 
 
 def test_a_reorged_withdrawal_is_forgotten_and_the_one_mined_instead_alerts(world: World) -> None:

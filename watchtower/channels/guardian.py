@@ -352,6 +352,10 @@ class Guardian:
             if isinstance(decision, decide.Alert):
                 fields = dict(decision.fields)
                 key = decision.kind + ":" + json.dumps(fields, sort_keys=True)
+                if decision.kind == decide.CHEQUE_AT_RISK:
+                    # A condition, not an event: each new shortfall is an episode of its own,
+                    # or the outbox (keyed by kind + contract) would send only the first ever.
+                    fields["episode"] = head.number
                 self._once(key, head.number, decision.kind, **fields)
             elif self.signer is not None and isinstance(
                 decision, decide.SendUpdate | decide.SendSettle | decide.SendClaim
