@@ -16,7 +16,7 @@ from tests.integration.conftest import require_anvil
 from watchtower.cli import main
 from watchtower.errors import InputError
 from watchtower.rollup.bridge import claimed_withdrawals
-from watchtower_dev.cli import _post_batches
+from watchtower_dev.cli_options import _post_batches
 from watchtower_dev.devnet import start_devnet
 from watchtower_dev.faults import Fault, FaultKind
 from watchtower_dev.users import advance_time, deposit

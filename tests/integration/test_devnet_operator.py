@@ -20,7 +20,7 @@ from web3 import HTTPProvider, Web3
 from tests.integration.conftest import require_anvil
 from watchtower.cli import main
 from watchtower.errors import InputError
-from watchtower_dev.cli import _post_batches
+from watchtower_dev.cli_options import _post_batches
 from watchtower_dev.devnet import start_devnet
 
 pytestmark = pytest.mark.integration

@@ -140,8 +140,9 @@ def test_a_broken_plugin_costs_one_line_on_stderr(capsys: pytest.CaptureFixture[
         EntryPoint("missing", "watchtower_dev.no_such_module:cmd", COMMANDS_GROUP),
         EntryPoint("raising", "watchtower.cli:no_such_attribute", COMMANDS_GROUP),
         EntryPoint("notacommand", "watchtower.cli:COMMANDS_GROUP", COMMANDS_GROUP),
-        EntryPoint("replay", "watchtower_dev.cli:demo", COMMANDS_GROUP),  # a clash: ours wins
-        EntryPoint("demo", "watchtower_dev.cli:demo", COMMANDS_GROUP),
+        # A clash: ours wins.
+        EntryPoint("replay", "watchtower_dev.devnet_cli:demo", COMMANDS_GROUP),
+        EntryPoint("demo", "watchtower_dev.devnet_cli:demo", COMMANDS_GROUP),
     ]
     assert load_commands(group, found) == ["demo"]
     lines = capsys.readouterr().err.splitlines()

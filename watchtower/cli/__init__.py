@@ -1,7 +1,8 @@
 """The ``watchtower`` command line. Thin: parse, call the core, render, choose the exit status.
 
-The commands live in ``offline`` (replay, conformance, prove, check-proof), ``service`` (run,
-status, withdraw, config), ``challenge`` and ``alerts`` (test, list, retry). Other
+The commands live in ``replay`` (replay, genesis-root, fill-roots), ``proofs`` (prove,
+check-proof), ``conformance``, ``service`` (run, status, withdraw, config), ``challenge`` and
+``alerts`` (test, list, retry). Other
 distributions add commands through the ``watchtower.commands`` entry-point group
 (:data:`COMMANDS_GROUP`): the development package watchtower-dev (dev/) adds devnet, propose,
 demo and gen-fixtures. They are loaded when the command line starts, so the runtime never
@@ -294,9 +295,11 @@ from watchtower.cli import (  # noqa: E402
     alerts,
     challenge,
     channels,
+    conformance,
     export,
-    offline,
     ops,
+    proofs,
+    replay,
     service,
 )
 
@@ -305,10 +308,12 @@ __all__ = [
     "alerts",
     "challenge",
     "channels",
+    "conformance",
     "export",
     "load_commands",
     "main",
-    "offline",
     "ops",
+    "proofs",
+    "replay",
     "service",
 ]
