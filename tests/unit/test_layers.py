@@ -28,7 +28,8 @@ DEV_COMMANDS = (
     "claim",
     "bond",
     "mine",
-    # the channel tools (dev/watchtower_dev/channel_cli.py)
+    # the channel tools (dev/watchtower_dev/channel_cli.py, payment_channel_cli.py,
+    # chequebook_cli.py, channel_devnet_cli.py)
     "channel-devnet",
     "channel",
     "payment-channel",
