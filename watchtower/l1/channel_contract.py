@@ -16,8 +16,7 @@ from web3.types import FilterParams, LogReceipt, TxReceipt, Wei
 
 from watchtower.channels.types import ChannelState, Reward
 from watchtower.l1.channel_events import ChannelEvent, _decode
-from watchtower.l1.rollup import L1TransactionError, _base_tx, _sign_and_send, estimate_gas, reverts
-from watchtower.l1.rollup import _reason as _revert_reason
+from watchtower.l1.rollup import L1TransactionError, _base_tx, _sign_and_send, send_call
 from watchtower.rollup.artifacts import load_artifact
 from watchtower.submit.signer import TxSigner
 
@@ -84,14 +83,7 @@ class _ChannelContract:
     def _send(
         self, sender: TxSigner, fn: ContractFunction, action: str, value: int = 0
     ) -> TxReceipt:
-        params = _base_tx(self.w3, sender)
-        params["value"] = Wei(value)
-        try:
-            params["gas"] = estimate_gas(fn, params) * 5 // 4 + 25_000
-            tx = fn.build_transaction(params)
-        except reverts() as exc:
-            raise L1TransactionError(action, _revert_reason(exc)) from None
-        return _sign_and_send(self.w3, sender, tx, action)
+        return send_call(self.w3, sender, fn, action, value)
 
     # -- events ---------------------------------------------------------------------------------
     def _decode_logs(self, logs: list[LogReceipt]) -> list[ChannelEvent]:

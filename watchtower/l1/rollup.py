@@ -425,16 +425,25 @@ class RollupClient:
     def _send(
         self, sender: TxSigner, fn: ContractFunction, action: str, value: int = 0
     ) -> TxReceipt:
-        params = _base_tx(self.w3, sender)
-        params["value"] = Wei(value)
-        try:
-            # A margin over the estimate: the state may change between estimate and inclusion
-            # (a storage slot going from zero to non-zero costs 17,100 more).
-            params["gas"] = estimate_gas(fn, params) * 5 // 4 + 25_000
-            tx = fn.build_transaction(params)
-        except REVERTS as exc:
-            raise L1TransactionError(action, _reason(exc)) from None
-        return _sign_and_send(self.w3, sender, tx, action)
+        return send_call(self.w3, sender, fn, action, value)
+
+
+def send_call(
+    w3: Web3, sender: TxSigner, fn: ContractFunction, action: str, value: int = 0
+) -> TxReceipt:
+    """Estimate, sign and send the call ``fn`` from ``sender`` and wait for its receipt (for
+    tools and tests; the service sends through its journal). A revert raises
+    :class:`L1TransactionError` naming ``action`` and the contract's reason."""
+    params = _base_tx(w3, sender)
+    params["value"] = Wei(value)
+    try:
+        # A margin over the estimate: the state may change between estimate and inclusion
+        # (a storage slot going from zero to non-zero costs 17,100 more).
+        params["gas"] = estimate_gas(fn, params) * 5 // 4 + 25_000
+        tx = fn.build_transaction(params)
+    except REVERTS as exc:
+        raise L1TransactionError(action, _reason(exc)) from None
+    return _sign_and_send(w3, sender, tx, action)
 
 
 def challenge_commitment(
