@@ -57,6 +57,7 @@ from watchtower.channels.store import (
 from watchtower.channels.types import Kind, MonitoringRequest
 from watchtower.errors import one_line
 from watchtower.failpoints import failpoint
+from watchtower.submit.challenger import broadcast
 from watchtower.submit.decide import FeePolicy, Fees, Sent, backoff, bumped_fees, first_fees
 
 log = structlog.get_logger("watchtower.channels")
@@ -599,15 +600,7 @@ class Guardian:
                 )
 
     def _broadcast(self, tx: TxRow) -> None:
-        try:
-            self.chain.send_raw(tx.raw)
-        except (ValueError, OSError) as exc:
-            text = str(exc).lower()
-            if any(w in text for w in ("already known", "already imported", "known transaction")):
-                return
-            log.warning(
-                "broadcast_refused", tx=tx.tx_hash.hex(), nonce=tx.nonce, error=one_line(exc)
-            )
+        broadcast(self.chain.send_raw, tx.raw, tx.tx_hash, tx.nonce)
 
     def _mined(self, action: ActionRow, held: StoredRequest, tx: TxRow, receipt: TxReceipt) -> None:
         fields = {

@@ -97,6 +97,20 @@ def commitment_of(challenger: str, proof: FraudProof, salt: bytes) -> bytes:
     return challenge_commitment(challenger, proof.batch, proof.step, proof.computed_root, salt)
 
 
+def broadcast(send: Callable[[bytes], object], raw: bytes, tx_hash: bytes, nonce: int) -> None:
+    """Send a signed transaction, best effort, for every journal (challenges and channel
+    actions): a node that already has it says so in its own words; any other refusal and any
+    transport failure is logged as ``broadcast_refused``, and the journal's next step
+    re-broadcasts, bumps or renonces."""
+    try:
+        send(raw)
+    except (Web3RPCError, ValueError, OSError) as exc:
+        text = str(exc).lower()
+        if any(word in text for word in _ALREADY_THERE):
+            return
+        log.warning("broadcast_refused", tx=tx_hash.hex(), nonce=nonce, error=one_line(exc))
+
+
 @dataclass
 class Challenger:
     client: RollupClient
@@ -480,15 +494,12 @@ class Challenger:
         already has the transaction says so in its own words; any other refusal ("nonce too
         low" included: the journal tells whose transaction used the nonce), and any transport
         failure, is logged and the next step re-broadcasts, bumps or renonces."""
-        try:
-            self.w3.eth.send_raw_transaction(HexBytes(sub.raw))
-        except (Web3RPCError, ValueError, OSError) as exc:
-            text = str(exc).lower()
-            if any(word in text for word in _ALREADY_THERE):
-                return
-            log.warning(
-                "broadcast_refused", tx=sub.tx_hash.hex(), nonce=sub.nonce, error=one_line(exc)
-            )
+        broadcast(
+            lambda raw: self.w3.eth.send_raw_transaction(HexBytes(raw)),
+            sub.raw,
+            sub.tx_hash,
+            sub.nonce,
+        )
 
     # -- ending ---------------------------------------------------------------------------------
     def _done(self, row: BatchRow, record: Record, done: Done) -> ChallengeState:
