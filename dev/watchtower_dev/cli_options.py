@@ -68,15 +68,11 @@ def _fault_name(fault: Any) -> str:
 def _signer(
     key_env: str | None, keystore: Path | None, password_env: str | None, password_file: Path | None
 ) -> Any:
-    import os
-
-    from watchtower.submit.signer import load_signer
+    from watchtower.submit.signer import load_cli_signer
 
     if key_env is None and keystore is None:
         return None
-    if key_env is not None and not os.environ.get(key_env):
-        raise InputError(f"--key-env {key_env}: the environment variable ${key_env} is not set")
-    return load_signer(
+    return load_cli_signer(
         key_env=key_env, keystore=keystore, password_env=password_env, password_file=password_file
     )
 

@@ -7,7 +7,6 @@ recorded, retry a failed challenge, finalize the batches whose window is over.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -219,7 +218,7 @@ def finalize_command(l1_rpc: str, rollup_address: str, send: bool, limit: int, *
           --key-env KEY --send
     """
     from watchtower.l1.rollup import L1TransactionError, OnChainStatus, connect
-    from watchtower.submit.signer import load_signer
+    from watchtower.submit.signer import load_cli_signer
 
     (client,) = connect((l1_rpc,), rollup_address)
     now = int(client.w3.eth.get_block("latest")["timestamp"])
@@ -243,10 +242,7 @@ def finalize_command(l1_rpc: str, rollup_address: str, send: bool, limit: int, *
             markup=False,
         )
         return
-    key_env = key["key_env"]
-    if key_env is not None and not os.environ.get(key_env):
-        raise InputError(f"--key-env {key_env}: the environment variable ${key_env} is not set")
-    signer = load_signer(**key)
+    signer = load_cli_signer(**key)
     if signer is None:
         raise InputError("finalize --send needs a key (--key-env or --keystore)")
     for batch in due:

@@ -646,11 +646,9 @@ def withdraw(
           --keystore key.json --password-file key.pass --data-dir /var/lib/watchtower
     """
     from watchtower.store.db import Store
-    from watchtower.submit.signer import load_signer
+    from watchtower.submit.signer import load_cli_signer
 
-    if key_env is not None and not os.environ.get(key_env):
-        raise InputError(f"--key-env {key_env}: the environment variable ${key_env} is not set")
-    signer = load_signer(
+    signer = load_cli_signer(
         key_env=key_env, keystore=keystore, password_env=password_env, password_file=password_file
     )
     if signer is None:

@@ -81,3 +81,19 @@ def load_signer(
             raise InputError(f"${key_env} does not hold a valid hex private key") from None
         return account
     return None
+
+
+def load_cli_signer(
+    *,
+    key_env: str | None = None,
+    keystore: Path | None = None,
+    password_env: str | None = None,
+    password_file: Path | None = None,
+) -> TxSigner | None:
+    """:func:`load_signer` for a command's ``--key-env``/``--keystore`` options: a
+    ``--key-env`` naming a variable that is not set is an error, not "no signer"."""
+    if key_env is not None and not os.environ.get(key_env):
+        raise InputError(f"--key-env {key_env}: the environment variable ${key_env} is not set")
+    return load_signer(
+        key_env=key_env, keystore=keystore, password_env=password_env, password_file=password_file
+    )
