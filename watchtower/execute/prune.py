@@ -1,8 +1,9 @@
 """State pruning: keep the states that can still be needed, delete every other trie node.
 
-Why: the state database is content-addressed and only ever adds nodes (every step's root is
-computed and committed), so without pruning it grows by every node of every intermediate state,
-forever: about 17 kB per transfer on a 10,000-account state.
+Why: the state database is content-addressed and only ever adds nodes (each batch commit writes
+the new nodes of its final state: :func:`watchtower.execute.reach.new_keys`), so without pruning
+it grows by every state the rollup ever had, forever: about 1.2 kB per transfer on a
+10,000-account state.
 
 What must be kept. To prove fraud in batch ``b`` (at any step) the prover replays ``b`` from its
 ``prev_root``, the final root of batch ``b - 1`` (genesis for batch 0), so that state must be
@@ -33,19 +34,14 @@ run it while another process writes the same database.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import rlp
-
 from watchtower import defaults
-from watchtower.errors import MissingStateError, StateCorruptionError
+from watchtower.execute.reach import NodeGetter, mark
 from watchtower.execute.statedb import StateDB
-from watchtower.rollup.params import BLANK_ROOT, EMPTY_CODE_HASH
 
 DEFAULT_KEEP_RECENT = defaults.KEEP_RECENT
-
-NodeGetter = Callable[[bytes], bytes | None]
 
 
 @dataclass(frozen=True)
@@ -115,88 +111,6 @@ def retained_roots(db: StateDB) -> list[bytes]:
     return list(dict.fromkeys(roots))
 
 
-def mark(get: NodeGetter, roots: Iterable[bytes]) -> set[bytes]:
-    """Every database key reachable from the account-trie ``roots``: trie nodes of the account
-    tries and of every account's storage trie, and the code of every account with code.
-
-    Nodes shorter than 32 bytes are embedded in their parent (no key of their own) and are walked
-    in place. Raises :class:`MissingStateError` if a reachable node is not in the database.
-    """
-    marker = _Marker(get)
-    for root in roots:
-        marker.walk_trie(root)
-    return marker.marked
-
-
-class _Marker:
-    """The mark phase: a depth-first walk with an explicit stack (tries can be deep)."""
-
-    def __init__(self, get: NodeGetter) -> None:
-        self.get = get
-        self.marked: set[bytes] = set()
-        # (node hash, whether it is in an account trie)
-        self.todo: list[tuple[bytes, bool]] = []
-        self.root = b""
-
-    def walk_trie(self, root: bytes) -> None:
-        self.root = root
-        self.todo.append((root, True))
-        while self.todo:
-            ref, accounts = self.todo.pop()
-            if ref in self.marked:
-                continue
-            raw = self.get(ref)
-            if raw is None:
-                if ref == BLANK_ROOT:
-                    continue  # the empty trie needs no node
-                raise MissingStateError(root, f"trie node 0x{ref.hex()} under it is missing")
-            self.marked.add(ref)
-            if ref != BLANK_ROOT:
-                self.node(rlp.decode(raw), accounts)
-
-    def node(self, node: object, accounts: bool) -> None:
-        """Queue the children of one decoded node; walk embedded children in place."""
-        if not isinstance(node, list):
-            raise self.corrupt("a trie node is not a list")
-        if len(node) == 17:
-            for child in node[:16]:
-                self.child(child, accounts)
-            if node[16] and accounts:
-                self.account(node[16])
-        elif len(node) == 2:
-            path = node[0]
-            if not isinstance(path, bytes) or not path:
-                raise self.corrupt("a trie node has a bad path")
-            if path[0] >> 4 >= 2:  # a leaf (hex-prefix flag 2 or 3)
-                if accounts:
-                    self.account(node[1])
-            else:
-                self.child(node[1], accounts)
-        elif node:
-            raise self.corrupt(f"a trie node has {len(node)} items, expected 2 or 17")
-
-    def child(self, child: object, accounts: bool) -> None:
-        if isinstance(child, list):
-            self.node(child, accounts)  # embedded
-        elif isinstance(child, bytes) and len(child) == 32:
-            self.todo.append((child, accounts))
-
-    def account(self, value: object) -> None:
-        fields = rlp.decode(value) if isinstance(value, bytes) else None
-        if not isinstance(fields, list) or len(fields) != 4:
-            raise self.corrupt("an account is not [nonce, balance, storage_root, code_hash]")
-        storage_root, code_hash = fields[2], fields[3]
-        if storage_root != BLANK_ROOT:
-            self.todo.append((storage_root, False))
-        if code_hash != EMPTY_CODE_HASH and code_hash not in self.marked:
-            if self.get(code_hash) is None:
-                raise MissingStateError(self.root, f"code 0x{code_hash.hex()} under it is missing")
-            self.marked.add(code_hash)
-
-    def corrupt(self, problem: str) -> StateCorruptionError:
-        return StateCorruptionError(f"state root 0x{self.root.hex()}: {problem}")
-
-
 def prune_state(
     db: StateDB,
     retention: Retention,
@@ -236,6 +150,7 @@ def prune_state(
 
 __all__ = [
     "DEFAULT_KEEP_RECENT",
+    "NodeGetter",
     "PruneReport",
     "Retention",
     "mark",

@@ -38,6 +38,7 @@ from eth.abc import AtomicWriteBatchAPI
 from eth.db.backends.base import BaseAtomicDB
 
 from watchtower.errors import MissingStateError, StateCorruptionError, StateError
+from watchtower.execute.reach import new_keys
 from watchtower.execute.trie import NodeCache
 from watchtower.failpoints import failpoint
 
@@ -336,13 +337,18 @@ class StateDB:
         self._write(pending, [])
 
     def commit_batch(self, pending: PendingWrites, record: BatchRecord) -> None:
-        """Write the batch's nodes and its root pointer in one atomic transaction."""
+        """Write the batch's final state and its root pointer in one atomic transaction.
+
+        Of the nodes the replay wrote, only those the final root reaches are kept
+        (:func:`~watchtower.execute.reach.new_keys`): the intermediate step states were needed
+        only until now (a prover replays a batch from its ``prev_root``)."""
         expected_prev = self._expected_prev_root(record.index)
         if expected_prev != record.prev_root:
             raise StateCorruptionError(
                 f"batch {record.index} starts from 0x{record.prev_root.hex()} but the stored "
                 f"chain ends at 0x{(expected_prev or b'').hex()}"
             )
+        pending.keep_only(new_keys(pending.pending_get, record.final_root, self.node_cache.get))
         self._write(
             pending,
             [
@@ -449,6 +455,14 @@ class PendingWrites(BaseAtomicDB):
 
     def discard(self) -> None:
         self._pending = {}
+
+    def pending_get(self, key: bytes) -> bytes | None:
+        """The value buffered under ``key`` (None if it is not buffered: maybe on disk)."""
+        return self._pending.get(key)
+
+    def keep_only(self, keys: set[bytes]) -> None:
+        """Drop every buffered write whose key is not in ``keys``."""
+        self._pending = {key: value for key, value in self._pending.items() if key in keys}
 
     @property
     def pending_count(self) -> int:
