@@ -569,14 +569,15 @@ class FastAccountDB(AccountDB):
         self._journaltrie = JournalDB(self._trie_cache)
 
     # py-evm reads and writes every account through pyrlp's generic ``Serializable`` machinery;
-    # an account is four fields, so it is encoded and decoded directly (same bytes, same values).
+    # an account is four fields, so it is encoded and decoded directly (same bytes, same values)
+    # and held as a :class:`FastAccount` (py-evm only reads its fields and calls ``copy``).
     def _get_account(self, address: Address, from_journal: bool = True) -> Any:
         if from_journal and address in self._account_cache:
             return self._account_cache[address]
         encoded = self._get_encoded_account(address, from_journal)
         account = decode_account(encoded) if encoded else _EMPTY_ACCOUNT
         if from_journal:
-            self._account_cache[address] = account
+            self._account_cache[address] = account  # type: ignore[assignment]
         return account
 
     def _set_account(self, address: Address, account: Any) -> None:
