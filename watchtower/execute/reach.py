@@ -21,6 +21,9 @@ from watchtower.rollup.params import BLANK_ROOT, EMPTY_CODE_HASH
 
 NodeGetter = Callable[[bytes], bytes | None]
 
+# How an account with no storage and no code ends: [..., BLANK_ROOT, EMPTY_CODE_HASH] in RLP.
+_PLAIN_TAIL = b"\xa0" + BLANK_ROOT + b"\xa0" + EMPTY_CODE_HASH
+
 
 def mark(get: NodeGetter, roots: Iterable[bytes]) -> set[bytes]:
     """Every database key reachable from the account-trie ``roots``: trie nodes of the account
@@ -110,6 +113,8 @@ class _Walker:
             self.todo.append((child, accounts))
 
     def account(self, value: object) -> None:
+        if not self.complete and isinstance(value, bytes) and value.endswith(_PLAIN_TAIL):
+            return  # no storage, no code (the last two fields are fixed-size): nothing below
         fields = decode_node(value) if isinstance(value, bytes) else None
         if not isinstance(fields, list) or len(fields) != 4:
             raise self.corrupt("an account is not [nonce, balance, storage_root, code_hash]")
