@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 
 from watchtower.channels import codec, eip712
-from watchtower.channels.guardian import ChannelChain
+from watchtower.channels.facts import ChannelChain
 from watchtower.channels.intake import ChainFacts, IntakePolicy, Refused, Status, check_request
 from watchtower.channels.store import ChannelStore
 from watchtower.errors import InputError, RequestError, one_line

@@ -11,7 +11,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 
-from watchtower.channels.guardian import (
+from watchtower.channels.facts import (
     CASH,
     CLAIM,
     SETTLE,
