@@ -89,7 +89,7 @@ def channel_open(
           --window 600
     """
     from watchtower.channels.types import Kind
-    from watchtower_dev.channels import open_state_channel
+    from watchtower_dev.channel_ops import open_state_channel
 
     deposit_a = _wei(deposit_eth, "--deposit")
     deposit_b = _wei(peer_deposit_eth, "--peer-deposit")
@@ -155,7 +155,8 @@ def channel_pay(
           --guardian "$GUARDIAN_ADDRESS" --request bob-request.json
     """
     from watchtower.channels.types import Kind
-    from watchtower_dev.channels import make_request, pay_state_channel
+    from watchtower_dev.channel_ops import pay_state_channel
+    from watchtower_dev.channels import make_request
 
     wei = _wei(amount, "--amount")
     reward_wei, monitor = _reward(reward, guardian)
@@ -270,7 +271,8 @@ def channel_close(
           --key-env BOB_KEY --nonce 0
     """
     from watchtower.channels.types import Kind
-    from watchtower_dev.channels import Wallet, close_state_channel, now, pick_state, states_of
+    from watchtower_dev.channel_ops import close_state_channel, pick_state
+    from watchtower_dev.channels import Wallet, now, states_of
 
     if stale and nonce is not None:
         raise InputError("give --stale or --nonce, not both")
@@ -313,7 +315,8 @@ def channel_update(*, l1_rpc: str, request_path: Path, key_env: str | None) -> N
     """
     from watchtower.channels import codec
     from watchtower.channels.types import ChannelState, Kind
-    from watchtower_dev.channels import SignedState, address_hex, update_state_channel
+    from watchtower_dev.channel_ops import update_state_channel
+    from watchtower_dev.channels import SignedState, address_hex
 
     try:
         request = codec.loads(request_path.read_bytes())
@@ -360,7 +363,7 @@ def channel_settle(
           --key-env BOB_KEY
     """
     from watchtower.channels.types import Kind
-    from watchtower_dev.channels import settle_state_channel
+    from watchtower_dev.channel_ops import settle_state_channel
 
     del wallets
     sender = _account(key_env)

@@ -104,7 +104,8 @@ def chequebook_cheque(
           --reward 0.01 --guardian "$GUARDIAN_ADDRESS" --request bob-cheque.json
     """
     from watchtower.channels.types import Kind
-    from watchtower_dev.channels import issue_cheque, make_request
+    from watchtower_dev.channel_ops import issue_cheque
+    from watchtower_dev.channels import make_request
 
     wei = _wei(amount, "--amount")
     to = _address(beneficiary, "--to")
@@ -145,7 +146,8 @@ def chequebook_cash(
           --withdraw
     """
     from watchtower.channels.types import Kind
-    from watchtower_dev.channels import Wallet, cash_cheque, latest_cheque, withdraw_owed
+    from watchtower_dev.channel_ops import cash_cheque, latest_cheque
+    from watchtower_dev.channels import Wallet, withdraw_owed
 
     beneficiary = _account(key_env)
     w3 = _web3(l1_rpc)
@@ -183,7 +185,7 @@ def chequebook_withdraw(
           --key-env ALICE_KEY --amount 1.5
     """
     from watchtower.channels.types import Kind
-    from watchtower_dev.channels import chequebook_withdraw as drain
+    from watchtower_dev.channel_ops import chequebook_withdraw as drain
 
     del wallets
     wei = _wei(amount, "--amount") if amount is not None else None

@@ -25,19 +25,21 @@ from typing import Any
 
 from watchtower.channels.types import Kind
 from watchtower_dev.chain import embedded_web3, mine
+from watchtower_dev.channel_ops import (
+    close_state_channel,
+    open_state_channel,
+    pay_state_channel,
+    pick_state,
+)
 from watchtower_dev.channels import (
     ETHER,
     ChannelDevnet,
     SignedState,
     Wallet,
-    close_state_channel,
     contract_at,
     deploy_channel_devnet,
     make_request,
-    open_state_channel,
     owed,
-    pay_state_channel,
-    pick_state,
     request_to_json,
     states_of,
     withdraw_owed,
@@ -371,7 +373,7 @@ def _refused(port: int, token: str, document: dict[str, Any]) -> str:
 def _second_settle(net: ChannelDevnet, channel_id: int) -> str:
     """Settling again is refused: the reward cannot be paid twice."""
     from watchtower.l1.rollup import L1TransactionError
-    from watchtower_dev.channels import settle_state_channel
+    from watchtower_dev.channel_ops import settle_state_channel
 
     try:
         settle_state_channel(net.w3, net.state_channel, net.bob, channel_id)

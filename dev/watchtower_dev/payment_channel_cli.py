@@ -76,7 +76,8 @@ def payment_open(
           --key-env ALICE_KEY --to "$BOB_ADDRESS" --deposit 3 --expires-in 7200
     """
     from watchtower.channels.types import Kind
-    from watchtower_dev.channels import now, open_payment_channel
+    from watchtower_dev.channel_ops import open_payment_channel
+    from watchtower_dev.channels import now
 
     wei = _wei(deposit_eth, "--deposit")
     to = _address(recipient, "--to")
@@ -124,7 +125,8 @@ def payment_pay(
           --reward 0.01 --guardian "$GUARDIAN_ADDRESS" --request bob-payment.json
     """
     from watchtower.channels.types import Kind
-    from watchtower_dev.channels import make_request, pay_payment_channel
+    from watchtower_dev.channel_ops import pay_payment_channel
+    from watchtower_dev.channels import make_request
 
     wei = _wei(amount, "--amount")
     reward_wei, monitor = _reward(reward, guardian)
@@ -176,13 +178,8 @@ def payment_claim(
           --channel 0 --key-env BOB_KEY --withdraw
     """
     from watchtower.channels.types import Kind, Payment
-    from watchtower_dev.channels import (
-        Wallet,
-        claim_payment_channel,
-        payment_entry,
-        unhex,
-        withdraw_owed,
-    )
+    from watchtower_dev.channel_ops import claim_payment_channel, payment_entry
+    from watchtower_dev.channels import Wallet, unhex, withdraw_owed
 
     recipient = _account(key_env)
     w3 = _web3(l1_rpc)
@@ -230,7 +227,8 @@ def payment_reclaim(
           --channel 0 --key-env ALICE_KEY --withdraw
     """
     from watchtower.channels.types import Kind
-    from watchtower_dev.channels import reclaim_payment_channel, withdraw_owed
+    from watchtower_dev.channel_ops import reclaim_payment_channel
+    from watchtower_dev.channels import withdraw_owed
 
     del wallets
     sender = _account(key_env)
