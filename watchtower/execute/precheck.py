@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import wait
 from typing import Protocol
 
@@ -121,6 +124,8 @@ class PendingChecks:
         self._owner = owner
         self._pool = pool  # the worker pool the chunks were submitted to
         self._results: list[tuple[Check, ...] | None] = [None] * -(-len(txs) // chunk)
+        #: Chunks whose results came from the worker (the others were checked in place).
+        self.from_worker = 0
         #: Why the worker's results were given up for this batch (None: they were not; a batch
         #: submitted while the worker is off or broken has no chunks, and a reason).
         self.failure: str | None = None if chunks or not txs else "no worker"
@@ -147,8 +152,17 @@ class PendingChecks:
 
     def _result(self, i: int) -> tuple[Check, ...]:
         txs = self.txs[i * self._chunk : (i + 1) * self._chunk]
+        owner = self._owner
+        if self.failure is None and owner is not None and not self._chunks[i].done():
+            starting = owner._starting(self._pool)
+            if starting is not None and starting <= owner.timeout:
+                # The worker is still starting (a spawned interpreter importing py-evm): this
+                # chunk in place rather than wait for it; its later results are used.
+                return _check_all(txs, self.params, self.rules)
+            if starting is not None:
+                self.failure = f"the worker did not start within {owner.timeout:g} s"
         if self.failure is None:
-            timeout = None if self._owner is None else self._owner.timeout
+            timeout = None if owner is None else owner.timeout
             try:
                 got = self._chunks[i].result(timeout=timeout)
             except FutureTimeout:
@@ -161,12 +175,15 @@ class PendingChecks:
                 self.failure = f"{type(exc).__name__}: {exc}"
             else:
                 if isinstance(got, tuple) and len(got) == len(txs):
+                    self.from_worker += 1
                     return got
                 self.failure = f"a result for {len(got)} steps, not {len(txs)}"
-            for future in self._chunks[i + 1 :]:
+        if self.failure is not None and self._chunks:  # reported once, by the failing chunk
+            for future in self._chunks[i:]:
                 future.cancel()
-            if self._owner is not None:
-                self._owner._failed(self._pool, self.failure, step=i * self._chunk)
+            self._chunks = []
+            if owner is not None:
+                owner._failed(self._pool, self.failure, step=i * self._chunk)
         return _check_all(txs, self.params, self.rules)
 
 
@@ -181,6 +198,10 @@ def _exit_with_parent() -> None:
 
 
 def _init_worker(fast_keccak: bool) -> None:
+    # Ctrl-C (the terminal's process group) or a SIGTERM to the service's group stops the
+    # parent, which stops the worker: the worker itself ignores them (no broken pool mid-batch).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
     if fast_keccak:
         use_fast_keccak()
@@ -211,7 +232,7 @@ class Prechecker:
         *,
         fast_keccak: bool = True,
         chunk: int = 100,
-        timeout: float = 60.0,
+        timeout: float = 30.0,
         max_restarts: int = 3,
         log: EventLog | None = None,
     ) -> None:
@@ -221,6 +242,8 @@ class Prechecker:
         self.max_restarts = max_restarts
         self._log = log
         self._pool: ProcessPoolExecutor | None = None
+        self._started_at = 0.0  # when the current worker was started (monotonic)
+        self._ready: ProcessPoolExecutor | None = None  # the worker, once it answered
         #: Workers given up so far, and started so far.
         self.failures = 0
         self.started = 0
@@ -244,7 +267,19 @@ class Prechecker:
                 initargs=(self._fast_keccak,),
             )
             self.started += 1
+            self._started_at = time.monotonic()
         return self._pool
+
+    def _starting(self, pool: ProcessPoolExecutor | None) -> float | None:
+        """Seconds since ``pool`` (the current worker) was started, while it has not answered
+        yet; None once it has (or for a worker given up)."""
+        if pool is None or pool is not self._pool or self._ready is pool:
+            return None
+        return time.monotonic() - self._started_at
+
+    def _answered(self, pool: ProcessPoolExecutor, future: Future[tuple[Check, ...]]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._ready = pool
 
     def submit(self, batch: Batch, rules: RuleSet = RuleSet.ROLLUP) -> PendingChecks:
         """Start the checks of ``batch``'s steps (done in place, as replay needs them, if the
@@ -261,12 +296,31 @@ class Prechecker:
                     pool.submit(_check_all, txs[i : i + self._chunk], params, rules)
                     for i in range(0, len(txs), self._chunk)
                 ]
+            if pool is not None and chunks and self._ready is not pool:
+                chunks[0].add_done_callback(partial(self._answered, pool))
         except Exception as exc:  # a pool broken since the last batch: this one in place
             for future in chunks:
                 future.cancel()
             self._failed(pool, f"{type(exc).__name__}: {exc}", batch=batch.index)
             chunks, pool = [], None
         return PendingChecks(rules, params, txs, chunks, chunk=self._chunk, owner=self, pool=pool)
+
+    def ready(self) -> bool:
+        """Start the worker if it is not running and wait until it answers (at most
+        ``timeout`` seconds): whether it did. Until a worker answers, replay checks in place
+        rather than wait for it."""
+        pool = self._live()
+        if pool is None:
+            return False
+        if self._ready is not pool:
+            try:
+                pool.submit(_worker_pid).result(timeout=self.timeout)
+            except Exception as exc:
+                self._failed(pool, f"the worker did not start: {type(exc).__name__}: {exc}")
+                return False
+            if pool is self._pool:
+                self._ready = pool
+        return self._ready is pool
 
     def pid(self) -> int | None:
         """The worker's process id (None before the first ``submit`` or once it is off)."""
@@ -303,11 +357,11 @@ class Prechecker:
                 )
 
     def close(self) -> None:
-        """Stop the worker (it finishes nothing more; what it had is dropped)."""
+        """Stop the worker (killed: it holds nothing, what it was doing is dropped)."""
         self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
-            _teardown(pool, kill=False)
+            _teardown(pool, kill=True)  # it holds nothing worth finishing
 
     def __enter__(self) -> Prechecker:
         return self
