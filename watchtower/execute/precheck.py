@@ -176,6 +176,8 @@ class PendingChecks:
             else:
                 if isinstance(got, tuple) and len(got) == len(txs):
                     self.from_worker += 1
+                    if owner is not None:
+                        owner.chunks_from_worker += 1
                     return got
                 self.failure = f"a result for {len(got)} steps, not {len(txs)}"
         if self.failure is not None and self._chunks:  # reported once, by the failing chunk
@@ -244,9 +246,10 @@ class Prechecker:
         self._pool: ProcessPoolExecutor | None = None
         self._started_at = 0.0  # when the current worker was started (monotonic)
         self._ready: ProcessPoolExecutor | None = None  # the worker, once it answered
-        #: Workers given up so far, and started so far.
+        #: Workers given up so far, started so far; chunks whose checks came from a worker.
         self.failures = 0
         self.started = 0
+        self.chunks_from_worker = 0
         self._closed = False
 
     @property
