@@ -263,12 +263,23 @@ class Prechecker:
         if self._pool is None:
             # spawn: the worker must not inherit the parent's open LMDB environment or threads
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=context,
-                initializer=_init_worker,
-                initargs=(self._fast_keccak,),
-            )
+            try:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=context,
+                    initializer=_init_worker,
+                    initargs=(self._fast_keccak,),
+                )
+            except Exception as exc:  # no semaphores (a read-only /dev/shm), no processes
+                self.failures = self.max_restarts + 1
+                if self._log is not None:
+                    self._log(
+                        "precheck_worker_off",
+                        failures=self.failures,
+                        detail=f"cannot start the sender-recovery worker "
+                        f"({type(exc).__name__}: {exc}): replay checks in place",
+                    )
+                return None
             self.started += 1
             self._started_at = time.monotonic()
         return self._pool
@@ -331,9 +342,13 @@ class Prechecker:
         if pool is None:
             return None
         processes = pool._processes  # no public accessor
-        if not processes:
+        if processes:
+            return next(iter(processes))
+        try:
             return pool.submit(_worker_pid).result(timeout=self.timeout)
-        return next(iter(processes))
+        except Exception as exc:
+            self._failed(pool, f"{type(exc).__name__}: {exc}")
+            return None
 
     def _failed(self, pool: ProcessPoolExecutor | None, reason: str, **fields: object) -> None:
         if pool is None or pool is not self._pool:
