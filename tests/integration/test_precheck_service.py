@@ -103,3 +103,46 @@ def test_sigkill_mid_replay_leaves_no_worker_and_the_restart_decides_the_same(
     expected = _verdicts(tmp_path / "ref")
     assert expected == [(i, "valid") for i in range(VALID)] + [(VALID, "fraud")]
     assert _verdicts(tmp_path / "data") == expected
+
+
+def test_the_service_in_process_decides_the_same_and_close_stops_the_worker(
+    tmp_path: Path,
+) -> None:
+    """The embedded chain, two services over it: ``replay_worker`` on and off."""
+    from watchtower.service import ServiceConfig, ServiceMode, Watchtower
+    from watchtower_dev.proposer import devnet_genesis
+
+    with start_devnet("embedded") as net:
+        for _ in range(3):
+            net.proposer.propose(30)
+        net.proposer.propose(6, Fault(FaultKind.SKIP_TX, 2))
+        net.proposer.propose(5)  # builds on the fraud: skipped
+        verdicts = []
+        for worker in (True, False):
+            config = ServiceConfig(
+                tmp_path / str(worker), mode=ServiceMode.WATCH, confirmations=0,
+                replay_worker=worker,
+            )  # fmt: skip
+            genesis = devnet_genesis()
+            tower = Watchtower(config, [net.client], genesis, None, alert=lambda k, **_: None)
+            try:
+                tower.tick()
+                tower.tick()
+                verdicts.append([(r.idx, r.verdict) for r in tower.store.batches()])
+                if worker:
+                    assert tower.prechecker is not None and tower.prechecker.failures == 0
+                    pid = tower.prechecker.pid()
+                    assert pid is not None and _alive(pid)
+                else:
+                    assert tower.prechecker is None
+            finally:
+                tower.close()
+            if worker:
+                deadline = time.monotonic() + 10
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert not _alive(pid), "close() left the worker running"
+    assert verdicts[0] == verdicts[1]
+    assert [v.value if v else None for _, v in verdicts[0]] == [
+        "valid", "valid", "valid", "fraud", "skipped"
+    ]  # fmt: skip
