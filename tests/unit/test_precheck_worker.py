@@ -115,6 +115,7 @@ def test_a_worker_killed_mid_batch_costs_nothing_but_speed(tmp_path: Path) -> No
             killer.cancel()
         (failed,) = events.named("precheck_worker_failed")
         assert "died" in failed["reason"] and failed["restarts_left"] == 3
+        assert (failed["batch"], failed["step"]) == (0, 0)  # waiting for its first chunk
         assert _wait_gone(first)
         # The next batch went to a fresh worker, started lazily, which answers.
         assert (worker.started, worker.failures) == (2, 1)

@@ -117,8 +117,10 @@ class PendingChecks:
         chunk: int,
         owner: Prechecker | None = None,
         pool: ProcessPoolExecutor | None = None,
+        batch: int | None = None,
     ) -> None:
         self.rules, self.params, self.txs = rules, params, txs
+        self.batch = batch  # the batch's index, for the log line of a failure
         self._chunks = chunks
         self._chunk = chunk
         self._owner = owner
@@ -155,12 +157,12 @@ class PendingChecks:
         owner = self._owner
         if self.failure is None and owner is not None and not self._chunks[i].done():
             starting = owner._starting(self._pool)
-            if starting is not None and starting <= owner.timeout:
+            if starting is not None and starting <= owner.start_timeout:
                 # The worker is still starting (a spawned interpreter importing py-evm): this
                 # chunk in place rather than wait for it; its later results are used.
                 return _check_all(txs, self.params, self.rules)
             if starting is not None:
-                self.failure = f"the worker did not start within {owner.timeout:g} s"
+                self.failure = f"the worker did not start within {owner.start_timeout:g} s"
         if self.failure is None:
             timeout = None if owner is None else owner.timeout
             try:
@@ -185,7 +187,7 @@ class PendingChecks:
                 future.cancel()
             self._chunks = []
             if owner is not None:
-                owner._failed(self._pool, self.failure, step=i * self._chunk)
+                owner._failed(self._pool, self.failure, batch=self.batch, step=i * self._chunk)
         return _check_all(txs, self.params, self.rules)
 
 
@@ -224,10 +226,11 @@ class Prechecker:
 
     The worker is started on the first ``submit`` (spawn: it inherits no LMDB or sqlite handle,
     and no thread) and exits with its parent, even a SIGKILLed one. A worker that fails (dies,
-    breaks the pool, gives no result within ``timeout`` seconds) is logged once
-    (``precheck_worker_failed``) and replaced on the next ``submit``; after ``max_restarts``
-    replacements the prechecker is off (``precheck_worker_off``) and ``submit`` returns None:
-    replay does the checks in place."""
+    breaks the pool, gives no result within ``timeout`` seconds, does not start within
+    ``start_timeout``) is logged once (``precheck_worker_failed``) and replaced on the next
+    ``submit``; after ``max_restarts`` replacements the prechecker is off
+    (``precheck_worker_off``) and ``submit`` returns checks done in place. A worker that is still
+    starting is not waited for: those chunks are checked in place (:meth:`ready` waits)."""
 
     def __init__(
         self,
@@ -235,12 +238,14 @@ class Prechecker:
         fast_keccak: bool = True,
         chunk: int = 100,
         timeout: float = 30.0,
+        start_timeout: float = 60.0,
         max_restarts: int = 3,
         log: EventLog | None = None,
     ) -> None:
         self._fast_keccak = fast_keccak
         self._chunk = chunk
-        self.timeout = timeout
+        self.timeout = timeout  # seconds a started worker may take for one chunk
+        self.start_timeout = start_timeout  # seconds a worker may take to start
         self.max_restarts = max_restarts
         self._log = log
         self._pool: ProcessPoolExecutor | None = None
@@ -317,18 +322,20 @@ class Prechecker:
                 future.cancel()
             self._failed(pool, f"{type(exc).__name__}: {exc}", batch=batch.index)
             chunks, pool = [], None
-        return PendingChecks(rules, params, txs, chunks, chunk=self._chunk, owner=self, pool=pool)
+        return PendingChecks(
+            rules, params, txs, chunks, chunk=self._chunk, owner=self, pool=pool, batch=batch.index
+        )
 
     def ready(self) -> bool:
         """Start the worker if it is not running and wait until it answers (at most
-        ``timeout`` seconds): whether it did. Until a worker answers, replay checks in place
+        ``start_timeout`` seconds): whether it did. Until a worker answers, replay checks in place
         rather than wait for it."""
         pool = self._live()
         if pool is None:
             return False
         if self._ready is not pool:
             try:
-                pool.submit(_worker_pid).result(timeout=self.timeout)
+                pool.submit(_worker_pid).result(timeout=self.start_timeout)
             except Exception as exc:
                 self._failed(pool, f"the worker did not start: {type(exc).__name__}: {exc}")
                 return False
@@ -345,7 +352,7 @@ class Prechecker:
         if processes:
             return next(iter(processes))
         try:
-            return pool.submit(_worker_pid).result(timeout=self.timeout)
+            return pool.submit(_worker_pid).result(timeout=self.start_timeout)
         except Exception as exc:
             self._failed(pool, f"{type(exc).__name__}: {exc}")
             return None
