@@ -1,6 +1,8 @@
 """Catch-up through the real service: a watchtower started late on a backlog of batches.
 
-Usage: python bench/bench_catchup.py [--batches 100] [--transfers 1000]
+Usage: python bench/bench_catchup.py [--batches 100] [--transfers 1000] [--no-worker]
+       python bench/bench_catchup.py --batches 30 --compare --repeat 2
+
 
 anvil with the rollup deployed (``start_devnet("anvil")``); the devnet proposer posts
 ``batches`` batches of ``transfers`` transfers first (not timed). Then ``watchtower run`` (watch
@@ -10,11 +12,17 @@ on its /metrics, read 4 times a second: within 0.25 s). That includes process st
 genesis, L1 reads (logs and calldata), decoding, replay, persistence (LMDB and SQLite) and
 verdicts. Prints batches/s, transfers/s, the time to caught up, and the time catching up on a
 week of a 100-transfer/s rollup would take.
+
+``--worker/--no-worker``: the service's sender-recovery worker (``replay.worker``, set through
+``WATCHTOWER_REPLAY_WORKER``; default: the setting's, on with 2+ CPUs). ``--compare``: catch up
+with the worker on, then off, on the same posted chain (each from an empty data directory),
+``--repeat`` times, alternating (the machine is shared: interleaved runs see the same load).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +31,7 @@ from tempfile import TemporaryDirectory
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from soak import SoakConfig, Tower
 
+from watchtower import defaults
 from watchtower.hashing import use_fast_keccak
 from watchtower_dev.devnet import start_devnet
 
@@ -63,7 +72,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=100)
     parser.add_argument("--transfers", type=int, default=1000)
+    parser.add_argument(
+        "--worker",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.REPLAY_WORKER,
+        help="the service's sender-recovery worker (replay.worker) [default: on with 2+ CPUs]",
+    )
+    parser.add_argument(
+        "--compare", action="store_true", help="worker on, then off, on the same chain"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="catch-ups per mode")
     args = parser.parse_args()
+    modes = [True, False] if args.compare else [args.worker]
+    results: list[tuple[bool, float, list[float]]] = []
     with TemporaryDirectory(prefix="wt-catchup-") as tmp:
         work = Path(tmp)
         net = start_devnet("anvil", data_dir=work / "devnet")
@@ -76,24 +97,44 @@ def main() -> None:
                         f"posted {b + 1} batches ({time.monotonic() - started:.0f} s)", flush=True
                     )
             cfg = SoakConfig(batches=args.batches, transfers=args.transfers, keep_recent=64)
-            t0 = time.monotonic()
-            tower = QuietTower(net, work / "tower", prune_every=0, cfg=cfg)
-            try:
-                tower.wait_all(args.batches, timeout=3600)
-                caught_up = time.monotonic() - t0
-                speeds = [s for _, s in tower.speeds if s > 0]
-            finally:
-                tower.stop()
+            for run in range(args.repeat):
+                for worker in modes:
+                    os.environ["WATCHTOWER_REPLAY_WORKER"] = "true" if worker else "false"
+                    t0 = time.monotonic()
+                    data = work / f"tower-{run}-{'on' if worker else 'off'}"
+                    tower = QuietTower(net, data, prune_every=0, cfg=cfg)
+                    try:
+                        tower.wait_all(args.batches, timeout=3600)
+                        caught_up = time.monotonic() - t0
+                        speeds = [s for _, s in tower.speeds if s > 0]
+                    finally:
+                        tower.stop()
+                    results.append((worker, caught_up, speeds))
+                    _report(args.batches, args.transfers, worker, caught_up, speeds)
         finally:
             net.close()
-    transfers = args.batches * args.transfers
+    if len(results) > 1:
+        for worker in modes:
+            times = sorted(t for w, t, _ in results if w is worker)
+            rates = [args.batches * args.transfers / t for t in times]
+            print(
+                f"worker {'on ' if worker else 'off'}: caught up in "
+                f"{', '.join(f'{t:.1f}' for t in times)} s "
+                f"({min(rates):.0f} - {max(rates):.0f} transfers/s)"
+            )
+
+
+def _report(batches: int, transfers_per_batch: int, worker: bool, caught_up: float,
+            speeds: list[float]) -> None:  # fmt: skip
+    transfers = batches * transfers_per_batch
     rate = transfers / caught_up
     print(
-        f"{args.batches} batches x {args.transfers} transfers queued; `watchtower run` from an "
-        f"empty data directory caught up in {caught_up:.1f} s"
+        f"worker {'on' if worker else 'off'}: {batches} batches x {transfers_per_batch} "
+        f"transfers queued; `watchtower run` from an empty data directory caught up in "
+        f"{caught_up:.1f} s"
     )
     print(
-        f"{args.batches / caught_up:.2f} batches/s, {rate:.0f} transfers/s end to end "
+        f"{batches / caught_up:.2f} batches/s, {rate:.0f} transfers/s end to end "
         f"(process start, L1 reads, decoding, replay, persistence, verdicts)"
     )
     if speeds:
@@ -104,7 +145,8 @@ def main() -> None:
         )
     print(
         f"a week of a 100-transfer/s rollup ({WEEK_OF_TRANSFERS / 1e6:.1f} M transfers) at this "
-        f"rate: {WEEK_OF_TRANSFERS / rate / 3600:.1f} h"
+        f"rate: {WEEK_OF_TRANSFERS / rate / 3600:.1f} h",
+        flush=True,
     )
 
 

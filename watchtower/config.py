@@ -330,6 +330,13 @@ SCHEMA: dict[str, dict[str, Setting]] = {
             "recent batches whose states are kept for reorgs",
         ),
     },
+    "replay": {
+        "worker": Setting(
+            _bool,
+            defaults.REPLAY_WORKER,
+            "recover the next batch's senders in a worker process (default: on with 2+ CPUs)",
+        ),
+    },
     "metrics": {
         "listen": Setting(_listen, None, "HOST:PORT for /metrics, /healthz, /readyz"),
     },

@@ -4,6 +4,7 @@ all read them from here, so that they cannot drift apart."""
 
 from __future__ import annotations
 
+import os
 from typing import Final
 
 # [l1]
@@ -27,6 +28,10 @@ BUMP_AFTER: Final = 24.0  # seconds without a receipt before a fee bump
 # [state]
 PRUNE_EVERY: Final = 100  # verified batches between state prunes (0: never)
 KEEP_RECENT: Final = 64  # recent batches whose states are kept (a reorg may replace them)
+
+# [replay]
+#: Decode and recover the senders of the next batch in a worker process (with a second CPU).
+REPLAY_WORKER: Final = (os.cpu_count() or 1) > 1
 
 # [alerts.*]
 SINK_TIMEOUT: Final = 5.0  # seconds per delivery attempt to a sink

@@ -222,6 +222,7 @@ def build_service(
         stall_after=settings["service.stall_after"],
         prune_every=settings["state.prune_every"],
         keep_recent=settings["state.keep_recent"],
+        replay_worker=settings["replay.worker"],
     )
     metrics = Metrics()
     endpoints = connect_quorum(settings, metrics)

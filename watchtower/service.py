@@ -39,6 +39,7 @@ from watchtower import defaults
 from watchtower import status as status_meta
 from watchtower.clock import SYSTEM_CLOCK, Clock
 from watchtower.errors import InputError, WatchtowerError
+from watchtower.execute.precheck import Prechecker
 from watchtower.execute.prune import Retention, prune_state
 from watchtower.execute.replay import init_genesis
 from watchtower.execute.statedb import StateDB
@@ -107,6 +108,10 @@ class ServiceConfig:
     stall_after: float = defaults.STALL_AFTER  # seconds without a new L1 block: 'stalled'
     prune_every: int = defaults.PRUNE_EVERY  # verified batches between state prunes (0: never)
     keep_recent: int = defaults.KEEP_RECENT  # recent batches a reorg may replace (states kept)
+    #: Recover the next batch's senders in a worker process (``replay.worker``; that setting's
+    #: default is on with two or more CPUs: defaults.REPLAY_WORKER). Off here so that a service
+    #: built in a test starts no process unless asked.
+    replay_worker: bool = False
 
 
 @dataclass
@@ -170,6 +175,10 @@ class Watchtower:
     ``readers`` (one per endpoint, first = primary) replace what is read from L1 through the
     clients (by default a :class:`~watchtower.l1.reader.Web3L1Reader` over each client): with
     readers alone (no clients) the service watches, and cannot challenge."""
+
+    #: The sender-recovery worker (``replay.worker``): made by the first replay, stopped by
+    #: :meth:`close`; a worker that fails is logged and replaced, its results never trusted.
+    prechecker: Prechecker | None = None
 
     def __init__(
         self,
@@ -342,6 +351,8 @@ class Watchtower:
             )
 
     def close(self) -> None:
+        if self.prechecker is not None:
+            self.prechecker.close()
         self.store.close()
         self.state.close()
         if self._sender_lock is not None:
@@ -583,7 +594,9 @@ class Watchtower:
         blocker: BatchRow | None = None  # the batch that blocked the ones after it
         halted = False
         waiting = 0
-        for outcome in verify_chain(self.state, candidates):
+        if self.prechecker is None and self.config.replay_worker:
+            self.prechecker = Prechecker(log=log.warning)
+        for outcome in verify_chain(self.state, candidates, prechecker=self.prechecker):
             row = outcome.candidate.ref
             if outcome.action is Action.SKIPPED:
                 waiting += 1

@@ -21,6 +21,7 @@ from watchtower.cli import (
     json_option,
     main,
 )
+from watchtower.cli.replay import open_prechecker, worker_option
 from watchtower.errors import InputError
 
 
@@ -38,8 +39,14 @@ from watchtower.errors import InputError
     "Print one JSON document: the batch, step and proof (or, with -o, where it was written), "
     "or why there is nothing to prove."
 )
-def prove(
-    bundle: Path, batch_index: int, step: int | None, out: Path | None, as_json: bool
+@worker_option
+def prove(  # noqa: PLR0917 (one parameter per option)
+    bundle: Path,
+    batch_index: int,
+    step: int | None,
+    out: Path | None,
+    as_json: bool,
+    worker: bool,
 ) -> None:
     """Build the fraud proof for a batch of BUNDLE, offline, and check it before writing it.
 
@@ -68,11 +75,15 @@ def prove(
     if not 0 <= batch_index < len(loaded.batches):
         raise InputError(f"bundle has batches 0..{len(loaded.batches) - 1}, not {batch_index}")
     target = loaded.batches[batch_index]
-    with tempfile.TemporaryDirectory(prefix="wt-prove-") as tmp, StateDB(Path(tmp)) as state_db:
+    with (
+        tempfile.TemporaryDirectory(prefix="wt-prove-") as tmp,
+        StateDB(Path(tmp)) as state_db,
+        open_prechecker(worker) as prechecker,
+    ):
         init_bundle(state_db, loaded)
         # The state just before the target: every batch before it must verify.
         before = (Candidate.of(batch, None) for batch in loaded.batches[:batch_index])
-        for outcome in verify_chain(state_db, before, rules=rules):
+        for outcome in verify_chain(state_db, before, rules=rules, prechecker=prechecker):
             if outcome.blocks:
                 verdict = outcome.verdict
                 raise InputError(

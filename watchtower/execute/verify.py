@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from watchtower.execute.precheck import Prechecker
+from watchtower.execute.precheck import PendingChecks, Prechecker
 from watchtower.execute.replay import StepCallback, replay_batch
 from watchtower.execute.statedb import StateDB
 from watchtower.execute.transition import RuleSet
@@ -116,46 +116,146 @@ def verify_chain(
     undecidable one leaves the state at the batch before it (what a proof is built on).
 
     ``prechecker``: a worker process that decodes each replayed batch's transactions and
-    recovers their senders in chunks, ahead of the replay (the verdicts are the same).
+    recovers their senders in chunks, ahead of the replay (the verdicts are the same). With it,
+    the next candidate is loaded, and submitted to the worker, before the current one is
+    replayed, if it will be replayed should the current one be valid (only a candidate after a
+    batch found not valid is loaded for nothing); a load that fails raises in the candidate's
+    turn, as without the worker. A worker that fails costs speed, never a verdict
+    (:class:`~watchtower.execute.precheck.Prechecker`).
     """
     blocker: Verdict | None = None
-    for c in candidates:
-        if blocker is not None:
-            skipped = Verdict(
-                batch=c.index, kind=VerdictKind.SKIPPED, steps=c.steps, reason=skip_reason(blocker)
+    worker = prechecker if prechecker is not None and rules is not RuleSet.ETHEREUM else None
+    upcoming = _Upcoming(candidates)
+    ahead: _Ahead[T] | None = None  # the next candidate, loaded and submitted to the worker
+    try:
+        for c in upcoming:
+            mine, ahead = (ahead if ahead is not None and ahead.candidate is c else None), None
+            if blocker is not None:
+                skipped = Verdict(
+                    batch=c.index,
+                    kind=VerdictKind.SKIPPED,
+                    steps=c.steps,
+                    reason=skip_reason(blocker),
+                )
+                _drop(mine)
+                yield Outcome(c, skipped, Action.SKIPPED, builds_on=blocker.batch)
+                continue
+            if c.load is None or c.known is VerdictKind.UNREADABLE:
+                blocker = Verdict(
+                    batch=c.index, kind=VerdictKind.UNREADABLE, steps=c.steps, reason=c.reason
+                )
+                _drop(mine)
+                yield Outcome(c, blocker, Action.KEPT)
+                continue
+            if _accepted(state_db, c):
+                valid = Verdict(
+                    batch=c.index, kind=VerdictKind.VALID, steps=c.steps, final_root=c.final_root
+                )
+                _drop(mine)
+                yield Outcome(c, valid, Action.ACCEPTED)
+                continue
+            if _kept(c):
+                assert c.known is not None
+                blocker = Verdict(batch=c.index, kind=c.known, steps=c.steps, reason=c.reason)
+                _drop(mine)
+                yield Outcome(c, blocker, Action.KEPT)
+                continue
+            head = state_db.head()
+            if head is not None and head.index >= c.index:
+                state_db.rollback_to(c.index - 1 if c.index else None)
+            started = timer()
+            # A load done ahead raises what it raised then, here, as a load now would.
+            batch = c.load() if mine is None else mine.batch()
+            prechecked = None
+            if worker is not None:
+                prechecked = mine.checks if mine is not None else None
+                if prechecked is None or prechecked.stale:  # not ahead, or on a failed worker
+                    prechecked = worker.submit(batch, rules)
+                following = upcoming.peek()
+                if following is not None and _replayable(state_db, following):
+                    ahead = _Ahead.of(following, worker, rules)
+            verdict = replay_batch(
+                state_db, batch, on_step=on_step, rules=rules, prechecked=prechecked
             )
-            yield Outcome(c, skipped, Action.SKIPPED, builds_on=blocker.batch)
-            continue
-        if c.load is None or c.known is VerdictKind.UNREADABLE:
-            blocker = Verdict(
-                batch=c.index, kind=VerdictKind.UNREADABLE, steps=c.steps, reason=c.reason
-            )
-            yield Outcome(c, blocker, Action.KEPT)
-            continue
-        record = state_db.batch(c.index)
-        if record is not None and (record.prev_root, record.final_root) == (
-            c.prev_root,
-            c.final_root,
-        ):
-            valid = Verdict(
-                batch=c.index, kind=VerdictKind.VALID, steps=c.steps, final_root=c.final_root
-            )
-            yield Outcome(c, valid, Action.ACCEPTED)
-            continue
-        if c.known is not None and c.known not in (VerdictKind.VALID, VerdictKind.SKIPPED):
-            blocker = Verdict(batch=c.index, kind=c.known, steps=c.steps, reason=c.reason)
-            yield Outcome(c, blocker, Action.KEPT)
-            continue
-        head = state_db.head()
-        if head is not None and head.index >= c.index:
-            state_db.rollback_to(c.index - 1 if c.index else None)
-        started = timer()
-        batch = c.load()
-        prechecked = None
-        if prechecker is not None and rules is not RuleSet.ETHEREUM:
-            prechecked = prechecker.submit(batch, rules)
-        verdict = replay_batch(state_db, batch, on_step=on_step, rules=rules, prechecked=prechecked)
-        elapsed = timer() - started
-        if verdict.kind is not VerdictKind.VALID:
-            blocker = verdict
-        yield Outcome(c, verdict, Action.REPLAYED, seconds=elapsed)
+            elapsed = timer() - started
+            if verdict.kind is not VerdictKind.VALID:
+                blocker = verdict
+            yield Outcome(c, verdict, Action.REPLAYED, seconds=elapsed)
+    finally:
+        _drop(ahead)  # the caller stopped early: the worker drops the next batch
+
+
+def _accepted(state_db: StateDB, c: Candidate[T]) -> bool:
+    record = state_db.batch(c.index)
+    return record is not None and (record.prev_root, record.final_root) == (
+        c.prev_root,
+        c.final_root,
+    )
+
+
+def _kept(c: Candidate[T]) -> bool:
+    return c.known is not None and c.known not in (VerdictKind.VALID, VerdictKind.SKIPPED)
+
+
+def _replayable(state_db: StateDB, c: Candidate[T]) -> bool:
+    """Whether ``c`` will be replayed if the batch before it is valid (the one being replayed:
+    the state is at the batch before that one, so no later record can accept ``c``)."""
+    return (
+        c.load is not None
+        and c.known is not VerdictKind.UNREADABLE
+        and not _kept(c)
+        and not _accepted(state_db, c)
+    )
+
+
+class _Upcoming(Generic[T]):
+    """The candidates, with a look at the next one."""
+
+    def __init__(self, candidates: Iterable[Candidate[T]]) -> None:
+        self._it = iter(candidates)
+        self._next: list[Candidate[T]] = []
+
+    def __iter__(self) -> Iterator[Candidate[T]]:
+        return self
+
+    def __next__(self) -> Candidate[T]:
+        return self._next.pop() if self._next else next(self._it)
+
+    def peek(self) -> Candidate[T] | None:
+        if not self._next:
+            try:
+                self._next.append(next(self._it))
+            except StopIteration:
+                return None
+        return self._next[0]
+
+
+@dataclass(frozen=True)
+class _Ahead(Generic[T]):
+    """A candidate loaded one ahead, its checks submitted to the worker; a load that failed
+    keeps its exception, raised when (and only if) the candidate is replayed."""
+
+    candidate: Candidate[T]
+    loaded: Batch | None
+    error: Exception | None
+    checks: PendingChecks | None
+
+    @classmethod
+    def of(cls, c: Candidate[T], worker: Prechecker, rules: RuleSet) -> _Ahead[T]:
+        assert c.load is not None
+        try:
+            batch = c.load()
+        except Exception as exc:  # raised again in its turn, if it is replayed
+            return cls(c, None, exc, None)
+        return cls(c, batch, None, worker.submit(batch, rules))
+
+    def batch(self) -> Batch:
+        if self.error is not None:
+            raise self.error
+        assert self.loaded is not None
+        return self.loaded
+
+
+def _drop(ahead: _Ahead[T] | None) -> None:
+    if ahead is not None and ahead.checks is not None:
+        ahead.checks.cancel()

@@ -1,0 +1,77 @@
+"""``replay.worker`` and ``--worker/--no-worker``: the setting reads like every other one (file,
+environment, one-line errors, shown by ``config show``), and the commands decide the same with
+and without the worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import FIXTURES
+from watchtower import defaults
+from watchtower.cli import main
+from watchtower.config import ConfigError, load_settings
+
+
+def test_the_default_is_on_with_more_than_one_cpu() -> None:
+    assert defaults.REPLAY_WORKER is ((os.cpu_count() or 1) > 1)
+    assert load_settings(env={})["replay.worker"] is defaults.REPLAY_WORKER
+
+
+def test_file_and_environment(tmp_path: Path) -> None:
+    config = tmp_path / "w.toml"
+    config.write_text("[replay]\nworker = false\n")
+    assert load_settings(config, env={})["replay.worker"] is False
+    on = {"WATCHTOWER_REPLAY_WORKER": "on"}
+    assert load_settings(config, env=on)["replay.worker"] is True  # environment over file
+
+
+@pytest.mark.parametrize("raw", ['"maybe"', "2", "[true]"])
+def test_a_bad_value_is_one_line_naming_the_key(tmp_path: Path, raw: str) -> None:
+    config = tmp_path / "w.toml"
+    config.write_text(f"[replay]\nworker = {raw}\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, env={})
+    message = str(error.value)
+    assert "replay.worker" in message and "expected true or false" in message
+    assert "\n" not in message
+
+
+def test_config_check_shows_it(tmp_path: Path) -> None:
+    config = tmp_path / "w.toml"
+    config.write_text("[replay]\nworker = false\n")
+    shown = CliRunner().invoke(main, ["config", "check", "--config", str(config)], env={})
+    assert shown.exit_code == 0, shown.output
+    assert tomllib.loads(shown.stdout)["replay"] == {"worker": False}
+    as_json = CliRunner().invoke(main, ["config", "check", "--json"], env={})
+    assert json.loads(as_json.stdout)["config"]["replay"]["worker"] is defaults.REPLAY_WORKER
+    bad = CliRunner().invoke(main, ["config", "check"], env={"WATCHTOWER_REPLAY_WORKER": "x"})
+    assert bad.exit_code == 2
+    assert "$WATCHTOWER_REPLAY_WORKER: replay.worker = 'x': expected true or false" in bad.output
+
+
+@pytest.mark.parametrize("command", [["replay"], ["prove", "--batch", "1"]])
+def test_the_commands_say_the_same_with_and_without_the_worker(command: list[str]) -> None:
+    bundle = str(FIXTURES / "fraud-wrong-root.json")
+    results = []
+    for flag in ("--worker", "--no-worker"):
+        result = CliRunner().invoke(main, [*command, bundle, "--json", flag])
+        assert result.exit_code == (1 if command == ["replay"] else 0), result.output
+        document = json.loads(result.stdout)
+        for timing in ("seconds", "genesis_seconds", "steps_per_second"):
+            document.pop(timing, None)
+        results.append(document)
+    assert results[0] == results[1]
+
+
+def test_the_help_says_what_the_worker_does_and_its_default() -> None:
+    for command in ("replay", "prove"):
+        text = CliRunner().invoke(main, [command, "--help"]).output
+        assert "--worker / --no-worker" in text
+        assert "recover their senders in a second process" in " ".join(text.split())
+        assert "on with 2+ CPUs" in " ".join(text.split())
