@@ -151,9 +151,9 @@ def main() -> None:
         store._write_items = timed_write  # type: ignore[method-assign]
         if worker is not None:  # the worker process is up (not timed)
             worker.submit(batches[0]).check(len(batches[0].steps) - 1)
-        roots = None if args.no_root_worker else RootWorker(store.path, fast_keccak=fast)
+        roots = None if args.no_root_worker else RootWorker(fast_keccak=fast)
         if roots is not None:  # its process is up (not timed)
-            roots.begin(genesis_root).abort()
+            roots.begin(store.path, genesis_root).abort()
         t0, cpu0 = time.perf_counter(), time.process_time()
         ahead = worker.submit(batches[0]) if worker is not None else None
         for k, batch in enumerate(batches):

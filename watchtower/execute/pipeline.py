@@ -79,7 +79,7 @@ class PipelinedSteps:
         checks = (
             prechecked if prechecked is not None and prechecked.fits(batch, self.rules) else None
         )
-        roots = self._roots = self.worker.begin(batch.prev_root)
+        roots = self._roots = self.worker.begin(self.state_db.path, batch.prev_root)
         outcomes: list[StepOutcome] = []
         buffer: list[StepChanges] = []
         error: TransitionInvariantError | None = None

@@ -83,11 +83,12 @@ def apply_changes(trie: CachedHexaryTrie, changes: StepChanges) -> bytes:
     return bytes(trie.root_hash)
 
 
-def _serve(conn: Connection, path: str, fast_keccak: bool) -> None:
+def _serve(conn: Connection, fast_keccak: bool) -> None:
     """The worker's loop: ``begin``, ``steps``..., ``end`` per batch (or ``abort``)."""
     if fast_keccak:
         use_fast_keccak()
-    disk = ReadOnlyNodes(path)
+    disk: ReadOnlyNodes | None = None
+    path = ""
     cache = NodeCache()
     token = -1
     trie: CachedHexaryTrie | None = None
@@ -102,12 +103,19 @@ def _serve(conn: Connection, path: str, fast_keccak: bool) -> None:
             break
         if kind == "abort":
             trie = nodes = None
-            disk.end()
+            if disk is not None:
+                disk.end()
             conn.send(("aborted", msg_token, None))
             continue
         try:
             if kind == "begin":
-                token = msg_token
+                token, trie, nodes = msg_token, None, None
+                if message[3] != path or disk is None:
+                    if disk is not None:
+                        disk.close()
+                    disk, path = None, ""
+                    cache = NodeCache()
+                    disk, path = ReadOnlyNodes(message[3]), message[3]
                 disk.snapshot()  # sees the batch before, committed by now
                 nodes = _BatchNodes(disk)
                 trie = CachedHexaryTrie(nodes, message[2], prune=True, cache=cache)
@@ -122,22 +130,24 @@ def _serve(conn: Connection, path: str, fast_keccak: bool) -> None:
                 disk.end()
         except Exception as exc:  # reported, never fatal: the main process falls back
             trie = nodes = None
-            disk.end()
+            if disk is not None:
+                disk.end()
             conn.send(("error", msg_token, f"{type(exc).__name__}: {exc}"))
-    disk.close()
+    if disk is not None:
+        disk.close()
 
 
 # -- the main process's side -------------------------------------------------------------------
 
 
 class RootWorker:
-    """A root worker for one state database (its path); see the module docstring.
+    """A root worker process; see the module docstring. It opens (read only) the state database
+    of the batch it is given, and keeps it open for the next batch of the same database.
 
     ``chunk``: steps per message. One batch at a time: :meth:`begin` a batch, send its steps'
     changes, then take its roots and new nodes (:class:`BatchRoots`)."""
 
-    def __init__(self, path: Path | str, *, fast_keccak: bool = True, chunk: int = 50) -> None:
-        self.path = str(path)
+    def __init__(self, *, fast_keccak: bool = True, chunk: int = 50) -> None:
         self.fast_keccak = fast_keccak
         self.chunk = chunk
         #: Why the last batch fell back to the reference path (None: it did not).
@@ -157,14 +167,13 @@ class RootWorker:
         """Start the worker process (done by :meth:`begin` if it is not running)."""
         context = multiprocessing.get_context("spawn")  # inherits no LMDB handle, no thread
         parent, child = context.Pipe(duplex=True)
-        process = context.Process(
-            target=_serve, args=(child, self.path, self.fast_keccak), daemon=True
-        )
+        process = context.Process(target=_serve, args=(child, self.fast_keccak), daemon=True)
         process.start()
         child.close()  # only the worker holds its end: its death is EOF here
         self._process, self._conn = process, parent
 
-    def begin(self, prev_root: bytes) -> BatchRoots:
+    def begin(self, path: Path | str, prev_root: bytes) -> BatchRoots:
+        """Start a batch on the state database at ``path``, from ``prev_root`` (committed)."""
         if self._process is None or not self._process.is_alive():
             self._discard()
             self.start()
@@ -172,7 +181,7 @@ class RootWorker:
             self._current.abort()  # a batch left unfinished (an exception in the caller)
         self._token += 1
         roots = self._current = BatchRoots(self, self._token)
-        roots.send(("begin", self._token, prev_root))
+        roots.send(("begin", self._token, prev_root, str(path)))
         return roots
 
     def fell_back(self, reason: str) -> None:

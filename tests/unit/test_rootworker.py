@@ -1,0 +1,198 @@
+"""Replay with a root worker (roots computed in another process) gives the verdicts, the stored
+state and the hooks of the reference replay, including when the worker is killed mid-batch."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_typing import Address
+
+import watchtower.execute.replay as replay_module
+from tests.conftest import FIXTURES
+from watchtower.execute.flat import FlatUnsupported, open_flat_state
+from watchtower.execute.reach import mark
+from watchtower.execute.replay import init_genesis, replay_batch
+from watchtower.execute.rootworker import RootWorker
+from watchtower.execute.statedb import PendingWrites, StateDB
+from watchtower.execute.transition import RuleSet, rules_of_protocol
+from watchtower.rollup.bundle import load_bundle
+from watchtower.rollup.types import Batch, GenesisAccount, Step, Verdict, VerdictKind
+from watchtower_dev.builder import with_wrong_root
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[RootWorker]:
+    with RootWorker(chunk=3) as roots:  # several chunks per batch, and partial ones
+        yield roots
+
+
+def _stored(store: StateDB) -> tuple[bytes | None, int, frozenset[bytes]]:
+    """What a commit left: the head root, the node count and every key the head reaches."""
+    head = store.head_root()
+    assert head is not None
+    with store.reader() as get:
+        reached = frozenset(mark(get, [head]))
+    return head, store.node_count(), reached
+
+
+def replay_both(
+    tmp_path: Path,
+    genesis: dict[bytes, GenesisAccount],
+    batches: list[Batch],
+    worker: RootWorker,
+    rules: RuleSet = RuleSet.ROLLUP,
+    *,
+    kill_at: tuple[int, int] | None = None,
+) -> list[Verdict]:
+    """Replay ``batches`` with and without the worker (until one is not valid); assert the same
+    verdicts, the same hooks and the same stored state; return the verdicts."""
+    reference = StateDB(tmp_path / "reference", sync=False)
+    pipelined = StateDB(tmp_path / "pipelined", sync=False)
+    init_genesis(reference, genesis)
+    init_genesis(pipelined, genesis)
+    verdicts = []
+    try:
+        for batch in batches:
+            steps_ref: list[int] = []
+            steps_pipe: list[int] = []
+
+            def on_step(k: int, index: int = batch.index, seen: list[int] = steps_pipe) -> None:
+                seen.append(k)
+                if kill_at == (index, k) and worker.pid is not None:
+                    os.kill(worker.pid, signal.SIGKILL)
+
+            expected = replay_batch(reference, batch, rules=rules, on_step=steps_ref.append)
+            got = replay_batch(pipelined, batch, rules=rules, on_step=on_step, roots=worker)
+            assert got == expected
+            assert steps_pipe == steps_ref  # every step's hooks once, in order
+            assert _stored(pipelined) == _stored(reference)
+            verdicts.append(got)
+            if expected.kind is not VerdictKind.VALID:
+                break
+    finally:
+        reference.close()
+        pipelined.close()
+    return verdicts
+
+
+@pytest.mark.parametrize("fixture", ["honest.json", "invalid-kinds.json", "fraud-wrong-root.json"])
+@pytest.mark.parametrize("protocol_rules", [True, False])
+def test_fixtures_give_the_reference_verdicts(
+    fixture: str, protocol_rules: bool, tmp_path: Path, worker: RootWorker
+) -> None:
+    bundle = load_bundle(FIXTURES / fixture)
+    rules = rules_of_protocol(bundle.protocol) if protocol_rules else RuleSet.ROLLUP
+    verdicts = replay_both(tmp_path, bundle.genesis, list(bundle.batches), worker, rules)
+    assert worker.last_fallback is None
+    kinds = [v.kind for v in verdicts]
+    assert kinds[-1] is (VerdictKind.FRAUD if "fraud" in fixture else VerdictKind.VALID)
+
+
+@pytest.mark.slow
+def test_the_large_fixture_gives_the_reference_verdicts(tmp_path: Path, worker: RootWorker) -> None:
+    bundle = load_bundle(FIXTURES / "large-10k-accounts.json")
+    rules = rules_of_protocol(bundle.protocol)
+    verdicts = replay_both(tmp_path, bundle.genesis, list(bundle.batches), worker, rules)
+    assert [v.kind for v in verdicts] == [VerdictKind.VALID] * len(bundle.batches)
+    assert worker.last_fallback is None
+
+
+@pytest.mark.parametrize("where", ["first", "chunk-start", "mid-chunk", "chunk-end", "last"])
+@pytest.mark.parametrize("only_one", [True, False])
+def test_a_wrong_root_is_fraud_at_that_step(
+    where: str, only_one: bool, tmp_path: Path, worker: RootWorker
+) -> None:
+    bundle = load_bundle(FIXTURES / "honest.json")
+    batch = bundle.batches[1]
+    last = len(batch.steps) - 1
+    step = {"first": 0, "chunk-start": 6, "mid-chunk": 7, "chunk-end": 8, "last": last}[where]
+    wrong = b"\x42" * 32
+    if only_one:  # the steps after claim the right roots again
+        steps = list(batch.steps)
+        steps[step] = Step(tx=steps[step].tx, root=wrong)
+        bad = dataclasses.replace(batch, steps=tuple(steps))
+    else:
+        bad = with_wrong_root(batch, step, wrong)
+    verdicts = replay_both(tmp_path, bundle.genesis, [bundle.batches[0], bad], worker)
+    assert verdicts[-1].kind is VerdictKind.FRAUD and verdicts[-1].step == step
+    assert verdicts[-1].claimed_root == wrong
+    # the worker is usable again after the abandoned batch
+    replay_both(tmp_path / "again", bundle.genesis, list(bundle.batches), worker)
+    assert worker.last_fallback is None
+
+
+@pytest.mark.parametrize("kill_step", [0, 4, 19])
+def test_a_killed_worker_gives_the_same_verdict(
+    kill_step: int, tmp_path: Path, worker: RootWorker
+) -> None:
+    bundle = load_bundle(FIXTURES / "honest.json")
+    before = worker.pid
+    fallbacks = worker.fallbacks
+    verdicts = replay_both(
+        tmp_path, bundle.genesis, list(bundle.batches), worker, kill_at=(1, kill_step)
+    )
+    assert [v.kind for v in verdicts] == [VerdictKind.VALID] * 3
+    assert worker.fallbacks == fallbacks + 1
+    assert worker.pid != before  # batch 2 started a fresh worker
+    assert worker.last_fallback is None  # and batch 2 did not fall back
+
+
+@pytest.mark.parametrize("kill_step", [0, 6])
+def test_a_killed_worker_in_a_fraudulent_batch(
+    kill_step: int, tmp_path: Path, worker: RootWorker
+) -> None:
+    bundle = load_bundle(FIXTURES / "fraud-wrong-root.json")  # fraud at batch 1, step 7
+    verdicts = replay_both(
+        tmp_path, bundle.genesis, list(bundle.batches), worker, kill_at=(1, kill_step)
+    )
+    assert verdicts[-1].kind is VerdictKind.FRAUD and verdicts[-1].step == 7
+    # (whether the batch fell back depends on whether step 7's root had arrived: either way
+    # the verdict is the reference's) and the next replay has a working worker
+    replay_both(tmp_path / "again", bundle.genesis, list(bundle.batches[:1]), worker)
+    assert worker.last_fallback is None
+
+
+def test_the_hooks_run_once_per_step_and_before_commit(
+    tmp_path: Path, worker: RootWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crash tests count hits of ``replay.step``: the pipelined replay hits it as often,
+    and ``replay.before_commit`` comes after every step of the batch."""
+    bundle = load_bundle(FIXTURES / "honest.json")
+    store = StateDB(tmp_path / "s", sync=False)
+    init_genesis(store, bundle.genesis)
+    seen: list[str] = []
+    monkeypatch.setattr(replay_module, "failpoint", seen.append)
+    verdict = replay_batch(store, bundle.batches[0], roots=worker)
+    store.close()
+    assert verdict.kind is VerdictKind.VALID
+    assert seen == ["replay.step"] * len(bundle.batches[0].steps) + ["replay.before_commit"]
+
+
+def test_storage_writes_are_not_guessed(tmp_path: Path) -> None:
+    """What the flat state does not handle raises FlatUnsupported (the batch is then replayed
+    by the reference path); an account created in the batch is read back from the overlay."""
+    bundle = load_bundle(FIXTURES / "honest.json")
+    store = StateDB(tmp_path / "s", sync=False)
+    root = init_genesis(store, bundle.genesis)
+    ctx = bundle.batches[0].context
+    state = open_flat_state(PendingWrites(store), root, ctx)
+    fresh = Address(b"\x11" * 20)
+    state.set_balance(fresh, 5)
+    state.make_state_root()
+    assert state.flat_accounts.take_changes()[0][0] == fresh
+    assert state.get_balance(fresh) == 5
+    state.set_storage(fresh, 1, 2)
+    with pytest.raises(FlatUnsupported, match="storage"):
+        state.make_state_root()
+    other = open_flat_state(PendingWrites(store), root, ctx)
+    other.set_balance(fresh, 5)
+    other.make_state_root()
+    other.delete_account(fresh)
+    with pytest.raises(FlatUnsupported):
+        other.make_state_root()
+    store.close()
