@@ -83,58 +83,76 @@ def apply_changes(trie: CachedHexaryTrie, changes: StepChanges) -> bytes:
     return bytes(trie.root_hash)
 
 
+class _Server:
+    """The worker's state: the database it reads, its node cache, and the current batch."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.disk: ReadOnlyNodes | None = None
+        self.path = ""
+        self.cache = NodeCache()
+        self.token = -1
+        self.trie: CachedHexaryTrie | None = None
+        self.nodes: _BatchNodes | None = None
+
+    def drop(self) -> None:
+        """Forget the current batch (done, failed or abandoned)."""
+        self.trie = self.nodes = None
+        if self.disk is not None:
+            self.disk.end()
+
+    def begin(self, token: int, prev_root: bytes, path: str) -> None:
+        self.drop()
+        self.token = token
+        if self.disk is None or path != self.path:
+            if self.disk is not None:
+                self.disk.close()
+            self.disk, self.path, self.cache = None, "", NodeCache()
+            self.disk, self.path = ReadOnlyNodes(path), path
+        self.disk.snapshot()  # sees the batch before, committed by now
+        self.nodes = _BatchNodes(self.disk)
+        self.trie = CachedHexaryTrie(self.nodes, prev_root, prune=True, cache=self.cache)
+
+    def handle(self, message: tuple[Any, ...]) -> None:
+        kind, token = message[0], message[1]
+        if kind == "abort":
+            self.drop()
+            self.conn.send(("aborted", token, None))
+            return
+        try:
+            if kind == "begin":
+                self.begin(token, message[2], message[3])
+                return
+            trie, nodes = self.trie, self.nodes
+            if token != self.token or trie is None or nodes is None:
+                return  # a batch that failed or was abandoned
+            if kind == "steps":
+                self.conn.send(("roots", token, [apply_changes(trie, c) for c in message[2]]))
+            elif kind == "end":
+                keys = new_keys(nodes.pending.get, bytes(trie.root_hash), self.cache.get)
+                self.conn.send(("nodes", token, [(key, nodes.pending[key]) for key in keys]))
+                self.drop()
+        except Exception as exc:  # reported, never fatal: the main process falls back
+            self.drop()
+            self.conn.send(("error", token, f"{type(exc).__name__}: {exc}"))
+
+
 def _serve(conn: Connection, fast_keccak: bool) -> None:
     """The worker's loop: ``begin``, ``steps``..., ``end`` per batch (or ``abort``)."""
     if fast_keccak:
         use_fast_keccak()
-    disk: ReadOnlyNodes | None = None
-    path = ""
-    cache = NodeCache()
-    token = -1
-    trie: CachedHexaryTrie | None = None
-    nodes: _BatchNodes | None = None
+    server = _Server(conn)
     while True:
         try:
             message = conn.recv()
         except (EOFError, OSError):
             break
-        kind, msg_token = message[0], message[1]
-        if kind == "stop":
+        if message[0] == "stop":
             break
-        if kind == "abort":
-            trie = nodes = None
-            if disk is not None:
-                disk.end()
-            conn.send(("aborted", msg_token, None))
-            continue
-        try:
-            if kind == "begin":
-                token, trie, nodes = msg_token, None, None
-                if message[3] != path or disk is None:
-                    if disk is not None:
-                        disk.close()
-                    disk, path = None, ""
-                    cache = NodeCache()
-                    disk, path = ReadOnlyNodes(message[3]), message[3]
-                disk.snapshot()  # sees the batch before, committed by now
-                nodes = _BatchNodes(disk)
-                trie = CachedHexaryTrie(nodes, message[2], prune=True, cache=cache)
-            elif msg_token != token or trie is None or nodes is None:
-                continue  # a batch that failed or was abandoned
-            elif kind == "steps":
-                conn.send(("roots", token, [apply_changes(trie, c) for c in message[2]]))
-            elif kind == "end":
-                keys = new_keys(nodes.pending.get, bytes(trie.root_hash), cache.get)
-                conn.send(("nodes", token, [(key, nodes.pending[key]) for key in keys]))
-                trie = nodes = None
-                disk.end()
-        except Exception as exc:  # reported, never fatal: the main process falls back
-            trie = nodes = None
-            if disk is not None:
-                disk.end()
-            conn.send(("error", msg_token, f"{type(exc).__name__}: {exc}"))
-    if disk is not None:
-        disk.close()
+        server.handle(message)
+    server.drop()
+    if server.disk is not None:
+        server.disk.close()
 
 
 # -- the main process's side -------------------------------------------------------------------
