@@ -41,18 +41,48 @@ class FlatUnsupported(Exception):  # noqa: N818  (a control-flow signal: use the
     """The step does something the flat overlay does not handle; the text says what."""
 
 
-class _FlatView(BaseDB):
-    """Accounts by address: the overlay first, then the account trie at the batch's prev_root."""
+class AccountCache:
+    """Encoded accounts by address, as they are in the state ``root`` (b"": no account).
 
-    def __init__(self, overlay: dict[bytes, bytes], base: Any) -> None:
+    Kept from batch to batch by the caller: a batch that starts from ``root`` reads accounts here
+    before the trie (the upper trie nodes are new after every batch, so a trie read decodes them
+    again), and a valid batch leaves the accounts of its final state. A root names one state, so
+    the cache is right whatever was committed; a batch from another root starts it afresh."""
+
+    def __init__(self, capacity: int = 2_000_000) -> None:
+        self.capacity = capacity
+        self.root = b""
+        self.accounts: dict[bytes, bytes] = {}
+
+    def at(self, root: bytes) -> dict[bytes, bytes]:
+        """The accounts of state ``root`` (emptied first if they were another state's)."""
+        if root != self.root or len(self.accounts) > self.capacity:
+            self.accounts = {}
+            self.root = root
+        return self.accounts
+
+    def advance(self, root: bytes, changes: dict[bytes, bytes]) -> None:
+        """The state moved from :attr:`root` to ``root`` by ``changes``."""
+        self.accounts.update(changes)
+        self.root = root
+
+
+class _FlatView(BaseDB):
+    """Accounts by address: the overlay first, then the accounts known at the batch's
+    ``prev_root``, then the account trie at ``prev_root`` (remembered in ``known``)."""
+
+    def __init__(self, overlay: dict[bytes, bytes], known: dict[bytes, bytes], base: Any) -> None:
         self.overlay = overlay
+        self.known = known
         self.base = base
 
     def __getitem__(self, key: bytes) -> bytes:
         value = self.overlay.get(key)
-        if value is not None:
-            return value
-        return bytes(self.base[key])
+        if value is None:
+            value = self.known.get(key)
+            if value is None:
+                value = self.known[key] = bytes(self.base[key])
+        return value
 
     def _exists(self, key: bytes) -> bool:
         return bool(self[key])
@@ -70,7 +100,7 @@ class FlatAccountDB(FastAccountDB):
     def __init__(self, db: Any, state_root: Hash32) -> None:
         super().__init__(db, state_root)
         self.overlay: dict[bytes, bytes] = {}
-        self._view = _FlatView(self.overlay, self._trie_logger)
+        self._view = _FlatView(self.overlay, {}, self._trie_logger)
         self._trie_cache = CacheDB(self._view)
         self._journaltrie = JournalDB(self._trie_cache)
         #: Changes recorded since the last :meth:`take_changes`, by address.
@@ -103,6 +133,11 @@ class FlatAccountDB(FastAccountDB):
         self._trie_cache.reset_cache()
         return NO_ROOT
 
+    def use_known(self, known: dict[bytes, bytes]) -> None:
+        """Read accounts from ``known`` (the accounts of the state at ``prev_root`` an
+        :class:`AccountCache` holds) before the trie; trie reads are added to it."""
+        self._view.known = known
+
     def take_changes(self) -> list[AccountChange]:
         """The account changes made since the last call (one step's, if called per step)."""
         changes = list(self._changes.items())
@@ -130,6 +165,7 @@ def open_flat_state(db: Any, root: bytes, ctx: BlockContext) -> FlatState:
 
 __all__ = [
     "NO_ROOT",
+    "AccountCache",
     "AccountChange",
     "FlatAccountDB",
     "FlatState",

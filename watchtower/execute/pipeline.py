@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from watchtower.errors import TransitionInvariantError
-from watchtower.execute.flat import FlatUnsupported, open_flat_state
+from watchtower.execute.flat import FlatAccountDB, FlatUnsupported, open_flat_state
 from watchtower.execute.precheck import Prechecks
 from watchtower.execute.reach import new_keys
 from watchtower.execute.replay import StepTrace, iter_steps
@@ -60,6 +60,7 @@ class PipelinedSteps:
         self._reference: PendingWrites | None = None
         self._reference_state: WatchtowerState | None = None
         self._yielded = 0
+        self._accounts: FlatAccountDB | None = None
         worker.last_fallback = None
 
     def __iter__(self) -> Iterator[StepTrace]:
@@ -74,7 +75,8 @@ class PipelinedSteps:
         batch, chunk = self.batch, self.worker.chunk
         steps = batch.steps
         state = open_flat_state(PendingWrites(self.state_db), batch.prev_root, batch.context)
-        accounts = state.flat_accounts
+        accounts = self._accounts = state.flat_accounts
+        accounts.use_known(self.worker.accounts.at(batch.prev_root))
         prechecked = self.prechecked
         checks = (
             prechecked if prechecked is not None and prechecked.fits(batch, self.rules) else None
@@ -141,7 +143,10 @@ class PipelinedSteps:
         worker, or, if it fails now, from a reference replay (silent: the traces were given)."""
         if self._reference is None and self._roots is not None:
             try:
-                return self._roots.finish()
+                items = self._roots.finish()
+                if self._accounts is not None:  # every root matched: the final state's accounts
+                    self.worker.accounts.advance(self.batch.final_root, self._accounts.overlay)
+                return items
             except RootWorkerFailed as exc:
                 self.worker.fell_back(f"batch {self.batch.index}: {exc}")
                 self._abandon()

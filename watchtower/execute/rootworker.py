@@ -25,6 +25,7 @@ from typing import Any
 from eth.db.backends.base import BaseDB
 from eth_hash.auto import keccak
 
+from watchtower.execute.flat import AccountCache
 from watchtower.execute.reach import new_keys
 from watchtower.execute.statedb import ReadOnlyNodes
 from watchtower.execute.trie import CachedHexaryTrie, NeedsRestructure, NodeCache
@@ -176,6 +177,8 @@ class RootWorker:
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._current: BatchRoots | None = None
+        #: The accounts of the last state replayed (this process's side: see AccountCache).
+        self.accounts = AccountCache()
 
     @property
     def pid(self) -> int | None:
