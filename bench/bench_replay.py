@@ -24,6 +24,7 @@ trie) are addresses without keys (deriving a million keys would take longer than
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import tempfile
@@ -64,6 +65,18 @@ def addresses(count: int, signers: list[bytes]) -> list[bytes]:
     return signers + extra
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (Linux /proc), 0 for those not found."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     fast = use_fast_keccak() == "pysha3"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,6 +90,9 @@ def main() -> None:
         "--no-root-worker",
         action="store_true",
         help="compute the per-step roots in the replaying process (no root worker)",
+    )
+    parser.add_argument(
+        "--root-chunk", type=int, default=50, help="steps per message to the root worker"
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
     args = parser.parse_args()
@@ -151,9 +167,13 @@ def main() -> None:
         store._write_items = timed_write  # type: ignore[method-assign]
         if worker is not None:  # the worker process is up (not timed)
             worker.submit(batches[0]).check(len(batches[0].steps) - 1)
-        roots = None if args.no_root_worker else RootWorker(fast_keccak=fast)
+        roots = None if args.no_root_worker else RootWorker(fast_keccak=fast, chunk=args.root_chunk)
         if roots is not None:  # its process is up (not timed)
             roots.begin(store.path, genesis_root).abort()
+        helpers = ([] if roots is None or roots.pid is None else [roots.pid]) + (
+            [] if worker is None else list(worker._pool._processes)  # type: ignore[union-attr]
+        )
+        helpers_cpu0 = cpu_seconds(helpers)
         t0, cpu0 = time.perf_counter(), time.process_time()
         ahead = worker.submit(batches[0]) if worker is not None else None
         for k, batch in enumerate(batches):
@@ -164,6 +184,7 @@ def main() -> None:
             assert verdict.kind.value == "valid", verdict
             assert roots is None or roots.last_fallback is None, roots.last_fallback
         ours, ours_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        helpers_cpu = cpu_seconds(helpers) - helpers_cpu0
         if roots is not None:
             roots.close()
         used = store.used_bytes()
@@ -206,6 +227,10 @@ def main() -> None:
     print(
         f"  replay process CPU time: {ours_cpu:.2f} s ({n / ours_cpu:.0f} tx per CPU-second of "
         "the replaying process: less sensitive to other load on a shared machine)"
+    )
+    print(
+        f"  worker processes' CPU time: {helpers_cpu:.2f} s; all processes: "
+        f"{ours_cpu + helpers_cpu:.2f} s ({n / (ours_cpu + helpers_cpu):.0f} tx per CPU-second)"
     )
     if naive:
         print(f"naive py-evm baseline (in-memory):        {n / naive:8.0f} tx/s  ({naive:.2f} s)")

@@ -17,7 +17,7 @@ from tests.conftest import FIXTURES
 from watchtower.execute.flat import FlatUnsupported, open_flat_state
 from watchtower.execute.reach import mark
 from watchtower.execute.replay import init_genesis, replay_batch
-from watchtower.execute.rootworker import RootWorker
+from watchtower.execute.rootworker import RootWorker, RootWorkerFailed
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.execute.transition import RuleSet, rules_of_protocol
 from watchtower.rollup.bundle import load_bundle
@@ -196,3 +196,16 @@ def test_storage_writes_are_not_guessed(tmp_path: Path) -> None:
     with pytest.raises(FlatUnsupported):
         other.make_state_root()
     store.close()
+
+
+def test_a_worker_error_is_reported_and_the_next_batch_starts_afresh(
+    tmp_path: Path, worker: RootWorker
+) -> None:
+    roots = worker.begin(tmp_path / "not-a-state-database", b"\x00" * 32)
+    roots.send_steps([[]])
+    with pytest.raises(RootWorkerFailed, match="failed"):
+        roots.wait_root(0)
+    assert worker.pid is None  # discarded: the next batch starts a fresh worker
+    bundle = load_bundle(FIXTURES / "honest.json")
+    replay_both(tmp_path, bundle.genesis, list(bundle.batches[:1]), worker)
+    assert worker.last_fallback is None and worker.pid is not None

@@ -4,17 +4,17 @@
 :func:`~watchtower.execute.replay.iter_steps` (``replay_batch`` consumes either the same way), but
 the computed roots come from a :class:`~watchtower.execute.rootworker.RootWorker`: steps run ahead
 of the roots by up to a few chunks, and a trace is yielded once its root is back. An error a step
-raises (``TransitionInvariantError``) surfaces after the traces of the steps before it, where
-the reference raises it. If the worker fails, or a step does something the flat state does not
-handle, the batch is replayed from its ``prev_root`` by the reference path, yielding only the
-traces not yielded yet (so every step's hooks run once).
+raises (``TransitionInvariantError``, a missing trie node) surfaces after the traces of the steps
+before it, where the reference raises it. If the worker fails, or a step does something the
+flat state does not handle, the batch is replayed from its ``prev_root`` by the reference path,
+yielding only the traces not yielded yet (so every step's hooks run once).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from watchtower.errors import TransitionInvariantError
+from watchtower.errors import StateError
 from watchtower.execute.flat import FlatAccountDB, FlatUnsupported, open_flat_state
 from watchtower.execute.precheck import Prechecks
 from watchtower.execute.reach import new_keys
@@ -84,7 +84,7 @@ class PipelinedSteps:
         roots = self._roots = self.worker.begin(self.state_db.path, batch.prev_root)
         outcomes: list[StepOutcome] = []
         buffer: list[StepChanges] = []
-        error: TransitionInvariantError | None = None
+        error: Exception | None = None
         for k in range(len(steps)):
             try:
                 outcome = apply_step(
@@ -95,7 +95,9 @@ class PipelinedSteps:
                     step=k,
                     checked=None if checks is None else checks.check(k),
                 )
-            except TransitionInvariantError as exc:
+            except FlatUnsupported:
+                raise
+            except Exception as exc:  # raised after the traces before it, as the reference does
                 error = exc
                 break
             outcomes.append(outcome)
@@ -157,6 +159,11 @@ class PipelinedSteps:
         self._reference_state.persist()
         pending = self._reference
         final_root = bytes(self._reference_state.state_root)
+        if final_root != self.batch.final_root:  # the worker's roots matched every claim
+            raise StateError(
+                f"batch {self.batch.index}: the reference replay ends at 0x{final_root.hex()}, "
+                f"the root worker's roots at 0x{self.batch.final_root.hex()}"
+            )
         pending.keep_only(new_keys(pending.pending_get, final_root, self.state_db.node_cache.get))
         return pending.drain()
 

@@ -188,14 +188,16 @@ def _commit(
     pipelined: PipelinedSteps | None,
 ) -> None:
     record = BatchRecord(index=batch.index, prev_root=batch.prev_root, final_root=batch.final_root)
+    items = None
     if pipelined is not None:
-        items = pipelined.new_nodes()
-        failpoint("replay.before_commit")
-        state_db.commit_batch_items(items, record)
-        return
-    state.persist()
+        items = pipelined.new_nodes()  # the root worker's (or a reference replay's)
+    else:
+        state.persist()
     failpoint("replay.before_commit")
-    state_db.commit_batch(pending, record)
+    if items is not None:
+        state_db.commit_batch_items(items, record)
+    else:
+        state_db.commit_batch(pending, record)
 
 
 class FlowsBuilder:
