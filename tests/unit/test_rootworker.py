@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +18,7 @@ from eth_typing import Address
 
 import watchtower.execute.replay as replay_module
 from tests.conftest import FIXTURES
+from tests.helpers import reachable_nodes_present
 from watchtower.execute.flat import FlatUnsupported, open_flat_state
 from watchtower.execute.reach import mark
 from watchtower.execute.replay import init_genesis, replay_batch
@@ -209,3 +214,87 @@ def test_a_worker_error_is_reported_and_the_next_batch_starts_afresh(
     bundle = load_bundle(FIXTURES / "honest.json")
     replay_both(tmp_path, bundle.genesis, list(bundle.batches[:1]), worker)
     assert worker.last_fallback is None and worker.pid is not None
+
+
+CRASH_CHILD = r"""
+import sys
+from pathlib import Path
+from watchtower.execute import statedb
+from watchtower.execute.replay import init_genesis, replay_batch
+from watchtower.execute.rootworker import RootWorker
+from watchtower.rollup.bundle import load_bundle
+
+original = statedb.StateDB._write_items
+roots = RootWorker(chunk=3)
+
+def announced(self, items, meta):
+    print(f"commit {roots.pid}", flush=True)   # the parent kills us from here on
+    original(self, items, meta)
+
+statedb.StateDB._write_items = announced
+bundle = load_bundle(Path(sys.argv[2]))
+db = statedb.StateDB(Path(sys.argv[1]), sync=True)
+init_genesis(db, bundle.genesis)
+while True:
+    head = db.head()
+    nxt = 0 if head is None else head.index + 1
+    if nxt == len(bundle.batches):
+        db.rollback_to(None)
+        continue
+    assert replay_batch(db, bundle.batches[nxt], roots=roots).kind.value == "valid"
+    assert roots.last_fallback is None, roots.last_fallback
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def test_sigkill_during_a_pipelined_replay_leaves_a_committed_root_and_no_worker(
+    tmp_path: Path,
+) -> None:
+    """The replaying process killed at a commit (with the root worker's nodes): the database
+    reopens at a committed root whose nodes are all there, the orphaned worker exits, and the
+    replay goes on from there (with the worker) to the same roots."""
+    bundle_path = FIXTURES / "honest.json"
+    bundle = load_bundle(bundle_path)
+    finals = {b.index: b.final_root for b in bundle.batches}
+    rng = random.Random(11)
+    for attempt in range(3):
+        data = tmp_path / "state"
+        child = subprocess.Popen(
+            [sys.executable, "-c", CRASH_CHILD, str(data), str(bundle_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        line = ""
+        for _ in range(rng.randrange(1, 6)):
+            line = child.stdout.readline()
+            assert line.startswith("commit "), f"child died early (attempt {attempt}): {line!r}"
+        time.sleep(rng.random() * 0.004)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stdout.close()
+        worker_pid = int(line.split()[1])
+        deadline = time.monotonic() + 20
+        while not _gone(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(worker_pid), "the root worker outlived the replaying process"
+        with StateDB(data) as db:
+            previous = db.genesis_root()
+            for record in db.batches():
+                assert record.prev_root == previous
+                assert record.final_root == finals[record.index]
+                previous = record.final_root
+            assert db.head_root() == previous and previous is not None
+            assert reachable_nodes_present(db, previous) > 1
+            with RootWorker() as roots:
+                head = db.head()
+                for batch in bundle.batches[0 if head is None else head.index + 1 :]:
+                    assert replay_batch(db, batch, roots=roots).kind is VerdictKind.VALID
+                    assert roots.last_fallback is None
