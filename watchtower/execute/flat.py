@@ -49,7 +49,7 @@ class AccountCache:
     again), and a valid batch leaves the accounts of its final state. A root names one state, so
     the cache is right whatever was committed; a batch from another root starts it afresh."""
 
-    def __init__(self, capacity: int = 2_000_000) -> None:
+    def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
         self.root = b""
         self.accounts: dict[bytes, bytes] = {}
