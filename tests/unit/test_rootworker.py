@@ -20,9 +20,11 @@ import watchtower.execute.replay as replay_module
 from tests.conftest import FIXTURES
 from tests.helpers import reachable_nodes_present
 from watchtower.execute.flat import FlatUnsupported, open_flat_state
+from watchtower.execute.pipeline import PipelinedSteps
 from watchtower.execute.reach import mark
-from watchtower.execute.replay import init_genesis, replay_batch
+from watchtower.execute.replay import init_genesis, iter_steps, replay_batch
 from watchtower.execute.rootworker import RootWorker, RootWorkerFailed
+from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.execute.transition import RuleSet, rules_of_protocol
 from watchtower.rollup.bundle import load_bundle
@@ -298,3 +300,21 @@ def test_sigkill_during_a_pipelined_replay_leaves_a_committed_root_and_no_worker
                 for batch in bundle.batches[0 if head is None else head.index + 1 :]:
                     assert replay_batch(db, batch, roots=roots).kind is VerdictKind.VALID
                     assert roots.last_fallback is None
+
+
+@pytest.mark.parametrize("fixture", ["honest.json", "invalid-kinds.json"])
+def test_the_traces_are_the_reference_traces(
+    fixture: str, tmp_path: Path, worker: RootWorker
+) -> None:
+    """Step by step, outcomes included (sender, recipient, value, reason, detail, root)."""
+    bundle = load_bundle(FIXTURES / fixture)
+    store = StateDB(tmp_path / "s", sync=False)
+    root = init_genesis(store, bundle.genesis)
+    batch = bundle.batches[0]
+    assert batch.prev_root == root
+    expected = list(iter_steps(open_state(PendingWrites(store), root, batch.context), batch))
+    pipelined = PipelinedSteps(store, batch, worker, rules=RuleSet.ROLLUP, prechecked=None)
+    assert list(pipelined) == expected
+    pipelined.close()
+    assert worker.last_fallback is None
+    store.close()

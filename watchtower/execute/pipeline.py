@@ -12,6 +12,7 @@ yielding only the traces not yielded yet (so every step's hooks run once).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 from watchtower.errors import StateError
@@ -119,7 +120,7 @@ class PipelinedSteps:
 
     def _trace(self, outcomes: list[StepOutcome], roots: list[bytes]) -> StepTrace:
         k = self._yielded
-        outcome = outcomes[k]
+        outcome = dataclasses.replace(outcomes[k], root=roots[k])  # the flat state had no root
         self._yielded = k + 1
         return StepTrace(
             step=k,
