@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument(
-        "--no-worker", action="store_true", help="stateless checks in place (one core)"
+        "--no-worker", action="store_true", help="stateless checks in place (no precheck worker)"
     )
     parser.add_argument(
         "--no-root-worker",
