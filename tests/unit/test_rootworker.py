@@ -27,9 +27,19 @@ from watchtower.execute.rootworker import RootWorker, RootWorkerFailed
 from watchtower.execute.state import open_state
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.execute.transition import RuleSet, rules_of_protocol
+from watchtower.rollup.bridge import encode_deposit
 from watchtower.rollup.bundle import load_bundle
-from watchtower.rollup.types import Batch, GenesisAccount, Step, Verdict, VerdictKind
-from watchtower_dev.builder import with_wrong_root
+from watchtower.rollup.params import RollupParams
+from watchtower.rollup.types import (
+    Batch,
+    BlockContext,
+    GenesisAccount,
+    Step,
+    Verdict,
+    VerdictKind,
+)
+from watchtower_dev.builder import build_batch, with_wrong_root
+from watchtower_dev.txgen import accounts, transfer
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +86,8 @@ def replay_both(
             expected = replay_batch(reference, batch, rules=rules, on_step=steps_ref.append)
             got = replay_batch(pipelined, batch, rules=rules, on_step=on_step, roots=worker)
             assert got == expected
+            if kill_at is None:  # the flat path handled the batch: nothing fell back
+                assert worker.last_fallback is None, worker.last_fallback
             assert steps_pipe == steps_ref  # every step's hooks once, in order
             assert _stored(pipelined) == _stored(reference)
             verdicts.append(got)
@@ -318,3 +330,35 @@ def test_the_traces_are_the_reference_traces(
     pipelined.close()
     assert worker.last_fallback is None
     store.close()
+
+
+def test_touched_empty_accounts_new_accounts_and_deposits(
+    tmp_path: Path, worker: RootWorker
+) -> None:
+    """Zero-value transfers to an account that does not exist and a zero tip to a coinbase that
+    does not exist (py-evm touches, then deletes them: EIP-161), then the coinbase and a
+    recipient created (trie inserts), deposits of 0 and to a new account: all on the flat path
+    (no fallback), with the reference's verdicts and stored state."""
+    keys = accounts(2, b"rootworker")
+    params = RollupParams()
+    coinbase, nobody, newcomer = b"\xcb" * 20, b"\x0e" * 20, b"\x0f" * 20
+    genesis = {k.address: GenesisAccount(balance=10**18) for k in keys}
+    ctx = BlockContext(1, 1, coinbase, params.base_fee, params.gas_limit, params.chain_id)
+
+    def pay(n: int, to: bytes, value: int, tip: int) -> bytes:
+        return transfer(keys[0], to, nonce=n, value=value, chain_id=params.chain_id, tip=tip)
+
+    first = [pay(0, nobody, 0, 0), pay(1, nobody, 0, 0), encode_deposit(0, newcomer, 0)]
+    second = [pay(2, nobody, 5, 1), encode_deposit(1, newcomer, 7), pay(3, newcomer, 0, 0)]
+    batches: list[Batch] = []
+    with StateDB(tmp_path / "builder", sync=False) as builder:
+        root = init_genesis(builder, genesis)
+        for index, txs in enumerate([first, second]):
+            pending = PendingWrites(builder)
+            batches.append(build_batch(pending, index, root, ctx, txs))
+            builder.commit_nodes(pending)
+            root = batches[-1].final_root
+    assert batches[0].steps[0].root != batches[0].prev_root  # the sender paid
+    verdicts = replay_both(tmp_path / "replay", genesis, batches, worker)
+    assert [v.kind for v in verdicts] == [VerdictKind.VALID] * 2
+    assert worker.last_fallback is None
