@@ -118,8 +118,9 @@ class FlatAccountDB(FastAccountDB):
                 raise FlatUnsupported(f"storage of account 0x{bytes(address).hex()} changed")
             self._dirty_accounts.discard(address)
             del self._account_stores[address]
-        if self._journaldb.diff().pending_items() or self._journaldb.diff().deleted_keys():
-            raise FlatUnsupported("code or storage written")
+        code = self._journaldb.diff()
+        if code.pending_items() or code.deleted_keys():
+            raise FlatUnsupported("code written")
         diff = self._journaltrie.diff()
         for key in diff.deleted_keys():
             if self._view[key]:
