@@ -214,6 +214,10 @@ def test_storage_writes_are_not_guessed(tmp_path: Path) -> None:
     other.delete_account(fresh)
     with pytest.raises(FlatUnsupported):
         other.make_state_root()
+    coded = open_flat_state(PendingWrites(store), root, ctx)
+    coded.set_code(fresh, b"\x00")
+    with pytest.raises(FlatUnsupported, match="code"):
+        coded.make_state_root()
     store.close()
 
 
