@@ -34,6 +34,8 @@ from watchtower.rollup.types import Batch, StepOutcome
 
 #: Poll the worker for roots every this many steps.
 _POLL_EVERY = 8
+#: Steps per message at the start of a batch (the worker waits for the first one).
+_FIRST_CHUNKS = 10
 
 
 class PipelinedSteps:
@@ -103,7 +105,7 @@ class PipelinedSteps:
                 break
             outcomes.append(outcome)
             buffer.append(accounts.take_changes())
-            if len(buffer) >= chunk:
+            if len(buffer) >= (chunk if k >= chunk else _FIRST_CHUNKS):  # start the worker soon
                 roots.send_steps(buffer)
                 buffer = []
             if k % _POLL_EVERY == 0:
