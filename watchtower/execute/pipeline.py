@@ -105,7 +105,7 @@ class PipelinedSteps:
                 break
             outcomes.append(outcome)
             buffer.append(accounts.take_changes())
-            if len(buffer) >= (chunk if k >= chunk else _FIRST_CHUNKS):  # start the worker soon
+            if len(buffer) >= (chunk if k >= chunk else min(chunk, _FIRST_CHUNKS)):
                 roots.send_steps(buffer)
                 buffer = []
             if k % _POLL_EVERY == 0:
