@@ -1,13 +1,14 @@
 """Replay benchmark: transfers per second with a state root after every step.
 
 Usage: python bench/bench_replay.py [--accounts 10000] [--batches 3] [--steps 1000]
-                                    [--no-worker] [--no-baseline]
+                                    [--no-worker] [--no-root-worker] [--no-baseline]
 
 Measures, in one run on the same transactions:
   * watchtower: ``replay_batch`` (rollup rules, py-evm Cancun executor, cached trie, LMDB on disk,
     one commit per batch, fsync per commit) with a root after every step; the stateless checks
     (decoding, sender recovery) of the next batch run in a worker process while the current one
-    executes (``--no-worker``: in place, one core);
+    executes (``--no-worker``: in place), and the per-step state roots are computed by a root
+    worker process while the steps execute (``--no-root-worker``: in place);
   * naive baseline: py-evm ``CancunState.apply_transaction`` + ``make_state_root()`` per tx on
     an in-memory ``AtomicDB`` with py-evm's stock ``AccountDB``.
 Signature recovery uses coincurve in both (py-evm's default when it is installed).
@@ -23,6 +24,7 @@ trie) are addresses without keys (deriving a million keys would take longer than
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import tempfile
@@ -38,6 +40,7 @@ from eth_keys.backends import get_backend
 
 from watchtower.execute.precheck import Prechecker
 from watchtower.execute.replay import init_genesis, replay_batch
+from watchtower.execute.rootworker import RootWorker
 from watchtower.execute.state import build_genesis, execution_context
 from watchtower.execute.statedb import PendingWrites, StateDB
 from watchtower.hashing import use_fast_keccak
@@ -62,6 +65,18 @@ def addresses(count: int, signers: list[bytes]) -> list[bytes]:
     return signers + extra
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (Linux /proc), 0 for those not found."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     fast = use_fast_keccak() == "pysha3"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,7 +84,15 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument(
-        "--no-worker", action="store_true", help="stateless checks in place (one core)"
+        "--no-worker", action="store_true", help="stateless checks in place (no precheck worker)"
+    )
+    parser.add_argument(
+        "--no-root-worker",
+        action="store_true",
+        help="compute the per-step roots in the replaying process (no root worker)",
+    )
+    parser.add_argument(
+        "--root-chunk", type=int, default=50, help="steps per message to the root worker"
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
     args = parser.parse_args()
@@ -134,25 +157,36 @@ def main() -> None:
 
         store = StateDB(Path(tmp) / "verifier", sync=True)  # a cold start: empty node cache
         commit_seconds = [0.0]
-        write = store._write
+        write = store._write_items
 
-        def timed_write(pending: PendingWrites, meta: list[tuple[bytes, bytes]]) -> None:
+        def timed_write(items: list[tuple[bytes, bytes]], meta: list[tuple[bytes, bytes]]) -> None:
             started = time.perf_counter()
-            write(pending, meta)
+            write(items, meta)
             commit_seconds[0] += time.perf_counter() - started
 
-        store._write = timed_write  # type: ignore[method-assign]
+        store._write_items = timed_write  # type: ignore[method-assign]
         if worker is not None:  # the worker process is up (not timed)
             worker.submit(batches[0]).check(len(batches[0].steps) - 1)
+        roots = None if args.no_root_worker else RootWorker(fast_keccak=fast, chunk=args.root_chunk)
+        if roots is not None:  # its process is up (not timed)
+            roots.begin(store.path, genesis_root).abort()
+        helpers = ([] if roots is None or roots.pid is None else [roots.pid]) + (
+            [] if worker is None else list(worker._pool._processes)  # type: ignore[union-attr]
+        )
+        helpers_cpu0 = cpu_seconds(helpers)
         t0, cpu0 = time.perf_counter(), time.process_time()
         ahead = worker.submit(batches[0]) if worker is not None else None
         for k, batch in enumerate(batches):
             prechecked = ahead
             if worker is not None and k + 1 < len(batches):
                 ahead = worker.submit(batches[k + 1])  # queued behind this batch's chunks
-            verdict = replay_batch(store, batch, prechecked=prechecked)
+            verdict = replay_batch(store, batch, prechecked=prechecked, roots=roots)
             assert verdict.kind.value == "valid", verdict
+            assert roots is None or roots.last_fallback is None, roots.last_fallback
         ours, ours_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        helpers_cpu = cpu_seconds(helpers) - helpers_cpu0
+        if roots is not None:
+            roots.close()
         used = store.used_bytes()
         disk = store.disk_bytes()
         rss_replay = peak_rss_mib()
@@ -182,12 +216,21 @@ def main() -> None:
         f"{args.batches} batches x {args.steps} transfers over {args.accounts} accounts, "
         f"root after every step"
     )
-    how = "checks in place, one core" if worker is None else "next batch's checks in a worker"
+    how = "checks in place" if worker is None else "next batch's checks in a worker"
+    how += (
+        ", roots in place"
+        if roots is None
+        else f", roots in a root worker (chunks of {roots.chunk} steps)"
+    )
     print(f"watchtower replay (LMDB, fsync per batch; {how}): {n / ours:8.0f} tx/s  ({ours:.2f} s)")
     print(f"  of which LMDB commits (write + fsync): {commit_seconds[0]:.2f} s")
     print(
         f"  replay process CPU time: {ours_cpu:.2f} s ({n / ours_cpu:.0f} tx per CPU-second of "
         "the replaying process: less sensitive to other load on a shared machine)"
+    )
+    print(
+        f"  worker processes' CPU time: {helpers_cpu:.2f} s; all processes: "
+        f"{ours_cpu + helpers_cpu:.2f} s ({n / (ours_cpu + helpers_cpu):.0f} tx per CPU-second)"
     )
     if naive:
         print(f"naive py-evm baseline (in-memory):        {n / naive:8.0f} tx/s  ({naive:.2f} s)")

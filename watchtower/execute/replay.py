@@ -8,11 +8,13 @@ nothing is committed, so the stored chain only ever holds verified roots.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from watchtower.errors import InputError, StateError, TransitionInvariantError
 from watchtower.execute.precheck import Prechecks
+from watchtower.execute.rootworker import RootWorker
 from watchtower.execute.state import WatchtowerState, build_genesis, open_state
 from watchtower.execute.statedb import BatchRecord, PendingWrites, StateDB
 from watchtower.execute.transition import RuleSet, apply_step
@@ -28,6 +30,9 @@ from watchtower.rollup.types import (
     Verdict,
     VerdictKind,
 )
+
+if TYPE_CHECKING:
+    from watchtower.execute.pipeline import PipelinedSteps
 
 StepCallback = Callable[[int], None]
 
@@ -72,6 +77,7 @@ def replay_batch(
     commit: bool = True,
     rules: RuleSet = RuleSet.ROLLUP,
     prechecked: Prechecks | None = None,
+    roots: RootWorker | None = None,
 ) -> Verdict:
     """Replay one batch on top of the stored head and return its verdict.
 
@@ -80,7 +86,10 @@ def replay_batch(
     verdict carries the batch's bridge flows (protocol.md §8). ``rules``: ``RuleSet.ROLLUP``
     (protocol v2) or ``RuleSet.ROLLUP_V1`` (bundles of format version 1). ``prechecked``: the
     batch's stateless checks done ahead (:func:`watchtower.execute.precheck.precheck`, e.g. in a
-    worker process); used only if they are this batch's under these rules.
+    worker process); used only if they are this batch's under these rules. ``roots``: a
+    :class:`~watchtower.execute.rootworker.RootWorker` for this database, to compute the
+    per-step roots in another process (rollup rule sets; the same verdict; if the worker fails
+    the batch is replayed here and ``roots.last_fallback`` says why).
     """
     head = state_db.head_root()
     if head is None:
@@ -105,11 +114,21 @@ def replay_batch(
         )
     pending = PendingWrites(state_db)
     state = open_state(pending, batch.prev_root, batch.context)
+    pipelined: PipelinedSteps | None = None
+    traces: Iterable[StepTrace]
+    if roots is not None and rules is not RuleSet.ETHEREUM and batch.steps:
+        from watchtower.execute.pipeline import PipelinedSteps  # (it imports this module)
+
+        traces = pipelined = PipelinedSteps(
+            state_db, batch, roots, rules=rules, prechecked=prechecked
+        )
+    else:
+        traces = iter_steps(state, batch, rules=rules, prechecked=prechecked)
     fraud: Verdict | None = None
     invalid: list[tuple[int, InvalidReason]] = []
     flows = FlowsBuilder(batch.index, batch.context.base_fee)
     try:
-        for trace in iter_steps(state, batch, rules=rules, prechecked=prechecked):
+        for trace in traces:
             failpoint("replay.step")
             if on_step is not None:
                 on_step(trace.step)
@@ -135,22 +154,22 @@ def replay_batch(
                 break
     except TransitionInvariantError as exc:
         pending.discard()
+        if pipelined is not None:
+            pipelined.close()
         return Verdict(
             batch=batch.index,
             kind=VerdictKind.UNDECIDABLE,
             steps=len(batch.steps),
             reason=str(exc),
         )
-    if fraud is not None:
+    if fraud is not None or not commit:
         pending.discard()
+        if pipelined is not None:
+            pipelined.close()
+    if fraud is not None:
         return fraud
     if commit:
-        state.persist()
-        failpoint("replay.before_commit")
-        state_db.commit_batch(
-            pending,
-            BatchRecord(index=batch.index, prev_root=batch.prev_root, final_root=batch.final_root),
-        )
+        _commit(state_db, batch, state, pending, pipelined)
     return Verdict(
         batch=batch.index,
         kind=VerdictKind.VALID,
@@ -159,6 +178,26 @@ def replay_batch(
         invalid_steps=tuple(invalid),
         flows=flows.build(),
     )
+
+
+def _commit(
+    state_db: StateDB,
+    batch: Batch,
+    state: WatchtowerState,
+    pending: PendingWrites,
+    pipelined: PipelinedSteps | None,
+) -> None:
+    record = BatchRecord(index=batch.index, prev_root=batch.prev_root, final_root=batch.final_root)
+    items = None
+    if pipelined is not None:
+        items = pipelined.new_nodes()  # the root worker's (or a reference replay's)
+    else:
+        state.persist()
+    failpoint("replay.before_commit")
+    if items is not None:
+        state_db.commit_batch_items(items, record)
+    else:
+        state_db.commit_batch(pending, record)
 
 
 class FlowsBuilder:

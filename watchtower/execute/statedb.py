@@ -357,6 +357,23 @@ class StateDB:
             ],
         )
 
+    def commit_batch_items(self, items: list[tuple[bytes, bytes]], record: BatchRecord) -> None:
+        """:meth:`commit_batch` with the new nodes given (key, value), already reduced to those
+        the final root reaches (a root worker found them: :mod:`~watchtower.execute.rootworker`)."""
+        expected_prev = self._expected_prev_root(record.index)
+        if expected_prev != record.prev_root:
+            raise StateCorruptionError(
+                f"batch {record.index} starts from 0x{record.prev_root.hex()} but the stored "
+                f"chain ends at 0x{(expected_prev or b'').hex()}"
+            )
+        self._write_items(
+            sorted(items),
+            [
+                (_batch_key(record.index), record.encode()),
+                (_HEAD_KEY, struct.pack(">Q", record.index)),
+            ],
+        )
+
     def rollback_to(self, index: int | None) -> bytes:
         """Forget every batch after ``index`` (``None``: back to genesis); return the new head root.
 
@@ -392,8 +409,11 @@ class StateDB:
         return None if previous is None or previous.pruned else previous.final_root
 
     def _write(self, pending: PendingWrites, meta: list[tuple[bytes, bytes]]) -> None:
-        items = pending.drain()
+        self._write_items(pending.drain(), meta)
 
+    def _write_items(
+        self, items: list[tuple[bytes, bytes]], meta: list[tuple[bytes, bytes]]
+    ) -> None:
         def write() -> None:
             with self._env.begin(write=True) as txn:
                 txn.cursor(db=self._nodes).putmulti(items, overwrite=True)
@@ -402,6 +422,43 @@ class StateDB:
                 failpoint("statedb.write.commit")
 
         self._grow_on_full(write)
+
+
+class ReadOnlyNodes:
+    """The ``nodes`` of a state database opened read only, for another process (a root worker)
+    while the owner writes: LMDB readers and one writer share the environment through its lock
+    file. Each :meth:`snapshot` sees what was committed when it was taken."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._env = lmdb.open(
+            str(path), readonly=True, lock=True, max_dbs=4, subdir=True, readahead=False
+        )
+        self._nodes = self._env.open_db(b"nodes", create=False)
+        self._txn: lmdb.Transaction | None = None
+
+    def snapshot(self) -> None:
+        """Start reading what is committed now (ends the previous read snapshot)."""
+        self.end()
+        try:
+            self._txn = self._env.begin(db=self._nodes, buffers=False)
+        except lmdb.MapResizedError:
+            self._env.set_mapsize(0)  # the writer grew the map: adopt its size
+            self._txn = self._env.begin(db=self._nodes, buffers=False)
+
+    def get(self, key: bytes) -> bytes | None:
+        if self._txn is None:
+            self.snapshot()
+        value = self._txn.get(key)  # type: ignore[union-attr]
+        return None if value is None else bytes(value)
+
+    def end(self) -> None:
+        if self._txn is not None:
+            self._txn.abort()
+            self._txn = None
+
+    def close(self) -> None:
+        self.end()
+        self._env.close()
 
 
 class PendingWrites(BaseAtomicDB):
