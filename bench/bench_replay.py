@@ -166,12 +166,12 @@ def main() -> None:
 
         store._write_items = timed_write  # type: ignore[method-assign]
         if worker is not None:  # the worker process is up (not timed)
-            worker.submit(batches[0]).check(len(batches[0].steps) - 1)
+            assert worker.ready(), "the precheck worker did not start"
         roots = None if args.no_root_worker else RootWorker(fast_keccak=fast, chunk=args.root_chunk)
         if roots is not None:  # its process is up (not timed)
             roots.begin(store.path, genesis_root).abort()
         helpers = ([] if roots is None or roots.pid is None else [roots.pid]) + (
-            [] if worker is None else list(worker._pool._processes)  # type: ignore[union-attr]
+            [] if worker is None or worker.pid() is None else [worker.pid()]
         )
         helpers_cpu0 = cpu_seconds(helpers)
         t0, cpu0 = time.perf_counter(), time.process_time()
