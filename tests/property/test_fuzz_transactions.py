@@ -31,7 +31,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from watchtower.rollup.params import MAX_TX_BYTES, SECP256K1_N, RollupParams
-from watchtower.rollup.transactions import Rejected, Transfer, check_transfer
+from watchtower.rollup.transactions import (
+    DYNAMIC_FEE_TYPE,
+    Rejected,
+    Transfer,
+    _decode,
+    check_transfer,
+    signing_message,
+)
 from watchtower.rollup.types import InvalidReason
 from watchtower_dev.txgen import Account, accounts
 
@@ -757,3 +764,25 @@ def test_the_first_broken_rule_names_the_reason(draft: Draft, broken: set[Invali
     result = check_transfer(encode(fields, draft.legacy), PARAMS)
     first = next(rule for rule in RULES if rule in broken)
     assert isinstance(result, Rejected) and result.reason is first, (broken, result)
+
+
+@pytest.mark.timeout(120)
+@given(hostile_transactions())
+def test_the_signing_message_and_hash_are_py_evms(raw: bytes) -> None:
+    """check_transfer builds the signed message and the hash from the raw fields (no second
+    pass through py-evm's sedes): for every transaction it accepts as decodable they must be
+    exactly py-evm's own ``get_message_for_signing()`` and ``hash``."""
+    try:
+        tx, fields = _decode(raw)
+    except ValueError:
+        return  # undecodable: neither is computed
+    tx_type = DYNAMIC_FEE_TYPE if raw[0] == DYNAMIC_FEE_TYPE else 0
+    chain_id = tx.chain_id if tx_type == DYNAMIC_FEE_TYPE else (tx.v - 35) // 2
+    if tx_type != DYNAMIC_FEE_TYPE and tx.v < 35:
+        return  # pre-EIP-155 legacy: refused before a message is needed
+    if not 1 <= chain_id < 2**64:
+        return  # no rollup has that chain id (RollupParams refuses it): no message is needed
+    assert signing_message(tx_type, fields, chain_id) == tx.get_message_for_signing()
+    outcome = check_transfer(raw, replace(PARAMS, chain_id=chain_id))
+    if isinstance(outcome, Transfer):
+        assert outcome.tx_hash == tx.hash

@@ -32,96 +32,23 @@ from trie.constants import BLANK_NODE, BLANK_NODE_HASH
 from trie.hexary import HexaryTrie
 from trie.utils.db import ScratchDB
 
+from watchtower.rollup import rlpcodec
+from watchtower.rollup.rlpcodec import encode_bytes, encode_uint, list_header
+
 _BLANK_ROOT = Hash32(BLANK_NODE_HASH)
 Node = Any  # a decoded trie node: bytes, or a list of bytes and nested lists
 
 
-_STRING_PREFIX = [bytes((0x80 + n,)) for n in range(56)]
-_LIST_PREFIX = [bytes((0xC0 + n,)) for n in range(56)]
-
-
-def _encode_bytes(item: bytes) -> bytes:
-    length = len(item)
-    if length == 1 and item[0] < 0x80:
-        return item
-    if length <= 55:
-        return _STRING_PREFIX[length] + item
-    length_bytes = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes((0xB7 + len(length_bytes),)) + length_bytes + item
-
-
-def encode_node(item: Node) -> bytes:
-    """RLP-encode a trie node (byte strings and nested lists only)."""
-    if type(item) is bytes:
-        return _encode_bytes(item)
-    payload = b"".join(
-        [
-            b"\xa0" + child
-            if len(child) == 32 and type(child) is bytes  # a child's hash: the common case
-            else (b"\x80" if child == b"" else encode_node(child))
-            for child in item
-        ]
-    )
-    length = len(payload)
-    if length <= 55:
-        return _LIST_PREFIX[length] + payload
-    length_bytes = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes((0xF7 + len(length_bytes),)) + length_bytes + payload
-
-
-class _NotCanonical(Exception):  # noqa: N818  (internal signal: let pyrlp decide)
-    pass
-
-
-def _decode_item(data: bytes, start: int) -> tuple[Any, int]:
-    """One canonical RLP item of ``data`` at ``start``: (item, end)."""
-    prefix = data[start]
-    if prefix < 0x80:
-        return data[start : start + 1], start + 1
-    if prefix < 0xB8:
-        end = start + 1 + prefix - 0x80
-        if (prefix == 0x81 and data[start + 1] < 0x80) or end > len(data):
-            raise _NotCanonical
-        return data[start + 1 : end], end
-    if prefix < 0xC0:
-        size = prefix - 0xB7
-        length = int.from_bytes(data[start + 1 : start + 1 + size], "big")
-        if length <= 55 or data[start + 1] == 0:
-            raise _NotCanonical
-        begin = start + 1 + size
-        if begin + length > len(data):
-            raise _NotCanonical
-        return data[begin : begin + length], begin + length
-    if prefix < 0xF8:
-        begin, end = start + 1, start + 1 + prefix - 0xC0
-    else:
-        size = prefix - 0xF7
-        length = int.from_bytes(data[start + 1 : start + 1 + size], "big")
-        if length <= 55 or data[start + 1] == 0:
-            raise _NotCanonical
-        begin = start + 1 + size
-        end = begin + length
-    if end > len(data):
-        raise _NotCanonical
-    items = []
-    position = begin
-    while position < end:
-        item, position = _decode_item(data, position)
-        items.append(item)
-    if position != end:
-        raise _NotCanonical
-    return items, end
+#: RLP-encode a trie node (byte strings and nested lists only).
+encode_node = rlpcodec.encode
 
 
 def decode_node(encoded: bytes) -> Node:
     """RLP-decode a trie node; the same result as ``rlp.decode`` (which decides anything that is
     not canonical, truncated or followed by trailing bytes, and raises as it does)."""
     try:
-        item, end = _decode_item(encoded, 0)
-        if end != len(encoded):
-            raise _NotCanonical
-        return item
-    except (_NotCanonical, IndexError):
+        return rlpcodec.decode_canonical(encoded)
+    except rlpcodec.NotCanonicalError:
         return rlp.decode(encoded)
 
 
@@ -486,28 +413,19 @@ def _int_bytes(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
-def _encode_int(value: int) -> bytes:
-    if value < 0x80:
-        return b"\x80" if value == 0 else bytes((value,))
-    length = (value.bit_length() + 7) // 8
-    return _STRING_PREFIX[length] + value.to_bytes(length, "big")
-
-
 def encode_account(account: Any) -> bytes:
     """``rlp.encode(account, sedes=Account)``, without pyrlp's sedes dispatch."""
     payload = b"".join(
         (
-            _encode_int(account.nonce),
-            _encode_int(account.balance),
-            _encode_bytes(bytes(account.storage_root)),
-            _encode_bytes(bytes(account.code_hash)),
+            encode_uint(account.nonce),
+            encode_uint(account.balance),
+            encode_bytes(bytes(account.storage_root)),
+            encode_bytes(bytes(account.code_hash)),
         )
     )
     length = len(payload)
-    if length <= 55:
-        return _LIST_PREFIX[length] + payload
     if length < 256:
-        return b"\xf8" + bytes((length,)) + payload
+        return list_header(length) + payload
     # never for a uint256 balance
     return rlp.encode(Account(*account), sedes=Account)  # type: ignore[no-any-return]
 

@@ -15,6 +15,7 @@ from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
 from eth_hash.auto import keccak
 from eth_utils.exceptions import ValidationError
 
+from watchtower.rollup import rlpcodec
 from watchtower.rollup.params import (
     MAX_TX_BYTES,
     SECP256K1_N,
@@ -94,18 +95,23 @@ def _list_depth(payload: bytes) -> int:
     return peak
 
 
-def _check_shape(payload: bytes, shape: str) -> None:
-    """Strict RLP (protocol.md §3): canonical encoding, exact field kinds and widths."""
+def _check_shape(payload: bytes, shape: str) -> list[Any]:
+    """Strict RLP (protocol.md §3): canonical encoding, exact field kinds and widths. Returns
+    the fields as decoded (byte strings, and lists for the access list)."""
     if _list_depth(payload) > _MAX_LIST_DEPTH:
         raise ValueError(f"lists nested deeper than {_MAX_LIST_DEPTH} levels")
     try:
-        fields = rlp.decode(payload, strict=True)
-    except rlp.exceptions.DecodingError as exc:
-        raise ValueError(f"RLP: {_one_line(exc)}") from None
+        fields = rlpcodec.decode_canonical(payload)  # canonical by construction
+    except rlpcodec.NotCanonicalError:
+        # pyrlp decides, and names the problem (canonical here means: re-encodes to the input)
+        try:
+            fields = rlp.decode(payload, strict=True)
+        except rlp.exceptions.DecodingError as exc:
+            raise ValueError(f"RLP: {_one_line(exc)}") from None
+        if isinstance(fields, list) and len(fields) == len(shape) and rlp.encode(fields) != payload:
+            raise ValueError("non-canonical RLP encoding") from None
     if not isinstance(fields, list) or len(fields) != len(shape):
         raise ValueError(f"expected a list of {len(shape)} fields")
-    if rlp.encode(fields) != payload:
-        raise ValueError("non-canonical RLP encoding")
     for position, (kind, field) in enumerate(zip(shape, fields, strict=True)):
         if kind == "l":
             _check_access_list(field)
@@ -116,6 +122,7 @@ def _check_shape(payload: bytes, shape: str) -> None:
             raise ValueError(f"field {position} is not a canonical integer of at most 32 bytes")
         if kind == "a" and len(field) not in (0, 20):
             raise ValueError(f"field {position} is {len(field)} bytes, not an address")
+    return fields
 
 
 def _check_access_list(value: object) -> None:
@@ -140,19 +147,24 @@ def decode_signed(tx_bytes: bytes) -> Any:
     widths, 20-byte addresses, a well-formed access list), independently of py-evm's sedes, which
     are laxer (an empty list decodes as the integer 0). Raises ``ValueError`` with the reason.
     """
+    return _decode(tx_bytes)[0]
+
+
+def _decode(tx_bytes: bytes) -> tuple[Any, list[Any]]:
+    """:func:`decode_signed`, and the transaction's raw RLP fields (checked canonical)."""
     if not tx_bytes:
         raise ValueError("empty transaction")
     if len(tx_bytes) > MAX_TX_BYTES:
         raise ValueError(f"{len(tx_bytes)} bytes, above MAX_TX_BYTES={MAX_TX_BYTES}")
     first = tx_bytes[0]
     if first == DYNAMIC_FEE_TYPE:
-        _check_shape(tx_bytes[1:], _DYNAMIC_FEE_SHAPE)
+        fields = _check_shape(tx_bytes[1:], _DYNAMIC_FEE_SHAPE)
     elif first >= 0xC0:
-        _check_shape(tx_bytes, _LEGACY_SHAPE)
+        fields = _check_shape(tx_bytes, _LEGACY_SHAPE)
     else:
         raise ValueError(f"transaction type 0x{first:02x} is not supported")
     try:
-        return CancunTransactionBuilder.decode(tx_bytes)
+        return CancunTransactionBuilder.decode(tx_bytes), fields
     except (rlp.exceptions.RLPException, ValidationError, TypeError, IndexError) as exc:
         raise ValueError(f"RLP: {_one_line(exc)}") from exc
 
@@ -160,7 +172,7 @@ def decode_signed(tx_bytes: bytes) -> Any:
 def check_transfer(tx_bytes: bytes, params: RollupParams) -> Transfer | Rejected:
     """Apply rules 1-9 of protocol.md §3.1 to transaction bytes."""
     try:
-        tx = decode_signed(tx_bytes)
+        tx, fields = _decode(tx_bytes)
     except ValueError as exc:
         return Rejected(InvalidReason.UNDECODABLE, str(exc))
     tx_type = DYNAMIC_FEE_TYPE if tx_bytes[0] == DYNAMIC_FEE_TYPE else LEGACY_TYPE
@@ -181,7 +193,7 @@ def check_transfer(tx_bytes: bytes, params: RollupParams) -> Transfer | Rejected
     if not (1 <= tx.r < SECP256K1_N and 1 <= tx.s <= SECP256K1_N // 2):
         return Rejected(InvalidReason.BAD_SIGNATURE, "r or s out of range (EIP-2 low s)")
     y_parity = tx.y_parity if tx_type == DYNAMIC_FEE_TYPE else tx.v - (2 * params.chain_id + 35)
-    sender = recover_sender(tx.get_message_for_signing(), y_parity, tx.r, tx.s)
+    sender = recover_sender(signing_message(tx_type, fields, params.chain_id), y_parity, tx.r, tx.s)
     if sender is None:
         return Rejected(InvalidReason.BAD_SIGNATURE, "public key recovery failed")
     # py-evm caches the sender on the transaction; give it the one recovered here.
@@ -214,8 +226,22 @@ def check_transfer(tx_bytes: bytes, params: RollupParams) -> Transfer | Rejected
         max_fee=max_fee,
         max_priority_fee=max_priority,
         value=tx.value,
-        tx_hash=bytes(tx.hash),
+        tx_hash=bytes(keccak(tx_bytes)),  # canonical bytes: what py-evm's tx.hash re-encodes
     )
+
+
+def signing_message(tx_type: int, fields: list[Any], chain_id: int) -> bytes:
+    """What the sender signed (its keccak), from the transaction's canonical RLP fields: py-evm's
+    ``get_message_for_signing()`` without decoding and encoding through sedes again. Type 2:
+    ``0x02 || rlp(fields[0:9])``; legacy with EIP-155 (the only legacy form accepted):
+    ``rlp(fields[0:6] + [chain_id, 0, 0])``."""
+    if tx_type == DYNAMIC_FEE_TYPE:
+        return b"\x02" + rlpcodec.encode(fields[:9])
+    return rlpcodec.encode([*fields[:6], _uint_bytes(chain_id), b"", b""])
+
+
+def _uint_bytes(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
 def recover_sender(message: bytes, y_parity: int, r: int, s: int) -> bytes | None:
