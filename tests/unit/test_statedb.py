@@ -6,8 +6,11 @@ import pytest
 
 from tests.conftest import FIXTURES
 from watchtower.errors import StateCorruptionError
+from watchtower.execute.reach import new_keys
 from watchtower.execute.replay import init_genesis, replay_batch
+from watchtower.execute.state import open_state
 from watchtower.execute.statedb import BatchRecord, PendingWrites, StateDB
+from watchtower.execute.transition import apply_step
 from watchtower.rollup.bundle import load_bundle
 from watchtower.rollup.types import VerdictKind
 
@@ -77,3 +80,29 @@ def test_reopen_keeps_progress(tmp_path: Path) -> None:
         head = db.head()
         assert head is not None and head.final_root == bundle.batches[0].final_root
         assert replay_batch(db, bundle.batches[1]).kind is VerdictKind.VALID
+
+
+def test_a_commit_of_another_process_nodes_caches_the_top_of_the_new_trie(store: StateDB) -> None:
+    # The root worker computes the nodes in its own process: the replaying process's cache
+    # learns the top levels of the new state at the commit (they are on disk by then).
+    bundle = load_bundle(FIXTURES / "large-10k-accounts.json")
+    init_genesis(store, bundle.genesis)
+    batch = bundle.batches[0]
+    scratch = PendingWrites(store)
+    assert replay_batch(store, batch, commit=False).kind is VerdictKind.VALID
+    # the nodes a reference replay would write, handed over as items (as the worker does)
+    state = open_state(scratch, batch.prev_root, batch.context)
+    for step in batch.steps:
+        apply_step(state, step.tx)
+    state.persist()
+    scratch.keep_only(new_keys(scratch.pending_get, batch.final_root))
+    items = scratch.drain()
+    store.node_cache.clear()
+    store.commit_batch_items(items, BatchRecord(0, batch.prev_root, batch.final_root))
+    root = store.node_cache.get(batch.final_root)
+    assert isinstance(root, list) and len(root) == 17  # a 10,000-account trie branches at once
+    children = [c for c in root[:16] if len(c) == 32]
+    cached = [c for c in children if store.node_cache.get(c) is not None]
+    assert cached and len(cached) == len([c for c in children if c in dict(items)])
+    assert 17 < len(store.node_cache) <= 1 + 16 + 256
+    assert store.get_node(batch.final_root) is not None

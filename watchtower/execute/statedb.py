@@ -39,7 +39,7 @@ from eth.db.backends.base import BaseAtomicDB
 
 from watchtower.errors import MissingStateError, StateCorruptionError, StateError
 from watchtower.execute.reach import new_keys
-from watchtower.execute.trie import NodeCache
+from watchtower.execute.trie import NodeCache, decode_node
 from watchtower.failpoints import failpoint
 
 _GENESIS_KEY = b"genesis"
@@ -373,6 +373,27 @@ class StateDB:
                 (_HEAD_KEY, struct.pack(">Q", record.index)),
             ],
         )
+        self._cache_top(items, record.final_root)
+
+    def _cache_top(self, items: list[tuple[bytes, bytes]], root: bytes, levels: int = 3) -> None:
+        """Put the top ``levels`` of the new state's trie in the node cache (they are on disk
+        now). The nodes came from another process, so this process's cache does not hold them,
+        and every first read of an account in the next batch walks through them."""
+        written = dict(items)
+        frontier = [root]
+        for _ in range(levels):
+            below: list[bytes] = []
+            for key in frontier:
+                raw = written.get(key)
+                if raw is None:
+                    continue
+                node = decode_node(raw)
+                if not isinstance(node, list):
+                    continue
+                self.node_cache.put(key, node)
+                children = node[:16] if len(node) == 17 else node[1:] if len(node) == 2 else []
+                below.extend(c for c in children if type(c) is bytes and len(c) == 32)
+            frontier = below
 
     def rollback_to(self, index: int | None) -> bytes:
         """Forget every batch after ``index`` (``None``: back to genesis); return the new head root.
