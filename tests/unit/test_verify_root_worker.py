@@ -90,3 +90,18 @@ def test_a_reason_left_from_an_earlier_batch_is_not_reported_again(
     outcomes = _verify(tmp_path / "db", replace(bundle, batches=(stray,)), worker)
     assert outcomes[0].verdict.kind.value == "undecidable"
     assert outcomes[0].root_fallback is None
+
+
+def test_the_worker_ignores_ctrl_c_and_sigterm(tmp_path: Path) -> None:
+    """A Ctrl-C (the terminal's process group) or a SIGTERM to the service's group reaches the
+    worker too: it leaves the stopping to its parent, and serves the next batch."""
+    bundle = load_bundle(FIXTURES / "honest.json")
+    with RootWorker() as roots:
+        _verify(tmp_path / "first", bundle, roots)  # started, and a batch served
+        pid = roots.pid
+        assert pid is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            os.kill(pid, sig)
+        outcomes = _verify(tmp_path / "second", bundle, roots)
+        assert [o.root_fallback for o in outcomes] == [None] * len(outcomes)
+        assert roots.pid == pid and roots.fallbacks == 0
