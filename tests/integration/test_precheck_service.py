@@ -5,6 +5,8 @@ without workers decides."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -170,3 +172,56 @@ def test_the_service_in_process_decides_the_same_and_close_stops_the_worker(
     assert [v.value if v else None for _, v in verdicts[0]] == [
         "valid", "valid", "valid", "fraud", "skipped"
     ]  # fmt: skip
+
+
+def test_a_root_worker_killed_mid_batch_is_one_log_line_and_the_same_verdicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The root worker SIGKILLed during the service's first batch: that batch is replayed by the
+    reference path (``root_worker_fallback``, naming it), the next ones by a fresh worker."""
+    import structlog
+
+    import watchtower.execute.replay as replay_module
+    from watchtower.service import ServiceConfig, ServiceMode, Watchtower
+    from watchtower_dev.proposer import devnet_genesis
+
+    with start_devnet("embedded") as net:
+        for _ in range(3):
+            net.proposer.propose(30)
+        net.proposer.propose(6, Fault(FaultKind.WRONG_ROOT, 2))
+        verdicts = []
+        for root_worker in (True, False):
+            config = ServiceConfig(
+                tmp_path / str(root_worker), mode=ServiceMode.WATCH, confirmations=0,
+                root_worker=root_worker,
+            )  # fmt: skip
+            tower = Watchtower(
+                config, [net.client], devnet_genesis(), None, alert=lambda k, **_: None
+            )
+            hits = 0
+
+            def kill_at_step_10(name: str, tower: Watchtower = tower) -> None:
+                nonlocal hits
+                hits += name == "replay.step"
+                worker = tower.root_worker
+                if hits == 10 and worker is not None and worker.pid is not None:
+                    os.kill(worker.pid, signal.SIGKILL)
+
+            monkeypatch.setattr(replay_module, "failpoint", kill_at_step_10)
+            try:
+                with structlog.testing.capture_logs() as logs:
+                    tower.tick()
+                verdicts.append([(r.idx, r.verdict) for r in tower.store.batches()])
+                fallbacks = [e for e in logs if e["event"] == "root_worker_fallback"]
+                if root_worker:
+                    assert tower.root_worker is not None
+                    assert len(fallbacks) == 1, fallbacks
+                    assert fallbacks[0]["batch"] == 0 and fallbacks[0]["fallbacks"] == 1
+                    assert fallbacks[0]["reason"].startswith("batch 0: "), fallbacks[0]
+                    assert tower.root_worker.pid is not None  # a fresh one served the rest
+                else:
+                    assert fallbacks == []
+            finally:
+                tower.close()
+    assert verdicts[0] == verdicts[1]
+    assert [v.value if v else None for _, v in verdicts[0]] == ["valid"] * 3 + ["fraud"]
