@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from tests.conftest import FIXTURES
 from watchtower import defaults
 from watchtower.cli import main
+from watchtower.cli.replay import ROOT_WORKER_MIN_STEPS, open_root_worker
 from watchtower.config import ConfigError, load_settings
 from watchtower.rollup.bundle import load_bundle
 
@@ -97,6 +98,19 @@ def test_the_help_says_what_the_worker_does_and_its_default() -> None:
         assert "on with 2+ CPUs" in " ".join(text.split())
         assert "--root-worker / --no-root-worker" in text
         assert "state root after every step in another process" in " ".join(text.split())
+        assert "10,000 steps or more to replay" in " ".join(text.split())
+
+
+def test_without_the_option_the_root_worker_is_for_large_bundles() -> None:
+    """It takes ~0.5 s to start: by default only with ROOT_WORKER_MIN_STEPS steps to replay."""
+    with open_root_worker(None, 43) as roots:
+        assert roots is None
+    with open_root_worker(None, ROOT_WORKER_MIN_STEPS) as roots:
+        assert (roots is not None) is defaults.REPLAY_ROOT_WORKER
+    with open_root_worker(True, 1) as roots:
+        assert roots is not None
+    with open_root_worker(False, 10**6) as roots:
+        assert roots is None
 
 
 def test_the_root_worker_default_and_environment(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def prove(  # noqa: PLR0917 (one parameter per option)
     out: Path | None,
     as_json: bool,
     worker: bool,
-    root_worker: bool,
+    root_worker: bool | None,
 ) -> None:
     """Build the fraud proof for a batch of BUNDLE, offline, and check it before writing it.
 
@@ -87,7 +87,9 @@ def prove(  # noqa: PLR0917 (one parameter per option)
         tempfile.TemporaryDirectory(prefix="wt-prove-") as tmp,
         StateDB(Path(tmp)) as state_db,
         open_prechecker(worker) as prechecker,
-        open_root_worker(root_worker) as roots,
+        open_root_worker(
+            root_worker, sum(len(b.steps) for b in loaded.batches[:batch_index])
+        ) as roots,
     ):
         init_bundle(state_db, loaded)
         # The state just before the target: every batch before it must verify.

@@ -43,14 +43,19 @@ worker_option = click.option(
 )
 
 
+#: Steps to replay from which ``--root-worker`` is on by default (with 2+ CPUs): the worker's
+#: start (~0.5 s: a fresh interpreter) costs more than it saves on a smaller bundle.
+ROOT_WORKER_MIN_STEPS = 10_000
+
 #: ``--root-worker/--no-root-worker`` of the commands that replay bundles (replay, prove).
 root_worker_option = click.option(
     "--root-worker/--no-root-worker",
-    default=defaults.REPLAY_ROOT_WORKER,
+    default=None,
     help="Compute the state root after every step in another process while this one executes "
     "the steps (faster on an idle machine, slower on a loaded one; same verdicts; a batch the "
     "worker cannot serve is replayed here, with a line on stderr). Default: on with 2+ CPUs "
-    f"(here: {'on' if defaults.REPLAY_ROOT_WORKER else 'off'}).",
+    f"(here: {'on' if defaults.REPLAY_ROOT_WORKER else 'off'}) when there are "
+    f"{ROOT_WORKER_MIN_STEPS:,} steps or more to replay (it takes ~0.5 s to start).",
 )
 
 
@@ -68,8 +73,14 @@ def open_prechecker(worker: bool) -> contextlib.AbstractContextManager[Prechecke
     return Prechecker(log=_worker_log)
 
 
-def open_root_worker(on: bool) -> contextlib.AbstractContextManager[RootWorker | None]:
-    """The state-root worker of ``--root-worker`` (stopped on leaving), or None."""
+def open_root_worker(
+    on: bool | None, steps: int
+) -> contextlib.AbstractContextManager[RootWorker | None]:
+    """The state-root worker of ``--root-worker`` (stopped on leaving), or None; without the
+    option (``None``), with 2+ CPUs and ``steps`` to replay of at least
+    :data:`ROOT_WORKER_MIN_STEPS`."""
+    if on is None:
+        on = defaults.REPLAY_ROOT_WORKER and steps >= ROOT_WORKER_MIN_STEPS
     if not on:
         return contextlib.nullcontext(None)
     from watchtower.execute.rootworker import RootWorker
@@ -112,7 +123,7 @@ def replay(  # noqa: PLR0917 (one parameter per option)
     data_dir: Path | None,
     quiet: bool,
     worker: bool,
-    root_worker: bool,
+    root_worker: bool | None,
 ) -> None:
     """Re-execute every batch of an offline BUNDLE and report a verdict per batch.
 
@@ -173,7 +184,7 @@ def replay(  # noqa: PLR0917 (one parameter per option)
     with (
         tempfile.TemporaryDirectory(prefix="wt-replay-") as tmp,
         open_prechecker(worker) as prechecker,
-        open_root_worker(root_worker) as roots,
+        open_root_worker(root_worker, total_steps) as roots,
     ):
         state_db = _open_state_db(data_dir or Path(tmp), sync=data_dir is not None)
         try:
