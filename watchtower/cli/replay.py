@@ -52,8 +52,8 @@ root_worker_option = click.option(
     "--root-worker/--no-root-worker",
     default=None,
     help="Compute the state root after every step in another process while this one executes "
-    "the steps (faster on an idle machine, slower on a loaded one; same verdicts; a batch the "
-    "worker cannot serve is replayed here, with a line on stderr). Default: on with 2+ CPUs "
+    "the steps (faster with a spare core; same verdicts; a batch the worker cannot serve is "
+    "replayed here, with a line on stderr). Default: on with 2+ CPUs "
     f"(here: {'on' if defaults.REPLAY_ROOT_WORKER else 'off'}) when there are "
     f"{ROOT_WORKER_MIN_STEPS:,} steps or more to replay (it takes ~0.5 s to start).",
 )
