@@ -1,6 +1,7 @@
 """Catch-up through the real service: a watchtower started late on a backlog of batches.
 
 Usage: python bench/bench_catchup.py [--batches 100] [--transfers 1000] [--no-worker]
+                                     [--no-root-worker]
        python bench/bench_catchup.py --batches 30 --compare --repeat 2
 
 
@@ -14,9 +15,12 @@ verdicts. Prints batches/s, transfers/s, the time to caught up, and the time cat
 week of a 100-transfer/s rollup would take.
 
 ``--worker/--no-worker``: the service's sender-recovery worker (``replay.worker``, set through
-``WATCHTOWER_REPLAY_WORKER``; default: the setting's, on with 2+ CPUs). ``--compare``: catch up
-with the worker on, then off, on the same posted chain (each from an empty data directory),
-``--repeat`` times, alternating (the machine is shared: interleaved runs see the same load).
+``WATCHTOWER_REPLAY_WORKER``; default: the setting's, on with 2+ CPUs).
+``--root-worker/--no-root-worker``: its state-root worker (``replay.root_worker``, through
+``WATCHTOWER_REPLAY_ROOT_WORKER``; default: the setting's). ``--compare``: catch up with both
+workers, with the sender-recovery worker only, and with none, on the same posted chain (each
+from an empty data directory), ``--repeat`` times, interleaved (the machine is shared:
+interleaved runs see the same load).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from soak import SoakConfig, Tower
@@ -37,6 +42,28 @@ from watchtower_dev.devnet import start_devnet
 
 WEEK_OF_TRANSFERS = 100 * 7 * 24 * 3600  # a 100-transfer/s rollup
 POLL = 0.25  # seconds between two reads of /metrics: each read costs the service CPU
+
+
+class Mode(NamedTuple):
+    """Which of the service's replay workers run."""
+
+    worker: bool  # replay.worker: sender recovery of the next batch
+    root_worker: bool  # replay.root_worker: the per-step state roots
+
+    @property
+    def name(self) -> str:
+        on = [n for n, o in (("precheck", self.worker), ("root", self.root_worker)) if o]
+        return "workers " + ("+".join(on) if on else "none")
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "WATCHTOWER_REPLAY_WORKER": "true" if self.worker else "false",
+            "WATCHTOWER_REPLAY_ROOT_WORKER": "true" if self.root_worker else "false",
+        }
+
+
+#: ``--compare``: both workers, the sender-recovery worker alone, none.
+COMPARED = [Mode(True, True), Mode(True, False), Mode(False, False)]
 
 
 class QuietTower(Tower):
@@ -79,12 +106,20 @@ def main() -> None:
         help="the service's sender-recovery worker (replay.worker) [default: on with 2+ CPUs]",
     )
     parser.add_argument(
-        "--compare", action="store_true", help="worker on, then off, on the same chain"
+        "--root-worker",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.REPLAY_ROOT_WORKER,
+        help="the service's state-root worker (replay.root_worker) [default: on with 2+ CPUs]",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="both workers, the sender-recovery worker only, and none, on the same chain",
     )
     parser.add_argument("--repeat", type=int, default=1, help="catch-ups per mode")
     args = parser.parse_args()
-    modes = [True, False] if args.compare else [args.worker]
-    results: list[tuple[bool, float, list[float]]] = []
+    modes = COMPARED if args.compare else [Mode(args.worker, args.root_worker)]
+    results: list[tuple[Mode, float, list[float]]] = []
     with TemporaryDirectory(prefix="wt-catchup-") as tmp:
         work = Path(tmp)
         net = start_devnet("anvil", data_dir=work / "devnet")
@@ -98,10 +133,10 @@ def main() -> None:
                     )
             cfg = SoakConfig(batches=args.batches, transfers=args.transfers, keep_recent=64)
             for run in range(args.repeat):
-                for worker in modes:
-                    os.environ["WATCHTOWER_REPLAY_WORKER"] = "true" if worker else "false"
+                for mode in modes:
+                    os.environ.update(mode.environment())
                     t0 = time.monotonic()
-                    data = work / f"tower-{run}-{'on' if worker else 'off'}"
+                    data = work / f"tower-{run}-{mode.name.replace(' ', '-')}"
                     tower = QuietTower(net, data, prune_every=0, cfg=cfg)
                     try:
                         tower.wait_all(args.batches, timeout=3600)
@@ -109,27 +144,28 @@ def main() -> None:
                         speeds = [s for _, s in tower.speeds if s > 0]
                     finally:
                         tower.stop()
-                    results.append((worker, caught_up, speeds))
-                    _report(args.batches, args.transfers, worker, caught_up, speeds)
+                    results.append((mode, caught_up, speeds))
+                    _report(args.batches, args.transfers, mode, caught_up, speeds)
         finally:
             net.close()
     if len(results) > 1:
-        for worker in modes:
-            times = sorted(t for w, t, _ in results if w is worker)
+        width = max(len(mode.name) for mode in modes)
+        for mode in modes:
+            times = sorted(t for m, t, _ in results if m == mode)
             rates = [args.batches * args.transfers / t for t in times]
             print(
-                f"worker {'on ' if worker else 'off'}: caught up in "
+                f"{mode.name:<{width}}: caught up in "
                 f"{', '.join(f'{t:.1f}' for t in times)} s "
                 f"({min(rates):.0f} - {max(rates):.0f} transfers/s)"
             )
 
 
-def _report(batches: int, transfers_per_batch: int, worker: bool, caught_up: float,
+def _report(batches: int, transfers_per_batch: int, mode: Mode, caught_up: float,
             speeds: list[float]) -> None:  # fmt: skip
     transfers = batches * transfers_per_batch
     rate = transfers / caught_up
     print(
-        f"worker {'on' if worker else 'off'}: {batches} batches x {transfers_per_batch} "
+        f"{mode.name}: {batches} batches x {transfers_per_batch} "
         f"transfers queued; `watchtower run` from an empty data directory caught up in "
         f"{caught_up:.1f} s"
     )

@@ -336,6 +336,11 @@ SCHEMA: dict[str, dict[str, Setting]] = {
             defaults.REPLAY_WORKER,
             "recover the next batch's senders in a worker process (default: on with 2+ CPUs)",
         ),
+        "root_worker": Setting(
+            _bool,
+            defaults.REPLAY_ROOT_WORKER,
+            "compute the per-step state roots in a worker process (default: on with 2+ CPUs)",
+        ),
     },
     "metrics": {
         "listen": Setting(_listen, None, "HOST:PORT for /metrics, /healthz, /readyz"),

@@ -32,6 +32,9 @@ KEEP_RECENT: Final = 64  # recent batches whose states are kept (a reorg may rep
 # [replay]
 #: Decode and recover the senders of the next batch in a worker process (with a second CPU).
 REPLAY_WORKER: Final = (os.cpu_count() or 1) > 1
+#: Compute the per-step state roots in a worker process while the steps execute (a third
+#: process next to the service and its precheck worker: with a second CPU).
+REPLAY_ROOT_WORKER: Final = (os.cpu_count() or 1) > 1
 
 # [alerts.*]
 SINK_TIMEOUT: Final = 5.0  # seconds per delivery attempt to a sink

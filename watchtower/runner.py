@@ -223,6 +223,7 @@ def build_service(
         prune_every=settings["state.prune_every"],
         keep_recent=settings["state.keep_recent"],
         replay_worker=settings["replay.worker"],
+        root_worker=settings["replay.root_worker"],
     )
     metrics = Metrics()
     endpoints = connect_quorum(settings, metrics)

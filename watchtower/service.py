@@ -42,6 +42,7 @@ from watchtower.errors import InputError, WatchtowerError
 from watchtower.execute.precheck import Prechecker
 from watchtower.execute.prune import Retention, prune_state
 from watchtower.execute.replay import init_genesis
+from watchtower.execute.rootworker import RootWorker
 from watchtower.execute.statedb import StateDB
 from watchtower.execute.verify import Action, Candidate, Outcome, verify_chain
 from watchtower.failpoints import failpoint
@@ -112,6 +113,10 @@ class ServiceConfig:
     #: default is on with two or more CPUs: defaults.REPLAY_WORKER). Off here so that a service
     #: built in a test starts no process unless asked.
     replay_worker: bool = False
+    #: Compute the per-step state roots in a worker process while this one executes the steps
+    #: (``replay.root_worker``; that setting's default: defaults.REPLAY_ROOT_WORKER). Off here
+    #: for the same reason.
+    root_worker: bool = False
 
 
 @dataclass
@@ -179,6 +184,9 @@ class Watchtower:
     #: The sender-recovery worker (``replay.worker``): made by the first replay, stopped by
     #: :meth:`close`; a worker that fails is logged and replaced, its results never trusted.
     prechecker: Prechecker | None = None
+    #: The state-root worker (``replay.root_worker``): made by the first replay, stopped by
+    #: :meth:`close`; a batch it cannot serve is replayed here (logged, same verdict).
+    root_worker: RootWorker | None = None
 
     def __init__(
         self,
@@ -353,6 +361,8 @@ class Watchtower:
     def close(self) -> None:
         if self.prechecker is not None:
             self.prechecker.close()
+        if self.root_worker is not None:
+            self.root_worker.close()
         self.store.close()
         self.state.close()
         if self._sender_lock is not None:
@@ -596,8 +606,22 @@ class Watchtower:
         waiting = 0
         if self.prechecker is None and self.config.replay_worker:
             self.prechecker = Prechecker(log=log.warning)
-        for outcome in verify_chain(self.state, candidates, prechecker=self.prechecker):
+        if self.root_worker is None and self.config.root_worker:
+            self.root_worker = RootWorker()
+        for outcome in verify_chain(
+            self.state, candidates, prechecker=self.prechecker, roots=self.root_worker
+        ):
             row = outcome.candidate.ref
+            if outcome.root_fallback is not None:
+                assert self.root_worker is not None
+                log.warning(
+                    "root_worker_fallback",
+                    batch=row.idx,
+                    step=None,
+                    l1_block=row.l1_block,
+                    reason=outcome.root_fallback,
+                    fallbacks=self.root_worker.fallbacks,
+                )
             if outcome.action is Action.SKIPPED:
                 waiting += 1
                 if row.verdict is None:

@@ -21,7 +21,13 @@ from watchtower.cli import (
     json_option,
     main,
 )
-from watchtower.cli.replay import open_prechecker, worker_option
+from watchtower.cli.replay import (
+    noted,
+    open_prechecker,
+    open_root_worker,
+    root_worker_option,
+    worker_option,
+)
 from watchtower.errors import InputError
 
 
@@ -40,6 +46,7 @@ from watchtower.errors import InputError
     "or why there is nothing to prove."
 )
 @worker_option
+@root_worker_option
 def prove(  # noqa: PLR0917 (one parameter per option)
     bundle: Path,
     batch_index: int,
@@ -47,6 +54,7 @@ def prove(  # noqa: PLR0917 (one parameter per option)
     out: Path | None,
     as_json: bool,
     worker: bool,
+    root_worker: bool | None,
 ) -> None:
     """Build the fraud proof for a batch of BUNDLE, offline, and check it before writing it.
 
@@ -79,12 +87,17 @@ def prove(  # noqa: PLR0917 (one parameter per option)
         tempfile.TemporaryDirectory(prefix="wt-prove-") as tmp,
         StateDB(Path(tmp)) as state_db,
         open_prechecker(worker) as prechecker,
+        open_root_worker(
+            root_worker, sum(len(b.steps) for b in loaded.batches[:batch_index])
+        ) as roots,
     ):
         init_bundle(state_db, loaded)
         # The state just before the target: every batch before it must verify.
         before = (Candidate.of(batch, None) for batch in loaded.batches[:batch_index])
-        for outcome in verify_chain(state_db, before, rules=rules, prechecker=prechecker):
-            if outcome.blocks:
+        for outcome in verify_chain(
+            state_db, before, rules=rules, prechecker=prechecker, roots=roots
+        ):
+            if noted(outcome).blocks:
                 verdict = outcome.verdict
                 raise InputError(
                     f"batch {verdict.batch} before the target is {verdict.kind.value}: "

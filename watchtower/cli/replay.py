@@ -30,6 +30,8 @@ from watchtower.errors import InputError
 
 if TYPE_CHECKING:
     from watchtower.execute.precheck import Prechecker
+    from watchtower.execute.rootworker import RootWorker
+    from watchtower.execute.verify import Outcome
 
 #: ``--worker/--no-worker`` of the commands that replay bundles (replay, prove).
 worker_option = click.option(
@@ -38,6 +40,22 @@ worker_option = click.option(
     help="Decode the next batch's transactions and recover their senders in a second process "
     "while the current batch replays (faster; same verdicts; a failing worker only costs "
     f"speed). Default: on with 2+ CPUs (here: {'on' if defaults.REPLAY_WORKER else 'off'}).",
+)
+
+
+#: Steps to replay from which ``--root-worker`` is on by default (with 2+ CPUs): the worker's
+#: start (~0.5 s: a fresh interpreter) costs more than it saves on a smaller bundle.
+ROOT_WORKER_MIN_STEPS = 10_000
+
+#: ``--root-worker/--no-root-worker`` of the commands that replay bundles (replay, prove).
+root_worker_option = click.option(
+    "--root-worker/--no-root-worker",
+    default=None,
+    help="Compute the state root after every step in another process while this one executes "
+    "the steps (faster with a spare core; same verdicts; a batch the worker cannot serve is "
+    "replayed here, with a line on stderr). Default: on with 2+ CPUs "
+    f"(here: {'on' if defaults.REPLAY_ROOT_WORKER else 'off'}) when there are "
+    f"{ROOT_WORKER_MIN_STEPS:,} steps or more to replay (it takes ~0.5 s to start).",
 )
 
 
@@ -53,6 +71,31 @@ def open_prechecker(worker: bool) -> contextlib.AbstractContextManager[Prechecke
     from watchtower.execute.precheck import Prechecker
 
     return Prechecker(log=_worker_log)
+
+
+def open_root_worker(
+    on: bool | None, steps: int
+) -> contextlib.AbstractContextManager[RootWorker | None]:
+    """The state-root worker of ``--root-worker`` (stopped on leaving), or None; without the
+    option (``None``), with 2+ CPUs and ``steps`` to replay of at least
+    :data:`ROOT_WORKER_MIN_STEPS`."""
+    if on is None:
+        on = defaults.REPLAY_ROOT_WORKER and steps >= ROOT_WORKER_MIN_STEPS
+    if not on:
+        return contextlib.nullcontext(None)
+    from watchtower.execute.rootworker import RootWorker
+
+    return RootWorker()
+
+
+def noted(outcome: Outcome[Any]) -> Outcome[Any]:
+    """``outcome``, after a line on standard error if the root worker could not serve its
+    batch (replayed here instead, same verdict)."""
+    if outcome.root_fallback is not None:
+        _worker_log(
+            "root_worker_fallback", batch=outcome.candidate.index, reason=outcome.root_fallback
+        )
+    return outcome
 
 
 @main.command()
@@ -72,6 +115,7 @@ def open_prechecker(worker: bool) -> contextlib.AbstractContextManager[Prechecke
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @worker_option
+@root_worker_option
 def replay(  # noqa: PLR0917 (one parameter per option)
     bundle: Path,
     as_json: bool,
@@ -79,6 +123,7 @@ def replay(  # noqa: PLR0917 (one parameter per option)
     data_dir: Path | None,
     quiet: bool,
     worker: bool,
+    root_worker: bool | None,
 ) -> None:
     """Re-execute every batch of an offline BUNDLE and report a verdict per batch.
 
@@ -139,6 +184,7 @@ def replay(  # noqa: PLR0917 (one parameter per option)
     with (
         tempfile.TemporaryDirectory(prefix="wt-replay-") as tmp,
         open_prechecker(worker) as prechecker,
+        open_root_worker(root_worker, total_steps) as roots,
     ):
         state_db = _open_state_db(data_dir or Path(tmp), sync=data_dir is not None)
         try:
@@ -155,10 +201,17 @@ def replay(  # noqa: PLR0917 (one parameter per option)
                         bar[0].advance(bar[1])
 
                 candidates = (Candidate.of(batch, None) for batch in loaded.batches)
-                for outcome in verify_chain(
-                    state_db, candidates, on_step=on_step, rules=rules, prechecker=prechecker
-                ):
-                    verdicts.append(outcome.verdict)
+                verdicts.extend(
+                    noted(outcome).verdict
+                    for outcome in verify_chain(
+                        state_db,
+                        candidates,
+                        on_step=on_step,
+                        rules=rules,
+                        prechecker=prechecker,
+                        roots=roots,
+                    )
+                )
                 first = next((v for v in verdicts if v.is_fraud), None)
                 if audit_all and first is not None:
                     found: list[BadStep] = []

@@ -278,7 +278,8 @@ def config_check(config_file: Path | None, strict: bool, l1_rpc: str | None, as_
                   or an exact "1.5 ether" / "2 gwei"; floats are refused), bump_after
       [state]     prune_every (batches; 0: never), keep_recent
       [replay]    worker (true|false: the next batch's senders recovered in a worker
-                  process; default true with 2+ CPUs)
+                  process; default true with 2+ CPUs), root_worker (true|false: the
+                  per-step state roots computed in a worker process; default true with 2+ CPUs)
       [metrics]   listen (HOST:PORT)
       [log]       format (json|console), level
       [alerts]    silence_kinds, silence_batches, [[alerts.webhook]] url secret_env,

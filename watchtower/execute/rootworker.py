@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -140,6 +141,10 @@ class _Server:
 
 def _serve(conn: Connection, fast_keccak: bool) -> None:
     """The worker's loop: ``begin``, ``steps``..., ``end`` per batch (or ``abort``)."""
+    # Ctrl-C (the terminal's process group) or a SIGTERM to the service's group stops the
+    # parent, which stops the worker (or its death is EOF here): no traceback, no lost batch.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if fast_keccak:
         use_fast_keccak()
     server = _Server(conn)

@@ -26,6 +26,7 @@ from typing import Generic, TypeVar
 
 from watchtower.execute.precheck import PendingChecks, Prechecker
 from watchtower.execute.replay import StepCallback, replay_batch
+from watchtower.execute.rootworker import RootWorker
 from watchtower.execute.statedb import StateDB
 from watchtower.execute.transition import RuleSet
 from watchtower.rollup.types import HALTING_VERDICTS, Batch, Verdict, VerdictKind
@@ -79,6 +80,9 @@ class Outcome(Generic[T]):
     builds_on: int | None = None
     #: Seconds spent replaying (0 unless replayed).
     seconds: float = 0.0
+    #: Why the root worker was not used for this replayed batch (it was replayed by the
+    #: reference path, same verdict): for the caller to log. None: it was used, or not asked.
+    root_fallback: str | None = None
 
     @property
     def blocks(self) -> bool:
@@ -105,6 +109,7 @@ def verify_chain(
     timer: Callable[[], float] = time.perf_counter,
     rules: RuleSet = RuleSet.ROLLUP,
     prechecker: Prechecker | None = None,
+    roots: RootWorker | None = None,
 ) -> Iterator[Outcome[T]]:
     """Verify ``candidates`` (index order) on ``state_db``; one :class:`Outcome` per candidate.
 
@@ -122,9 +127,15 @@ def verify_chain(
     batch found not valid is loaded for nothing); a load that fails raises in the candidate's
     turn, as without the worker. A worker that fails costs speed, never a verdict
     (:class:`~watchtower.execute.precheck.Prechecker`).
+
+    ``roots``: a worker process that computes each replayed batch's per-step state roots while
+    this process executes its steps (:class:`~watchtower.execute.rootworker.RootWorker`; rollup
+    rule sets only; the same verdicts). A batch it could not serve is replayed by the reference
+    path, and its outcome's :attr:`Outcome.root_fallback` says why.
     """
     blocker: Verdict | None = None
     worker = prechecker if prechecker is not None and rules is not RuleSet.ETHEREUM else None
+    root_worker = roots if rules is not RuleSet.ETHEREUM else None
     upcoming = _Upcoming(candidates)
     ahead: _Ahead[T] | None = None  # the next candidate, loaded and submitted to the worker
     try:
@@ -174,15 +185,38 @@ def verify_chain(
                 following = upcoming.peek()
                 if following is not None and _replayable(state_db, following):
                     ahead = _Ahead.of(following, worker, rules)
-            verdict = replay_batch(
-                state_db, batch, on_step=on_step, rules=rules, prechecked=prechecked
+            verdict, fallback = _replay(
+                state_db,
+                batch,
+                on_step=on_step,
+                rules=rules,
+                prechecked=prechecked,
+                roots=root_worker,
             )
             elapsed = timer() - started
             if verdict.kind is not VerdictKind.VALID:
                 blocker = verdict
-            yield Outcome(c, verdict, Action.REPLAYED, seconds=elapsed)
+            yield Outcome(c, verdict, Action.REPLAYED, seconds=elapsed, root_fallback=fallback)
     finally:
         _drop(ahead)  # the caller stopped early: the worker drops the next batch
+
+
+def _replay(
+    state_db: StateDB,
+    batch: Batch,
+    *,
+    on_step: StepCallback | None,
+    rules: RuleSet,
+    prechecked: PendingChecks | None,
+    roots: RootWorker | None,
+) -> tuple[Verdict, str | None]:
+    """Replay ``batch``; its verdict, and why the root worker did not serve it (or None)."""
+    if roots is not None:
+        roots.last_fallback = None  # replay_batch sets it only for a batch it gives the worker
+    verdict = replay_batch(
+        state_db, batch, on_step=on_step, rules=rules, prechecked=prechecked, roots=roots
+    )
+    return verdict, None if roots is None else roots.last_fallback
 
 
 def _accepted(state_db: StateDB, c: Candidate[T]) -> bool:
