@@ -167,10 +167,11 @@ class FakeChain:
     def endpoint(self, label: str = "fake-1:8545") -> FakeL1:
         return FakeL1(self, label)
 
-    def mine(self, *txs: Tx) -> FakeBlock:
-        """One block holding ``txs`` (one log each), in order."""
+    def mine(self, *txs: Tx, after: int = BLOCK_TIME) -> FakeBlock:
+        """One block holding ``txs`` (one log each), in order, ``after`` seconds after its parent
+        (more than ``BLOCK_TIME``: slots without a block)."""
         parent = self.blocks[-1]
-        number, timestamp = parent.number + 1, parent.timestamp + BLOCK_TIME
+        number, timestamp = parent.number + 1, parent.timestamp + after
         block_hash = self._hash(number, parent.hash, txs)
         events: list[RollupEvent] = []
         queued = self.deposit_count()

@@ -23,6 +23,7 @@ from tests.fakes.bridge_world import (
     withdraw,
 )
 from tests.fakes.l1 import Claim, DepositTx, Reject
+from watchtower.alert.events import AlertKind, dedup_key
 from watchtower.rollup.params import DEPOSIT_INCLUSION_DELAY
 from watchtower.store import bridge as records
 
@@ -390,3 +391,63 @@ def test_conservation_waits_for_the_scan_to_reach_recent_state(world: BridgeWorl
     assert world.alerts.kinds() == ["withdrawal_forged"]
     world.tower.tick()  # caught up
     assert world.alerts.kinds() == ["withdrawal_forged", "conservation_violated"]
+
+
+def _key(fields: dict[str, object]) -> str:
+    return dedup_key(AlertKind.DEPOSIT_OVERDUE, fields, 0.0, 3600.0)  # type: ignore[arg-type]
+
+
+def test_an_overdue_deposit_a_reorg_removes_is_resolved_and_pages_again_if_overdue_again(
+    world: BridgeWorld,
+) -> None:
+    tx = DepositTx(FRESH, ETHER)
+    world.chain.mine(tx)
+    queued_in = world.chain.head
+    world.chain.mine(after=DEPOSIT_INCLUSION_DELAY + 100)  # an hour of slots without a block
+    world.wait(30)  # past the confirmation depth
+    world.tower.tick()
+    world.tower.tick()
+    (first,) = world.alerts.of("deposit_overdue")
+    assert "episode" not in first  # the first episode keeps the key it always had
+
+    world.chain.reorg(world.chain.head - queued_in + 1)  # the deposit's block is gone
+    world.tower.tick()
+    assert records.deposits(world.tower.store) == []
+    (resolved,) = world.alerts.of("deposit_overdue_resolved")  # not left open for ever
+    assert resolved["tx"] == first["tx"] and resolved["deposit"] == 0
+    assert "reorg" in resolved["reason"] and "episode" not in resolved
+    assert records.overdue_open(world.tower.store) == {}
+
+    world.chain.mine(tx)  # the same transaction mined again, and left pending past the delay
+    world.chain.mine(after=DEPOSIT_INCLUSION_DELAY + 100)
+    world.wait(30)
+    world.tower.tick()
+    world.tower.tick()
+    again = world.alerts.of("deposit_overdue")[1:]
+    assert len(again) == 1 and again[0]["tx"] == first["tx"] and again[0]["episode"] == 1
+    assert _key(again[0]) != _key(first)  # a new page: the outbox would drop a duplicate
+
+
+def test_a_deposit_overdue_again_when_its_batch_is_reorged_out_pages_again(
+    world: BridgeWorld,
+) -> None:
+    world.chain.mine(DepositTx(FRESH, ETHER))
+    world.wait(DEPOSIT_INCLUSION_DELAY + 100)
+    world.tower.tick()
+    (first,) = world.alerts.of("deposit_overdue")
+    batch0 = world.propose([deposit(0, FRESH, ETHER)])
+    world.chain.mine(batch0)
+    world.tower.tick()
+    (consumed,) = world.alerts.of("deposit_overdue_resolved")
+    assert "reason" not in consumed and consumed["tx"] == first["tx"]
+
+    world.chain.reorg(1)  # the batch is gone: the deposit is pending, and overdue, again
+    world.tower.tick()
+    second = world.alerts.of("deposit_overdue")[1:]
+    assert len(second) == 1 and second[0]["episode"] == 1 and _key(second[0]) != _key(first)
+
+    world.chain.mine(batch0)  # included again: that episode ends
+    world.tower.tick()
+    resolved = world.alerts.of("deposit_overdue_resolved")[1:]
+    assert len(resolved) == 1 and resolved[0]["episode"] == 1 and "reason" not in resolved[0]
+    assert records.overdue_open(world.tower.store) == {}

@@ -4,13 +4,14 @@ deleted by a rewind from their block, tied to live valid batches, and checked by
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from watchtower.l1.reader import DepositQueued, WithdrawalClaimed
 from watchtower.rollup.bridge import BridgeFlows, DepositStep, Withdrawal
 from watchtower.rollup.types import VerdictKind
 from watchtower.store import bridge as records
-from watchtower.store.db import SCHEMA_VERSION, BatchRow, BatchStatus, Store
+from watchtower.store.db import MIGRATIONS, SCHEMA_VERSION, BatchRow, BatchStatus, Store
 
 A, B = b"\xaa" * 20, b"\xbb" * 20
 
@@ -61,7 +62,7 @@ def _batch(idx: int, block: int) -> BatchRow:
 
 def test_deposits_and_claims_are_recorded_with_the_scan_and_rewound(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
-        assert store.schema_version == SCHEMA_VERSION == 5  # 4: the bridge; 5: the channel guardian
+        assert store.schema_version == SCHEMA_VERSION == 6  # 4: bridge; 5: channels; 6: overdue
         store.record_scan(
             6,
             [(5, b"\x01" * 32)],
@@ -129,3 +130,28 @@ def test_integrity_check_covers_the_bridge_tables(tmp_path: Path) -> None:
         assert "withdrawal 1 of batch 0 is backed for 2 claims" in problems
         assert "a deposit amount is not a whole number of wei: '1e18'" in problems
         assert "bridge records of batch record 99, which does not exist" in problems
+
+
+def test_migration_6_keeps_the_open_overdue_alerts(tmp_path: Path) -> None:
+    """Before migration 6 an open deposit_overdue was a flag on the deposit's row (lost when a
+    reorg deleted the row); upgrading moves the open ones to their own table as episode 0."""
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:5]:
+        db.executescript(migration)
+    db.execute("PRAGMA user_version=5")
+    for idx, alerted in ((0, 1), (1, 0)):
+        db.execute(
+            "INSERT INTO deposits (idx, sender, recipient, amount, l1_timestamp, l1_block, "
+            "l1_block_hash, log_index, tx_hash, overdue_alerted) "
+            "VALUES (?, x'01', x'02', '5', 100, 3, x'03', ?, ?, ?)",
+            (idx, idx, bytes([0xA0 + idx]) * 32, alerted),
+        )
+    db.close()
+    with Store(path) as store:
+        assert store.schema_version == 6
+        assert records.overdue_open(store) == {0: (b"\xa0" * 32, 0)}
+        assert records.next_overdue_episode(store, 0, b"\xa0" * 32) == 0  # still open
+        records.close_overdue(store, 0, b"\xa0" * 32)
+        assert records.next_overdue_episode(store, 0, b"\xa0" * 32) == 1
+        assert records.next_overdue_episode(store, 1, b"\xa1" * 32) == 0

@@ -308,23 +308,32 @@ class BridgeGuard:
             records.set_claim_verdict(self.store, claim, judged.verdict, judged.reason)
 
     def _check_overdue(self, pending: list[core.Deposit], consumed: int, l1_time: int) -> None:
-        open_alerts = records.overdue_alerted(self.store)
-        for index, tx in open_alerts.items():
-            if index < consumed:
-                self.alert(
-                    "deposit_overdue_resolved",
-                    tx="0x" + tx.hex(),
-                    deposit=index,
-                    deposits_consumed=consumed,
-                )
-                records.set_overdue_alerted(self.store, index, False)
-        for dep in overdue_deposits(pending, l1_time):
-            if dep.index in open_alerts:
+        """``deposit_overdue`` for a deposit pending past the inclusion delay, once per episode;
+        ``deposit_overdue_resolved`` once it is consumed, or once it is no longer on L1 (a reorg
+        deleted it). The episode (0 the first time, then 1, 2, …; only a later one is sent as
+        ``episode``) is what lets a deposit overdue again page again."""
+        still_open: set[int] = set()
+        for index, (tx, episode) in records.overdue_open(self.store).items():
+            removed = records.deposit_tx(self.store, index) != tx
+            if index >= consumed and not removed:
+                still_open.add(index)
                 continue
-            queued_tx = records.deposit_tx(self.store, dep.index)
+            fields: dict[str, Any] = {"tx": "0x" + tx.hex(), "deposit": index}
+            fields["deposits_consumed"] = consumed
+            if episode:
+                fields["episode"] = episode
+            if index >= consumed:
+                fields["reason"] = "the deposit is no longer on L1 (a reorg removed it)"
+            self.alert("deposit_overdue_resolved", **fields)
+            records.close_overdue(self.store, index, tx)
+        for dep in overdue_deposits(pending, l1_time):
+            if dep.index in still_open:
+                continue
+            queued_tx = records.deposit_tx(self.store, dep.index) or b""
+            episode = records.next_overdue_episode(self.store, dep.index, queued_tx)
             self.alert(
                 "deposit_overdue",
-                tx=None if queued_tx is None else "0x" + queued_tx.hex(),
+                tx="0x" + queued_tx.hex() if queued_tx else None,
                 deposit=dep.index,
                 recipient="0x" + dep.recipient.hex(),
                 amount=dep.amount,
@@ -333,8 +342,9 @@ class BridgeGuard:
                 seconds_overdue=l1_time - dep.overdue_at(),
                 l1_block=dep.l1_block,
                 deposits_consumed=consumed,
+                **({"episode": episode} if episode else {}),
             )
-            records.set_overdue_alerted(self.store, dep.index, True)
+            records.open_overdue(self.store, dep.index, queued_tx, episode)
 
     def _check_conservation(self, balance: int, scanned: int) -> None:
         last, supply = records.l2_supply(self.store, self.l2_genesis)

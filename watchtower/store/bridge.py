@@ -2,8 +2,11 @@
 
 * ``deposits``: the L1 deposit queue as followed (``DepositQueued``), one row per queue index,
   with its L1 block: a reorg deletes it (:meth:`~watchtower.store.db.Store.rewind`), a deposit
-  mined again is recorded again. ``overdue_alerted`` marks a deposit whose ``deposit_overdue``
-  is open (resolved once it is consumed);
+  mined again is recorded again;
+* ``overdue_alerts`` (migration 6): the ``deposit_overdue`` episodes per deposit and
+  transaction, open or closed, kept apart from ``deposits`` so that a reorg deleting a deposit
+  does not lose its open alert (it is resolved), and numbered so that a deposit overdue again
+  pages again (the episode is part of the alert's deduplication key);
 * ``claims``: every ``WithdrawalClaimed`` log, with its verdict once checked (``backed`` or
   ``forged``, and why), deleted by a reorg like the deposits;
 * ``bridge_batches``: what a verified batch moved across the bridge (deposits credited,
@@ -122,15 +125,36 @@ def deposit_count(store: Store) -> int:
     return int(row[0])
 
 
-def overdue_alerted(store: Store) -> dict[int, bytes]:
-    """The deposits whose ``deposit_overdue`` is open: index -> L1 transaction."""
-    rows = store._db.execute("SELECT idx, tx_hash FROM deposits WHERE overdue_alerted = 1")
-    return {int(i): bytes(t) for i, t in rows}
+def overdue_open(store: Store) -> dict[int, tuple[bytes, int]]:
+    """The open ``deposit_overdue`` episodes: queue index -> (L1 transaction, episode)."""
+    rows = store._db.execute("SELECT idx, tx_hash, episode FROM overdue_alerts WHERE open = 1")
+    return {int(i): (bytes(t), int(e)) for i, t, e in rows}
 
 
-def set_overdue_alerted(store: Store, index: int, alerted: bool) -> None:
+def next_overdue_episode(store: Store, index: int, tx: bytes) -> int:
+    """The episode a new ``deposit_overdue`` of deposit ``index`` (transaction ``tx``) gets: 0
+    the first time, one more than the last (closed) one after that; the open one's own number
+    while it is open (raising it again is then a duplicate, dropped by the outbox)."""
+    row = store._db.execute(
+        "SELECT episode, open FROM overdue_alerts WHERE idx = ? AND tx_hash = ?", (index, tx)
+    ).fetchone()
+    if row is None:
+        return 0
+    return int(row[0]) if row[1] else int(row[0]) + 1
+
+
+def open_overdue(store: Store, index: int, tx: bytes, episode: int) -> None:
     with store.transaction() as db:
-        db.execute("UPDATE deposits SET overdue_alerted = ? WHERE idx = ?", (int(alerted), index))
+        db.execute(
+            "INSERT OR REPLACE INTO overdue_alerts (idx, tx_hash, episode, open) "
+            "VALUES (?, ?, ?, 1)",
+            (index, tx, episode),
+        )
+
+
+def close_overdue(store: Store, index: int, tx: bytes) -> None:
+    with store.transaction() as db:
+        db.execute("UPDATE overdue_alerts SET open = 0 WHERE idx = ? AND tx_hash = ?", (index, tx))
 
 
 # -- claims ---------------------------------------------------------------------------------------

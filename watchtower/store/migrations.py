@@ -193,6 +193,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE channel_blocks (number INTEGER PRIMARY KEY, hash BLOB NOT NULL);
     CREATE TABLE channel_alerts (key TEXT PRIMARY KEY, l1_block INTEGER NOT NULL)
     """,
+    # 6: deposit_overdue episodes apart from the deposits (watchtower/store/bridge.py): a reorg
+    # that deletes an alerted deposit's row no longer loses the open alert (it is resolved), and
+    # a deposit overdue again (re-mined, or its consuming batch reorged out) opens a new episode
+    # (a new deduplication key) instead of a duplicate the outbox would drop
+    """
+    CREATE TABLE overdue_alerts (
+        idx INTEGER NOT NULL,
+        tx_hash BLOB NOT NULL,
+        episode INTEGER NOT NULL,
+        open INTEGER NOT NULL,
+        PRIMARY KEY (idx, tx_hash)
+    );
+    INSERT INTO overdue_alerts (idx, tx_hash, episode, open)
+        SELECT idx, tx_hash, 0, 1 FROM deposits WHERE overdue_alerted = 1;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
