@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from watchtower.errors import StateError
 from watchtower.execute.flat import FlatAccountDB, FlatUnsupported, open_flat_state
 from watchtower.execute.precheck import Prechecks
-from watchtower.execute.reach import new_keys
 from watchtower.execute.replay import StepTrace, iter_steps
 from watchtower.execute.rootworker import (
     BatchRoots,
@@ -167,7 +166,7 @@ class PipelinedSteps:
                 f"batch {self.batch.index}: the reference replay ends at 0x{final_root.hex()}, "
                 f"the root worker's roots at 0x{self.batch.final_root.hex()}"
             )
-        pending.keep_only(new_keys(pending.pending_get, final_root, self.state_db.node_cache.get))
+        pending.keep_reachable(final_root)
         return pending.drain()
 
     def _abandon(self) -> None:

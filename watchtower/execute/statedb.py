@@ -340,40 +340,31 @@ class StateDB:
         """Write the batch's final state and its root pointer in one atomic transaction.
 
         Of the nodes the replay wrote, only those the final root reaches are kept
-        (:func:`~watchtower.execute.reach.new_keys`): the intermediate step states were needed
-        only until now (a prover replays a batch from its ``prev_root``)."""
-        expected_prev = self._expected_prev_root(record.index)
-        if expected_prev != record.prev_root:
-            raise StateCorruptionError(
-                f"batch {record.index} starts from 0x{record.prev_root.hex()} but the stored "
-                f"chain ends at 0x{(expected_prev or b'').hex()}"
-            )
-        pending.keep_only(new_keys(pending.pending_get, record.final_root, self.node_cache.get))
-        self._write(
-            pending,
-            [
-                (_batch_key(record.index), record.encode()),
-                (_HEAD_KEY, struct.pack(">Q", record.index)),
-            ],
-        )
+        (:meth:`PendingWrites.keep_reachable`): the intermediate step states were needed only
+        until now (a prover replays a batch from its ``prev_root``)."""
+        meta = self._batch_meta(record)
+        pending.keep_reachable(record.final_root)
+        self._write(pending, meta)
 
     def commit_batch_items(self, items: list[tuple[bytes, bytes]], record: BatchRecord) -> None:
         """:meth:`commit_batch` with the new nodes given (key, value), already reduced to those
         the final root reaches (a root worker found them: :mod:`~watchtower.execute.rootworker`)."""
+        self._write_items(sorted(items), self._batch_meta(record))
+        self._cache_top(items, record.final_root)
+
+    def _batch_meta(self, record: BatchRecord) -> list[tuple[bytes, bytes]]:
+        """The pointer rows a commit of ``record`` writes, once it is checked to continue the
+        stored chain."""
         expected_prev = self._expected_prev_root(record.index)
         if expected_prev != record.prev_root:
             raise StateCorruptionError(
                 f"batch {record.index} starts from 0x{record.prev_root.hex()} but the stored "
                 f"chain ends at 0x{(expected_prev or b'').hex()}"
             )
-        self._write_items(
-            sorted(items),
-            [
-                (_batch_key(record.index), record.encode()),
-                (_HEAD_KEY, struct.pack(">Q", record.index)),
-            ],
-        )
-        self._cache_top(items, record.final_root)
+        return [
+            (_batch_key(record.index), record.encode()),
+            (_HEAD_KEY, struct.pack(">Q", record.index)),
+        ]
 
     def _cache_top(self, items: list[tuple[bytes, bytes]], root: bytes, levels: int = 3) -> None:
         """Put the top ``levels`` of the new state's trie in the node cache (they are on disk
@@ -541,6 +532,11 @@ class PendingWrites(BaseAtomicDB):
     def keep_only(self, keys: set[bytes]) -> None:
         """Drop every buffered write whose key is not in ``keys``."""
         self._pending = {key: value for key, value in self._pending.items() if key in keys}
+
+    def keep_reachable(self, root: bytes) -> None:
+        """Keep only the buffered nodes ``root`` reaches (:func:`~watchtower.execute.reach.
+        new_keys`): a batch's final state, without its intermediate ones."""
+        self.keep_only(new_keys(self.pending_get, root, self.node_cache.get))
 
     @property
     def pending_count(self) -> int:
