@@ -112,9 +112,11 @@ class FlatAccountDB(FastAccountDB):
             # (py-evm deletes a touched empty account) changes nothing the trie holds.
             store = self._account_stores[address]
             store.make_storage_root()
-            if self._view[address] or address in self._journaltrie:
-                raise FlatUnsupported(f"storage of account 0x{bytes(address).hex()} changed")
-            if store.has_changed_root and store.get_changed_root() != BLANK_ROOT:
+            if (
+                self._view[address]
+                or address in self._journaltrie
+                or (store.has_changed_root and store.get_changed_root() != BLANK_ROOT)
+            ):
                 raise FlatUnsupported(f"storage of account 0x{bytes(address).hex()} changed")
             self._dirty_accounts.discard(address)
             del self._account_stores[address]

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from watchtower.errors import StateError
 from watchtower.execute.flat import FlatAccountDB, FlatUnsupported, open_flat_state
 from watchtower.execute.precheck import Prechecks
-from watchtower.execute.replay import StepTrace, iter_steps
+from watchtower.execute.replay import StepTrace, iter_steps, usable_checks
 from watchtower.execute.rootworker import (
     BatchRoots,
     NodeItems,
@@ -79,10 +79,7 @@ class PipelinedSteps:
         state = open_flat_state(PendingWrites(self.state_db), batch.prev_root, batch.context)
         accounts = self._accounts = state.flat_accounts
         accounts.use_known(self.worker.accounts.at(batch.prev_root))
-        prechecked = self.prechecked
-        checks = (
-            prechecked if prechecked is not None and prechecked.fits(batch, self.rules) else None
-        )
+        checks = usable_checks(self.prechecked, batch, self.rules)
         roots = self._roots = self.worker.begin(self.state_db.path, batch.prev_root)
         outcomes: list[StepOutcome] = []
         buffer: list[StepChanges] = []

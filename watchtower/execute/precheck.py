@@ -201,14 +201,19 @@ def _exit_with_parent() -> None:
     os._exit(0)
 
 
-def _init_worker(fast_keccak: bool) -> None:
-    # Ctrl-C (the terminal's process group) or a SIGTERM to the service's group stops the
-    # parent, which stops the worker: the worker itself ignores them (no broken pool mid-batch).
+def worker_process_setup(fast_keccak: bool) -> None:
+    """What a replay worker process (this one, the root worker) does first. Ctrl-C (the
+    terminal's process group) or a SIGTERM to the service's group stops the parent, which stops
+    the worker: the worker itself ignores them (no traceback, no batch lost mid-way)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
     if fast_keccak:
         use_fast_keccak()
+
+
+def _init_worker(fast_keccak: bool) -> None:
+    worker_process_setup(fast_keccak)
+    threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
 
 
 def _worker_pid() -> int:
@@ -418,4 +423,5 @@ __all__ = [
     "Prechecker",
     "Prechecks",
     "precheck",
+    "worker_process_setup",
 ]

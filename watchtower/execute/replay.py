@@ -228,6 +228,12 @@ class FlowsBuilder:
         return BridgeFlows(tuple(self.deposits), tuple(self.withdrawals), self.burned)
 
 
+def usable_checks(prechecked: Prechecks | None, batch: Batch, rules: RuleSet) -> Prechecks | None:
+    """``prechecked`` if it holds the checks of ``batch``'s steps under ``rules``; otherwise
+    None (the steps are checked in place)."""
+    return prechecked if prechecked is not None and prechecked.fits(batch, rules) else None
+
+
 def iter_steps(
     state: WatchtowerState,
     batch: Batch,
@@ -242,7 +248,7 @@ def iter_steps(
     ``prechecked``: see :func:`replay_batch`.
     """
     last = len(batch.steps) - 1 if until is None else min(until, len(batch.steps) - 1)
-    checks = prechecked if prechecked is not None and prechecked.fits(batch, rules) else None
+    checks = usable_checks(prechecked, batch, rules)
     for k in range(last + 1):
         step = batch.steps[k]
         outcome = apply_step(

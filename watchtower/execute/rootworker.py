@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import signal
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -27,11 +26,11 @@ from eth.db.backends.base import BaseDB
 from eth_hash.auto import keccak
 
 from watchtower.execute.flat import AccountCache
+from watchtower.execute.precheck import worker_process_setup
 from watchtower.execute.reach import new_keys
 from watchtower.execute.statedb import ReadOnlyNodes
 from watchtower.execute.trie import CachedHexaryTrie, NeedsRestructure, NodeCache
 from watchtower.execute.trie import update_existing_keys as _update_existing_keys
-from watchtower.hashing import use_fast_keccak
 
 StepChanges = list[tuple[bytes, bytes]]  # one step's (address, encoded account) changes
 NodeItems = list[tuple[bytes, bytes]]
@@ -141,12 +140,7 @@ class _Server:
 
 def _serve(conn: Connection, fast_keccak: bool) -> None:
     """The worker's loop: ``begin``, ``steps``..., ``end`` per batch (or ``abort``)."""
-    # Ctrl-C (the terminal's process group) or a SIGTERM to the service's group stops the
-    # parent, which stops the worker (or its death is EOF here): no traceback, no lost batch.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if fast_keccak:
-        use_fast_keccak()
+    worker_process_setup(fast_keccak)  # the parent's death is EOF here
     server = _Server(conn)
     while True:
         try:
