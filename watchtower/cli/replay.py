@@ -375,22 +375,6 @@ def _render_verdicts(
             _out.print(f"  stopped: {audit['stopped']}", markup=False)
 
 
-def _load_json(path: Path) -> Any:
-    from watchtower.errors import BundleError
-    from watchtower.rollup import jsontext
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BundleError(str(path), f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise BundleError(str(path), "is not UTF-8 text") from None
-    try:
-        return jsontext.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BundleError(str(path), f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
-
-
 @main.command("genesis-root")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @json_option("Print one JSON document (an error object on unusable input).")
@@ -411,9 +395,9 @@ def genesis_root(file: Path, as_json: bool) -> None:
       watchtower genesis-root alloc.json --json | jq -r .root
     """
     from watchtower.execute.genesis import allocation_root
-    from watchtower.rollup.bundle import BUNDLE_FORMAT, parse_genesis
+    from watchtower.rollup.bundle import BUNDLE_FORMAT, load_json_document, parse_genesis
 
-    document = _load_json(file)
+    document = load_json_document(file)
     is_bundle = isinstance(document, dict) and "format" in document
     if is_bundle:
         if document["format"] != BUNDLE_FORMAT:
@@ -482,6 +466,7 @@ def fill_roots(draft: Path, out: Path | None, force: bool) -> None:
         BUNDLE_FORMAT,
         BUNDLE_VERSION,
         bundle_to_json,
+        load_json_document,
         parse_bundle,
     )
     from watchtower.rollup.types import Step
@@ -491,7 +476,7 @@ def fill_roots(draft: Path, out: Path | None, force: bool) -> None:
             raise InputError(f"--out {out} is the draft itself: write the bundle elsewhere")
         if out.exists() and not force:
             raise InputError(f"--out {out} exists: pass --force to overwrite it")
-    document = _load_json(draft)
+    document = load_json_document(draft)
     if not isinstance(document, dict):
         raise InputError(f"{draft}: expected a bundle object")
     document.setdefault("format", BUNDLE_FORMAT)

@@ -307,6 +307,12 @@ def check_deposits(batches: list[Batch] | tuple[Batch, ...], deposits: tuple[Dep
 
 
 def load_bundle(path: Path) -> Bundle:
+    return parse_bundle(load_json_document(path))
+
+
+def load_json_document(path: Path) -> Any:
+    """The JSON document in the file ``path`` (a bundle, or a bundle-shaped draft), read as
+    UTF-8; :class:`BundleError` naming the file if it cannot be read or is not JSON."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -314,10 +320,9 @@ def load_bundle(path: Path) -> Bundle:
     except UnicodeDecodeError:
         raise BundleError(str(path), "is not UTF-8 text") from None
     try:
-        document = jsontext.loads(text)
+        return jsontext.loads(text)
     except json.JSONDecodeError as exc:
         raise BundleError(str(path), f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
-    return parse_bundle(document)
 
 
 def bundle_to_json(bundle: Bundle) -> dict[str, Any]:
