@@ -212,13 +212,7 @@ def build_service(
         chunk=settings["l1.chunk"],
         quorum=settings["l1.quorum"],
         stake=settings["challenge.stake_wei"],
-        fee_policy=FeePolicy(
-            bump_after=settings["challenge.bump_after"],
-            # A challenge step that got no answer waits like a failed tick: from the poll
-            # interval, doubling, up to --max-backoff.
-            retry_base=settings["l1.poll_interval"],
-            retry_max=settings["l1.max_backoff"],
-        ),
+        fee_policy=FeePolicy.of_settings(settings.values),
         stall_after=settings["service.stall_after"],
         prune_every=settings["state.prune_every"],
         keep_recent=settings["state.keep_recent"],

@@ -128,11 +128,7 @@ def build_channels(
         signer=signer,
         contracts=contracts,
         alert=alert,
-        fees=FeePolicy(
-            bump_after=settings["challenge.bump_after"],
-            retry_base=settings["l1.poll_interval"],
-            retry_max=settings["l1.max_backoff"],
-        ),
+        fees=FeePolicy.of_settings(settings.values),
         policy=GuardianPolicy(
             claim_margin=settings["channels.claim_margin"],
             confirmations=settings["channels.confirmations"],

@@ -41,6 +41,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from watchtower import defaults
 from watchtower.backoff import Backoff
@@ -63,6 +64,17 @@ class FeePolicy:
     reveal_depth: int = 0
     retry_base: float = 1.0  # seconds before the first retry after a transient error
     retry_max: float = 60.0  # the retry wait doubles up to this
+
+    @classmethod
+    def of_settings(cls, settings: Mapping[str, Any]) -> FeePolicy:
+        """The policy of a service's settings (challenges and channel actions alike): bump after
+        ``challenge.bump_after``; a transaction that got no answer waits like a failed tick,
+        from the poll interval, doubling, up to ``l1.max_backoff``."""
+        return cls(
+            bump_after=settings["challenge.bump_after"],
+            retry_base=settings["l1.poll_interval"],
+            retry_max=settings["l1.max_backoff"],
+        )
 
 
 class Outcome(enum.StrEnum):
