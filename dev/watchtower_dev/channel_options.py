@@ -165,6 +165,14 @@ def _write_request(path: Path | None, request: Any, who: str) -> None:
     )
 
 
+def _then_withdraw(w3: Any, kind: Any, address: str, account: Any) -> None:
+    """``--withdraw`` after an action: take what the contract owes ``account`` now."""
+    from watchtower_dev.channels import withdraw_owed
+
+    paid = _tx(lambda: withdraw_owed(w3, kind, address, account))
+    _out.print(f"paid {_eth(paid)} to {account.address}", markup=False)
+
+
 def _withdraw(l1_rpc: str, contract: str, kind: Any, key_env: str | None) -> None:
     from watchtower_dev.channels import withdraw_owed
 

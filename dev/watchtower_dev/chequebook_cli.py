@@ -20,6 +20,7 @@ from watchtower_dev.channel_options import (
     _eth,
     _reward,
     _reward_options,
+    _then_withdraw,
     _tx,
     _web3,
     _wei,
@@ -147,7 +148,7 @@ def chequebook_cash(
     """
     from watchtower.channels.types import Kind
     from watchtower_dev.channel_ops import cash_cheque, latest_cheque
-    from watchtower_dev.channels import Wallet, withdraw_owed
+    from watchtower_dev.channels import Wallet
 
     beneficiary = _account(key_env)
     w3 = _web3(l1_rpc)
@@ -163,8 +164,7 @@ def chequebook_cash(
         markup=False,
     )
     if then_withdraw:
-        paid = _tx(lambda: withdraw_owed(w3, Kind.CHEQUE, address, beneficiary))
-        _out.print(f"paid {_eth(paid)} to {beneficiary.address}", markup=False)
+        _then_withdraw(w3, Kind.CHEQUE, address, beneficiary)
 
 
 @chequebook.command("withdraw")

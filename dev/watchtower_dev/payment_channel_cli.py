@@ -21,6 +21,7 @@ from watchtower_dev.channel_options import (
     _eth,
     _reward,
     _reward_options,
+    _then_withdraw,
     _tx,
     _web3,
     _wei,
@@ -179,7 +180,7 @@ def payment_claim(
     """
     from watchtower.channels.types import Kind, Payment
     from watchtower_dev.channel_ops import claim_payment_channel, payment_entry
-    from watchtower_dev.channels import Wallet, unhex, withdraw_owed
+    from watchtower_dev.channels import Wallet, unhex
 
     recipient = _account(key_env)
     w3 = _web3(l1_rpc)
@@ -199,8 +200,7 @@ def payment_claim(
         markup=False,
     )
     if then_withdraw:
-        paid = _tx(lambda: withdraw_owed(w3, Kind.PAYMENT, address, recipient))
-        _out.print(f"paid {_eth(paid)} to {recipient.address}", markup=False)
+        _then_withdraw(w3, Kind.PAYMENT, address, recipient)
 
 
 @payment_channel.command("reclaim")
@@ -228,7 +228,6 @@ def payment_reclaim(
     """
     from watchtower.channels.types import Kind
     from watchtower_dev.channel_ops import reclaim_payment_channel
-    from watchtower_dev.channels import withdraw_owed
 
     del wallets
     sender = _account(key_env)
@@ -241,5 +240,4 @@ def payment_reclaim(
         markup=False,
     )
     if then_withdraw:
-        paid = _tx(lambda: withdraw_owed(w3, Kind.PAYMENT, address, sender))
-        _out.print(f"paid {_eth(paid)} to {sender.address}", markup=False)
+        _then_withdraw(w3, Kind.PAYMENT, address, sender)
